@@ -1,0 +1,138 @@
+"""``anchor-service`` command line.
+
+``anchor-service demo`` runs the pure trust core end to end on this machine, with no chain:
+it canonicalises and hashes the example credentials (and any number of generated ones), salts
+them, builds the RFC 9162 batch tree, makes and checks every inclusion proof, and shows that a
+tampered credential no longer verifies. Anchoring on a chain and the HTTP service come with
+the later issues; this command says so instead of inventing an anchor.
+
+Exit codes: 0 success, 1 a check failed, 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from anchor_service.batch import BatchItem, PreparedBatch
+from anchor_service.errors import AnchorServiceError
+from verifier.credential import credential_digest, parse_credential
+from verifier.errors import ProofError, VerifierError
+from verifier.merkle import verify_inclusion
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``anchor-service`` console script."""
+    parser = argparse.ArgumentParser(prog="anchor-service", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run the trust core end to end, without a chain")
+    demo.add_argument("--count", type=int, default=10_000,
+                      help="generated credentials to add to the examples (default 10000)")
+    demo.add_argument("--out", type=Path, default=None,
+                      help="write the batch (root and every inclusion proof) as JSON here")
+    demo.add_argument("credentials", nargs="*", type=Path,
+                      help="extra credential JSON files to include")
+    args = parser.parse_args(argv)
+    try:
+        return _demo(args.count, args.credentials, args.out)
+    except (AnchorServiceError, VerifierError, OSError) as exc:
+        print(f"anchor-service: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _demo(count: int, extra_files: list[Path], out: Path | None) -> int:
+    if not 0 <= count <= 10_000_000:
+        raise AnchorServiceError("--count must be between 0 and 10000000")
+    credentials = _example_credentials()
+    for path in extra_files:
+        try:
+            credentials.append((path.name, parse_credential(path.read_bytes())))
+        except VerifierError as exc:
+            raise AnchorServiceError(f"{path}: {exc}") from None
+    credentials += [(f"generated-{i}", _generated_credential(i)) for i in range(count)]
+
+    started = time.perf_counter()
+    items = [BatchItem.salted(credential_digest(cred)) for _, cred in credentials]
+    hashed = time.perf_counter()
+    batch = PreparedBatch(items)
+    built = time.perf_counter()
+    for index, audit_path in enumerate(batch.inclusion_proofs()):
+        verify_inclusion(items[index].leaf_input, index, batch.size, audit_path, batch.root)
+    checked = time.perf_counter()
+
+    print(f"batch of {batch.size} credentials")
+    print(f"  canonicalise + hash: {hashed - started:8.3f} s")
+    print(f"  build RFC 9162 tree: {built - hashed:8.3f} s")
+    print(f"  prove + verify all:  {checked - built:8.3f} s")
+    print(f"  root: 0x{batch.root.hex()}")
+    for index, (name, _) in enumerate(credentials[: min(4, len(credentials))]):
+        print(f"  leaf {index} {name}: digest 0x{items[index].credential_digest.hex()[:16]}..., "
+              f"audit path {len(batch.inclusion_proof(index))} hashes, verified")
+
+    name, credential = credentials[0]
+    tampered = {**credential, "tampered": True}
+    forged = BatchItem(credential_digest(tampered), items[0].salt)
+    try:
+        verify_inclusion(forged.leaf_input, 0, batch.size, batch.inclusion_proof(0), batch.root)
+    except ProofError as exc:
+        print(f"  tampered {name}: rejected ({type(exc).__name__})")
+    else:
+        print(f"  tampered {name}: ACCEPTED - this is a bug", file=sys.stderr)
+        return 1
+    print("not anchored: on-chain anchoring arrives with the contracts and the service")
+
+    if out is not None:
+        _write_batch(out, batch)
+        print(f"batch written to {out}")
+    return 0
+
+
+def _example_credentials() -> list[tuple[str, dict[str, Any]]]:
+    folder = resources.files("anchor_service") / "examples"
+    return [
+        (entry.name, parse_credential(entry.read_bytes()))
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".json")
+    ]
+
+
+def _generated_credential(i: int) -> dict[str, Any]:
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "id": f"urn:demo:credential:{i}",
+        "type": ["VerifiableCredential", "MicroCredential"],
+        "issuer": {"id": "did:web:demo-university.example"},
+        "validFrom": "2026-11-28T00:00:00Z",
+        "credentialSubject": {"id": f"urn:demo:learner:{i}", "ects": 1 + i % 5},
+    }
+
+
+def _write_batch(out: Path, batch: PreparedBatch) -> None:
+    document = {
+        "root": "0x" + batch.root.hex(),
+        "treeSize": batch.size,
+        "leaves": [
+            {
+                "leafIndex": i,
+                "credentialDigest": "0x" + item.credential_digest.hex(),
+                "salt": "0x" + item.salt.hex(),
+                "auditPath": ["0x" + h.hex() for h in path],
+            }
+            for i, (item, path) in enumerate(
+                zip(batch.items, batch.inclusion_proofs(), strict=True)
+            )
+        ],
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

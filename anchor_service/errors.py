@@ -1,0 +1,14 @@
+"""The anchor service's exceptions. Every error this package raises derives from
+:class:`AnchorServiceError`."""
+
+from __future__ import annotations
+
+__all__ = ["AnchorServiceError", "BatchError"]
+
+
+class AnchorServiceError(Exception):
+    """Root of every error raised by the ``anchor_service`` package."""
+
+
+class BatchError(AnchorServiceError, ValueError):
+    """A batch cannot be built from the given items, or an item is not in the batch."""

@@ -1,0 +1,62 @@
+"""The pure batching core: a batch becomes one tree and verifiable receipts."""
+
+from __future__ import annotations
+
+import pytest
+
+from anchor_service import BatchError, BatchItem, PreparedBatch
+from verifier.credential import credential_digest
+from verifier.errors import ProofError
+from verifier.merkle import MerkleTree, verify_inclusion
+from verifier.receipt import Anchor, Receipt
+
+ANCHOR = Anchor.model_validate({
+    "chainId": 1337, "contract": "0x" + "11" * 20, "transactionHash": "0x" + "22" * 32,
+    "blockNumber": 7, "blockHash": "0x" + "33" * 32, "anchoringKey": "0x" + "44" * 20,
+})
+
+
+def _batch(n: int) -> tuple[list[dict[str, object]], PreparedBatch]:
+    credentials: list[dict[str, object]] = [{"id": f"urn:test:{i}", "score": i} for i in range(n)]
+    return credentials, PreparedBatch([BatchItem.salted(credential_digest(c)) for c in credentials])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 17, 64, 100])
+def test_every_receipt_verifies_against_the_batch_root(n: int) -> None:
+    credentials, batch = _batch(n)
+    assert batch.size == n
+    assert batch.root == MerkleTree([item.leaf_input for item in batch.items]).root
+    receipts = list(batch.receipts(ANCHOR))
+    assert len(receipts) == n
+    for index, (credential, receipt) in enumerate(zip(credentials, receipts, strict=True)):
+        assert receipt == batch.receipt(index, ANCHOR)
+        assert receipt.credential_digest == credential_digest(credential)
+        assert receipt.root == batch.root
+        # The receipt survives serialisation and still verifies on its own.
+        parsed = Receipt.from_json(receipt.to_json())
+        verify_inclusion(parsed.leaf_input, parsed.leaf_index, parsed.tree_size,
+                         list(parsed.audit_path), parsed.root)
+
+
+def test_salts_hide_equal_credentials() -> None:
+    digest = credential_digest({"same": True})
+    batch = PreparedBatch([BatchItem.salted(digest), BatchItem.salted(digest)])
+    first, second = batch.items
+    assert first.salt != second.salt
+    assert first.leaf_input != second.leaf_input
+    # One learner's receipt does not validate the other's leaf position.
+    receipt = batch.receipt(0, ANCHOR)
+    with pytest.raises(ProofError):
+        verify_inclusion(second.leaf_input, 0, 2, list(receipt.audit_path), batch.root)
+
+
+def test_bad_batches_raise_batch_errors() -> None:
+    with pytest.raises(BatchError, match="at least one"):
+        PreparedBatch([])
+    with pytest.raises(BatchError, match="digest"):
+        BatchItem(b"short", b"\x00" * 16)
+    with pytest.raises(BatchError, match="salt"):
+        BatchItem(b"\x00" * 32, b"\x00" * 8)
+    _, batch = _batch(3)
+    with pytest.raises(BatchError, match="not in this batch"):
+        batch.receipt(3, ANCHOR)

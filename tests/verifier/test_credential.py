@@ -1,0 +1,145 @@
+"""Credential digests against RFC 8785 vectors kept as data files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from verifier.credential import (
+    MAX_DEPTH,
+    SALT_SIZE,
+    canonicalize,
+    credential_digest,
+    leaf_input,
+    new_salt,
+    parse_credential,
+)
+from verifier.errors import CredentialError, VerifierError
+
+VECTOR_DIR = Path(__file__).parent / "vectors" / "jcs"
+DIGESTS: dict[str, str] = json.loads((VECTOR_DIR / "digests.json").read_text("utf-8"))["digests"]
+REJECTED: list[dict[str, str]] = json.loads((VECTOR_DIR / "rejected.json").read_text("utf-8"))[
+    "cases"
+]
+EXAMPLES = sorted((Path(__file__).parents[2] / "anchor_service" / "examples").glob("*.json"))
+
+
+def test_every_vector_has_input_canonical_and_digest() -> None:
+    names = {p.name.removesuffix(".input.json") for p in VECTOR_DIR.glob("*.input.json")}
+    assert names == set(DIGESTS)
+    assert len(names) >= 7
+
+
+@pytest.mark.parametrize("name", sorted(DIGESTS))
+def test_canonical_form_and_digest_match_vector(name: str) -> None:
+    credential = parse_credential((VECTOR_DIR / f"{name}.input.json").read_bytes())
+    expected = (VECTOR_DIR / f"{name}.canonical.json").read_bytes()
+    assert canonicalize(credential) == expected
+    assert credential_digest(credential).hex() == DIGESTS[name]
+    assert hashlib.sha256(expected).hexdigest() == DIGESTS[name]
+
+
+@pytest.mark.parametrize("case", REJECTED, ids=lambda c: c["name"])
+def test_unrepresentable_input_is_rejected_with_clear_error(case: dict[str, str]) -> None:
+    text: str | bytes = bytes.fromhex(case["inputHex"]) if "inputHex" in case else case["input"]
+    with pytest.raises(CredentialError) as caught:
+        parse_credential(text)
+    assert case["error"] in str(caught.value)
+    assert isinstance(caught.value, VerifierError)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"a": float("nan")}, "credential.a: nan is not a JSON number"),
+        ({"a": [float("-inf")]}, r"credential.a\[0\]: -inf"),
+        ({"a": 2**53}, "outside"),
+        ({"a": 1e16}, "written by JCS as the integer 10000000000000000"),
+        ({"a": -9007199254740992.0}, "as the integer -9007199254740992"),
+        ({"a": {1: "x"}}, "key 1 is not a string"),
+        ({"a": {1, 2}}, "set is not a JSON value"),
+        ({"a": b"bytes"}, "bytes is not a JSON value"),
+        ([1], "top level must be a JSON object, got array"),
+        ("{}", "got string"),
+    ],
+)
+def test_python_values_jcs_cannot_represent_are_rejected(value: Any, message: str) -> None:
+    with pytest.raises(CredentialError, match=message):
+        canonicalize(value)
+
+
+def test_nesting_is_bounded() -> None:
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(MAX_DEPTH + 1):
+        node["a"] = {}
+        node = node["a"]
+    with pytest.raises(CredentialError, match="nested deeper"):
+        credential_digest(deep)
+    with pytest.raises(CredentialError):
+        parse_credential("[" * 100_000 + "]" * 100_000)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_credentials_digest_is_independent_of_spelling(path: Path) -> None:
+    credential = parse_credential(path.read_bytes())
+    digest = credential_digest(credential)
+    # Same credential, keys shuffled, compact and ASCII-escaped: same digest.
+    shuffled = _shuffle_keys(credential, random.Random(path.name))  # noqa: S311
+    respelled = json.dumps(shuffled, ensure_ascii=True, separators=(",", ":"))
+    assert credential_digest(parse_credential(respelled)) == digest
+    # Any change to content changes the digest.
+    assert credential_digest({**credential, "id": "urn:other"}) != digest
+
+
+def _shuffle_keys(value: Any, rng: random.Random) -> Any:
+    if isinstance(value, dict):
+        items = list(value.items())
+        rng.shuffle(items)
+        return {k: _shuffle_keys(v, rng) for k, v in items}
+    if isinstance(value, list):
+        return [_shuffle_keys(v, rng) for v in value]
+    return value
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.text(), json_values, max_size=6))
+def test_canonical_form_is_a_fixed_point(credential: dict[str, Any]) -> None:
+    try:
+        canonical = canonicalize(credential)
+    except CredentialError as exc:  # only for numbers JCS would spell as huge integers
+        rejection = str(exc)
+        assert "written by JCS as the integer" in rejection or "surrogate" in rejection
+        return
+    reparsed = parse_credential(canonical)
+    assert canonicalize(reparsed) == canonical
+    assert credential_digest(reparsed) == hashlib.sha256(canonical).digest()
+
+
+def test_salts_are_fresh_and_leaf_input_is_salt_then_digest() -> None:
+    salts = {new_salt() for _ in range(1000)}
+    assert len(salts) == 1000
+    assert all(len(s) == SALT_SIZE >= 16 for s in salts)
+    digest = credential_digest({"a": 1})
+    salt = new_salt()
+    assert leaf_input(salt, digest) == salt + digest
+    with pytest.raises(CredentialError):
+        leaf_input(b"short", digest)
+    with pytest.raises(CredentialError):
+        leaf_input(salt, digest[:31])
+    with pytest.raises(CredentialError):
+        new_salt(8)

@@ -1,0 +1,39 @@
+"""Verifier for anchored micro-credentials.
+
+The public API is small and explicit:
+
+- :mod:`verifier.merkle`: RFC 9162 Merkle trees and proof verification (pure functions).
+- :mod:`verifier.credential`: RFC 8785 canonical digests and salted leaf inputs.
+- :mod:`verifier.receipt`: the receipt (format v1) and bundle documents.
+- :mod:`verifier.errors`: every error derives from :class:`VerifierError`.
+
+This package never depends on ``anchor_service``; the service depends on it.
+"""
+
+from verifier.credential import canonicalize, credential_digest, leaf_input, parse_credential
+from verifier.errors import (
+    CredentialError,
+    MerkleError,
+    ProofError,
+    ReceiptError,
+    VerifierError,
+)
+from verifier.receipt import Anchor, Bundle, Receipt
+
+__all__ = [
+    "Anchor",
+    "Bundle",
+    "CredentialError",
+    "MerkleError",
+    "ProofError",
+    "Receipt",
+    "ReceiptError",
+    "VerifierError",
+    "__version__",
+    "canonicalize",
+    "credential_digest",
+    "leaf_input",
+    "parse_credential",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,211 @@
+"""Credential digests: how a credential becomes a Merkle leaf.
+
+- A credential is any JSON object (W3C VC 2.0, Open Badges 3.0, Europass/ELM, plain JSON).
+- Its digest is SHA-256 over its RFC 8785 (JCS) canonical form, so the same credential gives
+  the same digest in every language and whatever its key order or number spelling.
+- Its leaf input is ``salt || digest``, with a fresh random salt of at least 16 bytes per
+  credential: the sibling hashes in one learner's receipt then reveal nothing that could be
+  guessed about another learner's credential.
+
+Values JCS cannot represent exactly are rejected with :class:`~verifier.errors.CredentialError`
+naming where they are: NaN and infinities, integers outside +-(2**53 - 1) (I-JSON's exact range:
+send larger numbers as strings), also when spelled as a float such as ``1e16`` (JCS would write
+it back as a bare integer out of range), strings that are not valid Unicode, non-string keys,
+duplicate keys, nesting deeper than 128 levels and a top level that is not an object. So every
+accepted credential's canonical form is itself accepted and canonicalises to itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from collections.abc import Mapping
+from hashlib import sha256
+from typing import Any, Final
+
+import rfc8785
+
+from verifier.errors import CredentialError
+
+__all__ = [
+    "DIGEST_SIZE",
+    "MAX_DEPTH",
+    "MAX_SAFE_INTEGER",
+    "MAX_SALT_SIZE",
+    "MIN_SALT_SIZE",
+    "SALT_SIZE",
+    "canonicalize",
+    "credential_digest",
+    "leaf_input",
+    "new_salt",
+    "parse_credential",
+    "parse_json_object",
+]
+
+DIGEST_SIZE: Final = 32
+SALT_SIZE: Final = 16
+MIN_SALT_SIZE: Final = 16
+MAX_SALT_SIZE: Final = 64
+MAX_SAFE_INTEGER: Final = 2**53 - 1
+_EXPONENT_FROM: Final = 1e21  # from here on JCS (like ECMAScript) writes numbers with an exponent
+MAX_DEPTH: Final = 128  # credentials are shallow; the bound keeps rfc8785's recursion safe
+
+
+def parse_json_object(text: str | bytes, what: str = "credential") -> dict[str, Any]:
+    """Parse JSON text strictly into a dict.
+
+    Stricter than :func:`json.loads`: bytes must be UTF-8, the literals ``NaN``/``Infinity``
+    and duplicate keys are errors, and the top level must be an object. Errors raise
+    :class:`CredentialError` whose message starts with ``what``.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CredentialError(f"{what}: not UTF-8 (byte {exc.start})") from None
+    if not isinstance(text, str):
+        raise CredentialError(f"{what}: expected JSON text, got {type(text).__name__}")
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_reject_duplicate_keys,
+            parse_constant=_reject_constant,
+            parse_float=_parse_finite_float,
+        )
+    except json.JSONDecodeError as exc:
+        raise CredentialError(
+            f"{what}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except _JSONValueError as exc:
+        raise CredentialError(f"{what}: {exc}") from None
+    except RecursionError:
+        raise CredentialError(f"{what}: JSON is nested too deeply") from None
+    if not isinstance(value, dict):
+        raise CredentialError(f"{what}: top level must be a JSON object, got {_json_type(value)}")
+    return value
+
+
+def parse_credential(text: str | bytes) -> dict[str, Any]:
+    """Parse a credential from JSON text and check that JCS can canonicalise it."""
+    credential = parse_json_object(text)
+    _check_representable(credential)
+    return credential
+
+
+def canonicalize(credential: Mapping[str, Any]) -> bytes:
+    """The RFC 8785 (JCS) canonical UTF-8 form of a credential (a JSON object)."""
+    if not isinstance(credential, Mapping):
+        raise CredentialError(
+            f"credential: top level must be a JSON object, got {_json_type(credential)}"
+        )
+    _check_representable(credential)
+    try:
+        return rfc8785.dumps(credential)
+    except rfc8785.CanonicalizationError as exc:  # pragma: no cover - the walk is stricter
+        raise CredentialError(f"credential: {exc}") from None
+
+
+def credential_digest(credential: Mapping[str, Any]) -> bytes:
+    """SHA-256 over the credential's RFC 8785 canonical form (32 bytes)."""
+    return sha256(canonicalize(credential)).digest()
+
+
+def new_salt(size: int = SALT_SIZE) -> bytes:
+    """A fresh random salt from the OS CSPRNG, drawn once per credential."""
+    if not MIN_SALT_SIZE <= size <= MAX_SALT_SIZE:
+        raise CredentialError(f"salt size must be {MIN_SALT_SIZE}..{MAX_SALT_SIZE} bytes")
+    return secrets.token_bytes(size)
+
+
+def leaf_input(salt: bytes, digest: bytes) -> bytes:
+    """The Merkle leaf input of a credential: ``salt || digest``.
+
+    The digest has a fixed length and comes last, so the pair is unambiguous."""
+    if not isinstance(salt, bytes) or not MIN_SALT_SIZE <= len(salt) <= MAX_SALT_SIZE:
+        raise CredentialError(f"salt must be {MIN_SALT_SIZE}..{MAX_SALT_SIZE} bytes")
+    if not isinstance(digest, bytes) or len(digest) != DIGEST_SIZE:
+        raise CredentialError(f"digest must be {DIGEST_SIZE} bytes")
+    return salt + digest
+
+
+class _JSONValueError(ValueError):
+    pass
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _JSONValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise _JSONValueError(f"{name} is not a JSON number and cannot be canonicalised")
+
+
+def _parse_finite_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _JSONValueError(f"number {literal} is too large for a double (overflows to infinity)")
+    return value
+
+
+def _check_representable(root: Mapping[str, Any]) -> None:
+    """Walk the value and raise CredentialError at the first thing JCS cannot represent."""
+    stack: list[tuple[str, int, Any]] = [("credential", 0, root)]
+    while stack:
+        path, depth, value = stack.pop()
+        if depth > MAX_DEPTH:
+            raise CredentialError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise CredentialError(f"{path}: object key {key!r} is not a string")
+                _check_unicode(f"{path} key", key)
+                stack.append((f"{path}.{key}", depth + 1, item))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((f"{path}[{i}]", depth + 1, item) for i, item in enumerate(value))
+        else:
+            _check_scalar(path, value)
+
+
+def _check_scalar(path: str, value: object) -> None:
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        _check_unicode(path, value)
+    elif isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise CredentialError(
+                f"{path}: integer {value} is outside +-(2**53 - 1), which JCS (RFC 8785) "
+                "cannot represent exactly; encode it as a string"
+            )
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise CredentialError(f"{path}: {value} is not a JSON number (NaN or infinity)")
+        if MAX_SAFE_INTEGER < abs(value) < _EXPONENT_FROM:
+            # JCS writes such a double as a bare integer beyond the exact range, which
+            # would then be rejected when the canonical form is read back.
+            raise CredentialError(
+                f"{path}: number {value!r} is written by JCS as the integer "
+                f"{rfc8785.dumps(value).decode()}, outside +-(2**53 - 1); encode it as a string"
+            )
+    else:
+        raise CredentialError(f"{path}: {type(value).__name__} is not a JSON value")
+
+
+def _check_unicode(path: str, text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CredentialError(
+            f"{path}: string holds an unpaired surrogate at position {exc.start}"
+        ) from None
+
+
+def _json_type(value: object) -> str:
+    names = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)

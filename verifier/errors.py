@@ -1,0 +1,59 @@
+"""The verifier's exceptions. Every error this package raises derives from
+:class:`VerifierError`."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CredentialError",
+    "MalformedProofError",
+    "MerkleError",
+    "MerkleInputError",
+    "ProofError",
+    "ReceiptError",
+    "RootMismatchError",
+    "VerifierError",
+]
+
+
+class VerifierError(Exception):
+    """Root of every error raised by the ``verifier`` package."""
+
+
+class MerkleError(VerifierError):
+    """A Merkle tree could not be built, or a proof could not be made or verified."""
+
+
+class MerkleInputError(MerkleError, ValueError):
+    """Arguments for building a tree or making a proof are invalid (not bytes, index out of
+    range)."""
+
+
+class ProofError(MerkleError):
+    """A proof did not verify. Raised by ``verify_inclusion`` and ``verify_consistency``."""
+
+
+class MalformedProofError(ProofError):
+    """A precondition of the verification algorithm failed: sizes, indices, hash lengths or path
+    length do not fit together, so the proof is rejected before any hashing."""
+
+
+class RootMismatchError(ProofError):
+    """The proof is well formed but the root it leads to is not the expected root."""
+
+    def __init__(self, message: str, *, expected: bytes, computed: bytes) -> None:
+        super().__init__(f"{message}: expected {expected.hex()}, computed {computed.hex()}")
+        self.expected = expected
+        self.computed = computed
+
+
+class CredentialError(VerifierError, ValueError):
+    """A credential is not a JSON object that RFC 8785 (JCS) can canonicalise."""
+
+
+class ReceiptError(VerifierError, ValueError):
+    """A receipt or bundle is malformed. ``field`` names the offending field (dotted path)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.reason = message
