@@ -124,9 +124,14 @@ class MerkleTree:
         stop = self.size if stop is None else stop
         if not (_is_int(start) and _is_int(stop) and 0 <= start <= stop <= self.size):
             raise MerkleInputError(f"need 0 <= start <= stop <= {self.size}, got {start}, {stop}")
+        return self._stream_proofs(start, stop)
+
+    def _stream_proofs(self, start: int, stop: int) -> Iterator[list[bytes]]:
         if start == stop:
             return
         levels = list(zip(self._levels, self._sizes[:-1], strict=False))
+        # path[l] is the sibling at level l of the current leaf, or None where the node has
+        # no sibling (the right edge of an unbalanced tree); `missing` counts the Nones.
         path: list[bytes | None] = [self._sibling(buf, count, start >> lvl)
                                     for lvl, (buf, count) in enumerate(levels)]
         missing = path.count(None)
@@ -134,6 +139,7 @@ class MerkleTree:
         yield cast(list[bytes], path.copy()) if not missing else [h for h in path if h]
         depth = len(levels)
         for index in range(start + 1, stop):
+            # Level l's node changes exactly when bits l and above of the index change.
             changed = min((index ^ (index - 1)).bit_length(), depth)
             for lvl in range(changed):
                 buf, count = levels[lvl]
