@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # Installs everything the project needs into ./.venv. Idempotent; run.sh and test.sh call it.
-#   Debian packages: python3 (>= 3.11) with venv, only if the machine lacks them.
+#   Debian packages: python3 (>= 3.11) with venv, nodejs and npm, only if the machine lacks them.
 #   Python packages: the project and its test tools, pinned by constraints.txt.
+#   npm packages: solc, OpenZeppelin Contracts and anvil, pinned by
+#   hardhat-free-local/package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
+
+apt_install() {
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "setup: installing Debian packages $*"
+        if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq; APT_UPDATED=1; fi
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    fi
+}
 
 have_python() {
     command -v "$PYTHON" >/dev/null 2>&1 \
@@ -13,12 +23,8 @@ have_python() {
 }
 
 if ! have_python; then
-    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-        echo "setup: installing Debian packages python3 python3-venv python3-pip"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv python3-pip >/dev/null
-        PYTHON=python3
-    fi
+    apt_install python3 python3-venv python3-pip
+    PYTHON=python3
     if ! have_python; then
         echo "setup: need Python >= 3.11 with venv (Debian: apt-get install python3 python3-venv)" >&2
         exit 2
@@ -35,3 +41,21 @@ pip_install() {
 pip_install --upgrade "pip>=24"
 # constraints.txt pins every Python package to the versions the suite was last run with.
 pip_install -c constraints.txt -e ".[test]"
+
+have_node() {
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+        && node -e 'process.exit(parseInt(process.versions.node) >= 18 ? 0 : 1)'
+}
+if ! have_node; then
+    apt_install nodejs npm
+    if ! have_node; then
+        echo "setup: need Node.js >= 18 with npm (Debian: apt-get install nodejs npm)" >&2
+        exit 2
+    fi
+fi
+# npm ci installs exactly the lockfile; skipped when node_modules already matches it.
+if ! cmp -s hardhat-free-local/package-lock.json \
+        hardhat-free-local/node_modules/.microcred-installed-lock 2>/dev/null; then
+    npm ci --prefix hardhat-free-local --no-audit --no-fund --loglevel=error
+    cp hardhat-free-local/package-lock.json hardhat-free-local/node_modules/.microcred-installed-lock
+fi
