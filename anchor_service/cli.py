@@ -6,7 +6,10 @@ them, builds the RFC 9162 batch tree, makes and checks every inclusion proof, an
 tampered credential no longer verifies. Anchoring on a chain and the HTTP service come with
 the later issues; this command says so instead of inventing an anchor.
 
-Exit codes: 0 success, 1 a check failed, 2 bad usage or input.
+``anchor-service deploy`` and ``anchor-service registry ...`` deploy the contracts and
+administer the issuer registry (see :mod:`anchor_service.admin_cli`).
+
+Exit codes: 0 success, 1 a check failed or a transaction reverted, 2 bad usage or input.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from anchor_service import admin_cli
 from anchor_service.batch import BatchItem, PreparedBatch
 from anchor_service.errors import AnchorServiceError
 from verifier.credential import credential_digest, parse_credential
@@ -40,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
                       help="write the batch (root and every inclusion proof) as JSON here")
     demo.add_argument("credentials", nargs="*", type=Path,
                       help="extra credential JSON files to include")
+    admin_cli.add_admin_commands(commands)
     args = parser.parse_args(argv)
+    if args.command != "demo":
+        return admin_cli.run(args)
     try:
         return _demo(args.count, args.credentials, args.out)
     except BrokenPipeError:

@@ -37,6 +37,8 @@ def test_wheel_ships_packages_types_and_data(wheel: Path) -> None:
         "verifier/schemas/receipt-v1.schema.json", "verifier/schemas/bundle-v1.schema.json",
         "anchor_service/__init__.py", "anchor_service/py.typed",
         "anchor_service/examples/vc2-microcredential.json",
+        "verifier/artifacts/IssuerRegistry.json", "verifier/artifacts/CredentialAnchor.json",
+        "localchain/__init__.py", "localchain/py.typed",
     ):
         assert required in names, required
     assert not any(name.startswith(("tests/", "scripts/")) for name in names)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import secrets
 from collections.abc import Mapping
 from hashlib import sha256
@@ -66,6 +67,7 @@ def parse_json_object(text: str | bytes, what: str = "credential") -> dict[str, 
             raise CredentialError(f"{what}: not UTF-8 (byte {exc.start})") from None
     if not isinstance(text, str):
         raise CredentialError(f"{what}: expected JSON text, got {type(text).__name__}")
+    _check_nesting(text, what)
     try:
         value = json.loads(
             text,
@@ -131,6 +133,26 @@ def leaf_input(salt: bytes, digest: bytes) -> bytes:
 
 class _JSONValueError(ValueError):
     pass
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET_DEPTH = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _check_nesting(text: str, what: str) -> None:
+    """Reject nesting deeper than MAX_DEPTH before json.loads sees it.
+
+    The json module recurses on the C stack; with a raised recursion limit (some libraries
+    raise it) deeply nested input would crash the process instead of raising."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return  # cannot nest deeper than it has brackets: the common case, decided in C
+    depth = 0
+    for char in _JSON_STRING.sub("", text):
+        step = _BRACKET_DEPTH.get(char)
+        if step is not None:
+            depth += step
+            if depth > MAX_DEPTH + 1:
+                raise CredentialError(f"{what}: JSON is nested deeper than {MAX_DEPTH} levels")
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "ArtifactError",
     "CredentialError",
     "MalformedProofError",
     "MerkleError",
@@ -57,3 +58,7 @@ class ReceiptError(VerifierError, ValueError):
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
         self.reason = message
+
+
+class ArtifactError(VerifierError):
+    """A compiled contract artifact (``verifier/artifacts/<Name>.json``) is unknown or malformed."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,23 @@ def test_nesting_is_bounded() -> None:
         node = node["a"]
     with pytest.raises(CredentialError, match="nested deeper"):
         credential_digest(deep)
-    with pytest.raises(CredentialError):
+    with pytest.raises(CredentialError, match="nested deeper than 128"):
         parse_credential("[" * 100_000 + "]" * 100_000)
+
+
+def test_deep_nesting_is_rejected_even_with_a_raised_recursion_limit() -> None:
+    # Some libraries raise the recursion limit; the json module's C recursion then overflows
+    # the C stack (a segfault, found by this suite) unless depth is checked first.
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(1_000_000)
+    try:
+        for text in ('{"a":' * 50_000 + "1" + "}" * 50_000, "[" * 200_000):
+            with pytest.raises(CredentialError, match="nested deeper"):
+                parse_credential(text)
+    finally:
+        sys.setrecursionlimit(previous)
+    # Brackets inside strings do not count.
+    assert parse_credential('{"s": "' + "[" * 500 + '\\\" {"}')["s"].startswith("[[[")
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

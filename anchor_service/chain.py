@@ -1,0 +1,248 @@
+"""Chain adapter: deploy the contracts, send transactions signed by a local key, and turn
+reverts into :class:`RevertError` errors that name the contract's custom error.
+
+It talks to any JSON-RPC node through a ``web3.Web3`` given by the caller (a real anvil, the
+in-process chain, or a public network); nothing here starts a chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from eth_abi.abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
+from web3.types import TxParams, TxReceipt
+
+from anchor_service.errors import AnchorServiceError
+from verifier.contracts_abi import Artifact, load_artifact
+
+__all__ = [
+    "ChainError",
+    "Deployment",
+    "RevertError",
+    "Transactor",
+    "decode_revert",
+    "deploy",
+]
+
+REGISTRY: Final = "IssuerRegistry"
+ANCHOR: Final = "CredentialAnchor"
+_ERROR_SELECTOR: Final = bytes.fromhex("08c379a0")  # Error(string)
+_PANIC_SELECTOR: Final = bytes.fromhex("4e487b71")  # Panic(uint256)
+
+
+class ChainError(AnchorServiceError):
+    """A transaction could not be sent, or the node answered something unexpected."""
+
+
+class RevertError(ChainError):
+    """A call or transaction reverted. ``name`` is the custom error (``NotAuthorized``...),
+    ``args`` its decoded arguments."""
+
+    def __init__(self, name: str, args: tuple[Any, ...], data: bytes) -> None:
+        shown = ", ".join(_show(a) for a in args)
+        super().__init__(f"reverted with {name}({shown})")
+        self.name = name
+        self.args_ = args
+        self.data = data
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the contracts live on one chain: what ``deployments/*.json`` records."""
+
+    chain_id: int
+    registry: str
+    anchor: str
+    block_number: int
+    deployer: str
+    artifact_hash: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Deployment:
+        data = json.loads(text)
+        try:
+            return cls(**{field: data[field] for field in cls.__dataclass_fields__})
+        except (KeyError, TypeError) as exc:
+            raise ChainError(f"deployment record is missing or malformed: {exc}") from None
+
+    def contracts(self, w3: Web3) -> tuple[Contract, Contract]:
+        """The registry and anchor contract objects bound to ``w3``."""
+        return (
+            w3.eth.contract(
+                address=to_checksum_address(self.registry), abi=load_artifact(REGISTRY).abi
+            ),
+            w3.eth.contract(
+                address=to_checksum_address(self.anchor), abi=load_artifact(ANCHOR).abi
+            ),
+        )
+
+
+def artifact_hash(artifacts: Iterable[Artifact]) -> str:
+    """SHA-256 over the deployed creation bytecodes, to tell which build a deployment used."""
+    digest = hashlib.sha256()
+    for artifact in artifacts:
+        digest.update(artifact.bytecode)
+    return "0x" + digest.hexdigest()
+
+
+class Transactor:
+    """Sends transactions from one local key and waits for their receipts."""
+
+    def __init__(self, w3: Web3, account: LocalAccount, *, timeout: float = 60.0) -> None:
+        self.w3 = w3
+        self.account = account
+        self._timeout = timeout
+        self._errors = _error_table([load_artifact(REGISTRY), load_artifact(ANCHOR)])
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    def transact(self, call: ContractFunction, *, gas: int | None = None) -> TxReceipt:
+        """Send ``call`` as a transaction; raise :class:`RevertError` if it reverts."""
+        params: TxParams = {"from": self.account.address}
+        if gas is None:
+            try:
+                estimate = call.estimate_gas(params)
+            except (ContractCustomError, ContractPanicError, ContractLogicError) as exc:
+                raise self._revert_from(exc) from None
+            gas = estimate + estimate // 5 + 10_000
+        tx = call.build_transaction(
+            {
+                **params,
+                "gas": gas,
+                "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                "chainId": self.w3.eth.chain_id,
+            }
+        )
+        return self._send(tx, call)
+
+    def deploy(self, artifact: Artifact, *args: Any) -> TxReceipt:
+        """Deploy ``artifact`` with constructor ``args``; return the receipt."""
+        factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        tx = factory.constructor(*args).build_transaction(
+            {
+                "from": self.account.address,
+                "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                "chainId": self.w3.eth.chain_id,
+            }
+        )
+        return self._send(tx, None)
+
+    def decode(self, data: bytes) -> RevertError:
+        """The typed error for revert ``data`` of one of our contracts."""
+        return decode_revert(data, self._errors)
+
+    def _send(self, tx: TxParams, call: ContractFunction | None) -> TxReceipt:
+        signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
+        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self._timeout)
+        if receipt["status"] != 1:
+            if call is not None:
+                # Replay the call at the failing block to learn why it reverted.
+                try:
+                    call.call({"from": self.account.address}, receipt["blockNumber"] - 1)
+                except (ContractCustomError, ContractPanicError, ContractLogicError) as exc:
+                    raise self._revert_from(exc) from None
+            raise ChainError(f"transaction 0x{bytes(tx_hash).hex()} reverted")
+        return receipt
+
+    def _revert_from(self, exc: ContractLogicError) -> RevertError:
+        data = exc.data
+        if isinstance(data, str):
+            return self.decode(bytes.fromhex(data.removeprefix("0x")))
+        return RevertError("Revert", (str(exc),), b"")
+
+
+def deploy(
+    transactor: Transactor,
+    *,
+    admin_transfer_delay: int = 3 * 24 * 3600,
+    initial_admin: str | None = None,
+) -> Deployment:
+    """Deploy the registry and the anchor contract; the deployer (or ``initial_admin``)
+    becomes the top administrator and first root administrator."""
+    registry_artifact, anchor_artifact = load_artifact(REGISTRY), load_artifact(ANCHOR)
+    admin = initial_admin or transactor.address
+    registry_receipt = transactor.deploy(
+        registry_artifact, admin_transfer_delay, to_checksum_address(admin)
+    )
+    registry = registry_receipt["contractAddress"]
+    anchor_receipt = transactor.deploy(anchor_artifact, registry)
+    return Deployment(
+        chain_id=transactor.w3.eth.chain_id,
+        registry=str(registry),
+        anchor=str(anchor_receipt["contractAddress"]),
+        block_number=int(anchor_receipt["blockNumber"]),
+        deployer=transactor.address,
+        artifact_hash=artifact_hash([registry_artifact, anchor_artifact]),
+    )
+
+
+def decode_revert(data: bytes, errors: Mapping[bytes, tuple[str, list[str]]]) -> RevertError:
+    """Decode revert ``data`` against an error table (selector -> name, argument types)."""
+    selector, body = data[:4], data[4:]
+    try:
+        if selector == _ERROR_SELECTOR:
+            return RevertError("Error", tuple(abi_decode(["string"], body)), data)
+        if selector == _PANIC_SELECTOR:
+            return RevertError("Panic", tuple(abi_decode(["uint256"], body)), data)
+        if selector in errors:
+            name, types = errors[selector]
+            values = abi_decode(types, body)
+            return RevertError(name, tuple(
+                to_checksum_address(v) if t == "address" else v
+                for t, v in zip(types, values, strict=True)
+            ), data)
+    except Exception:  # undecodable data is reported raw
+        return RevertError("UndecodableError", ("0x" + data.hex(),), data)
+    return RevertError("UnknownError", ("0x" + data.hex(),), data)
+
+
+def _error_table(artifacts: Sequence[Artifact]) -> dict[bytes, tuple[str, list[str]]]:
+    table: dict[bytes, tuple[str, list[str]]] = {}
+    for artifact in artifacts:
+        for item in artifact.abi:
+            if item.get("type") != "error":
+                continue
+            types = [_abi_type(arg) for arg in item.get("inputs", [])]
+            signature = f"{item['name']}({','.join(types)})"
+            table[keccak(text=signature)[:4]] = (str(item["name"]), types)
+    return table
+
+
+def _abi_type(arg: Mapping[str, Any]) -> str:
+    kind = str(arg["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in arg["components"])
+        return f"({inner}){kind[5:]}"
+    return kind
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return repr(value)
+
+
+def load_deployment(path: Path) -> Deployment:
+    """Read a deployment record written by ``deploy``."""
+    try:
+        return Deployment.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ChainError(f"cannot read deployment record {path}: {exc}") from None

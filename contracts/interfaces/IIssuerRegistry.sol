@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/// @title IIssuerRegistry
+/// @notice An EBSI-style trust hierarchy for micro-credential issuers that can answer
+///         "was key K trusted at time T, for which entity, and was every accreditation body
+///         above it trusted at T as well?".
+/// @dev Root administrators accredit accreditation bodies; a body accredits issuers (and
+///      sub-bodies). Every entity keeps its full status history, and every signing key belongs
+///      to one entity forever, with a validity window and an optional, possibly back-dated,
+///      revocation time.
+interface IIssuerRegistry {
+    /// @notice What an entity is.
+    enum Kind {
+        None,
+        AccreditationBody,
+        TrustedIssuer
+    }
+
+    /// @notice Lifecycle of an entity. `Revoked` is final.
+    enum Status {
+        None,
+        Active,
+        Suspended,
+        Revoked
+    }
+
+    /// @notice Why a key is, or is not, trusted at a given time.
+    enum TrustCode {
+        Trusted,
+        UnknownKey,
+        KeyNotYetValid,
+        KeyExpired,
+        KeyRevoked,
+        EntityNotActive,
+        AccreditorNotActive
+    }
+
+    /// @notice An entity as returned by {entity}.
+    struct Entity {
+        uint64 id;
+        uint64 parentId;
+        Kind kind;
+        Status status;
+        uint32 scope;
+        uint8 depth;
+        uint40 accreditedAt;
+        uint40 statusSince;
+        address accreditedBy;
+        string did;
+        string metadataURI;
+        bytes32 metadataHash;
+    }
+
+    /// @notice One entry of an entity's status history: `status` holds from `since` on.
+    struct StatusChange {
+        Status status;
+        uint40 since;
+    }
+
+    /// @notice A signing key as returned by {keyInfo}. `revokedAt` is 0 when not revoked.
+    struct KeyInfo {
+        address key;
+        uint64 entityId;
+        uint32 index;
+        uint40 validFrom;
+        uint40 validUntil;
+        uint40 revokedAt;
+    }
+
+    /// @notice The answer of {trustedAt}. `failingEntityId` names the entity that was not
+    ///         active when `code` is `EntityNotActive` or `AccreditorNotActive`.
+    struct Trust {
+        bool trusted;
+        TrustCode code;
+        uint64 entityId;
+        uint64 failingEntityId;
+        uint32 keyIndex;
+        Kind kind;
+        uint32 scope;
+    }
+
+    /// @notice Emitted when an entity is accredited.
+    event EntityAccredited(
+        uint64 indexed id, uint64 indexed parentId, Kind kind, uint32 scope, string did, address accreditedBy
+    );
+    /// @notice Emitted when an entity's status changed, effective from `since`.
+    event EntityStatusChanged(uint64 indexed id, Status status, uint40 since, address changedBy);
+    /// @notice Emitted when an entity's metadata URI and hash were replaced.
+    event EntityMetadataUpdated(uint64 indexed id, string metadataURI, bytes32 metadataHash, address updatedBy);
+    /// @notice Emitted when a signing key was added to an entity.
+    event KeyAdded(
+        uint64 indexed entityId, address indexed key, uint32 index, uint40 validFrom, uint40 validUntil, address addedBy
+    );
+    /// @notice Emitted when a key's validity window was shortened (key rotation).
+    event KeyExpiryShortened(address indexed key, uint40 validUntil, address changedBy);
+    /// @notice Emitted when a key was revoked with effect from `effectiveFrom` (possibly in the past).
+    event KeyRevoked(address indexed key, uint40 effectiveFrom, address revokedBy);
+
+    /// @notice The caller may not act on `entityId`.
+    error NotAuthorized(address caller, uint64 entityId);
+    /// @notice No entity has this id.
+    error UnknownEntity(uint64 id);
+    /// @notice No entity holds this key.
+    error UnknownKey(address key);
+    /// @notice The parent must be an accreditation body; the new entity must be a body or issuer.
+    error InvalidKind(Kind kind);
+    /// @notice The accrediting entity is not trusted now.
+    error AccreditorNotTrusted(uint64 parentId, TrustCode code);
+    /// @notice The scope is empty, unknown, or wider than the accreditor's.
+    error InvalidScope(uint32 scope, uint32 allowed);
+    /// @notice The DID is empty or too long.
+    error InvalidDid();
+    /// @notice Another entity already uses this DID.
+    error DidAlreadyRegistered(uint64 existingId);
+    /// @notice The accreditation chain would exceed {MAX_DEPTH}.
+    error HierarchyTooDeep(uint8 depth);
+    /// @notice The key already belongs to an entity, forever.
+    error KeyAlreadyRegistered(address key, uint64 entityId);
+    /// @notice The validity window is empty or ends in the past.
+    error InvalidValidity(uint40 validFrom, uint40 validUntil);
+    /// @notice The zero address cannot be a key or an administrator.
+    error ZeroAddress();
+    /// @notice The requested status transition is not allowed (e.g. out of `Revoked`).
+    error InvalidStatusChange(uint64 id, Status from, Status to);
+    /// @notice A key's expiry can only move earlier, and not into the past.
+    error ExpiryNotShortened(address key, uint40 current, uint40 requested);
+    /// @notice A revocation cannot take effect in the future.
+    error RevocationInFuture(uint40 effectiveFrom);
+    /// @notice Only accreditors and root administrators may back-date a revocation.
+    error BackdatingNotAllowed(address caller);
+    /// @notice A revoked key's revocation time can only move earlier.
+    error RevocationNotEarlier(address key, uint40 current, uint40 requested);
+
+    /// @notice Accredit a new accreditation body or trusted issuer under `parentId`
+    ///         (0: directly under the root administrators).
+    /// @dev Root administrators may accredit anywhere; a body's trusted keys may accredit
+    ///      under that body. The scope must be within the parent's.
+    /// @return id The new entity's stable id.
+    function accredit(
+        uint64 parentId,
+        Kind kind,
+        string calldata did,
+        uint32 scope,
+        string calldata metadataURI,
+        bytes32 metadataHash
+    ) external returns (uint64 id);
+
+    /// @notice Suspend, reactivate or revoke an entity, effective now. `Revoked` is final.
+    /// @dev Root administrators, or trusted keys of the entity's accreditor.
+    function setStatus(uint64 id, Status status) external;
+
+    /// @notice Replace an entity's metadata URI and its hash.
+    /// @dev Root administrators, the accreditor's trusted keys, or the entity's own trusted keys.
+    function updateMetadata(uint64 id, string calldata metadataURI, bytes32 metadataHash) external;
+
+    /// @notice Add a signing key to an entity. The key then belongs to that entity forever.
+    /// @dev Root administrators, or trusted keys of the entity's accreditor. `validFrom` 0
+    ///      means now; `validUntil` 0 means no expiry.
+    function addKey(uint64 entityId, address key, uint40 validFrom, uint40 validUntil) external;
+
+    /// @notice Move a key's expiry earlier (key rotation). Not into the past.
+    /// @dev Root administrators, the accreditor's trusted keys, or the entity's own trusted keys.
+    function shortenKeyExpiry(address key, uint40 validUntil) external;
+
+    /// @notice Revoke a key with effect from `effectiveFrom` (0: now). Anchors made with the
+    ///         key from that time on stop being trusted; earlier ones stay valid.
+    /// @dev Root administrators and the accreditor's trusted keys may back-date (to the time
+    ///      of a compromise); the entity's own trusted keys may revoke with effect from now only.
+    function revokeKey(address key, uint40 effectiveFrom) external;
+
+    /// @notice Whether `account` is a root administrator.
+    function isRootAdmin(address account) external view returns (bool);
+
+    /// @notice The entity with this id; reverts with {UnknownEntity} if there is none.
+    function entity(uint64 id) external view returns (Entity memory);
+
+    /// @notice Number of entities ever accredited (ids run from 1 to this).
+    function entityCount() external view returns (uint64);
+
+    /// @notice The id of the entity with this DID, or 0.
+    function entityIdByDid(string calldata did) external view returns (uint64);
+
+    /// @notice The complete status history of an entity, oldest first.
+    function statusHistory(uint64 id) external view returns (StatusChange[] memory);
+
+    /// @notice Whether the entity itself (not its accreditors) was active at time `when`.
+    function isActiveAt(uint64 id, uint40 when) external view returns (bool);
+
+    /// @notice A key's record; reverts with {UnknownKey} if no entity holds it.
+    function keyInfo(address key) external view returns (KeyInfo memory);
+
+    /// @notice The key registered with index `index` (0-based, in registration order).
+    function keyAt(uint32 index) external view returns (address);
+
+    /// @notice Number of keys ever registered.
+    function keyCount() external view returns (uint32);
+
+    /// @notice Every key ever added to an entity.
+    function entityKeys(uint64 id) external view returns (address[] memory);
+
+    /// @notice Was `key` trusted at time `when`: valid and not revoked then, its entity active
+    ///         then, and every accreditation body above it active then?
+    function trustedAt(address key, uint40 when) external view returns (Trust memory);
+
+    /// @notice The lean form of {trustedAt} for now, used by the anchor contract on every anchor.
+    function checkKeyNow(address key)
+        external
+        view
+        returns (TrustCode code, uint64 entityId, uint32 keyIndex, Kind kind);
+
+    /// @notice Semantic version of this contract.
+    function version() external pure returns (string memory);
+}

@@ -1,0 +1,218 @@
+"""CredentialAnchor: anchoring, EIP-712 replay protection, bitmap status, the one-call views,
+gas targets, and Solidity's RFC 9162 check agreeing with verifier.merkle."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.contracts.conftest import World, events
+from tests.contracts.helpers import outcome, random_root, sign_anchor
+from verifier.errors import ProofError
+from verifier.merkle import MerkleTree, verify_inclusion
+
+ANCHOR_GAS_LIMIT = 60_000
+EXTRA_REVOKE_GAS_LIMIT = 5_000
+
+
+def test_anchor_records_key_entity_time_block_and_size(world: World) -> None:
+    root = random_root()
+    receipt = world.tx(world.issuer).transact(world.anchor.functions.anchor(root, 1_000_000))
+    info = world.anchor.functions.anchorOf(root).call()
+    block = world.chain.w3.eth.get_block(receipt["blockNumber"])
+    assert info == (
+        True,
+        world.issuer_id,
+        world.issuer.address,
+        block["timestamp"],
+        receipt["blockNumber"],
+        1_000_000,
+    )
+    (event,) = events(world.anchor, "RootAnchored", receipt)
+    assert event["args"]["root"] == root
+    assert event["args"]["entityId"] == world.issuer_id
+    assert event["args"]["key"] == world.issuer.address
+    assert event["args"]["treeSize"] == 1_000_000
+    assert (
+        outcome(world.tx(world.issuer), world.anchor.functions.anchor(root, 5))
+        == "RootAlreadyAnchored"
+    )
+    assert (
+        outcome(world.tx(world.issuer), world.anchor.functions.anchor(b"\0" * 32, 5)) == "ZeroRoot"
+    )
+    assert (
+        outcome(world.tx(world.issuer), world.anchor.functions.anchor(random_root(), 0))
+        == "InvalidTreeSize"
+    )
+    assert world.anchor.functions.anchorOf(random_root()).call()[0] is False
+
+
+@pytest.mark.parametrize("tree_size", [1, 1_000, 2**53 - 1])
+def test_one_anchor_costs_at_most_60000_gas_whatever_the_size(world: World, tree_size: int) -> None:
+    receipt = world.tx(world.issuer).transact(
+        world.anchor.functions.anchor(random_root(), tree_size)
+    )
+    assert receipt["gasUsed"] <= ANCHOR_GAS_LIMIT, receipt["gasUsed"]
+
+
+def test_bulk_revoke_costs_under_5000_per_extra_credential(world: World) -> None:
+    issuer = world.tx(world.issuer)
+    used = {}
+    for count in (1, 10, 100):
+        root = random_root()
+        issuer.transact(world.anchor.functions.anchor(root, 1000))
+        receipt = issuer.transact(world.anchor.functions.revoke(root, list(range(count)), 1))
+        used[count] = receipt["gasUsed"]
+    per_extra = (used[100] - used[1]) / 99
+    assert per_extra <= EXTRA_REVOKE_GAS_LIMIT, used
+
+
+def test_signed_anchor_is_bound_to_nonce_deadline_chain_and_contract(world: World) -> None:
+    anchor, issuer = world.anchor, world.issuer
+    relayer = world.tx(world.stranger)
+    root = random_root()
+    deadline = world.now() + 3600
+    nonce = anchor.functions.nonces(issuer.address).call()
+    good = sign_anchor(anchor, issuer, root, tree_size=9, nonce=nonce, deadline=deadline)
+
+    def submit(
+        signature: bytes, *, root_: bytes = root, nonce_: int = nonce, deadline_: int = deadline
+    ) -> str:
+        return outcome(
+            relayer,
+            anchor.functions.anchorWithSignature(
+                root_, 9, issuer.address, nonce_, deadline_, signature
+            ),
+        )
+
+    other_chain = sign_anchor(
+        anchor, issuer, root, tree_size=9, nonce=nonce, deadline=deadline, chain_id=1
+    )
+    other_contract = sign_anchor(
+        anchor,
+        issuer,
+        root,
+        tree_size=9,
+        nonce=nonce,
+        deadline=deadline,
+        verifying_contract=world.registry.address,
+    )
+    assert submit(other_chain) == "InvalidSignature"
+    assert submit(other_contract) == "InvalidSignature"
+    assert submit(good, nonce_=nonce + 1) == "InvalidSignature"
+    assert submit(good, deadline_=deadline + 1) == "InvalidSignature"
+    assert submit(good) == "ok"
+    # Replaying the same signature fails, for the root and for the nonce.
+    assert submit(good) in {"RootAlreadyAnchored", "InvalidAccountNonce"}
+    again = sign_anchor(anchor, issuer, random_root(), tree_size=9, nonce=nonce, deadline=deadline)
+    assert (
+        outcome(
+            relayer,
+            anchor.functions.anchorWithSignature(
+                random_root(), 9, issuer.address, nonce, deadline, again
+            ),
+        )
+        == "InvalidSignature"
+    )
+    expired_root = random_root()
+    past = world.now() - 1
+    expired = sign_anchor(anchor, issuer, expired_root, tree_size=9, nonce=nonce + 1, deadline=past)
+    assert (
+        submit(expired, root_=expired_root, nonce_=nonce + 1, deadline_=past) == "SignatureExpired"
+    )
+    info = anchor.functions.anchorOf(root).call()
+    assert info[2] == issuer.address  # the signer is recorded, not the relayer
+
+
+def test_revoke_suspend_reinstate_bitmaps(world: World) -> None:
+    issuer = world.tx(world.issuer)
+    root = random_root()
+    issuer.transact(world.anchor.functions.anchor(root, 600))
+    indices = [0, 5, 255, 256, 599]
+    receipt = issuer.transact(world.anchor.functions.revoke(root, indices, 3))
+    (event,) = events(world.anchor, "CredentialsRevoked", receipt)
+    assert list(event["args"]["leafIndices"]) == indices
+    assert event["args"]["reason"] == 3
+    probe = [*indices, 1, 4, 6, 254, 257, 598]  # the revoked ones and their neighbours
+    revoked = {i for i in probe if world.anchor.functions.isRevoked(root, i).call()}
+    assert revoked == set(indices)
+
+    issuer.transact(world.anchor.functions.suspend(root, [7, 300], 4))
+    assert world.anchor.functions.isSuspended(root, 7).call() is True
+    issuer.transact(world.anchor.functions.reinstate(root, [7], 0))
+    assert world.anchor.functions.isSuspended(root, 7).call() is False
+    assert world.anchor.functions.isSuspended(root, 300).call() is True
+    # Reinstating never lifts a revocation.
+    issuer.transact(world.anchor.functions.reinstate(root, [5], 0))
+    assert world.anchor.functions.isRevoked(root, 5).call() is True
+
+    assert outcome(issuer, world.anchor.functions.revoke(root, [600], 1)) == "LeafIndexOutOfRange"
+    assert outcome(issuer, world.anchor.functions.revoke(root, [], 1)) == "NoLeafIndices"
+    assert outcome(issuer, world.anchor.functions.revoke(random_root(), [0], 1)) == "UnknownRoot"
+
+
+def test_one_call_status_and_check_credential(world: World) -> None:
+    leaves = [os.urandom(16) + os.urandom(32) for _ in range(5)]
+    tree = MerkleTree(leaves)
+    world.tx(world.issuer).transact(world.anchor.functions.anchor(tree.root, tree.size))
+    world.tx(world.issuer).transact(world.anchor.functions.suspend(tree.root, [2], 1))
+    status, included = world.anchor.functions.checkCredential(
+        leaves[2], 2, tree.inclusion_proof(2), tree.root
+    ).call()
+    assert included is True
+    assert status[0] is True  # anchored
+    assert status[1] == world.issuer_id
+    assert status[2] == world.issuer.address
+    assert status[5] == 5  # tree size from the anchor
+    assert status[6] is True  # index in tree
+    assert status[7] is True  # issuer trusted at anchoring
+    assert status[9] is False  # revoked
+    assert status[10] is True  # suspended
+    _, wrong = world.anchor.functions.checkCredential(
+        leaves[3], 2, tree.inclusion_proof(2), tree.root
+    ).call()
+    assert wrong is False
+    unanchored, included = world.anchor.functions.checkCredential(
+        leaves[0], 0, tree.inclusion_proof(0), random_root()
+    ).call()
+    assert unanchored[0] is False
+    assert included is False
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    leaves=st.lists(st.binary(min_size=0, max_size=64), min_size=1, max_size=70, unique=True),
+    data=st.data(),
+)
+def test_solidity_inclusion_agrees_with_python(
+    deployed: World, leaves: list[bytes], data: st.DataObject
+) -> None:
+    tree = MerkleTree(leaves)
+    index = data.draw(st.integers(0, tree.size - 1))
+    proof = tree.inclusion_proof(index)
+    check = deployed.anchor.functions.verifyInclusion
+    cases = [
+        (leaves[index], index, tree.size, proof, tree.root),
+        (leaves[index] + b"!", index, tree.size, proof, tree.root),
+        (leaves[index], index + 1, tree.size, proof, tree.root),
+        (leaves[index], index, tree.size + 1, proof, tree.root),
+        (leaves[index], index, tree.size, proof[:-1], tree.root),
+        (leaves[index], index, tree.size, [*proof, tree.root], tree.root),
+        (leaves[index], index, tree.size, proof, bytes(32)),
+    ]
+    if proof:
+        flipped = bytearray(proof[0])
+        flipped[data.draw(st.integers(0, 31))] ^= 1 << data.draw(st.integers(0, 7))
+        cases.append((leaves[index], index, tree.size, [bytes(flipped), *proof[1:]], tree.root))
+    for leaf, i, size, path, root in cases:
+        try:
+            verify_inclusion(leaf, i, size, path, root)
+            python = True
+        except ProofError:
+            python = False
+        assert check(leaf, i, size, path, root).call() is python, (i, size, len(path))
