@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.contracts.conftest builds the same world as the tests
 
 from localchain import AnvilChain, InProcessChain, LocalChain  # noqa: E402
-
 from tests.contracts.conftest import ISSUER, SUSPENDED, build_world  # noqa: E402
 from tests.contracts.helpers import sign_anchor  # noqa: E402
 

@@ -188,11 +188,18 @@ class AnvilChain(LocalChain):
     ) -> AnvilChain:
         workdir = Path(tempfile.mkdtemp(prefix="localchain-anvil-"))
         log_path = workdir / "anvil.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(  # noqa: S603  # our own binary and arguments, no shell
-                [str(binary), *args, "--port", str(port)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            )
+        try:
+            with log_path.open("wb") as log:
+                process = subprocess.Popen(  # noqa: S603  # our binary and arguments, no shell
+                    [str(binary), *args, "--port", str(port)],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    # Own process group: a Ctrl-C in the terminal reaches only Python, which
+                    # then stops anvil through close(); anvil never dies behind its back.
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise AnvilStartError(f"cannot run {binary}: {exc}") from None
         session = requests.Session()
         rpc_url = f"http://{HOST}:{port}"
         try:

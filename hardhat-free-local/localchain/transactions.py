@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
@@ -27,7 +28,7 @@ EVM_HALT_PREFIX = "EVM error"
 def send_transaction(
     chain: LocalChain,
     account: LocalAccount,
-    tx_params: TxParams,
+    tx_params: TxParams | Mapping[str, Any],
     *,
     timeout: float = RECEIPT_TIMEOUT,
 ) -> TxReceipt:
@@ -81,11 +82,13 @@ def send_transaction(
 
 
 def call(
-    chain: LocalChain, tx_params: TxParams, block_identifier: BlockIdentifier = "latest"
+    chain: LocalChain,
+    tx_params: TxParams | Mapping[str, Any],
+    block_identifier: BlockIdentifier = "latest",
 ) -> bytes:
     """``eth_call``: the return data, or :class:`TransactionRevertedError` if execution fails."""
     try:
-        return bytes(chain.w3.eth.call(tx_params, block_identifier))
+        return bytes(chain.w3.eth.call(cast(TxParams, dict(tx_params)), block_identifier))
     except ContractLogicError as exc:
         raise TransactionRevertedError(revert_data(exc)) from None
     except Web3RPCError as exc:

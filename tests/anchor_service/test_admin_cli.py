@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+
 from localchain import AnvilChain
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
-from localchain import AnvilChain, InProcessChain, LocalChain
 from web3.contract import Contract
 
 from anchor_service.chain import Deployment, Transactor, deploy
+from localchain import AnvilChain, InProcessChain, LocalChain
 
 BODY, ISSUER = 1, 2  # IIssuerRegistry.Kind
 ACTIVE, SUSPENDED, REVOKED = 1, 2, 3  # IIssuerRegistry.Status
