@@ -98,7 +98,8 @@ def _demo(count: int, extra_files: list[Path], out: Path | None) -> int:
     else:
         print(f"  tampered {name}: ACCEPTED - this is a bug", file=sys.stderr)
         return 1
-    print("not anchored: on-chain anchoring arrives with the contracts and the service")
+    print("not anchored: batches are anchored by the service (issue 4); the contracts deploy "
+          "with `anchor-service deploy`")
 
     if out is not None:
         _write_batch(out, batch)
