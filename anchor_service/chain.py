@@ -154,9 +154,10 @@ class Transactor:
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self._timeout)
         if receipt["status"] != 1:
             if call is not None:
-                # Replay the call at the failing block to learn why it reverted.
+                # Replay the call on the failing block's state to learn why it reverted (best
+                # effort: exact when the transaction was alone in its block, as when auto-mining).
                 try:
-                    call.call({"from": self.account.address}, receipt["blockNumber"] - 1)
+                    call.call({"from": self.account.address}, receipt["blockNumber"])
                 except (ContractCustomError, ContractPanicError, ContractLogicError) as exc:
                     raise self._revert_from(exc) from None
             raise ChainError(f"transaction 0x{bytes(tx_hash).hex()} reverted")
@@ -164,6 +165,8 @@ class Transactor:
 
     def _revert_from(self, exc: ContractLogicError) -> RevertError:
         data = exc.data
+        if isinstance(data, dict):  # some nodes wrap the revert data in an object
+            data = data.get("data")
         if isinstance(data, str):
             return self.decode(bytes.fromhex(data.removeprefix("0x")))
         return RevertError("Revert", (str(exc),), b"")

@@ -160,7 +160,8 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
         if (owner != 0) revert KeyAlreadyRegistered(key, owner);
         if (record.status == Status.Revoked) revert InvalidStatusChange(entityId, Status.Revoked, Status.Revoked);
         uint40 now_ = uint40(block.timestamp);
-        if (validFrom == 0) validFrom = now_;
+        // Validity never starts in the past: that would rewrite past trust answers.
+        if (validFrom < now_) validFrom = now_;
         if (validUntil == 0) validUntil = _FOREVER;
         if (validUntil <= validFrom || validUntil <= now_) revert InvalidValidity(validFrom, validUntil);
 
@@ -185,7 +186,9 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
             _requireAccreditorOrAdmin(entityId, _entities[entityId].parentId);
         }
         uint40 current = record.validUntil;
-        if (validUntil >= current || validUntil < block.timestamp || validUntil <= record.validFrom) {
+        // Strictly after now: an expiry at the current second would retroactively untrust
+        // anchors made with the key in this very second.
+        if (validUntil >= current || validUntil <= block.timestamp || validUntil <= record.validFrom) {
             revert ExpiryNotShortened(key, current, validUntil);
         }
         record.validUntil = validUntil;
@@ -204,6 +207,8 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
             // erase the past, so they cannot back-date.
             if (!_isTrustedKeyOf(msg.sender, entityId)) revert NotAuthorized(msg.sender, entityId);
             if (effectiveFrom < now_) revert BackdatingNotAllowed(msg.sender);
+            // From the next second on: anchors already made in this second stay valid.
+            effectiveFrom = now_ + 1;
         }
         uint40 current = record.revokedAt;
         if (current != 0 && effectiveFrom >= current) revert RevocationNotEarlier(key, current, effectiveFrom);

@@ -155,8 +155,8 @@ interface IIssuerRegistry {
     function updateMetadata(uint64 id, string calldata metadataURI, bytes32 metadataHash) external;
 
     /// @notice Add a signing key to an entity. The key then belongs to that entity forever.
-    /// @dev Root administrators, or trusted keys of the entity's accreditor. `validFrom` 0
-    ///      means now; `validUntil` 0 means no expiry.
+    /// @dev Root administrators, or trusted keys of the entity's accreditor. A `validFrom` in
+    ///      the past (or 0) means now; `validUntil` 0 means no expiry.
     function addKey(uint64 entityId, address key, uint40 validFrom, uint40 validUntil) external;
 
     /// @notice Move a key's expiry earlier (key rotation). Not into the past.
@@ -166,7 +166,8 @@ interface IIssuerRegistry {
     /// @notice Revoke a key with effect from `effectiveFrom` (0: now). Anchors made with the
     ///         key from that time on stop being trusted; earlier ones stay valid.
     /// @dev Root administrators and the accreditor's trusted keys may back-date (to the time
-    ///      of a compromise); the entity's own trusted keys may revoke with effect from now only.
+    ///      of a compromise); the entity's own trusted keys may revoke only with effect from the
+    ///      next second, so that they cannot touch anchors already made.
     function revokeKey(address key, uint40 effectiveFrom) external;
 
     /// @notice Whether `account` is a root administrator.

@@ -237,3 +237,27 @@ def test_versions(deployed: World) -> None:
     assert deployed.anchor.functions.version().call() == "1.0.0"
     assert deployed.anchor.functions.registry().call() == deployed.registry.address
     assert TRUSTED == 0
+
+
+def test_own_key_revocation_cannot_reach_back_even_one_second(world: World) -> None:
+    root = random_root()
+    anchored_at = _anchor(world, root)
+    receipt = world.tx(world.issuer_key2).transact(
+        world.registry.functions.revokeKey(world.issuer.address, 0)
+    )
+    revoked_in = int(world.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
+    assert world.registry.functions.keyInfo(world.issuer.address).call()[5] == revoked_in + 1
+    assert revoked_in + 1 > anchored_at
+    assert _status(world, root)["issuerTrustedAtAnchoring"] is True
+
+
+def test_key_validity_never_starts_in_the_past(world: World) -> None:
+    fresh = world.chain.accounts[8]
+    receipt = world.tx(world.body).transact(
+        world.registry.functions.addKey(world.issuer_id, fresh.address, 1, 0)
+    )
+    added_at = int(world.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
+    assert world.registry.functions.keyInfo(fresh.address).call()[3] == added_at
+    assert world.registry.functions.trustedAt(fresh.address, added_at - 1).call()[1] == (
+        NOT_YET_VALID
+    )
