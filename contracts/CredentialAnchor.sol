@@ -10,9 +10,10 @@ import {IIssuerRegistry} from "./interfaces/IIssuerRegistry.sol";
 /// @title CredentialAnchor
 /// @notice Anchors RFC 9162 batch roots of micro-credentials and keeps per-credential
 ///         revocation and suspension, trusting the keys of an {IIssuerRegistry}.
-/// @dev An anchor is one storage slot (key index, entity, time, block, tree size), so one
-///      anchor costs a single new slot whatever the batch size. Status is two bitmaps per root
-///      (256 credentials per slot), so credentials revoked together cost little each.
+/// @dev An anchor is one storage slot (key index, entity, time, block, tree size) under the
+///      batch id `keccak256(entityId, root)`, so one anchor costs a single new slot whatever the
+///      batch size, and issuers cannot collide. Status is two bitmaps per batch (256
+///      credentials per slot), so credentials revoked together cost little each.
 contract CredentialAnchor is ICredentialAnchor, EIP712, Nonces {
     /// @notice EIP-712 type of a signed anchoring request.
     bytes32 public constant ANCHOR_TYPEHASH =
@@ -31,9 +32,9 @@ contract CredentialAnchor is ICredentialAnchor, EIP712, Nonces {
     }
 
     IIssuerRegistry private immutable _registry;
-    mapping(bytes32 root => AnchorRecord) private _anchors;
-    mapping(bytes32 root => mapping(uint256 word => uint256)) private _revoked;
-    mapping(bytes32 root => mapping(uint256 word => uint256)) private _suspended;
+    mapping(bytes32 batchId => AnchorRecord) private _anchors;
+    mapping(bytes32 batchId => mapping(uint256 word => uint256)) private _revoked;
+    mapping(bytes32 batchId => mapping(uint256 word => uint256)) private _suspended;
 
     /// @param issuerRegistry The registry whose keys may anchor and change status.
     constructor(IIssuerRegistry issuerRegistry) EIP712("CredentialAnchor", "1") {
@@ -68,29 +69,47 @@ contract CredentialAnchor is ICredentialAnchor, EIP712, Nonces {
     // ------------------------------------------------------------------- status
 
     /// @inheritdoc ICredentialAnchor
-    function revoke(bytes32 root, uint256[] calldata leafIndices, uint8 reason) external {
-        _setBits(_revoked[root], leafIndices, _authorizedTreeSize(root));
-        emit CredentialsRevoked(root, leafIndices, reason, msg.sender);
+    function revoke(uint64 entityId, bytes32 root, uint256[] calldata leafIndices, uint8 reason) external {
+        bytes32 batch = _batchId(entityId, root);
+        _updateBits(_revoked[batch], leafIndices, _authorizedTreeSize(entityId, root, batch, false), true);
+        emit CredentialsRevoked(entityId, root, leafIndices, reason, msg.sender);
     }
 
     /// @inheritdoc ICredentialAnchor
-    function suspend(bytes32 root, uint256[] calldata leafIndices, uint8 reason) external {
-        _setBits(_suspended[root], leafIndices, _authorizedTreeSize(root));
-        emit CredentialsSuspended(root, leafIndices, reason, msg.sender);
+    function suspend(uint64 entityId, bytes32 root, uint256[] calldata leafIndices, uint8 reason) external {
+        bytes32 batch = _batchId(entityId, root);
+        _updateBits(_suspended[batch], leafIndices, _authorizedTreeSize(entityId, root, batch, false), true);
+        emit CredentialsSuspended(entityId, root, leafIndices, reason, msg.sender);
     }
 
     /// @inheritdoc ICredentialAnchor
-    function reinstate(bytes32 root, uint256[] calldata leafIndices, uint8 reason) external {
-        _clearBits(_suspended[root], leafIndices, _authorizedTreeSize(root));
-        emit CredentialsReinstated(root, leafIndices, reason, msg.sender);
+    function reinstate(uint64 entityId, bytes32 root, uint256[] calldata leafIndices, uint8 reason) external {
+        bytes32 batch = _batchId(entityId, root);
+        _updateBits(_suspended[batch], leafIndices, _authorizedTreeSize(entityId, root, batch, false), false);
+        emit CredentialsReinstated(entityId, root, leafIndices, reason, msg.sender);
+    }
+
+    /// @inheritdoc ICredentialAnchor
+    function liftRevocations(uint64 entityId, bytes32 root, uint256[] calldata leafIndices, uint8 reason)
+        external
+    {
+        bytes32 batch = _batchId(entityId, root);
+        _updateBits(_revoked[batch], leafIndices, _authorizedTreeSize(entityId, root, batch, true), false);
+        emit RevocationsLifted(entityId, root, leafIndices, reason, msg.sender);
+    }
+
+    /// @inheritdoc ICredentialAnchor
+    function useNonce() external {
+        emit NonceUsed(msg.sender, _useNonce(msg.sender));
     }
 
     // -------------------------------------------------------------------- views
 
     /// @inheritdoc ICredentialAnchor
-    function anchorOf(bytes32 root) public view returns (AnchorInfo memory info) {
-        AnchorRecord memory record = _anchors[root];
-        if (record.anchoredAt == 0) return info;
+    function anchorOf(address anchoringKey, bytes32 root) public view returns (AnchorInfo memory info) {
+        uint64 entityId = _registry.entityOfKey(anchoringKey);
+        AnchorRecord memory record = _anchors[_batchId(entityId, root)];
+        if (entityId == 0 || record.anchoredAt == 0) return info;
         info = AnchorInfo({
             anchored: true,
             entityId: record.entityId,
@@ -102,19 +121,24 @@ contract CredentialAnchor is ICredentialAnchor, EIP712, Nonces {
     }
 
     /// @inheritdoc ICredentialAnchor
-    function isRevoked(bytes32 root, uint256 leafIndex) external view returns (bool) {
-        return _bit(_revoked[root], leafIndex);
+    function isRevoked(address anchoringKey, bytes32 root, uint256 leafIndex) external view returns (bool) {
+        return _bit(_revoked[_batchId(_registry.entityOfKey(anchoringKey), root)], leafIndex);
     }
 
     /// @inheritdoc ICredentialAnchor
-    function isSuspended(bytes32 root, uint256 leafIndex) external view returns (bool) {
-        return _bit(_suspended[root], leafIndex);
+    function isSuspended(address anchoringKey, bytes32 root, uint256 leafIndex) external view returns (bool) {
+        return _bit(_suspended[_batchId(_registry.entityOfKey(anchoringKey), root)], leafIndex);
     }
 
     /// @inheritdoc ICredentialAnchor
-    function credentialStatus(bytes32 root, uint256 leafIndex) public view returns (CredentialStatus memory status) {
-        AnchorInfo memory info = anchorOf(root);
+    function credentialStatus(address anchoringKey, bytes32 root, uint256 leafIndex)
+        public
+        view
+        returns (CredentialStatus memory status)
+    {
+        AnchorInfo memory info = anchorOf(anchoringKey, root);
         if (!info.anchored) return status;
+        bytes32 batch = _batchId(info.entityId, root);
         IIssuerRegistry.Trust memory trust = _registry.trustedAt(info.key, info.anchoredAt);
         status = CredentialStatus({
             anchored: true,
@@ -126,18 +150,20 @@ contract CredentialAnchor is ICredentialAnchor, EIP712, Nonces {
             indexInTree: leafIndex < info.treeSize,
             issuerTrustedAtAnchoring: trust.trusted,
             trustCode: trust.code,
-            revoked: _bit(_revoked[root], leafIndex),
-            suspended: _bit(_suspended[root], leafIndex)
+            revoked: _bit(_revoked[batch], leafIndex),
+            suspended: _bit(_suspended[batch], leafIndex)
         });
     }
 
     /// @inheritdoc ICredentialAnchor
-    function checkCredential(bytes calldata leafInput, uint256 leafIndex, bytes32[] calldata proof, bytes32 root)
-        external
-        view
-        returns (CredentialStatus memory status, bool included)
-    {
-        status = credentialStatus(root, leafIndex);
+    function checkCredential(
+        address anchoringKey,
+        bytes calldata leafInput,
+        uint256 leafIndex,
+        bytes32[] calldata proof,
+        bytes32 root
+    ) external view returns (CredentialStatus memory status, bool included) {
+        status = credentialStatus(anchoringKey, root, leafIndex);
         // The tree size comes from the anchor: an RFC 9162 root does not commit to it.
         included = status.anchored && _verifyInclusion(leafInput, leafIndex, status.treeSize, proof, root);
     }
@@ -173,13 +199,14 @@ contract CredentialAnchor is ICredentialAnchor, EIP712, Nonces {
     function _anchor(bytes32 root, uint64 treeSize, address key) private {
         if (root == bytes32(0)) revert ZeroRoot();
         if (treeSize == 0 || treeSize > MAX_TREE_SIZE) revert InvalidTreeSize(treeSize);
-        AnchorRecord storage record = _anchors[root];
-        if (record.anchoredAt != 0) revert RootAlreadyAnchored(root, record.anchoredAt);
         (IIssuerRegistry.TrustCode code, uint64 entityId, uint32 keyIndex, IIssuerRegistry.Kind kind) =
             _registry.checkKeyNow(key);
         if (code != IIssuerRegistry.TrustCode.Trusted) revert KeyNotTrusted(key, code);
         if (kind != IIssuerRegistry.Kind.TrustedIssuer) revert NotAnIssuer(key, entityId);
-        _anchors[root] = AnchorRecord({
+        bytes32 batch = _batchId(entityId, root);
+        uint40 previous = _anchors[batch].anchoredAt;
+        if (previous != 0) revert RootAlreadyAnchored(root, previous);
+        _anchors[batch] = AnchorRecord({
             keyIndex: keyIndex,
             entityId: entityId,
             anchoredAt: uint40(block.timestamp),
@@ -189,35 +216,33 @@ contract CredentialAnchor is ICredentialAnchor, EIP712, Nonces {
         emit RootAnchored(root, entityId, key, treeSize);
     }
 
-    /// @dev The anchored tree size of `root`, once the caller is known to be allowed to change
-    ///      the status of its credentials: a key of the anchoring entity trusted now, or a root
-    ///      administrator.
-    function _authorizedTreeSize(bytes32 root) private view returns (uint64) {
-        AnchorRecord memory record = _anchors[root];
-        if (record.anchoredAt == 0) revert UnknownRoot(root);
+    /// @dev The batch of issuer `entityId` and `root`: the key of all per-batch storage.
+    function _batchId(uint64 entityId, bytes32 root) private pure returns (bytes32) {
+        return keccak256(abi.encode(entityId, root));
+    }
+
+    /// @dev The anchored tree size of the batch, once the caller is known to be allowed to
+    ///      change its credentials' status: a root administrator, or (unless `adminOnly`) a key
+    ///      of the issuer trusted now.
+    function _authorizedTreeSize(uint64 entityId, bytes32 root, bytes32 batch, bool adminOnly)
+        private
+        view
+        returns (uint64)
+    {
+        AnchorRecord memory record = _anchors[batch];
+        if (record.anchoredAt == 0) revert UnknownRoot(entityId, root);
         if (!_registry.isRootAdmin(msg.sender)) {
-            (IIssuerRegistry.TrustCode code, uint64 entityId,,) = _registry.checkKeyNow(msg.sender);
-            if (code != IIssuerRegistry.TrustCode.Trusted || entityId != record.entityId) {
-                revert NotAuthorized(msg.sender, root);
+            if (adminOnly) revert NotAuthorized(msg.sender, entityId);
+            (IIssuerRegistry.TrustCode code, uint64 callerEntity,,) = _registry.checkKeyNow(msg.sender);
+            if (code != IIssuerRegistry.TrustCode.Trusted || callerEntity != entityId) {
+                revert NotAuthorized(msg.sender, entityId);
             }
         }
         return record.treeSize;
     }
 
-    /// @dev Sets the bits of `leafIndices`, writing each 256-bit word once per run of indices
-    ///      that fall into it.
-    function _setBits(mapping(uint256 => uint256) storage bitmap, uint256[] calldata leafIndices, uint64 treeSize)
-        private
-    {
-        _updateBits(bitmap, leafIndices, treeSize, true);
-    }
-
-    function _clearBits(mapping(uint256 => uint256) storage bitmap, uint256[] calldata leafIndices, uint64 treeSize)
-        private
-    {
-        _updateBits(bitmap, leafIndices, treeSize, false);
-    }
-
+    /// @dev Sets or clears the bits of `leafIndices`, writing each 256-bit word once per run of
+    ///      indices that fall into it.
     function _updateBits(
         mapping(uint256 => uint256) storage bitmap,
         uint256[] calldata leafIndices,

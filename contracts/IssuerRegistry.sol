@@ -73,6 +73,17 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
         _grantRole(ROOT_ADMIN_ROLE, initialAdmin);
     }
 
+    // ------------------------------------------------------------- administration
+
+    /// @dev The top administrator is also a root administrator, and hands both roles over
+    ///      together: otherwise the previous one would silently keep root powers.
+    function _acceptDefaultAdminTransfer() internal override {
+        address previous = defaultAdmin();
+        super._acceptDefaultAdminTransfer();
+        _revokeRole(ROOT_ADMIN_ROLE, previous);
+        _grantRole(ROOT_ADMIN_ROLE, defaultAdmin());
+    }
+
     // ------------------------------------------------------------------ entities
 
     /// @inheritdoc IIssuerRegistry
@@ -264,6 +275,11 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
     }
 
     /// @inheritdoc IIssuerRegistry
+    function entityOfKey(address key) external view returns (uint64) {
+        return _keys[key].entityId;
+    }
+
+    /// @inheritdoc IIssuerRegistry
     function keyInfo(address key) external view returns (KeyInfo memory) {
         KeyRecord storage record = _existingKey(key);
         return KeyInfo({
@@ -372,16 +388,21 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
     }
 
     /// @dev Whether entity `id` was Active at `when`. The current status covers every time since
-    ///      the last change, so the history is read only for earlier times.
+    ///      the last change, so the history is read only for earlier times, by binary search
+    ///      (its times never decrease), so that a long history cannot make the view expensive.
     function _activeAt(uint64 id, EntityRecord storage record, uint40 when) private view returns (bool) {
         if (when < record.accreditedAt) return false;
         if (when >= record.statusSince) return record.status == Status.Active;
         StatusChange[] storage history = _history[id];
-        for (uint256 i = history.length; i > 0; --i) {
-            StatusChange storage change = history[i - 1];
-            if (change.since <= when) return change.status == Status.Active;
+        // The last entry with since <= when: history[0].since == accreditedAt <= when.
+        uint256 low = 0;
+        uint256 high = history.length - 1;
+        while (low < high) {
+            uint256 mid = (low + high + 1) / 2;
+            if (history[mid].since <= when) low = mid;
+            else high = mid - 1;
         }
-        return false;
+        return history[low].status == Status.Active;
     }
 
     /// @dev The first entity on the chain starting at `id` (upwards) not active at `at`, or 0.

@@ -6,7 +6,11 @@ import {IIssuerRegistry} from "./IIssuerRegistry.sol";
 /// @title ICredentialAnchor
 /// @notice Anchors RFC 9162 Merkle roots of credential batches, records who anchored them,
 ///         when and with which tree size, and keeps per-credential revocation and suspension
-///         keyed by (root, leaf index).
+///         keyed by (issuer, root, leaf index).
+/// @dev Anchors belong to the anchoring issuer: the same root anchored by two issuers is two
+///      independent claims, so nobody can take over (or front-run) another issuer's batch.
+///      Views take the anchoring key, which is what a receipt carries; the registry maps it to
+///      its issuer forever. Status changes take the issuer's entity id.
 interface ICredentialAnchor {
     /// @notice An anchored root as returned by {anchorOf}. All zero when not anchored.
     struct AnchorInfo {
@@ -35,27 +39,40 @@ interface ICredentialAnchor {
 
     /// @notice Emitted when a batch root was anchored by `key` of issuer `entityId`.
     event RootAnchored(bytes32 indexed root, uint64 indexed entityId, address key, uint64 treeSize);
-    /// @notice Emitted when credentials of a batch were revoked (permanently).
-    event CredentialsRevoked(bytes32 indexed root, uint256[] leafIndices, uint8 reason, address by);
+    /// @notice Emitted when credentials of a batch were revoked.
+    event CredentialsRevoked(
+        uint64 indexed entityId, bytes32 indexed root, uint256[] leafIndices, uint8 reason, address by
+    );
     /// @notice Emitted when credentials of a batch were suspended.
-    event CredentialsSuspended(bytes32 indexed root, uint256[] leafIndices, uint8 reason, address by);
+    event CredentialsSuspended(
+        uint64 indexed entityId, bytes32 indexed root, uint256[] leafIndices, uint8 reason, address by
+    );
     /// @notice Emitted when suspended credentials of a batch were reinstated.
-    event CredentialsReinstated(bytes32 indexed root, uint256[] leafIndices, uint8 reason, address by);
+    event CredentialsReinstated(
+        uint64 indexed entityId, bytes32 indexed root, uint256[] leafIndices, uint8 reason, address by
+    );
+    /// @notice Emitted when a root administrator lifted revocations, e.g. ones made with a key
+    ///         later found compromised.
+    event RevocationsLifted(
+        uint64 indexed entityId, bytes32 indexed root, uint256[] leafIndices, uint8 reason, address by
+    );
+    /// @notice Emitted when a key gave up a nonce, cancelling requests signed with it.
+    event NonceUsed(address indexed key, uint256 nonce);
 
     /// @notice The root is zero.
     error ZeroRoot();
     /// @notice The tree size is 0 or above {MAX_TREE_SIZE}.
     error InvalidTreeSize(uint64 treeSize);
-    /// @notice This root is anchored already, at `anchoredAt`.
+    /// @notice This issuer anchored this root already, at `anchoredAt`.
     error RootAlreadyAnchored(bytes32 root, uint40 anchoredAt);
-    /// @notice This root was never anchored here.
-    error UnknownRoot(bytes32 root);
+    /// @notice This issuer never anchored this root here.
+    error UnknownRoot(uint64 entityId, bytes32 root);
     /// @notice The key is not trusted now; `code` says why.
     error KeyNotTrusted(address key, IIssuerRegistry.TrustCode code);
     /// @notice Only keys of trusted issuers may anchor, not those of accreditation bodies.
     error NotAnIssuer(address key, uint64 entityId);
-    /// @notice The caller may not change the status of credentials under this root.
-    error NotAuthorized(address caller, bytes32 root);
+    /// @notice The caller may not change the status of this issuer's credentials.
+    error NotAuthorized(address caller, uint64 entityId);
     /// @notice A leaf index is not below the anchored tree size.
     error LeafIndexOutOfRange(uint256 leafIndex, uint64 treeSize);
     /// @notice No leaf index was given.
@@ -79,36 +96,53 @@ interface ICredentialAnchor {
         bytes calldata signature
     ) external;
 
-    /// @notice Revoke credentials of an anchored batch, permanently.
-    /// @dev The anchoring entity's keys trusted now, or root administrators.
-    function revoke(bytes32 root, uint256[] calldata leafIndices, uint8 reason) external;
+    /// @notice Revoke credentials of batch `root` of issuer `entityId`. Only a root
+    ///         administrator can lift a revocation ({liftRevocations}).
+    /// @dev The issuer's keys trusted now, or root administrators.
+    function revoke(uint64 entityId, bytes32 root, uint256[] calldata leafIndices, uint8 reason) external;
 
-    /// @notice Suspend credentials of an anchored batch (reversible with {reinstate}).
-    function suspend(bytes32 root, uint256[] calldata leafIndices, uint8 reason) external;
+    /// @notice Suspend credentials of batch `root` of issuer `entityId` (reversible).
+    /// @dev The issuer's keys trusted now, or root administrators.
+    function suspend(uint64 entityId, bytes32 root, uint256[] calldata leafIndices, uint8 reason) external;
 
     /// @notice Lift the suspension of credentials. Revocation is not lifted.
-    function reinstate(bytes32 root, uint256[] calldata leafIndices, uint8 reason) external;
+    /// @dev The issuer's keys trusted now, or root administrators.
+    function reinstate(uint64 entityId, bytes32 root, uint256[] calldata leafIndices, uint8 reason) external;
 
-    /// @notice The anchor record of `root`.
-    function anchorOf(bytes32 root) external view returns (AnchorInfo memory);
+    /// @notice Lift revocations, for example those made with a key later found compromised.
+    /// @dev Root administrators only: an issuer cannot undo its own revocations.
+    function liftRevocations(uint64 entityId, bytes32 root, uint256[] calldata leafIndices, uint8 reason)
+        external;
 
-    /// @notice Whether credential `leafIndex` of batch `root` is revoked.
-    function isRevoked(bytes32 root, uint256 leafIndex) external view returns (bool);
+    /// @notice Use up the caller's current nonce, cancelling any anchoring request signed with it.
+    function useNonce() external;
 
-    /// @notice Whether credential `leafIndex` of batch `root` is suspended.
-    function isSuspended(bytes32 root, uint256 leafIndex) external view returns (bool);
+    /// @notice The anchor of `root` by the issuer that `anchoringKey` belongs to.
+    function anchorOf(address anchoringKey, bytes32 root) external view returns (AnchorInfo memory);
 
-    /// @notice Everything about credential `leafIndex` of batch `root` in one call: anchored,
-    ///         by which entity and key, when, whether the issuer was trusted then, revoked,
-    ///         suspended.
-    function credentialStatus(bytes32 root, uint256 leafIndex) external view returns (CredentialStatus memory);
+    /// @notice Whether credential `leafIndex` of that batch is revoked.
+    function isRevoked(address anchoringKey, bytes32 root, uint256 leafIndex) external view returns (bool);
 
-    /// @notice {credentialStatus} plus the RFC 9162 inclusion check of `leafInput` against the
-    ///         anchored root and tree size.
-    function checkCredential(bytes calldata leafInput, uint256 leafIndex, bytes32[] calldata proof, bytes32 root)
+    /// @notice Whether credential `leafIndex` of that batch is suspended.
+    function isSuspended(address anchoringKey, bytes32 root, uint256 leafIndex) external view returns (bool);
+
+    /// @notice Everything about credential `leafIndex` of batch `root`, anchored by the issuer
+    ///         of `anchoringKey` (as a receipt states), in one call: anchored, by which entity
+    ///         and key, when, whether the issuer was trusted then, revoked, suspended.
+    function credentialStatus(address anchoringKey, bytes32 root, uint256 leafIndex)
         external
         view
-        returns (CredentialStatus memory status, bool included);
+        returns (CredentialStatus memory);
+
+    /// @notice {credentialStatus} plus the RFC 9162 inclusion check of `leafInput` against the
+    ///         anchored root and the anchored tree size.
+    function checkCredential(
+        address anchoringKey,
+        bytes calldata leafInput,
+        uint256 leafIndex,
+        bytes32[] calldata proof,
+        bytes32 root
+    ) external view returns (CredentialStatus memory status, bool included);
 
     /// @notice RFC 9162 section 2.1.3.2 inclusion verification with SHA-256, the same scheme
     ///         as the Python `verifier.merkle.verify_inclusion`.

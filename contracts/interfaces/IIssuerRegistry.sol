@@ -188,6 +188,9 @@ interface IIssuerRegistry {
     /// @notice Whether the entity itself (not its accreditors) was active at time `when`.
     function isActiveAt(uint64 id, uint40 when) external view returns (bool);
 
+    /// @notice The entity a key belongs to (forever), or 0 for an unknown key.
+    function entityOfKey(address key) external view returns (uint64);
+
     /// @notice A key's record; reverts with {UnknownKey} if no entity holds it.
     function keyInfo(address key) external view returns (KeyInfo memory);
 

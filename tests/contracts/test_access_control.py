@@ -15,6 +15,12 @@ from tests.contracts.helpers import outcome, random_root, sign_anchor
 ROLES = ["root admin", "body", "issuer", "revoked issuer", "stranger"]
 
 
+def _revoked_root(world: World) -> bytes:
+    root = _anchored_root(world)
+    world.tx(world.issuer).transact(world.anchor.functions.revoke(world.issuer_id, root, [0], 1))
+    return root
+
+
 def _anchored_root(world: World) -> bytes:
     root = random_root()
     world.tx(world.issuer).transact(world.anchor.functions.anchor(root, 10))
@@ -110,16 +116,24 @@ CASES: dict[str, tuple[Case, list[str]]] = {
         ["KeyNotTrusted", "NotAnIssuer", "ok", "KeyNotTrusted", "KeyNotTrusted"],
     ),
     "revoke credentials": (
-        lambda w, who: w.anchor.functions.revoke(_anchored_root(w), [0, 1], 1),
+        lambda w, who: w.anchor.functions.revoke(w.issuer_id, _anchored_root(w), [0, 1], 1),
         ["ok", "NotAuthorized", "ok", "NotAuthorized", "NotAuthorized"],
     ),
     "suspend credentials": (
-        lambda w, who: w.anchor.functions.suspend(_anchored_root(w), [3], 2),
+        lambda w, who: w.anchor.functions.suspend(w.issuer_id, _anchored_root(w), [3], 2),
         ["ok", "NotAuthorized", "ok", "NotAuthorized", "NotAuthorized"],
     ),
     "reinstate credentials": (
-        lambda w, who: w.anchor.functions.reinstate(_anchored_root(w), [3], 0),
+        lambda w, who: w.anchor.functions.reinstate(w.issuer_id, _anchored_root(w), [3], 0),
         ["ok", "NotAuthorized", "ok", "NotAuthorized", "NotAuthorized"],
+    ),
+    "lift revocations": (
+        lambda w, who: w.anchor.functions.liftRevocations(w.issuer_id, _revoked_root(w), [0], 9),
+        ["ok", "NotAuthorized", "NotAuthorized", "NotAuthorized", "NotAuthorized"],
+    ),
+    "use own nonce": (
+        lambda w, who: w.anchor.functions.useNonce(),
+        ["ok", "ok", "ok", "ok", "ok"],
     ),
 }
 
@@ -148,6 +162,8 @@ def test_the_matrix_covers_every_state_changing_function(deployed: World) -> Non
         "revoke",
         "suspend",
         "reinstate",
+        "liftRevocations",
+        "useNonce",
     }
     # OpenZeppelin's own admin functions are tested by OpenZeppelin; we check they are guarded
     # by the roles above through two representatives.

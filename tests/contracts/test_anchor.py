@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.contracts.conftest import ISSUER as ISSUER_KIND
 from tests.contracts.conftest import World, events
 from tests.contracts.helpers import outcome, random_root, sign_anchor
 from verifier.errors import ProofError
@@ -21,7 +22,7 @@ EXTRA_REVOKE_GAS_LIMIT = 5_000
 def test_anchor_records_key_entity_time_block_and_size(world: World) -> None:
     root = random_root()
     receipt = world.tx(world.issuer).transact(world.anchor.functions.anchor(root, 1_000_000))
-    info = world.anchor.functions.anchorOf(root).call()
+    info = world.anchor.functions.anchorOf(world.issuer.address, root).call()
     block = world.chain.w3.eth.get_block(receipt["blockNumber"])
     assert info == (
         True,
@@ -47,7 +48,7 @@ def test_anchor_records_key_entity_time_block_and_size(world: World) -> None:
         outcome(world.tx(world.issuer), world.anchor.functions.anchor(random_root(), 0))
         == "InvalidTreeSize"
     )
-    assert world.anchor.functions.anchorOf(random_root()).call()[0] is False
+    assert world.anchor.functions.anchorOf(world.issuer.address, random_root()).call()[0] is False
 
 
 @pytest.mark.parametrize("tree_size", [1, 1_000, 2**53 - 1])
@@ -64,7 +65,9 @@ def test_bulk_revoke_costs_under_5000_per_extra_credential(world: World) -> None
     for count in (1, 10, 100):
         root = random_root()
         issuer.transact(world.anchor.functions.anchor(root, 1000))
-        receipt = issuer.transact(world.anchor.functions.revoke(root, list(range(count)), 1))
+        receipt = issuer.transact(
+            world.anchor.functions.revoke(world.issuer_id, root, list(range(count)), 1)
+        )
         used[count] = receipt["gasUsed"]
     per_extra = (used[100] - used[1]) / 99
     assert per_extra <= EXTRA_REVOKE_GAS_LIMIT, used
@@ -123,7 +126,7 @@ def test_signed_anchor_is_bound_to_nonce_deadline_chain_and_contract(world: Worl
     assert (
         submit(expired, root_=expired_root, nonce_=nonce + 1, deadline_=past) == "SignatureExpired"
     )
-    info = anchor.functions.anchorOf(root).call()
+    info = anchor.functions.anchorOf(issuer.address, root).call()
     assert info[2] == issuer.address  # the signer is recorded, not the relayer
 
 
@@ -132,35 +135,48 @@ def test_revoke_suspend_reinstate_bitmaps(world: World) -> None:
     root = random_root()
     issuer.transact(world.anchor.functions.anchor(root, 600))
     indices = [0, 5, 255, 256, 599]
-    receipt = issuer.transact(world.anchor.functions.revoke(root, indices, 3))
+    receipt = issuer.transact(world.anchor.functions.revoke(world.issuer_id, root, indices, 3))
     (event,) = events(world.anchor, "CredentialsRevoked", receipt)
     assert list(event["args"]["leafIndices"]) == indices
     assert event["args"]["reason"] == 3
     probe = [*indices, 1, 4, 6, 254, 257, 598]  # the revoked ones and their neighbours
-    revoked = {i for i in probe if world.anchor.functions.isRevoked(root, i).call()}
+    revoked = {
+        i for i in probe if world.anchor.functions.isRevoked(world.issuer.address, root, i).call()
+    }
     assert revoked == set(indices)
 
-    issuer.transact(world.anchor.functions.suspend(root, [7, 300], 4))
-    assert world.anchor.functions.isSuspended(root, 7).call() is True
-    issuer.transact(world.anchor.functions.reinstate(root, [7], 0))
-    assert world.anchor.functions.isSuspended(root, 7).call() is False
-    assert world.anchor.functions.isSuspended(root, 300).call() is True
+    issuer.transact(world.anchor.functions.suspend(world.issuer_id, root, [7, 300], 4))
+    assert world.anchor.functions.isSuspended(world.issuer.address, root, 7).call() is True
+    issuer.transact(world.anchor.functions.reinstate(world.issuer_id, root, [7], 0))
+    assert world.anchor.functions.isSuspended(world.issuer.address, root, 7).call() is False
+    assert world.anchor.functions.isSuspended(world.issuer.address, root, 300).call() is True
     # Reinstating never lifts a revocation.
-    issuer.transact(world.anchor.functions.reinstate(root, [5], 0))
-    assert world.anchor.functions.isRevoked(root, 5).call() is True
+    issuer.transact(world.anchor.functions.reinstate(world.issuer_id, root, [5], 0))
+    assert world.anchor.functions.isRevoked(world.issuer.address, root, 5).call() is True
 
-    assert outcome(issuer, world.anchor.functions.revoke(root, [600], 1)) == "LeafIndexOutOfRange"
-    assert outcome(issuer, world.anchor.functions.revoke(root, [], 1)) == "NoLeafIndices"
-    assert outcome(issuer, world.anchor.functions.revoke(random_root(), [0], 1)) == "UnknownRoot"
+    assert (
+        outcome(issuer, world.anchor.functions.revoke(world.issuer_id, root, [600], 1))
+        == "LeafIndexOutOfRange"
+    )
+    assert (
+        outcome(issuer, world.anchor.functions.revoke(world.issuer_id, root, [], 1))
+        == "NoLeafIndices"
+    )
+    assert (
+        outcome(issuer, world.anchor.functions.revoke(world.issuer_id, random_root(), [0], 1))
+        == "UnknownRoot"
+    )
 
 
 def test_one_call_status_and_check_credential(world: World) -> None:
     leaves = [os.urandom(16) + os.urandom(32) for _ in range(5)]
     tree = MerkleTree(leaves)
     world.tx(world.issuer).transact(world.anchor.functions.anchor(tree.root, tree.size))
-    world.tx(world.issuer).transact(world.anchor.functions.suspend(tree.root, [2], 1))
+    world.tx(world.issuer).transact(
+        world.anchor.functions.suspend(world.issuer_id, tree.root, [2], 1)
+    )
     status, included = world.anchor.functions.checkCredential(
-        leaves[2], 2, tree.inclusion_proof(2), tree.root
+        world.issuer.address, leaves[2], 2, tree.inclusion_proof(2), tree.root
     ).call()
     assert included is True
     assert status[0] is True  # anchored
@@ -172,11 +188,11 @@ def test_one_call_status_and_check_credential(world: World) -> None:
     assert status[9] is False  # revoked
     assert status[10] is True  # suspended
     _, wrong = world.anchor.functions.checkCredential(
-        leaves[3], 2, tree.inclusion_proof(2), tree.root
+        world.issuer.address, leaves[3], 2, tree.inclusion_proof(2), tree.root
     ).call()
     assert wrong is False
     unanchored, included = world.anchor.functions.checkCredential(
-        leaves[0], 0, tree.inclusion_proof(0), random_root()
+        world.issuer.address, leaves[0], 0, tree.inclusion_proof(0), random_root()
     ).call()
     assert unanchored[0] is False
     assert included is False
@@ -216,3 +232,71 @@ def test_solidity_inclusion_agrees_with_python(
         except ProofError:
             python = False
         assert check(leaf, i, size, path, root).call() is python, (i, size, len(path))
+
+
+def test_another_issuer_cannot_take_over_a_root(world: World) -> None:
+    """Anchors belong to their issuer: a second issuer anchoring (or front-running) the same
+    root makes its own, separate claim, and gains no power over the first issuer's batch."""
+    other_key = world.chain.accounts[7]
+    receipt = world.tx(world.body).transact(
+        world.registry.functions.accredit(
+            world.body_id, ISSUER_KIND, "did:web:uni-b.example", 1, "", b"\0" * 32
+        )
+    )
+    other_id = int(events(world.registry, "EntityAccredited", receipt)[0]["args"]["id"])
+    world.tx(world.body).transact(
+        world.registry.functions.addKey(other_id, other_key.address, 0, 0)
+    )
+
+    root = random_root()
+    world.tx(other_key).transact(world.anchor.functions.anchor(root, 7))  # front-runs
+    world.tx(world.issuer).transact(world.anchor.functions.anchor(root, 1000))
+    mine = world.anchor.functions.anchorOf(world.issuer.address, root).call()
+    theirs = world.anchor.functions.anchorOf(other_key.address, root).call()
+    assert (mine[1], mine[5]) == (world.issuer_id, 1000)
+    assert (theirs[1], theirs[5]) == (other_id, 7)
+    # The same issuer still cannot anchor a root twice, with any of its keys.
+    assert (
+        outcome(world.tx(world.issuer_key2), world.anchor.functions.anchor(root, 5))
+        == "RootAlreadyAnchored"
+    )
+    # The other issuer cannot touch the first issuer's credentials.
+    assert (
+        outcome(world.tx(other_key), world.anchor.functions.revoke(world.issuer_id, root, [0], 1))
+        == "NotAuthorized"
+    )
+    world.tx(other_key).transact(world.anchor.functions.revoke(other_id, root, [0], 1))
+    assert world.anchor.functions.isRevoked(other_key.address, root, 0).call() is True
+    assert world.anchor.functions.isRevoked(world.issuer.address, root, 0).call() is False
+
+
+def test_root_admin_can_lift_revocations_made_with_a_compromised_key(world: World) -> None:
+    root = random_root()
+    world.tx(world.issuer).transact(world.anchor.functions.anchor(root, 10))
+    world.tx(world.issuer).transact(world.anchor.functions.revoke(world.issuer_id, root, [1, 2], 6))
+    receipt = world.tx(world.admin).transact(
+        world.anchor.functions.liftRevocations(world.issuer_id, root, [1], 7)
+    )
+    (event,) = events(world.anchor, "RevocationsLifted", receipt)
+    assert list(event["args"]["leafIndices"]) == [1]
+    assert world.anchor.functions.isRevoked(world.issuer.address, root, 1).call() is False
+    assert world.anchor.functions.isRevoked(world.issuer.address, root, 2).call() is True
+
+
+def test_use_nonce_cancels_a_signed_request(world: World) -> None:
+    anchor, issuer = world.anchor, world.issuer
+    root = random_root()
+    nonce = anchor.functions.nonces(issuer.address).call()
+    deadline = world.now() + 3600
+    signature = sign_anchor(anchor, issuer, root, tree_size=3, nonce=nonce, deadline=deadline)
+    receipt = world.tx(issuer).transact(anchor.functions.useNonce())
+    assert events(anchor, "NonceUsed", receipt)[0]["args"]["nonce"] == nonce
+    assert (
+        outcome(
+            world.tx(world.stranger),
+            anchor.functions.anchorWithSignature(
+                root, 3, issuer.address, nonce, deadline, signature
+            ),
+        )
+        == "InvalidAccountNonce"
+    )

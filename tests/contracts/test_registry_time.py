@@ -18,7 +18,7 @@ TRUSTED, UNKNOWN, NOT_YET_VALID, EXPIRED, KEY_REVOKED, ENTITY_INACTIVE, ACCREDIT
 def _anchor(world: World, root: bytes) -> int:
     """Anchor with the issuer's key; return the anchoring time."""
     world.tx(world.issuer).transact(world.anchor.functions.anchor(root, 4))
-    return int(world.anchor.functions.anchorOf(root).call()[3])
+    return int(world.anchor.functions.anchorOf(world.issuer.address, root).call()[3])
 
 
 def _status(world: World, root: bytes) -> dict[str, object]:
@@ -35,7 +35,13 @@ def _status(world: World, root: bytes) -> dict[str, object]:
         "revoked",
         "suspended",
     ]
-    return dict(zip(fields, world.anchor.functions.credentialStatus(root, 0).call(), strict=True))
+    return dict(
+        zip(
+            fields,
+            world.anchor.functions.credentialStatus(world.issuer.address, root, 0).call(),
+            strict=True,
+        )
+    )
 
 
 def test_key_validity_window(world: World) -> None:
@@ -261,3 +267,44 @@ def test_key_validity_never_starts_in_the_past(world: World) -> None:
     assert world.registry.functions.trustedAt(fresh.address, added_at - 1).call()[1] == (
         NOT_YET_VALID
     )
+
+
+def test_handing_over_the_top_admin_moves_the_root_admin_role(world: World) -> None:
+    successor = world.chain.accounts[8]
+    world.tx(world.admin).transact(
+        world.registry.functions.beginDefaultAdminTransfer(successor.address)
+    )
+    assert (
+        outcome(world.tx(successor), world.registry.functions.acceptDefaultAdminTransfer())
+        == "AccessControlEnforcedDefaultAdminDelay"
+    )
+    world.chain.increase_time(3600 + 1)
+    world.tx(successor).transact(world.registry.functions.acceptDefaultAdminTransfer())
+    assert world.registry.functions.isRootAdmin(successor.address).call() is True
+    assert world.registry.functions.isRootAdmin(world.admin.address).call() is False
+    assert (
+        outcome(
+            world.tx(world.admin),
+            world.registry.functions.setStatus(world.issuer_id, SUSPENDED),
+        )
+        == "NotAuthorized"
+    )
+
+
+def test_long_status_history_answers_every_past_time(world: World) -> None:
+    changes = [(ACTIVE, world.registry.functions.entity(world.issuer_id).call()[6])]
+    for i in range(9):
+        world.chain.increase_time(50)
+        status = SUSPENDED if i % 2 == 0 else ACTIVE
+        world.tx(world.body).transact(world.registry.functions.setStatus(world.issuer_id, status))
+        changes.append((status, world.now()))
+    history = world.registry.functions.statusHistory(world.issuer_id).call()
+    assert [tuple(h) for h in history] == changes
+    for probe in range(changes[0][1] - 1, changes[-1][1] + 2):
+        expected = any(
+            since <= probe and (nxt is None or probe < nxt) and status == ACTIVE
+            for (status, since), nxt in zip(
+                changes, [c[1] for c in changes[1:]] + [None], strict=True
+            )
+        )
+        assert world.registry.functions.isActiveAt(world.issuer_id, probe).call() is expected
