@@ -84,6 +84,13 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
         _grantRole(ROOT_ADMIN_ROLE, defaultAdmin());
     }
 
+    /// @dev A top administrator who renounces also stops being a root administrator: nobody
+    ///      could revoke that role afterwards.
+    function renounceRole(bytes32 role, address account) public override {
+        super.renounceRole(role, account);
+        if (role == DEFAULT_ADMIN_ROLE) _revokeRole(ROOT_ADMIN_ROLE, account);
+    }
+
     // ------------------------------------------------------------------ entities
 
     /// @inheritdoc IIssuerRegistry
@@ -105,7 +112,7 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
             if (parent.kind != Kind.AccreditationBody) revert InvalidKind(parent.kind);
             _requireAccreditorOrAdmin(parentId, parentId);
             // Nobody, not even a root administrator, accredits under an untrusted chain.
-            uint64 failing = _firstInactive(parentId, uint40(block.timestamp));
+            uint64 failing = _firstInactiveNow(parentId);
             if (failing != 0) revert AccreditorNotTrusted(failing, TrustCode.AccreditorNotActive);
             allowed = parent.scope;
             depth = parent.depth + 1;
@@ -144,11 +151,13 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
         if (current == Status.Revoked || status == Status.None || status == current) {
             revert InvalidStatusChange(id, current, status);
         }
-        uint40 now_ = uint40(block.timestamp);
+        // For judging the past the change counts from the next second, so that whatever the
+        // entity did earlier in this second stands; for anything new it counts at once.
+        uint40 since = uint40(block.timestamp) + 1;
         record.status = status;
-        record.statusSince = now_;
-        _history[id].push(StatusChange({status: status, since: now_}));
-        emit EntityStatusChanged(id, status, now_, msg.sender);
+        record.statusSince = since;
+        _history[id].push(StatusChange({status: status, since: since}));
+        emit EntityStatusChanged(id, status, since, msg.sender);
     }
 
     /// @inheritdoc IIssuerRegistry
@@ -211,16 +220,16 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
         KeyRecord storage record = _existingKey(key);
         uint64 entityId = record.entityId;
         uint40 now_ = uint40(block.timestamp);
-        if (effectiveFrom == 0) effectiveFrom = now_;
         if (effectiveFrom > now_) revert RevocationInFuture(effectiveFrom);
         if (!_isAccreditorOrAdmin(msg.sender, _entities[entityId].parentId)) {
             // The entity's own keys may pull the plug, but a stolen key must not be able to
             // erase the past, so they cannot back-date.
             if (!_isTrustedKeyOf(msg.sender, entityId)) revert NotAuthorized(msg.sender, entityId);
-            if (effectiveFrom < now_) revert BackdatingNotAllowed(msg.sender);
-            // From the next second on: anchors already made in this second stay valid.
-            effectiveFrom = now_ + 1;
+            if (effectiveFrom != 0) revert BackdatingNotAllowed(msg.sender);
         }
+        // "Now" counts from the next second for judging the past (anchors already made in this
+        // second stay valid); the key is unusable for anything new at once (see _checkNow).
+        if (effectiveFrom == 0) effectiveFrom = now_ + 1;
         uint40 current = record.revokedAt;
         if (current != 0 && effectiveFrom >= current) revert RevocationNotEarlier(key, current, effectiveFrom);
         record.revokedAt = effectiveFrom;
@@ -340,27 +349,7 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
         view
         returns (TrustCode code, uint64 entityId, uint32 keyIndex, Kind kind)
     {
-        // Hot path of every anchor: one storage read for the key and one per entity. At the
-        // current time only the current status matters, so the history is never read.
-        KeyRecord storage record = _keys[key];
-        entityId = record.entityId;
-        if (entityId == 0) return (TrustCode.UnknownKey, 0, 0, Kind.None);
-        keyIndex = record.index;
-        uint40 now_ = uint40(block.timestamp);
-        if (now_ < record.validFrom) code = TrustCode.KeyNotYetValid;
-        else if (now_ >= record.validUntil) code = TrustCode.KeyExpired;
-        else if (record.revokedAt != 0 && now_ >= record.revokedAt) code = TrustCode.KeyRevoked;
-        EntityRecord storage owner = _entities[entityId];
-        kind = owner.kind;
-        if (code != TrustCode.Trusted) return (code, entityId, keyIndex, kind);
-        if (owner.status != Status.Active) return (TrustCode.EntityNotActive, entityId, keyIndex, kind);
-        for (uint64 id = owner.parentId; id != 0;) {
-            EntityRecord storage accreditor = _entities[id];
-            if (accreditor.status != Status.Active) {
-                return (TrustCode.AccreditorNotActive, entityId, keyIndex, kind);
-            }
-            id = accreditor.parentId;
-        }
+        return _checkNow(key);
     }
 
     /// @inheritdoc IIssuerRegistry
@@ -415,12 +404,45 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
         return 0;
     }
 
-    /// @dev Whether `key` is trusted now and belongs to entity `entityId`.
+    /// @dev Whether `key` may act now and belongs to entity `entityId`.
     function _isTrustedKeyOf(address key, uint64 entityId) private view returns (bool) {
-        KeyRecord memory record = _keys[key];
-        if (record.entityId != entityId || entityId == 0) return false;
+        (TrustCode code, uint64 owner,,) = _checkNow(key);
+        return code == TrustCode.Trusted && owner == entityId && entityId != 0;
+    }
+
+    /// @dev Whether `key` may act now: for new actions every revocation and status change
+    ///      counts at once, even one stamped from the next second. Hot path of every anchor:
+    ///      one storage read for the key and one per entity; the history is never read.
+    function _checkNow(address key)
+        private
+        view
+        returns (TrustCode code, uint64 entityId, uint32 keyIndex, Kind kind)
+    {
+        KeyRecord storage record = _keys[key];
+        entityId = record.entityId;
+        if (entityId == 0) return (TrustCode.UnknownKey, 0, 0, Kind.None);
+        keyIndex = record.index;
         uint40 now_ = uint40(block.timestamp);
-        return _keyCode(record, now_) == TrustCode.Trusted && _firstInactive(entityId, now_) == 0;
+        if (now_ < record.validFrom) code = TrustCode.KeyNotYetValid;
+        else if (now_ >= record.validUntil) code = TrustCode.KeyExpired;
+        else if (record.revokedAt != 0) code = TrustCode.KeyRevoked;
+        EntityRecord storage owner = _entities[entityId];
+        kind = owner.kind;
+        if (code != TrustCode.Trusted) return (code, entityId, keyIndex, kind);
+        if (owner.status != Status.Active) return (TrustCode.EntityNotActive, entityId, keyIndex, kind);
+        if (_firstInactiveNow(owner.parentId) != 0) {
+            return (TrustCode.AccreditorNotActive, entityId, keyIndex, kind);
+        }
+    }
+
+    /// @dev The first entity on the chain starting at `id` (upwards) not active now, or 0.
+    function _firstInactiveNow(uint64 id) private view returns (uint64) {
+        while (id != 0) {
+            EntityRecord storage record = _entities[id];
+            if (record.status != Status.Active) return id;
+            id = record.parentId;
+        }
+        return 0;
     }
 
     /// @dev Root administrators, or trusted keys of the accreditor `accreditorId` (0: root only).

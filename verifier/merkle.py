@@ -88,6 +88,40 @@ class MerkleTree:
             self._levels.append(bottom)
             self._sizes.append(size)
 
+    @classmethod
+    def from_levels(cls, levels: Sequence[bytes]) -> MerkleTree:
+        """Restore a tree from :attr:`levels` without rehashing its leaves.
+
+        The shape is checked (each level half the one below, rounded up, ending in one root),
+        and so is the root against its two children; the other nodes are taken as given, so
+        restore only levels this code wrote (the service keeps them in its own database).
+        """
+        tree = cls([])
+        count = None
+        for number, level in enumerate(levels):
+            if not isinstance(level, bytes) or not level or len(level) % HASH_SIZE:
+                raise MerkleInputError(f"level {number} is not a non-empty run of 32-byte hashes")
+            width = len(level) // HASH_SIZE
+            if count is not None and width != (count + 1) // 2:
+                raise MerkleInputError(
+                    f"level {number} has {width} nodes, expected {(count + 1) // 2}"
+                )
+            tree._levels.append(level)
+            tree._sizes.append(width)
+            count = width
+        if count not in (None, 1):
+            raise MerkleInputError(f"the top level has {count} nodes, not 1")
+        # Below a root there are always exactly two nodes.
+        if len(tree._levels) > 1 and sha256(_NODE_PREFIX + tree._levels[-2]).digest() != tree.root:
+            raise MerkleInputError("the root does not match its children")
+        return tree
+
+    @property
+    def levels(self) -> tuple[bytes, ...]:
+        """Every level, leaves first, each the concatenation of its 32-byte hashes: what
+        :meth:`from_levels` needs to restore the tree."""
+        return tuple(self._levels)
+
     @property
     def size(self) -> int:
         """Number of leaves."""

@@ -146,7 +146,9 @@ interface IIssuerRegistry {
         bytes32 metadataHash
     ) external returns (uint64 id);
 
-    /// @notice Suspend, reactivate or revoke an entity, effective now. `Revoked` is final.
+    /// @notice Suspend, reactivate or revoke an entity. `Revoked` is final. The change stops the
+    ///         entity (and all below it) from acting at once; in the history it is stamped from
+    ///         the next second, so that what the entity did earlier in this second stands.
     /// @dev Root administrators, or trusted keys of the entity's accreditor.
     function setStatus(uint64 id, Status status) external;
 
@@ -163,11 +165,12 @@ interface IIssuerRegistry {
     /// @dev Root administrators, the accreditor's trusted keys, or the entity's own trusted keys.
     function shortenKeyExpiry(address key, uint40 validUntil) external;
 
-    /// @notice Revoke a key with effect from `effectiveFrom` (0: now). Anchors made with the
-    ///         key from that time on stop being trusted; earlier ones stay valid.
+    /// @notice Revoke a key with effect from `effectiveFrom`, or with 0 from the next second
+    ///         (so anchors already made in this second stay valid). Anchors made with the key
+    ///         from that time on stop being trusted; earlier ones stay valid. The key cannot act
+    ///         any more from the moment of this call.
     /// @dev Root administrators and the accreditor's trusted keys may back-date (to the time
-    ///      of a compromise); the entity's own trusted keys may revoke only with effect from the
-    ///      next second, so that they cannot touch anchors already made.
+    ///      of a compromise, any time up to now); the entity's own trusted keys may only pass 0.
     function revokeKey(address key, uint40 effectiveFrom) external;
 
     /// @notice Whether `account` is a root administrator.

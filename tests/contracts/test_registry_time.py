@@ -132,7 +132,7 @@ def test_revoking_the_accreditation_body_stops_its_issuers_from_then_on(world: W
     _anchor(world, earlier)
     world.chain.increase_time(100)
     world.tx(world.admin).transact(world.registry.functions.setStatus(world.body_id, REVOKED))
-    revoked_at = world.now()
+    revoked_at = world.now() + 1  # status changes count from the next second
 
     assert _status(world, earlier)["issuerTrustedAtAnchoring"] is True
     trust = world.registry.functions.trustedAt(world.issuer.address, revoked_at).call()
@@ -163,10 +163,10 @@ def test_status_history_is_kept_and_answers_past_times(world: World) -> None:
     accredited = world.registry.functions.entity(world.issuer_id).call()[6]
     world.chain.increase_time(100)
     world.tx(world.body).transact(world.registry.functions.setStatus(world.issuer_id, SUSPENDED))
-    suspended_at = world.now()
+    suspended_at = world.now() + 1
     world.chain.increase_time(100)
     world.tx(world.body).transact(world.registry.functions.setStatus(world.issuer_id, ACTIVE))
-    reactivated_at = world.now()
+    reactivated_at = world.now() + 1
 
     history = world.registry.functions.statusHistory(world.issuer_id).call()
     assert [tuple(h) for h in history] == [
@@ -297,7 +297,7 @@ def test_long_status_history_answers_every_past_time(world: World) -> None:
         world.chain.increase_time(50)
         status = SUSPENDED if i % 2 == 0 else ACTIVE
         world.tx(world.body).transact(world.registry.functions.setStatus(world.issuer_id, status))
-        changes.append((status, world.now()))
+        changes.append((status, world.now() + 1))
     history = world.registry.functions.statusHistory(world.issuer_id).call()
     assert [tuple(h) for h in history] == changes
     for probe in range(changes[0][1] - 1, changes[-1][1] + 2):
@@ -308,3 +308,45 @@ def test_long_status_history_answers_every_past_time(world: World) -> None:
             )
         )
         assert world.registry.functions.isActiveAt(world.issuer_id, probe).call() is expected
+
+
+def test_a_revoked_key_stops_acting_at_once_but_keeps_this_seconds_anchors(world: World) -> None:
+    root = random_root()
+    anchored_at = _anchor(world, root)
+    world.tx(world.body).transact(world.registry.functions.revokeKey(world.issuer.address, 0))
+    revoked_from = world.registry.functions.keyInfo(world.issuer.address).call()[5]
+    assert revoked_from == world.now() + 1
+    assert revoked_from > anchored_at
+    assert _status(world, root)["issuerTrustedAtAnchoring"] is True
+    # No new action with the key, even within the same second.
+    assert (
+        outcome(world.tx(world.issuer), world.anchor.functions.anchor(random_root(), 1))
+        == "KeyNotTrusted"
+    )
+    assert (
+        outcome(
+            world.tx(world.issuer),
+            world.registry.functions.updateMetadata(world.issuer_id, "x", b"\0" * 32),
+        )
+        == "NotAuthorized"
+    )
+
+
+def test_a_suspended_issuer_stops_at_once(world: World) -> None:
+    world.tx(world.body).transact(world.registry.functions.setStatus(world.issuer_id, SUSPENDED))
+    assert (
+        outcome(world.tx(world.issuer), world.anchor.functions.anchor(random_root(), 1))
+        == "KeyNotTrusted"
+    )
+
+
+def test_a_renouncing_top_admin_stops_being_a_root_admin(world: World) -> None:
+    zero = "0x" + "00" * 20
+    world.tx(world.admin).transact(world.registry.functions.beginDefaultAdminTransfer(zero))
+    world.chain.increase_time(3600 + 1)
+    admin_role = world.registry.functions.DEFAULT_ADMIN_ROLE().call()
+    world.tx(world.admin).transact(
+        world.registry.functions.renounceRole(admin_role, world.admin.address)
+    )
+    assert world.registry.functions.isRootAdmin(world.admin.address).call() is False
+    assert world.registry.functions.defaultAdmin().call() == zero

@@ -244,3 +244,28 @@ def test_consistency_edge_cases() -> None:
         verify_consistency(3, 5, [], TREES[3].root, root5)
     with pytest.raises(MalformedProofError, match="size1 must be"):
         verify_consistency(-1, 5, [], TREES[3].root, root5)
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 7, 64, 65, 300])
+def test_tree_restores_from_its_levels(size: int) -> None:
+    tree = TREES[size]
+    restored = MerkleTree.from_levels(list(tree.levels))
+    assert restored.size == size
+    assert restored.root == tree.root
+    assert [restored.inclusion_proof(i) for i in range(size)] == [
+        tree.inclusion_proof(i) for i in range(size)
+    ]
+    if size > 1:
+        assert restored.consistency_proof(size - 1) == tree.consistency_proof(size - 1)
+
+
+def test_from_levels_rejects_malformed_levels() -> None:
+    levels = list(TREES[13].levels)
+    with pytest.raises(MerkleInputError, match="level 0"):
+        MerkleTree.from_levels([levels[0][:-1], *levels[1:]])
+    with pytest.raises(MerkleInputError, match="level 2 has"):
+        MerkleTree.from_levels([*levels[:2], levels[3], *levels[3:]])
+    with pytest.raises(MerkleInputError, match="top level"):
+        MerkleTree.from_levels(levels[:-1])
+    with pytest.raises(MerkleInputError, match="root does not match"):
+        MerkleTree.from_levels([*levels[:-1], bytes(32)])
