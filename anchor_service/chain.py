@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from eth_abi.abi import decode as abi_decode
+from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
@@ -34,6 +36,7 @@ __all__ = [
     "Transactor",
     "decode_revert",
     "deploy",
+    "sign_anchor",
 ]
 
 REGISTRY: Final = "IssuerRegistry"
@@ -114,7 +117,13 @@ class Transactor:
         return str(self.account.address)
 
     def transact(self, call: ContractFunction, *, gas: int | None = None) -> TxReceipt:
-        """Send ``call`` as a transaction; raise :class:`RevertError` if it reverts."""
+        """Send ``call`` as a transaction and wait for it; raise :class:`RevertError` if it
+        reverts."""
+        return self.wait(self.send(call, gas=gas), call)
+
+    def send(self, call: ContractFunction, *, gas: int | None = None) -> bytes:
+        """Sign and send ``call`` without waiting; return the transaction hash. A call that
+        would revert raises :class:`RevertError` here, before anything is sent."""
         params: TxParams = {"from": self.account.address}
         if gas is None:
             try:
@@ -130,28 +139,11 @@ class Transactor:
                 "chainId": self.w3.eth.chain_id,
             }
         )
-        return self._send(tx, call)
+        return self._send_raw(tx)
 
-    def deploy(self, artifact: Artifact, *args: Any) -> TxReceipt:
-        """Deploy ``artifact`` with constructor ``args``; return the receipt."""
-        factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        tx = factory.constructor(*args).build_transaction(
-            {
-                "from": self.account.address,
-                "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
-                "chainId": self.w3.eth.chain_id,
-            }
-        )
-        return self._send(tx, None)
-
-    def decode(self, data: bytes) -> RevertError:
-        """The typed error for revert ``data`` of one of our contracts."""
-        return decode_revert(data, self._errors)
-
-    def _send(self, tx: TxParams, call: ContractFunction | None) -> TxReceipt:
-        signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
-        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self._timeout)
+    def wait(self, tx_hash: bytes, call: ContractFunction | None = None) -> TxReceipt:
+        """The receipt of ``tx_hash``; if it reverted, the typed error (replaying ``call``)."""
+        receipt = self.w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=self._timeout)
         if receipt["status"] != 1:
             if call is not None:
                 # Replay the call on the failing block's state to learn why it reverted (best
@@ -163,6 +155,26 @@ class Transactor:
             raise ChainError(f"transaction 0x{bytes(tx_hash).hex()} reverted")
         return receipt
 
+    def deploy(self, artifact: Artifact, *args: Any) -> TxReceipt:
+        """Deploy ``artifact`` with constructor ``args``; return the receipt."""
+        factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        tx = factory.constructor(*args).build_transaction(
+            {
+                "from": self.account.address,
+                "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                "chainId": self.w3.eth.chain_id,
+            }
+        )
+        return self.wait(self._send_raw(tx))
+
+    def decode(self, data: bytes) -> RevertError:
+        """The typed error for revert ``data`` of one of our contracts."""
+        return decode_revert(data, self._errors)
+
+    def _send_raw(self, tx: TxParams) -> bytes:
+        signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
+        return bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction))
+
     def _revert_from(self, exc: ContractLogicError) -> RevertError:
         data = exc.data
         if isinstance(data, dict):  # some nodes wrap the revert data in an object
@@ -170,6 +182,54 @@ class Transactor:
         if isinstance(data, str):
             return self.decode(bytes.fromhex(data.removeprefix("0x")))
         return RevertError("Revert", (str(exc),), b"")
+
+
+def sign_anchor(
+    anchor: Contract,
+    signer: LocalAccount,
+    root: bytes,
+    *,
+    tree_size: int,
+    nonce: int,
+    deadline: int,
+    chain_id: int | None = None,
+    verifying_contract: str | None = None,
+) -> bytes:
+    """An EIP-712 signature of an anchoring request for ``anchor`` (a CredentialAnchor
+    contract), as an issuer makes it offline for a relayer to submit."""
+    typed: dict[str, Any] = {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Anchor": [
+                {"name": "root", "type": "bytes32"},
+                {"name": "treeSize", "type": "uint64"},
+                {"name": "key", "type": "address"},
+                {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint256"},
+            ],
+        },
+        "primaryType": "Anchor",
+        "domain": {
+            "name": "CredentialAnchor",
+            "version": "1",
+            "chainId": chain_id if chain_id is not None else anchor.w3.eth.chain_id,
+            "verifyingContract": verifying_contract or anchor.address,
+        },
+        "message": {
+            "root": root,
+            "treeSize": tree_size,
+            "key": signer.address,
+            "nonce": nonce,
+            "deadline": deadline,
+        },
+    }
+    signed = signer.sign_message(encode_typed_data(full_message=typed))
+    return bytes(signed.signature)
 
 
 def deploy(
@@ -208,10 +268,14 @@ def decode_revert(data: bytes, errors: Mapping[bytes, tuple[str, list[str]]]) ->
         if selector in errors:
             name, types = errors[selector]
             values = abi_decode(types, body)
-            return RevertError(name, tuple(
-                to_checksum_address(v) if t == "address" else v
-                for t, v in zip(types, values, strict=True)
-            ), data)
+            return RevertError(
+                name,
+                tuple(
+                    to_checksum_address(v) if t == "address" else v
+                    for t, v in zip(types, values, strict=True)
+                ),
+                data,
+            )
     except Exception:  # undecodable data is reported raw
         return RevertError("UndecodableError", ("0x" + data.hex(),), data)
     return RevertError("UnknownError", ("0x" + data.hex(),), data)
