@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
-__all__ = ["AnchorServiceError", "BatchError"]
+__all__ = [
+    "AnchorServiceError",
+    "BatchError",
+    "NotAnchoredError",
+    "UnknownCredentialError",
+]
 
 
 class AnchorServiceError(Exception):
@@ -12,3 +17,11 @@ class AnchorServiceError(Exception):
 
 class BatchError(AnchorServiceError, ValueError):
     """A batch cannot be built from the given items, or an item is not in the batch."""
+
+
+class UnknownCredentialError(AnchorServiceError, LookupError):
+    """No credential has this id (for this issuer)."""
+
+
+class NotAnchoredError(AnchorServiceError):
+    """The credential is accepted but its batch is not anchored (and confirmed) yet."""

@@ -1,0 +1,233 @@
+"""The anchoring pipeline: cut batches, anchor their roots, wait for confirmations, record the
+anchors.
+
+Every step starts from what the database and the chain say, not from memory, so the pipeline
+can be killed at any point and restarted:
+
+1. ``cut_due`` puts waiting credentials into batches (by size or age); the batch and its tree
+   are committed before anything is sent.
+2. ``advance`` asks the chain first. If the root is already anchored for the issuer (because a
+   transaction went out before a crash), it adopts that anchor instead of sending another; a
+   root is never anchored twice. Otherwise it sends the anchoring transaction (directly with
+   the issuer's key, or signed by it and submitted by a relayer) and records its hash.
+3. Once the anchor has the configured number of confirmations, the batch is marked anchored
+   with its transaction, block number and block hash, and its receipts can be served.
+
+Failures of one batch (RPC errors, a revert) are logged and retried with backoff; they do not
+stop the other batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import TransactionNotFound, Web3Exception
+
+from anchor_service.chain import ChainError, Deployment, Transactor, sign_anchor
+from anchor_service.errors import AnchorServiceError
+from anchor_service.store import BatchRecord, BatchState, Store
+
+__all__ = ["BatchPolicy", "Pipeline"]
+
+log = logging.getLogger("anchor_service.pipeline")
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """When to cut batches and when an anchor counts."""
+
+    max_size: int = 10_000  # cut as soon as this many credentials wait
+    max_age: float = 10.0  # ... or once the oldest has waited this long (seconds)
+    confirmations: int = 1  # blocks, the anchoring block included
+    resend_after: float = 120.0  # seconds before an unmined transaction is sent again
+    signature_ttl: int = 3600  # seconds a relayed anchoring signature stays valid
+
+    def __post_init__(self) -> None:
+        if self.max_size < 1 or self.max_age < 0 or self.confirmations < 1:
+            raise AnchorServiceError("batch policy needs max_size >= 1, max_age >= 0, "
+                                     "confirmations >= 1")
+
+
+class Pipeline:
+    """Moves the batches of the issuers whose keys it holds from built to anchored."""
+
+    def __init__(
+        self,
+        store: Store,
+        w3: Web3,
+        deployment: Deployment,
+        signers: Mapping[int, LocalAccount],
+        policy: BatchPolicy | None = None,
+        *,
+        relayer: LocalAccount | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.w3 = w3
+        self.policy = policy or BatchPolicy()
+        self._anchor = deployment.contracts(w3)[1]
+        self._clock = clock
+        self._signers = dict(signers)
+        for issuer_id, account in self._signers.items():
+            issuer = store.issuer(issuer_id)
+            if account.address.lower() != issuer.key_address.lower():
+                raise AnchorServiceError(
+                    f"the key given for issuer {issuer.name} is {account.address}, but the "
+                    f"issuer anchors with {issuer.key_address}"
+                )
+        self._relayer = Transactor(w3, relayer) if relayer is not None else None
+        self._transactors = {i: Transactor(w3, a) for i, a in self._signers.items()}
+        self._retry_at: dict[int, tuple[float, float]] = {}  # batch id -> (when, delay)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ cutting
+
+    def cut_due(self) -> list[BatchRecord]:
+        """Cut every batch that is due by size or by age."""
+        cut = []
+        now = self._clock()
+        for issuer_id in self._signers:
+            while True:
+                count, oldest = self.store.pending(issuer_id)
+                full = count >= self.policy.max_size
+                old = count > 0 and oldest is not None and now - oldest >= self.policy.max_age
+                if not (full or old):
+                    break
+                batch = self.store.cut_batch(issuer_id, self.policy.max_size)
+                if batch is None:
+                    break
+                log.info("batch cut", extra={"batch": batch.id, "size": batch.size})
+                cut.append(batch)
+        return cut
+
+    def cut_now(self, issuer_id: int) -> list[BatchRecord]:
+        """Cut batches of everything the issuer has waiting, whatever its age."""
+        cut = []
+        while (batch := self.store.cut_batch(issuer_id, self.policy.max_size)) is not None:
+            cut.append(batch)
+        return cut
+
+    # ---------------------------------------------------------------- anchoring
+
+    def advance(self) -> list[BatchRecord]:
+        """Take every unfinished batch one step further; return those now anchored."""
+        anchored = []
+        now = self._clock()
+        for batch in reversed(self.store.batches(states=[BatchState.BUILT, BatchState.SENT],
+                                                 limit=10_000)):
+            if batch.issuer_id not in self._signers:
+                continue
+            when, delay = self._retry_at.get(batch.id, (0.0, 0.0))
+            if now < when:
+                continue
+            try:
+                if self._advance(batch):
+                    anchored.append(batch)
+                self._retry_at.pop(batch.id, None)
+            except (AnchorServiceError, Web3Exception, OSError) as exc:
+                delay = min(max(delay * 2, 1.0), 60.0)
+                self._retry_at[batch.id] = (now + delay, delay)
+                log.warning("batch %s not advanced, retrying in %.0f s: %s", batch.id, delay,
+                            exc, extra={"batch": batch.id})
+        return anchored
+
+    def run_once(self) -> list[BatchRecord]:
+        """One round: cut what is due, then advance everything."""
+        self.cut_due()
+        return self.advance()
+
+    def _advance(self, batch: BatchRecord) -> bool:
+        issuer = self.store.issuer(batch.issuer_id)
+        info = self._anchor.functions.anchorOf(issuer.key_address, batch.root).call()
+        if info[0]:
+            return self._confirm(batch, info)
+        if batch.state is BatchState.SENT and not self._lost(batch):
+            return False  # still on its way
+        tx_hash = self._send(batch)
+        self.store.mark_sent(batch.id, tx_hash)
+        log.info("anchor sent", extra={"batch": batch.id, "tx": tx_hash.hex()})
+        return False
+
+    def _lost(self, batch: BatchRecord) -> bool:
+        """Whether the batch's transaction failed or vanished, so it must be sent again."""
+        if batch.tx_hash is None:
+            return True
+        try:
+            receipt = self.w3.eth.get_transaction_receipt(HexBytes(batch.tx_hash))
+        except TransactionNotFound:
+            sent_at = batch.sent_at or 0.0
+            return self._clock() - sent_at >= self.policy.resend_after
+        # Mined but not anchored: it reverted (or was reorganised away; issue 6).
+        return int(receipt["status"]) != 1
+
+    def _send(self, batch: BatchRecord) -> bytes:
+        key = self._signers[batch.issuer_id]
+        if self._relayer is None:
+            call = self._anchor.functions.anchor(batch.root, batch.size)
+            return self._transactors[batch.issuer_id].send(call)
+        nonce = int(self._anchor.functions.nonces(key.address).call())
+        deadline = int(self.w3.eth.get_block("latest")["timestamp"]) + self.policy.signature_ttl
+        signature = sign_anchor(self._anchor, key, batch.root, tree_size=batch.size,
+                                nonce=nonce, deadline=deadline)
+        call = self._anchor.functions.anchorWithSignature(
+            batch.root, batch.size, key.address, nonce, deadline, signature)
+        return self._relayer.send(call)
+
+    def _confirm(self, batch: BatchRecord, info: tuple[object, ...] | list[object]) -> bool:
+        block_number = int(info[4])  # type: ignore[call-overload]
+        tx_hash = batch.tx_hash or self._find_anchor_tx(batch, block_number)
+        depth = int(self.w3.eth.block_number) - block_number + 1
+        if depth < self.policy.confirmations:
+            if batch.state is BatchState.BUILT:
+                self.store.mark_sent(batch.id, tx_hash)  # adopted after a crash
+            return False
+        block = self.w3.eth.get_block(block_number)
+        self.store.mark_anchored(batch.id, tx_hash=tx_hash, block_number=block_number,
+                                 block_hash=bytes(block["hash"]),
+                                 anchored_at=float(info[3]))  # type: ignore[arg-type]
+        log.info("batch anchored", extra={"batch": batch.id, "block": block_number})
+        return True
+
+    def _find_anchor_tx(self, batch: BatchRecord, block_number: int) -> bytes:
+        """The transaction that anchored the batch's root: from the RootAnchored event."""
+        issuer = self.store.issuer(batch.issuer_id)
+        logs = self._anchor.events.RootAnchored().get_logs(
+            from_block=block_number, to_block=block_number,
+            argument_filters={"root": batch.root, "entityId": issuer.entity_id},
+        )
+        if not logs:
+            raise ChainError(f"no RootAnchored event for batch {batch.id} in block {block_number}")
+        return bytes(logs[0]["transactionHash"])
+
+    # --------------------------------------------------------------- background
+
+    def start(self, interval: float = 0.5) -> None:
+        """Run rounds in a background thread until :meth:`stop`."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, args=(interval,), daemon=True,
+                                        name="anchor-pipeline")
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self, interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # keep the loop alive; the next round starts from the database
+                log.exception("pipeline round failed")
+            self._stop.wait(interval)
