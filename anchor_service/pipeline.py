@@ -32,6 +32,7 @@ from web3.exceptions import TransactionNotFound, Web3Exception
 
 from anchor_service.chain import ChainError, Deployment, Transactor, sign_anchor
 from anchor_service.errors import AnchorServiceError
+from anchor_service.metrics import Metrics
 from anchor_service.store import BatchRecord, BatchState, Store
 
 __all__ = ["BatchPolicy", "Pipeline"]
@@ -67,6 +68,7 @@ class Pipeline:
         policy: BatchPolicy | None = None,
         *,
         relayer: LocalAccount | None = None,
+        metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -74,24 +76,39 @@ class Pipeline:
         self.policy = policy or BatchPolicy()
         self._anchor = deployment.contracts(w3)[1]
         self._clock = clock
-        self._signers = dict(signers)
-        for issuer_id, account in self._signers.items():
-            issuer = store.issuer(issuer_id)
-            if account.address.lower() != issuer.key_address.lower():
-                raise AnchorServiceError(
-                    f"the key given for issuer {issuer.name} is {account.address}, but the "
-                    f"issuer anchors with {issuer.key_address}"
-                )
+        self._metrics = metrics
+        self._signers: dict[int, LocalAccount] = {}
+        self._transactors: dict[int, Transactor] = {}
         self._relayer = Transactor(w3, relayer) if relayer is not None else None
-        self._transactors = {i: Transactor(w3, a) for i, a in self._signers.items()}
         self._retry_at: dict[int, tuple[float, float]] = {}  # batch id -> (when, delay)
+        # One round at a time within this process: a forced cut from the API and the
+        # background loop must not both send the same batch.
+        self._round = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        for issuer_id, account in signers.items():
+            self.add_signer(issuer_id, account)
+
+    def add_signer(self, issuer_id: int, account: LocalAccount) -> None:
+        """Anchor for ``issuer_id`` with ``account`` from now on."""
+        issuer = self.store.issuer(issuer_id)
+        if account.address.lower() != issuer.key_address.lower():
+            raise AnchorServiceError(
+                f"the key given for issuer {issuer.name} is {account.address}, but the "
+                f"issuer anchors with {issuer.key_address}"
+            )
+        with self._round:
+            self._signers[issuer_id] = account
+            self._transactors[issuer_id] = Transactor(self.w3, account)
 
     # ------------------------------------------------------------------ cutting
 
     def cut_due(self) -> list[BatchRecord]:
         """Cut every batch that is due by size or by age."""
+        with self._round:
+            return self._cut_due()
+
+    def _cut_due(self) -> list[BatchRecord]:
         cut = []
         now = self._clock()
         for issuer_id in self._signers:
@@ -104,14 +121,24 @@ class Pipeline:
                 batch = self.store.cut_batch(issuer_id, self.policy.max_size)
                 if batch is None:
                     break
-                log.info("batch cut", extra={"batch": batch.id, "size": batch.size})
+                self._cut(batch)
                 cut.append(batch)
         return cut
 
+    def _cut(self, batch: BatchRecord) -> None:
+        log.info("batch cut", extra={"batch": batch.id, "size": batch.size})
+        if self._metrics is not None:
+            self._metrics.batch_size.observe(batch.size)
+
     def cut_now(self, issuer_id: int) -> list[BatchRecord]:
         """Cut batches of everything the issuer has waiting, whatever its age."""
+        with self._round:
+            return self._cut_all(issuer_id)
+
+    def _cut_all(self, issuer_id: int) -> list[BatchRecord]:
         cut = []
         while (batch := self.store.cut_batch(issuer_id, self.policy.max_size)) is not None:
+            self._cut(batch)
             cut.append(batch)
         return cut
 
@@ -119,6 +146,10 @@ class Pipeline:
 
     def advance(self) -> list[BatchRecord]:
         """Take every unfinished batch one step further; return those now anchored."""
+        with self._round:
+            return self._advance_all()
+
+    def _advance_all(self) -> list[BatchRecord]:
         anchored = []
         now = self._clock()
         for batch in reversed(self.store.batches(states=[BatchState.BUILT, BatchState.SENT],
@@ -137,12 +168,15 @@ class Pipeline:
                 self._retry_at[batch.id] = (now + delay, delay)
                 log.warning("batch %s not advanced, retrying in %.0f s: %s", batch.id, delay,
                             exc, extra={"batch": batch.id})
+                if self._metrics is not None:
+                    self._metrics.errors.labels(kind=type(exc).__name__).inc()
         return anchored
 
     def run_once(self) -> list[BatchRecord]:
         """One round: cut what is due, then advance everything."""
-        self.cut_due()
-        return self.advance()
+        with self._round:
+            self._cut_due()
+            return self._advance_all()
 
     def _advance(self, batch: BatchRecord) -> bool:
         issuer = self.store.issuer(batch.issuer_id)
@@ -194,6 +228,10 @@ class Pipeline:
                                  block_hash=bytes(block["hash"]),
                                  anchored_at=float(info[3]))  # type: ignore[arg-type]
         log.info("batch anchored", extra={"batch": batch.id, "block": block_number})
+        if self._metrics is not None:
+            self._metrics.anchor_latency.observe(max(0.0, self._clock() - batch.created_at))
+            receipt = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+            self._metrics.gas_used.inc(int(receipt["gasUsed"]))
         return True
 
     def _find_anchor_tx(self, batch: BatchRecord, block_number: int) -> bytes:

@@ -1,0 +1,58 @@
+"""The HTTP API of the anchor service: an app factory, no module globals.
+
+    app = create_app(ServiceSettings())          # reads MICROCRED_* now, not at import
+    app = create_app(components=my_components)   # tests: wire your own
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from anchor_service import __version__
+from anchor_service.api import admin, batches, credentials, ops, registry
+from anchor_service.api.errors import install_error_handlers
+from anchor_service.api.limits import BodySizeLimit
+from anchor_service.service import Components, build_components
+from anchor_service.settings import ServiceSettings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: ServiceSettings | None = None, *,
+               components: Components | None = None, run_pipeline: bool = True) -> FastAPI:
+    """The FastAPI app. Components are built (database opened, chain connected, keys
+    decrypted) when the app starts, and the pipeline runs in the background unless
+    ``run_pipeline`` is False."""
+    if components is not None:
+        settings = components.settings
+    settings = settings or ServiceSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        built = components or build_components(settings)
+        app.state.components = built
+        if run_pipeline:
+            built.pipeline.start(settings.poll_interval)
+        try:
+            yield
+        finally:
+            if components is None:
+                built.close()
+            else:
+                built.pipeline.stop()
+
+    app = FastAPI(
+        title="microcred-anchor",
+        version=__version__,
+        description="Anchors micro-credentials on an Ethereum-compatible chain and hands "
+        "out RFC 9162 inclusion receipts.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    for module in (credentials, batches, registry, admin, ops):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,72 @@
+"""/v1/admin: register issuers and issue API tokens (admin tokens only)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from web3 import Web3
+
+from anchor_service.api.deps import AdminIdentity, ComponentsDep
+from anchor_service.api.errors import ApiError
+from anchor_service.api.schemas import IssuerOut, error_responses
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+_ERRORS = error_responses(401, 403, 409, 422, 503)
+
+
+class IssuerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
+    entity_id: int = Field(alias="entityId", ge=1)
+    key_address: str = Field(alias="keyAddress", pattern=r"^0x[0-9a-fA-F]{40}$")
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    role: Literal["issuer", "admin"]
+    issuer_id: int | None = Field(None, alias="issuerId", ge=1)
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="shown once; only its hash is stored")
+    role: str
+
+
+@router.post("/issuers", response_model=IssuerOut, response_model_by_alias=True,
+             status_code=201, responses=_ERRORS,
+             summary="Serve an issuer: its registry entity and anchoring key")
+def add_issuer(issuer: IssuerIn, components: ComponentsDep, _: AdminIdentity) -> IssuerOut:
+    """The key must belong to the entity on chain, and the entity must be a trusted issuer."""
+    registry = components.deployment.contracts(components.w3)[0]
+    key = Web3.to_checksum_address(issuer.key_address)
+    if registry.functions.entityOfKey(key).call() != issuer.entity_id:
+        raise ApiError(422, "key_not_of_entity",
+                       f"keyAddress: {key} is not a key of registry entity {issuer.entity_id}")
+    entity = registry.functions.entity(issuer.entity_id).call()
+    if entity[2] != 2:  # Kind.TrustedIssuer
+        raise ApiError(422, "not_an_issuer",
+                       f"entityId: entity {issuer.entity_id} is not an issuer")
+    stored = components.store.add_issuer(issuer.name, entity_id=issuer.entity_id,
+                                         key_address=key, did=str(entity[9]))
+    components.load_signer(stored)  # anchors for it at once if its keystore is present
+    return IssuerOut(id=stored.id, name=stored.name, entity_id=stored.entity_id, did=stored.did,
+                     key_address=stored.key_address)
+
+
+@router.post("/tokens", response_model=TokenOut, status_code=201, responses=_ERRORS,
+             summary="Create an API token")
+def add_token(request: TokenIn, components: ComponentsDep, _: AdminIdentity) -> TokenOut:
+    if request.role == "issuer":
+        if request.issuer_id is None:
+            raise ApiError(422, "invalid_request", "issuerId: required for an issuer token")
+        components.store.issuer(request.issuer_id)  # 503-free check: raises StoreError if absent
+    elif request.issuer_id is not None:
+        raise ApiError(422, "invalid_request", "issuerId: an admin token has none")
+    token = components.store.add_token(role=request.role, issuer_id=request.issuer_id)
+    return TokenOut(token=token, role=request.role)

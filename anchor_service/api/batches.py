@@ -1,0 +1,55 @@
+"""/v1/batches: list an issuer's batches, and force a batch to anchor now."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+
+from anchor_service.api.deps import ComponentsDep, IssuerIdentity
+from anchor_service.api.errors import ApiError
+from anchor_service.api.schemas import BatchOut, error_responses
+from anchor_service.store import BatchRecord
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+_ERRORS = error_responses(401, 403, 503)
+
+
+def batch_out(batch: BatchRecord) -> BatchOut:
+    return BatchOut(
+        id=batch.id, size=batch.size, state=batch.state.value, root="0x" + batch.root.hex(),
+        created_at=batch.created_at,
+        transaction_hash=None if batch.tx_hash is None else "0x" + batch.tx_hash.hex(),
+        block_number=batch.block_number,
+        block_hash=None if batch.block_hash is None else "0x" + batch.block_hash.hex(),
+    )
+
+
+@router.get("", response_model=list[BatchOut], response_model_by_alias=True, responses=_ERRORS,
+            summary="The issuer's batches, newest first")
+def list_batches(
+    components: ComponentsDep, identity: IssuerIdentity,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: Annotated[int | None, Query(ge=1, description="only batches with smaller ids")] = None,
+) -> list[BatchOut]:
+    batches = components.store.batches(issuer_id=identity.issuer_id, limit=limit,
+                                       before_id=before)
+    return [batch_out(b) for b in batches]
+
+
+@router.post("", response_model=list[BatchOut], response_model_by_alias=True, status_code=202,
+             responses=_ERRORS, summary="Cut and anchor everything waiting, now")
+async def anchor_now(components: ComponentsDep, identity: IssuerIdentity) -> list[BatchOut]:
+    issuer_id = identity.issuer_id or 0
+    if issuer_id not in components.signers:
+        raise ApiError(503, "no_key", "the service holds no key for this issuer")
+
+    def run() -> list[BatchOut]:
+        cut = components.pipeline.cut_now(issuer_id)
+        components.pipeline.advance()
+        return [batch_out(b) for b in (components.store.batch(c.id) for c in cut) if b]
+
+    return await run_in_threadpool(run)

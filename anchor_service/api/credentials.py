@@ -1,0 +1,164 @@
+"""/v1/credentials: submit, status, receipt, bundle, revoke, suspend, reinstate."""
+
+from __future__ import annotations
+
+import json
+from hashlib import sha256
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from anchor_service.api.deps import ComponentsDep, IssuerIdentity
+from anchor_service.api.errors import ApiError
+from anchor_service.api.schemas import (
+    AcceptedItem,
+    CredentialOut,
+    StatusChangeIn,
+    StatusChangeOut,
+    SubmitIn,
+    SubmitOut,
+    error_responses,
+)
+from anchor_service.chain import Transactor
+from anchor_service.errors import NotAnchoredError, UnknownCredentialError
+from anchor_service.service import Components
+from anchor_service.store import BatchState, CredentialRecord, NewCredential
+from verifier.credential import canonicalize, new_salt, parse_json_object
+from verifier.errors import CredentialError
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
+_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422, 503)
+_SUBMIT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": SubmitIn.model_json_schema()}},
+    }
+}
+
+
+@router.post("", status_code=202, response_model=SubmitOut, responses=_ERRORS,
+             openapi_extra=_SUBMIT_BODY, summary="Submit credentials or digests to anchor")
+async def submit(request: Request, components: ComponentsDep,
+                 identity: IssuerIdentity) -> SubmitOut:
+    """Accept one or many credentials (up to ``max_items_per_request``). The answer comes once
+    they are on disk; the same credential from the same issuer keeps its id."""
+    body = await request.body()
+    return await run_in_threadpool(_submit, components, identity.issuer_id or 0, body)
+
+
+def _submit(components: Components, issuer_id: int, body: bytes) -> SubmitOut:
+    try:
+        data = parse_json_object(body, "request body")
+    except CredentialError as exc:  # malformed JSON, NaN, duplicate keys, not an object
+        raise ApiError(400, "invalid_json", str(exc)) from None
+    try:
+        payload = SubmitIn.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        detail = f"{where}: {message}" if where else message
+        raise ApiError(422, "invalid_request", detail) from None
+    limit = components.settings.max_items_per_request
+    count = len(payload.credentials or payload.digests or [])
+    if count > limit:
+        raise ApiError(413, "too_many_items", f"{count} items; at most {limit} per request")
+    items = (_credential_items(payload.credentials) if payload.credentials is not None
+             else [NewCredential(bytes.fromhex(d[2:]), new_salt()) for d in payload.digests or []])
+    accepted = components.store.accept(issuer_id, items)
+    components.metrics.accepted.inc(sum(a.created for a in accepted))
+    return SubmitOut(
+        accepted=[AcceptedItem(id=a.public_id, digest="0x" + item.digest.hex(), created=a.created)
+                  for a, item in zip(accepted, items, strict=True)],
+        count=len(accepted),
+    )
+
+
+def _credential_items(credentials: list[dict[str, Any]]) -> list[NewCredential]:
+    items = []
+    for index, credential in enumerate(credentials):
+        try:
+            canonical = canonicalize(credential)
+        except CredentialError as exc:
+            where = str(exc).removeprefix("credential")
+            raise ApiError(422, "invalid_credential", f"credentials[{index}]{where}") from None
+        items.append(NewCredential(sha256(canonical).digest(), new_salt(), canonical))
+    return items
+
+
+@router.get("/{credential_id}", response_model=CredentialOut, response_model_by_alias=True,
+            responses=_ERRORS, summary="Where a credential is in the pipeline")
+def status(credential_id: str, components: ComponentsDep,
+           identity: IssuerIdentity) -> CredentialOut:
+    record = _own(components, credential_id, identity.issuer_id)
+    batch = components.store.batch(record.batch_id) if record.batch_id is not None else None
+    state: Literal["pending", "batched", "sent", "anchored"] = (
+        "pending" if batch is None else
+        "batched" if batch.state is BatchState.BUILT else
+        "sent" if batch.state is BatchState.SENT else "anchored")
+    return CredentialOut(
+        id=record.public_id, digest="0x" + record.digest.hex(), state=state,
+        batch_id=record.batch_id, leaf_index=record.leaf_index,
+        root=None if batch is None else "0x" + batch.root.hex(),
+        transaction_hash=None if batch is None or batch.tx_hash is None
+        else "0x" + batch.tx_hash.hex(),
+        block_number=None if batch is None else batch.block_number,
+    )
+
+
+@router.get("/{credential_id}/receipt", responses=_ERRORS,
+            summary="The receipt of an anchored credential (format v1)")
+def receipt(credential_id: str, components: ComponentsDep,
+            identity: IssuerIdentity) -> JSONResponse:
+    document = components.receipts.receipt(credential_id, issuer_id=identity.issuer_id)
+    return JSONResponse(document.to_dict())
+
+
+@router.get("/{credential_id}/bundle", responses=_ERRORS,
+            summary="Credential and receipt in one document, for the learner's wallet")
+def bundle(credential_id: str, components: ComponentsDep,
+           identity: IssuerIdentity) -> JSONResponse:
+    document = components.receipts.bundle(credential_id, issuer_id=identity.issuer_id)
+    return JSONResponse(json.loads(document.to_json()))
+
+
+def _status_change(action: Literal["revoke", "suspend", "reinstate"]) -> Any:
+    def change(credential_id: str, change: StatusChangeIn, components: ComponentsDep,
+               identity: IssuerIdentity) -> StatusChangeOut:
+        record = _own(components, credential_id, identity.issuer_id)
+        batch = components.store.batch(record.batch_id) if record.batch_id is not None else None
+        if batch is None or batch.state is not BatchState.ANCHORED or record.leaf_index is None:
+            raise NotAnchoredError(f"credential {credential_id} is not anchored yet")
+        signer = components.signers.get(record.issuer_id)
+        if signer is None:
+            raise ApiError(503, "no_key", "the service holds no key for this issuer")
+        issuer = components.store.issuer(record.issuer_id)
+        anchor = components.deployment.contracts(components.w3)[1]
+        call = getattr(anchor.functions, action)(issuer.entity_id, batch.root,
+                                                 [record.leaf_index], change.reason)
+        tx = Transactor(components.w3, signer).transact(call)
+        return StatusChangeOut(id=credential_id, action=action,
+                               transaction_hash="0x" + bytes(tx["transactionHash"]).hex())
+
+    change.__name__ = action
+    change.__doc__ = f"{action.capitalize()} the credential on chain (by the issuer's key)."
+    return change
+
+
+for _action in ("revoke", "suspend", "reinstate"):
+    router.post(f"/{{credential_id}}/{_action}", response_model=StatusChangeOut,
+                response_model_by_alias=True, responses=_ERRORS,
+                summary=f"{_action.capitalize()} a credential")(_status_change(_action))
+
+
+def _own(components: Components, credential_id: str, issuer_id: int | None) -> CredentialRecord:
+    record = components.store.credential(credential_id)
+    if record is None or record.issuer_id != issuer_id:
+        # Another issuer's credential looks exactly like a missing one.
+        raise UnknownCredentialError(f"no credential {credential_id}")
+    return record

@@ -1,0 +1,112 @@
+"""Request and response bodies of the HTTP API (separate models for each direction)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "AcceptedItem",
+    "BatchOut",
+    "CredentialOut",
+    "ErrorOut",
+    "IssuerOut",
+    "StatusChangeIn",
+    "StatusChangeOut",
+    "SubmitIn",
+    "SubmitOut",
+    "error_responses",
+]
+
+HexDigest = Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$",
+                                 description="SHA-256 of the RFC 8785 canonical credential")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class SubmitIn(_In):
+    """Either full credentials (JSON objects) or precomputed digests, not both."""
+
+    credentials: list[dict[str, Any]] | None = Field(
+        None, description="credentials to anchor; each is canonicalised (RFC 8785) and hashed")
+    digests: list[HexDigest] | None = Field(
+        None, description="digests of credentials the issuer keeps private")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SubmitIn:
+        given = [name for name in ("credentials", "digests") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("send exactly one of `credentials` or `digests`")
+        if not (self.credentials or self.digests):
+            raise ValueError(f"`{given[0]}` is empty")
+        return self
+
+
+class AcceptedItem(_Out):
+    id: str
+    digest: str
+    created: bool = Field(description="false when this issuer had sent it before (same id)")
+
+
+class SubmitOut(_Out):
+    accepted: list[AcceptedItem]
+    count: int
+
+
+class CredentialOut(_Out):
+    id: str
+    digest: str
+    state: Literal["pending", "batched", "sent", "anchored"]
+    batch_id: int | None = Field(None, alias="batchId")
+    leaf_index: int | None = Field(None, alias="leafIndex")
+    root: str | None = None
+    transaction_hash: str | None = Field(None, alias="transactionHash")
+    block_number: int | None = Field(None, alias="blockNumber")
+
+
+class BatchOut(_Out):
+    id: int
+    size: int
+    state: Literal["built", "sent", "anchored"]
+    root: str
+    created_at: float = Field(alias="createdAt")
+    transaction_hash: str | None = Field(None, alias="transactionHash")
+    block_number: int | None = Field(None, alias="blockNumber")
+    block_hash: str | None = Field(None, alias="blockHash")
+
+
+class StatusChangeIn(_In):
+    reason: int = Field(0, ge=0, le=255, description="reason code, recorded in the event")
+
+
+class StatusChangeOut(_Out):
+    id: str
+    action: Literal["revoke", "suspend", "reinstate"]
+    transaction_hash: str = Field(alias="transactionHash")
+
+
+class IssuerOut(_Out):
+    id: int
+    name: str
+    entity_id: int = Field(alias="entityId")
+    did: str
+    key_address: str = Field(alias="keyAddress")
+    status: str | None = None
+    scope: list[str] | None = None
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, all with the :class:`ErrorOut` body."""
+    return {code: {"model": ErrorOut} for code in codes}
+
+
+class ErrorOut(_Out):
+    error: str = Field(description="machine-readable kind")
+    detail: str = Field(description="what is wrong, naming the field where there is one")

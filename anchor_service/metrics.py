@@ -1,0 +1,31 @@
+"""Prometheus metrics of one service instance, on a registry of its own (no globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    """Queue depth, batch sizes, anchor latency, gas used and errors."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.accepted = Counter("microcred_credentials_accepted", "Credentials accepted",
+                                registry=self.registry)
+        self.queue_depth = Gauge("microcred_queue_depth", "Credentials waiting for a batch",
+                                 registry=self.registry)
+        self.batch_size = Histogram(
+            "microcred_batch_size", "Credentials per batch", registry=self.registry,
+            buckets=(1, 10, 100, 1_000, 10_000, 100_000, 1_000_000))
+        self.anchor_latency = Histogram(
+            "microcred_anchor_latency_seconds", "From batch cut to confirmed anchor",
+            registry=self.registry, buckets=(0.5, 1, 2, 5, 10, 30, 60, 300, 1800))
+        self.gas_used = Counter("microcred_anchor_gas_used", "Gas used by anchoring",
+                                registry=self.registry)
+        self.errors = Counter("microcred_errors", "Errors by kind", ["kind"],
+                              registry=self.registry)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

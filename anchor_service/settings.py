@@ -1,0 +1,51 @@
+"""Configuration of the anchor service: environment variables ``MICROCRED_*`` and, optionally,
+a ``.env``-style file (``anchor-service serve --config FILE``). Nothing is read at import time;
+``ServiceSettings()`` reads when called."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServiceSettings"]
+
+
+class ServiceSettings(BaseSettings):
+    """Every knob of the service, with defaults that run the local stack."""
+
+    model_config = SettingsConfigDict(env_prefix="MICROCRED_", extra="forbid", frozen=True)
+
+    rpc_url: str = Field("http://127.0.0.1:8545", description="JSON-RPC endpoint of the chain")
+    deployment: Path = Field(Path("deployments/chain-31337.json"),
+                             description="deployment record written by `anchor-service deploy`")
+    database_url: str = Field("sqlite:///data/service.sqlite3",
+                              description="sqlite:///PATH (PostgreSQL arrives with issue 6)")
+    keystore_dir: Path = Field(Path("data/keys"),
+                               description="encrypted keystores of issuer keys, <address>.json")
+    keystore_password: SecretStr | None = Field(None, description="password of the keystores")
+    relayer_keystore: Path | None = Field(
+        None, description="keystore of a relayer key: anchor by EIP-712 signature through it")
+
+    batch_max_size: int = Field(10_000, ge=1, le=2**24)
+    batch_max_age: float = Field(10.0, ge=0, description="seconds before a partial batch is cut")
+    confirmations: int = Field(1, ge=1, le=1000)
+    poll_interval: float = Field(0.5, gt=0, description="seconds between pipeline rounds")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(64 * 2**20, ge=1024, description="larger requests get 413")
+    max_items_per_request: int = Field(50_000, ge=1)
+    log_json: bool = Field(True, description="structured (JSON) logs")
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlite_only(cls, value: str) -> str:
+        if not value.startswith("sqlite:///") or len(value) == len("sqlite:///"):
+            raise ValueError("only sqlite:///PATH is supported (PostgreSQL: issue 6)")
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        return Path(self.database_url.removeprefix("sqlite:///"))

@@ -1,0 +1,345 @@
+"""The HTTP API over real HTTP (uvicorn on loopback), on a real SQLite file, against the
+contracts on the in-process chain and on anvil."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from anchor_service.api import create_app
+from anchor_service.service import build_components, write_keystore
+from anchor_service.settings import ServiceSettings
+from anchor_service.store import Store
+from localchain import LocalChain
+from tests.contracts.conftest import World, build_world
+from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixture
+from verifier.credential import credential_digest
+from verifier.merkle import verify_inclusion
+from verifier.receipt import Bundle, Receipt
+
+MAX_BODY = 256 * 1024
+
+
+@dataclass
+class Service:
+    url: str
+    world: World
+    store: Store
+    admin: str
+    issuer_token: str
+    other_token: str  # an issuer token of a second issuer
+    issuer_id: int  # the service's id of the issuer behind issuer_token
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def service(chain: LocalChain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    world = build_world(chain)
+    data = tmp_path_factory.mktemp("service")
+    deployment = data / "deployment.json"
+    deployment.write_text(world.deployment.to_json(), encoding="utf-8")
+    write_keystore(data / "keys", world.issuer, "pw")
+    settings = ServiceSettings(
+        rpc_url="unused-in-process",
+        deployment=deployment,
+        database_url=f"sqlite:///{data / 'service.sqlite3'}",
+        keystore_dir=data / "keys",
+        keystore_password="pw",
+        batch_max_age=3600,
+        poll_interval=0.05,
+        max_body_bytes=MAX_BODY,
+        max_items_per_request=1000,
+        log_json=False,
+    )
+    components = build_components(settings, w3=chain.w3)
+    store = components.store
+    admin = store.add_token(role="admin")
+    # A second issuer, served here but without a key: it can read, not anchor.
+    other = store.add_issuer(
+        "uni-b",
+        entity_id=world.revoked_id,
+        key_address=world.revoked.address,
+        did="did:web:revoked.example",
+    )
+    other_token = store.add_token(role="issuer", issuer_id=other.id)
+    app = create_app(components=components)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    url = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}) as client:
+        issuer = client.post(
+            "/v1/admin/issuers",
+            json={"name": "uni-a", "entityId": world.issuer_id, "keyAddress": world.issuer.address},
+        )
+        assert issuer.status_code == 201, issuer.text
+        token = client.post(
+            "/v1/admin/tokens", json={"role": "issuer", "issuerId": issuer.json()["id"]}
+        )
+        assert token.status_code == 201, token.text
+    try:
+        yield Service(
+            url, world, store, admin, token.json()["token"], other_token, issuer.json()["id"]
+        )
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        components.close()
+
+
+def _credential(tag: str) -> dict[str, Any]:
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "id": f"urn:test:{tag}",
+        "type": ["VerifiableCredential"],
+        "issuer": {"id": "did:web:uni-a.example"},
+        "credentialSubject": {"name": "Zoë", "ects": 2.5},
+    }
+
+
+def _anchor_now(client: httpx.Client, ids: list[str]) -> None:
+    assert client.post("/v1/batches").status_code == 202
+    deadline = time.monotonic() + 60
+    while True:
+        states = {client.get(f"/v1/credentials/{i}").json()["state"] for i in ids}
+        if states == {"anchored"}:
+            return
+        assert time.monotonic() < deadline, states
+        time.sleep(0.05)
+
+
+def test_submit_anchor_and_fetch_receipts(service: Service) -> None:
+    credentials = [_credential(f"e2e-{n}") for n in range(3)]
+    with service.client(service.issuer_token) as client:
+        answer = client.post("/v1/credentials", json={"credentials": credentials})
+        assert answer.status_code == 202, answer.text
+        accepted = answer.json()["accepted"]
+        assert [a["created"] for a in accepted] == [True, True, True]
+        ids = [a["id"] for a in accepted]
+        assert client.get(f"/v1/credentials/{ids[0]}/receipt").status_code == 409
+        _anchor_now(client, ids)
+        for credential, public_id in zip(credentials, ids, strict=True):
+            receipt = Receipt.from_json(client.get(f"/v1/credentials/{public_id}/receipt").text)
+            assert receipt.credential_digest == credential_digest(credential)
+            verify_inclusion(
+                receipt.leaf_input,
+                receipt.leaf_index,
+                receipt.tree_size,
+                list(receipt.audit_path),
+                receipt.root,
+            )
+            status, included = service.world.anchor.functions.checkCredential(
+                service.world.issuer.address,
+                receipt.leaf_input,
+                receipt.leaf_index,
+                list(receipt.audit_path),
+                receipt.root,
+            ).call()
+            assert included is True
+            assert status[7] is True  # issuer trusted at anchoring time
+            bundle = Bundle.from_json(client.get(f"/v1/credentials/{public_id}/bundle").text)
+            assert bundle.credential == credential
+        batches = client.get("/v1/batches").json()
+        assert batches[0]["state"] == "anchored"
+
+
+def test_submission_is_idempotent_and_takes_digests(service: Service) -> None:
+    credential = _credential("idempotent")
+    digest = "0x" + credential_digest(_credential("private")).hex()
+    with service.client(service.issuer_token) as client:
+        first = client.post("/v1/credentials", json={"credentials": [credential]}).json()
+        again = client.post("/v1/credentials", json={"credentials": [credential]}).json()
+        assert again["accepted"][0]["id"] == first["accepted"][0]["id"]
+        assert again["accepted"][0]["created"] is False
+        by_digest = client.post("/v1/credentials", json={"digests": [digest]})
+        assert by_digest.status_code == 202
+        public_id = by_digest.json()["accepted"][0]["id"]
+        assert client.get(f"/v1/credentials/{public_id}").json()["digest"] == digest
+        _anchor_now(client, [public_id])
+        assert client.get(f"/v1/credentials/{public_id}/receipt").status_code == 200
+        bundle = client.get(f"/v1/credentials/{public_id}/bundle")
+        assert bundle.status_code == 404
+        assert "submitted as a digest" in bundle.json()["detail"]
+
+
+def test_bulk_submission_of_1000(service: Service) -> None:
+    with service.client(service.issuer_token) as client:
+        answer = client.post(
+            "/v1/credentials",
+            json={"digests": ["0x" + n.to_bytes(32, "big").hex() for n in range(1, 1001)]},
+        )
+        assert answer.status_code == 202
+        assert answer.json()["count"] == 1000
+
+
+def test_authentication_and_isolation(service: Service) -> None:
+    with service.client(service.issuer_token) as mine:
+        public_id = mine.post(
+            "/v1/credentials", json={"credentials": [_credential("isolated")]}
+        ).json()["accepted"][0]["id"]
+        _anchor_now(mine, [public_id])
+    with service.client() as anonymous:
+        answer = anonymous.post("/v1/credentials", json={"digests": ["0x" + "11" * 32]})
+        assert answer.status_code == 401
+        assert "Bearer" in answer.json()["detail"]
+    with service.client("mca_not-a-token") as forged:
+        assert forged.get(f"/v1/credentials/{public_id}").status_code == 401
+    with service.client(service.admin) as admin:
+        assert admin.get(f"/v1/credentials/{public_id}").status_code == 403
+    with service.client(service.issuer_token) as issuer:
+        assert issuer.post("/v1/admin/tokens", json={"role": "admin"}).status_code == 403
+    with service.client(service.other_token) as other:
+        for path in ("", "/receipt", "/bundle"):
+            answer = other.get(f"/v1/credentials/{public_id}{path}")
+            assert answer.status_code == 404, path
+        assert other.post(f"/v1/credentials/{public_id}/revoke", json={}).status_code == 404
+        assert other.get("/v1/batches").json() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b'{"credentials": [', 400, "invalid JSON"),
+        (b'{"credentials": [{"a": NaN}]}', 400, "NaN"),
+        (b'{"credentials": [{"a": 1, "a": 2}]}', 400, "duplicate key"),
+        (b"[1, 2]", 400, "must be a JSON object"),
+        (b'{"credentials": "x"}', 422, "credentials"),
+        (b'{"credentials": [1]}', 422, "credentials.0"),
+        (b'{"credentials": [{"a": 1}], "extra": 1}', 422, "extra"),
+        (b'{"credentials": [{"a": 1}], "digests": ["0x' + b"11" * 32 + b'"]}', 422, "exactly one"),
+        (b'{"credentials": []}', 422, "empty"),
+        (b'{"digests": ["0x1234"]}', 422, "digests.0"),
+        (b'{"credentials": [{"n": 12345678901234567890}]}', 422, "credentials[0].n: integer"),
+        (b'{"credentials": [{"n": 1e16}]}', 422, "credentials[0].n: number"),
+        (
+            b'{"digests": [' + b",".join(b'"0x' + b"%064x" % n + b'"' for n in range(1001)) + b"]}",
+            413,
+            "at most 1000",
+        ),
+    ],
+)
+def test_bad_input_gets_a_clear_4xx_and_changes_nothing(
+    service: Service, body: bytes, status: int, message: str
+) -> None:
+    before = service.store.pending(service.issuer_id)[0], len(service.store.batches())
+    with service.client(service.issuer_token) as client:
+        answer = client.post(
+            "/v1/credentials", content=body, headers={"Content-Type": "application/json"}
+        )
+    assert answer.status_code == status, answer.text
+    assert message in answer.json()["detail"]
+    assert (service.store.pending(service.issuer_id)[0], len(service.store.batches())) == before
+
+
+def test_oversized_bodies_and_unknown_ids(service: Service) -> None:
+    with service.client(service.issuer_token) as client:
+        huge = client.post(
+            "/v1/credentials",
+            content=b"x" * (MAX_BODY + 1),
+            headers={"Content-Type": "application/json"},
+        )
+        assert huge.status_code == 413
+        assert "over" in huge.json()["detail"]
+
+        def chunks() -> Iterator[bytes]:
+            for _ in range(MAX_BODY // 1024 + 2):
+                yield b" " * 1024
+
+        streamed = client.post(
+            "/v1/credentials", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert streamed.status_code == 413
+        missing = client.get("/v1/credentials/does-not-exist/receipt")
+        assert missing.status_code == 404
+        assert "does-not-exist" in missing.json()["detail"]
+        assert client.post("/v1/credentials/nope/revoke", json={"reason": 300}).status_code == 422
+
+
+def test_revoke_suspend_reinstate_on_chain(service: Service) -> None:
+    anchor, key = service.world.anchor, service.world.issuer.address
+    with service.client(service.issuer_token) as client:
+        public_id = client.post(
+            "/v1/credentials", json={"credentials": [_credential("status")]}
+        ).json()["accepted"][0]["id"]
+        pending = client.post(f"/v1/credentials/{public_id}/revoke", json={"reason": 1})
+        assert pending.status_code == 409
+        _anchor_now(client, [public_id])
+        receipt = Receipt.from_json(client.get(f"/v1/credentials/{public_id}/receipt").text)
+        root, index = receipt.root, receipt.leaf_index
+        assert client.post(f"/v1/credentials/{public_id}/suspend", json={"reason": 2}).is_success
+        assert anchor.functions.isSuspended(key, root, index).call() is True
+        assert client.post(f"/v1/credentials/{public_id}/reinstate", json={}).is_success
+        assert anchor.functions.isSuspended(key, root, index).call() is False
+        revoked = client.post(f"/v1/credentials/{public_id}/revoke", json={"reason": 1})
+        assert revoked.status_code == 200
+        assert revoked.json()["transactionHash"].startswith("0x")
+        assert anchor.functions.isRevoked(key, root, index).call() is True
+
+
+def test_operations_endpoints(service: Service) -> None:
+    with service.client() as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["ready"] is True
+        metrics = client.get("/metrics").text
+        assert "microcred_queue_depth" in metrics
+        assert "microcred_batch_size_count" in metrics
+        schema = client.get("/openapi.json").json()
+        assert "/v1/credentials" in schema["paths"]
+        assert "requestBody" in schema["paths"]["/v1/credentials"]["post"]
+    with service.client(service.issuer_token) as client:
+        issuers = {i["name"]: i for i in client.get("/v1/registry/issuers").json()}
+        assert issuers["uni-a"]["did"] == "did:web:uni-a.example"
+        assert issuers["uni-a"]["status"] == "active"
+        assert issuers["uni-a"]["scope"] == ["formal-degree", "formal-non-degree", "non-formal"]
+        assert issuers["uni-b"]["status"] == "revoked"
+
+
+def test_admin_routes_check_the_chain(service: Service) -> None:
+    with service.client(service.admin) as admin:
+        wrong_key = admin.post(
+            "/v1/admin/issuers",
+            json={
+                "name": "x",
+                "entityId": service.world.issuer_id,
+                "keyAddress": service.world.stranger.address,
+            },
+        )
+        assert wrong_key.status_code == 422
+        assert "is not a key of registry entity" in wrong_key.json()["detail"]
+        body = admin.post(
+            "/v1/admin/issuers",
+            json={
+                "name": "y",
+                "entityId": service.world.body_id,
+                "keyAddress": service.world.body.address,
+            },
+        )
+        assert body.status_code == 422
+        assert "not an issuer" in body.json()["detail"]
+        assert admin.post("/v1/admin/tokens", json={"role": "issuer"}).status_code == 422
+        assert json.loads(admin.post("/v1/admin/tokens", json={"role": "admin"}).text)["token"]
