@@ -44,8 +44,16 @@ def main(argv: list[str] | None = None) -> int:
                       help="write the batch (root and every inclusion proof) as JSON here")
     demo.add_argument("credentials", nargs="*", type=Path,
                       help="extra credential JSON files to include")
+    serve = commands.add_parser("serve", help="run the HTTP service (MICROCRED_* settings)")
+    serve.add_argument("--config", type=Path, help="a .env-style file of MICROCRED_* settings")
+    stack = commands.add_parser("stack", help="anvil + contracts + demo issuer + the service")
+    stack.add_argument("--data-dir", type=Path, default=Path("data"))
+    stack.add_argument("--port", type=int, default=8080)
+    stack.add_argument("--chain-port", type=int, default=8545)
     admin_cli.add_admin_commands(commands)
     args = parser.parse_args(argv)
+    if args.command in {"serve", "stack"}:
+        return _run_service(args)
     if args.command != "demo":
         return admin_cli.run(args)
     try:
@@ -57,6 +65,36 @@ def main(argv: list[str] | None = None) -> int:
     except (AnchorServiceError, VerifierError, OSError) as exc:
         print(f"anchor-service: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _run_service(args: argparse.Namespace) -> int:
+    try:
+        from pydantic import ValidationError  # noqa: PLC0415
+
+        from anchor_service import stack  # noqa: PLC0415 - needs the [service] extra
+        from anchor_service.settings import ServiceSettings  # noqa: PLC0415
+    except ImportError as exc:
+        print(f"anchor-service: {args.command} needs the service extra "
+              f"(pip install 'microcred-anchor[service]'): {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "stack":
+            return stack.run_stack(args.data_dir, port=args.port, chain_port=args.chain_port)
+        if args.config is not None and not args.config.is_file():
+            raise AnchorServiceError(f"no config file {args.config}")
+        settings = ServiceSettings(_env_file=args.config)
+        stack.serve(settings)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        print(f"anchor-service: setting {'.'.join(map(str, first['loc']))}: {first['msg']}",
+              file=sys.stderr)
+        return 2
+    except (AnchorServiceError, VerifierError, OSError) as exc:
+        print(f"anchor-service: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 0
 
 
 def _demo(count: int, extra_files: list[Path], out: Path | None) -> int:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import platform
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -196,6 +198,8 @@ class AnvilChain(LocalChain):
                     # Own process group: a Ctrl-C in the terminal reaches only Python, which
                     # then stops anvil through close(); anvil never dies behind its back.
                     start_new_session=True,
+                    # And if Python itself is killed (SIGKILL), anvil gets SIGTERM (Linux).
+                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl
                 )
         except OSError as exc:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -391,3 +395,18 @@ def _npm_platform() -> str:
 
 def _exe(name: str) -> str:
     return f"{name}.exe" if sys.platform == "win32" else name
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to send SIGTERM when the parent dies, so that a
+    killed Python leaves no anvil behind. Elsewhere this does nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+_PR_SET_PDEATHSIG = 1

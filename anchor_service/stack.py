@@ -1,0 +1,151 @@
+"""``anchor-service stack``: the whole thing on one machine, for a demo or development.
+
+1. a local anvil node whose state is kept in ``<data>/chain`` (a restart keeps the history);
+2. the contracts, deployed once and reused on restart (``<data>/deployment.json``);
+3. an accredited demo body and demo issuer, with keys from anvil's public development
+   mnemonic (never use these keys anywhere else);
+4. the issuer key in an encrypted keystore in ``<data>/keys``;
+5. a SQLite database in ``<data>/service.sqlite3`` and API tokens in
+   ``<data>/demo-tokens.json`` (owner-readable only);
+6. the service on 127.0.0.1.
+
+``anchor-service serve`` runs only the service, against any chain and configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from anchor_service.api import create_app
+from anchor_service.chain import Deployment, Transactor, deploy, load_deployment
+from anchor_service.logs import configure_logging
+from anchor_service.service import write_keystore
+from anchor_service.settings import ServiceSettings
+from anchor_service.store import Store
+from localchain import AnvilChain
+
+__all__ = ["run_stack", "serve"]
+
+log = logging.getLogger("anchor_service.stack")
+BODY_DID = "did:web:demo-accreditation-body.example"
+ISSUER_DID = "did:web:demo-university.example"
+ALL_SCOPES = 0b111
+
+
+def serve(settings: ServiceSettings) -> None:
+    """Run the service in the foreground until interrupted."""
+    configure_logging(json_lines=settings.log_json)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_config=None, access_log=False)
+
+
+def run_stack(data_dir: Path, *, port: int = 8080, chain_port: int = 8545) -> int:
+    """Bring the local stack up and serve until interrupted."""
+    configure_logging(json_lines=False)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    password = os.environ.get("MICROCRED_KEYSTORE_PASSWORD", "demo-only-password")
+    chain = AnvilChain.start(port=chain_port, state_path=data_dir / "chain" / "state.json")
+    try:
+        w3 = chain.w3
+        admin, body, issuer_key = chain.accounts[:3]
+        deployment = _deployment(data_dir / "deployment.json", Transactor(w3, admin))
+        entity_id = _demo_registry(deployment, Transactor(w3, admin), Transactor(w3, body),
+                                   issuer_key.address)
+        keys = data_dir / "keys"
+        write_keystore(keys, issuer_key, password)
+        database = data_dir / "service.sqlite3"
+        store = Store(database)
+        issuer = store.add_issuer("demo-university", entity_id=entity_id,
+                                  key_address=issuer_key.address, did=ISSUER_DID)
+        tokens = _demo_tokens(data_dir / "demo-tokens.json", store, issuer.id)
+        store.close()
+        settings = ServiceSettings(
+            rpc_url=str(chain.rpc_url), deployment=data_dir / "deployment.json",
+            database_url=f"sqlite:///{database}", keystore_dir=keys,
+            keystore_password=password, port=port, batch_max_age=5.0, log_json=False,
+        )
+        _print_session(settings, tokens)
+        # uvicorn re-raises SIGTERM after its graceful shutdown; make that an exception so
+        # that the chain below is closed (and its state written) rather than orphaned.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                    log_config=None, access_log=False)
+    finally:
+        chain.close()
+    return 0
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _deployment(path: Path, admin: Transactor) -> Deployment:
+    if path.exists():
+        deployment = load_deployment(path)
+        if deployment.chain_id == admin.w3.eth.chain_id and admin.w3.eth.get_code(
+                admin.w3.to_checksum_address(deployment.anchor)):
+            log.info("reusing the contracts of %s", path)
+            return deployment
+    deployment = deploy(admin, admin_transfer_delay=3600)
+    path.write_text(deployment.to_json(), encoding="utf-8")
+    log.info("contracts deployed: registry %s, anchor %s", deployment.registry, deployment.anchor)
+    return deployment
+
+
+def _demo_registry(deployment: Deployment, admin: Transactor, body: Transactor,
+                   issuer_key: str) -> int:
+    """Accredit the demo body and issuer once; return the issuer's entity id."""
+    registry, _ = deployment.contracts(admin.w3)
+    existing = int(registry.functions.entityIdByDid(ISSUER_DID).call())
+    if existing:
+        return existing
+    body_id = _accredit(registry, admin, 0, 1, BODY_DID)
+    admin.transact(registry.functions.addKey(body_id, body.address, 0, 0))
+    issuer_id = _accredit(registry, body, body_id, 2, ISSUER_DID)
+    body.transact(registry.functions.addKey(issuer_id, issuer_key, 0, 0))
+    log.info("demo body %s and issuer %s accredited", body_id, issuer_id)
+    return issuer_id
+
+
+def _accredit(registry: Any, tx: Transactor, parent: int, kind: int, did: str) -> int:
+    receipt = tx.transact(registry.functions.accredit(parent, kind, did, ALL_SCOPES, "",
+                                                      b"\0" * 32))
+    (event,) = registry.events.EntityAccredited().process_receipt(receipt)
+    return int(event["args"]["id"])
+
+
+def _demo_tokens(path: Path, store: Store, issuer_id: int) -> dict[str, str]:
+    if path.exists():
+        tokens: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+        return tokens
+    tokens = {"admin": store.add_token(role="admin"),
+              "issuer": store.add_token(role="issuer", issuer_id=issuer_id)}
+    path.write_text(json.dumps(tokens, indent=2) + "\n", encoding="utf-8")
+    os.chmod(path, 0o600)
+    return tokens
+
+
+def _print_session(settings: ServiceSettings, tokens: dict[str, str]) -> None:
+    url = f"http://{settings.host}:{settings.port}"
+    print(f"""
+microcred-anchor is starting on {url} (chain {settings.rpc_url})
+  OpenAPI docs:  {url}/docs
+  issuer token:  {tokens['issuer']}
+  admin token:   {tokens['admin']}
+
+Try it (another terminal):
+  TOKEN={tokens['issuer']}
+  curl -s -X POST {url}/v1/credentials -H "Authorization: Bearer $TOKEN" \\
+       -H 'Content-Type: application/json' \\
+       -d '{{"credentials": [{{"id": "urn:demo:1", "issuer": {{"id": "{ISSUER_DID}"}}}}]}}'
+  curl -s -X POST {url}/v1/batches -H "Authorization: Bearer $TOKEN"      # anchor now
+  curl -s {url}/v1/credentials/<id>/receipt -H "Authorization: Bearer $TOKEN"
+""", file=sys.stderr, flush=True)
