@@ -1,0 +1,181 @@
+"""Kill the service with SIGKILL in the middle of its work, several times, while clients keep
+submitting; restart it. Every credential that got a 2xx ends up anchored exactly once and its
+receipt verifies, and no root is anchored twice. Real processes, a real anvil, real HTTP."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from anchor_service.receipts import Receipts
+from anchor_service.service import write_keystore
+from anchor_service.store import BatchState, Store
+from localchain import AnvilChain
+from tests.contracts.conftest import World, build_world
+from verifier.merkle import verify_inclusion
+from verifier.receipt import Receipt
+
+KILLS = 4
+
+
+@pytest.fixture(scope="module")
+def anvil_world() -> Iterator[World]:
+    chain = AnvilChain.start()
+    try:
+        yield build_world(chain)
+    finally:
+        chain.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServiceProcess:
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.env, self.port = env, port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "anchor_service", "serve"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).is_success:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert self.process.poll() is None, "the service exited"
+            assert time.monotonic() < deadline, "the service did not come up"
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+
+def _prepare(world: World, tmp_path: Path) -> tuple[dict[str, str], int, Path, int, str]:
+    """Deployment record, keystore, database with the issuer and a token; the service env."""
+    (tmp_path / "deployment.json").write_text(world.deployment.to_json(), encoding="utf-8")
+    write_keystore(tmp_path / "keys", world.issuer, "pw")
+    database = tmp_path / "service.sqlite3"
+    store = Store(database)
+    issuer = store.add_issuer(
+        "uni-a",
+        entity_id=world.issuer_id,
+        key_address=world.issuer.address,
+        did="did:web:uni-a.example",
+    )
+    token = store.add_token(role="issuer", issuer_id=issuer.id)
+    store.close()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MICROCRED_RPC_URL": str(world.chain.rpc_url),
+        "MICROCRED_DEPLOYMENT": str(tmp_path / "deployment.json"),
+        "MICROCRED_DATABASE_URL": f"sqlite:///{database}",
+        "MICROCRED_KEYSTORE_DIR": str(tmp_path / "keys"),
+        "MICROCRED_KEYSTORE_PASSWORD": "pw",
+        "MICROCRED_PORT": str(port),
+        "MICROCRED_BATCH_MAX_SIZE": "40",
+        "MICROCRED_BATCH_MAX_AGE": "0.1",
+        "MICROCRED_POLL_INTERVAL": "0.02",
+    }
+    return env, port, database, issuer.id, token
+
+
+def _wait_until_all_anchored(store: Store, issuer_id: int) -> None:
+    deadline = time.monotonic() + 60
+    while store.pending(issuer_id)[0] or store.batches(states=[BatchState.BUILT, BatchState.SENT]):
+        assert time.monotonic() < deadline, "the restarted service did not finish"
+        time.sleep(0.1)
+
+
+def test_sigkill_loses_nothing_and_anchors_nothing_twice(
+    anvil_world: World, tmp_path: Path
+) -> None:
+    world = anvil_world
+    env, port, database, issuer_id, token = _prepare(world, tmp_path)
+    service = ServiceProcess(env, port)
+    accepted: set[str] = set()
+    stop = threading.Event()
+    rng = random.Random(20261128)  # noqa: S311 - timing jitter, not security
+
+    def client(number: int) -> None:
+        sequence = 0
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            timeout=10,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as http:
+            while not stop.is_set():
+                credentials = [{"id": f"urn:crash:{number}:{sequence + i}"} for i in range(15)]
+                sequence += 15
+                try:
+                    answer = http.post("/v1/credentials", json={"credentials": credentials})
+                except httpx.HTTPError:
+                    time.sleep(0.05)  # the service is down: try again
+                    continue
+                if answer.status_code == 202:
+                    accepted.update(a["id"] for a in answer.json()["accepted"])
+
+    service.start()
+    clients = [threading.Thread(target=client, args=(n,)) for n in range(3)]
+    for thread in clients:
+        thread.start()
+    try:
+        for _ in range(KILLS):
+            time.sleep(rng.uniform(0.3, 1.0))
+            service.kill()
+            service.start()
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join(30)
+    reopened = Store(database)
+    try:
+        _wait_until_all_anchored(reopened, issuer_id)
+    finally:
+        service.kill()
+
+    assert len(accepted) > 100
+    batches = reopened.batches(limit=100_000)
+    # Every batch root anchored on chain exactly once, by this issuer, and nothing else.
+    events = world.anchor.events.RootAnchored().get_logs(
+        from_block=0, argument_filters={"entityId": world.issuer_id}
+    )
+    roots = [bytes(e["args"]["root"]) for e in events]
+    assert sorted(roots) == sorted(b.root for b in batches)
+    assert len(set(roots)) == len(roots)
+    # Every credential answered 2xx is in exactly one anchored batch, and its receipt verifies.
+    receipts = Receipts(reopened, chain_id=world.chain.chain_id, contract=world.anchor.address)
+    for public_id in accepted:
+        receipt = Receipt.from_json(receipts.receipt(public_id).to_json())
+        verify_inclusion(
+            receipt.leaf_input,
+            receipt.leaf_index,
+            receipt.tree_size,
+            list(receipt.audit_path),
+            receipt.root,
+        )
+    assert sum(b.size for b in batches) >= len(accepted)
