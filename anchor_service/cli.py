@@ -19,9 +19,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anchor_service import admin_cli
 from anchor_service.batch import BatchItem, PreparedBatch
@@ -29,6 +30,9 @@ from anchor_service.errors import AnchorServiceError
 from verifier.credential import credential_digest, parse_credential
 from verifier.errors import ProofError, VerifierError
 from verifier.merkle import verify_inclusion
+
+if TYPE_CHECKING:
+    from anchor_service.settings import ServiceSettings
 
 __all__ = ["main"]
 
@@ -50,9 +54,19 @@ def main(argv: list[str] | None = None) -> int:
     stack.add_argument("--data-dir", type=Path, default=Path("data"))
     stack.add_argument("--port", type=int, default=8080)
     stack.add_argument("--chain-port", type=int, default=8545)
+    sub = commands.add_parser("submit", help="anchor a folder or JSONL file; write bundles")
+    sub.add_argument("path", type=Path, help="a folder of .json credentials, or a .jsonl file")
+    sub.add_argument("--url", default="http://127.0.0.1:8080", help="the running service")
+    sub.add_argument("--token", default=None, help="issuer API token (or MICROCRED_TOKEN)")
+    sub.add_argument("--direct", metavar="ISSUER", default=None,
+                     help="no service: run the pipeline here for this issuer (MICROCRED_*)")
+    sub.add_argument("--config", type=Path, help="with --direct: a .env-style settings file")
+    sub.add_argument("--timeout", type=float, default=300.0,
+                     help="seconds to wait for anchoring (default 300)")
+    sub.add_argument("--quiet", action="store_true", help="no progress bar")
     admin_cli.add_admin_commands(commands)
     args = parser.parse_args(argv)
-    if args.command in {"serve", "stack"}:
+    if args.command in {"serve", "stack", "submit"}:
         return _run_service(args)
     if args.command != "demo":
         return admin_cli.run(args)
@@ -77,23 +91,55 @@ def _run_service(args: argparse.Namespace) -> int:
         print(f"anchor-service: {args.command} needs the service extra "
               f"(pip install 'microcred-anchor[service]'): {exc}", file=sys.stderr)
         return 2
+    commands = {
+        "stack": lambda: stack.run_stack(args.data_dir, port=args.port,
+                                         chain_port=args.chain_port),
+        "submit": lambda: _submit(args),
+        "serve": lambda: _serve(args.config, stack.serve, ServiceSettings),
+    }
     try:
-        if args.command == "stack":
-            return stack.run_stack(args.data_dir, port=args.port, chain_port=args.chain_port)
-        if args.config is not None and not args.config.is_file():
-            raise AnchorServiceError(f"no config file {args.config}")
-        settings = ServiceSettings(_env_file=args.config)
-        stack.serve(settings)
+        return commands[args.command]()
     except ValidationError as exc:
         first = exc.errors()[0]
         print(f"anchor-service: setting {'.'.join(map(str, first['loc']))}: {first['msg']}",
               file=sys.stderr)
-        return 2
     except (AnchorServiceError, VerifierError, OSError) as exc:
         print(f"anchor-service: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 0
+    return 2
+
+
+def _serve(config: Path | None, serve: Callable[[ServiceSettings], None],
+           settings_type: type[ServiceSettings]) -> int:
+    if config is not None and not config.is_file():
+        raise AnchorServiceError(f"no config file {config}")
+    serve(settings_type(_env_file=config))
+    return 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from anchor_service import submit  # noqa: PLC0415 - needs the [service] extra
+    from anchor_service.service import build_components  # noqa: PLC0415
+    from anchor_service.settings import ServiceSettings  # noqa: PLC0415
+
+    backend: submit.Backend
+    components = None
+    if args.direct is not None:
+        components = build_components(ServiceSettings(_env_file=args.config))
+        backend = submit.DirectBackend(components, args.direct)
+    else:
+        token = args.token or os.environ.get("MICROCRED_TOKEN")
+        if not token:
+            raise AnchorServiceError("pass --token or set MICROCRED_TOKEN")
+        backend = submit.HttpBackend(args.url, token)
+    try:
+        written = submit.submit(args.path, backend, timeout=args.timeout,
+                                show_progress=not args.quiet)
+    finally:
+        if components is not None:
+            components.close()
+    print(f"{len(written)} bundle file(s) written, e.g. {written[0]}")
     return 0
 
 

@@ -4,11 +4,15 @@ contracts on the in-process chain and on anvil."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -343,3 +347,77 @@ def test_admin_routes_check_the_chain(service: Service) -> None:
         assert "not an issuer" in body.json()["detail"]
         assert admin.post("/v1/admin/tokens", json={"role": "issuer"}).status_code == 422
         assert json.loads(admin.post("/v1/admin/tokens", json={"role": "admin"}).text)["token"]
+
+
+def test_cli_submits_a_folder_and_a_jsonl_file(service: Service, tmp_path: Path) -> None:
+    folder = tmp_path / "credentials"
+    folder.mkdir()
+    for n in range(4):
+        (folder / f"c{n}.json").write_text(json.dumps(_credential(f"cli-{n}")), encoding="utf-8")
+    lines = tmp_path / "more.jsonl"
+    lines.write_text(
+        "\n".join(json.dumps(_credential(f"cli-l{n}")) for n in range(3)) + "\n", encoding="utf-8"
+    )
+    env = {**os.environ, "MICROCRED_TOKEN": service.issuer_token}
+    for path in (folder, lines):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "anchor_service",
+                "submit",
+                str(path),
+                "--url",
+                service.url,
+                "--quiet",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+    written = sorted(folder.glob("*.bundle.json"))
+    assert [p.name for p in written] == [f"c{n}.bundle.json" for n in range(4)]
+    jsonl_bundles = (tmp_path / "more.bundles.jsonl").read_text(encoding="utf-8").splitlines()
+    for n, text in enumerate([p.read_text(encoding="utf-8") for p in written] + jsonl_bundles):
+        bundle = Bundle.from_json(text)
+        assert bundle.credential["id"] in {f"urn:test:cli-{n}", f"urn:test:cli-l{n - 4}"}
+        receipt = bundle.receipt
+        assert receipt.credential_digest == credential_digest(bundle.credential)
+        verify_inclusion(
+            receipt.leaf_input,
+            receipt.leaf_index,
+            receipt.tree_size,
+            list(receipt.audit_path),
+            receipt.root,
+        )
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "good.json").write_text(json.dumps(_credential("never-sent")), encoding="utf-8")
+    (bad / "x.json").write_text('{"score": NaN}', encoding="utf-8")
+    before = service.store.pending(service.issuer_id)[0]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "anchor_service",
+            "submit",
+            str(bad),
+            "--url",
+            service.url,
+            "--quiet",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "x.json" in result.stderr
+    assert "NaN" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert service.store.pending(service.issuer_id)[0] == before  # nothing was sent

@@ -24,7 +24,7 @@ from anchor_service.store import BatchState, Store
 from localchain import AnvilChain
 from tests.contracts.conftest import World, build_world
 from verifier.merkle import verify_inclusion
-from verifier.receipt import Receipt
+from verifier.receipt import Bundle, Receipt
 
 KILLS = 4
 
@@ -179,3 +179,23 @@ def test_sigkill_loses_nothing_and_anchors_nothing_twice(
             receipt.root,
         )
     assert sum(b.size for b in batches) >= len(accepted)
+
+
+def test_cli_direct_mode_anchors_without_a_service(anvil_world: World, tmp_path: Path) -> None:
+    env, _, database, issuer_id, _ = _prepare(anvil_world, tmp_path)
+    folder = tmp_path / "credentials"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"d{n}.json").write_text(f'{{"id": "urn:direct:{n}"}}', encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "anchor_service", "submit", str(folder), "--direct", "uni-a",
+         "--quiet"], env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert result.returncode == 0, result.stderr
+    for n in range(3):
+        bundle = (folder / f"d{n}.bundle.json").read_text(encoding="utf-8")
+        receipt = Bundle.from_json(bundle).receipt
+        verify_inclusion(receipt.leaf_input, receipt.leaf_index, receipt.tree_size,
+                         list(receipt.audit_path), receipt.root)
+    store = Store(database)
+    assert store.pending(issuer_id)[0] == 0
+    assert all(b.state is BatchState.ANCHORED for b in store.batches())
