@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from anchor_service.api.deps import ComponentsDep, IssuerIdentity
 from anchor_service.api.errors import ApiError
 from anchor_service.api.schemas import (
-    AcceptedItem,
     CredentialOut,
     StatusChangeIn,
     StatusChangeOut,
@@ -44,14 +43,14 @@ _SUBMIT_BODY = {
 @router.post("", status_code=202, response_model=SubmitOut, responses=_ERRORS,
              openapi_extra=_SUBMIT_BODY, summary="Submit credentials or digests to anchor")
 async def submit(request: Request, components: ComponentsDep,
-                 identity: IssuerIdentity) -> SubmitOut:
+                 identity: IssuerIdentity) -> JSONResponse:
     """Accept one or many credentials (up to ``max_items_per_request``). The answer comes once
     they are on disk; the same credential from the same issuer keeps its id."""
     body = await request.body()
     return await run_in_threadpool(_submit, components, identity.issuer_id or 0, body)
 
 
-def _submit(components: Components, issuer_id: int, body: bytes) -> SubmitOut:
+def _submit(components: Components, issuer_id: int, body: bytes) -> JSONResponse:
     try:
         data = parse_json_object(body, "request body")
     except CredentialError as exc:  # malformed JSON, NaN, duplicate keys, not an object
@@ -72,11 +71,13 @@ def _submit(components: Components, issuer_id: int, body: bytes) -> SubmitOut:
              else [NewCredential(bytes.fromhex(d[2:]), new_salt()) for d in payload.digests or []])
     accepted = components.store.accept(issuer_id, items)
     components.metrics.accepted.inc(sum(a.created for a in accepted))
-    return SubmitOut(
-        accepted=[AcceptedItem(id=a.public_id, digest="0x" + item.digest.hex(), created=a.created)
-                  for a, item in zip(accepted, items, strict=True)],
-        count=len(accepted),
-    )
+    # Plain dicts, not models: for 10,000 items this is the difference of a tenth of a second.
+    # The shape is SubmitOut's (documented in OpenAPI and checked by the tests).
+    return JSONResponse({
+        "accepted": [{"id": a.public_id, "digest": "0x" + item.digest.hex(), "created": a.created}
+                     for a, item in zip(accepted, items, strict=True)],
+        "count": len(accepted),
+    }, status_code=202)
 
 
 def _credential_items(credentials: list[dict[str, Any]]) -> list[NewCredential]:

@@ -20,6 +20,7 @@ import pytest
 import uvicorn
 
 from anchor_service.api import create_app
+from anchor_service.api.schemas import SubmitOut
 from anchor_service.service import build_components, write_keystore
 from anchor_service.settings import ServiceSettings
 from anchor_service.store import Store
@@ -140,6 +141,7 @@ def test_submit_anchor_and_fetch_receipts(service: Service) -> None:
     with service.client(service.issuer_token) as client:
         answer = client.post("/v1/credentials", json={"credentials": credentials})
         assert answer.status_code == 202, answer.text
+        SubmitOut.model_validate(answer.json())  # the documented shape
         accepted = answer.json()["accepted"]
         assert [a["created"] for a in accepted] == [True, True, True]
         ids = [a["id"] for a in accepted]

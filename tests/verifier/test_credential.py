@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+import rfc8785
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verifier.credential import (
@@ -159,3 +160,26 @@ def test_salts_are_fresh_and_leaf_input_is_salt_then_digest() -> None:
         leaf_input(salt, digest[:31])
     with pytest.raises(CredentialError):
         new_salt(8)
+
+
+@settings(max_examples=1000)
+@given(st.dictionaries(st.text(), json_values, max_size=6))
+def test_fast_path_writes_exactly_what_the_reference_encoder_writes(
+    credential: dict[str, Any],
+) -> None:
+    try:
+        ours = canonicalize(credential)
+    except CredentialError:
+        return
+    assert ours == rfc8785.dumps(credential)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [1.0, -0.0, 0.0, 2.5, 1e-7, 0.000001, 0.0001, 123456789012.25, 1e21, 1e22, 5e-324,
+     "\x00\x1f\x7f\u2028\u2029\"\\/", "😀", {"é": 1, "e": 2, "\ufb33": 3, "\U0001F600": 4},
+     [1, [2, [3]]], True, None, 9007199254740991],
+)
+def test_fast_path_edge_cases_match_the_reference_encoder(value: Any) -> None:
+    credential = {"v": value, "a": [value], "z": {"k": value}}
+    assert canonicalize(credential) == rfc8785.dumps(credential)

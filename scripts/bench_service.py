@@ -1,0 +1,205 @@
+"""Benchmark of the anchor service over real HTTP, on this machine. Prints figures; asserts
+nothing.
+
+    python scripts/bench_service.py                  # full run (about 5 minutes)
+    python scripts/bench_service.py --quick          # smaller sizes, for a smoke test
+
+The service runs as its own process (`anchor-service serve`) against a real anvil node, with
+SQLite; this process is the client. Figures, each measured in this one run:
+  1. durable ingest over HTTP with bulk requests of 10,000 credentials (target >= 10,000/s)
+  2. single-credential requests per second (4 concurrent clients)
+  3. time from submit to receipt for 100,000 credentials
+  4. receipt latency p50 and p99 in a batch of 1,000,000 (target p99 < 10 ms)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the contract test world: deploy, accredit, keys
+
+from anchor_service.service import write_keystore  # noqa: E402
+from anchor_service.store import Store  # noqa: E402
+from localchain import AnvilChain  # noqa: E402
+from tests.contracts.conftest import build_world  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _credential(n: int) -> dict[str, object]:
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "id": f"urn:bench:{n}",
+        "type": ["VerifiableCredential", "MicroCredential"],
+        "issuer": {"id": "did:web:uni-a.example"},
+        "validFrom": "2026-11-28T00:00:00Z",
+        "credentialSubject": {"id": f"urn:learner:{n}", "ects": 2.5, "grade": "A"},
+    }
+
+
+class Bench:
+    def __init__(self, data: Path, chain: AnvilChain, max_size: int) -> None:
+        data.mkdir(parents=True)
+        world = build_world(chain)
+        (data / "deployment.json").write_text(world.deployment.to_json(), encoding="utf-8")
+        write_keystore(data / "keys", world.issuer, "pw")
+        store = Store(data / "service.sqlite3")
+        issuer = store.add_issuer("bench", entity_id=world.issuer_id,
+                                  key_address=world.issuer.address, did="did:web:uni-a.example")
+        self.token = store.add_token(role="issuer", issuer_id=issuer.id)
+        store.close()
+        self.port = _free_port()
+        env = {**os.environ, "MICROCRED_RPC_URL": str(chain.rpc_url),
+               "MICROCRED_DEPLOYMENT": str(data / "deployment.json"),
+               "MICROCRED_DATABASE_URL": f"sqlite:///{data / 'service.sqlite3'}",
+               "MICROCRED_KEYSTORE_DIR": str(data / "keys"), "MICROCRED_KEYSTORE_PASSWORD": "pw",
+               "MICROCRED_PORT": str(self.port), "MICROCRED_BATCH_MAX_SIZE": str(max_size),
+               "MICROCRED_BATCH_MAX_AGE": "100000", "MICROCRED_LOG_JSON": "true"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "anchor_service", "serve"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise SystemExit("the service did not start")
+            time.sleep(0.05)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=600,
+                            headers={"Authorization": f"Bearer {self.token}"})
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+def bulk_ingest(bench: Bench, total: int, per_request: int, offset: int) -> float:
+    bodies = [[_credential(offset + i) for i in range(start, min(start + per_request, total))]
+              for start in range(0, total, per_request)]
+    with bench.client() as http:
+        started = time.perf_counter()
+        for credentials in bodies:
+            answer = http.post("/v1/credentials", json={"credentials": credentials})
+            answer.raise_for_status()
+        return total / (time.perf_counter() - started)
+
+
+def single_requests(bench: Bench, seconds: float, clients: int, offset: int) -> float:
+    counts = [0] * clients
+    stop = time.perf_counter() + seconds
+
+    def work(number: int) -> None:
+        with bench.client() as http:
+            n = 0
+            while time.perf_counter() < stop:
+                cred = _credential(offset + number * 10_000_000 + n)
+                http.post("/v1/credentials", json={"credentials": [cred]}).raise_for_status()
+                n += 1
+            counts[number] = n
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / seconds
+
+
+def submit_to_receipt(bench: Bench, total: int, offset: int) -> float:
+    digests = ["0x" + (offset + i).to_bytes(32, "big").hex() for i in range(total)]
+    with bench.client() as http:
+        started = time.perf_counter()
+        ids: list[str] = []
+        for start in range(0, total, 10_000):
+            answer = http.post("/v1/credentials", json={"digests": digests[start:start + 10_000]})
+            ids += [a["id"] for a in answer.json()["accepted"]]
+        http.post("/v1/batches").raise_for_status()
+        while http.get(f"/v1/credentials/{ids[-1]}/receipt").status_code != 200:
+            time.sleep(0.05)
+        return time.perf_counter() - started
+
+
+def receipt_latency(bench: Bench, total: int, samples: int, offset: int) -> tuple[float, ...]:
+    digests = ["0x" + (offset + i).to_bytes(32, "big").hex() for i in range(total)]
+    with bench.client() as http:
+        ids: list[str] = []
+        for start in range(0, total, 20_000):
+            answer = http.post("/v1/credentials", json={"digests": digests[start:start + 20_000]})
+            ids += [a["id"] for a in answer.json()["accepted"]]
+        http.post("/v1/batches").raise_for_status()
+        while http.get(f"/v1/credentials/{ids[-1]}").json()["state"] != "anchored":
+            time.sleep(0.2)
+        cold_start = time.perf_counter()
+        http.get(f"/v1/credentials/{ids[0]}/receipt").raise_for_status()
+        cold = time.perf_counter() - cold_start
+        step = max(1, total // samples)
+        latencies = []
+        for public_id in ids[::step][:samples]:
+            started = time.perf_counter()
+            answer = http.get(f"/v1/credentials/{public_id}/receipt")
+            latencies.append(time.perf_counter() - started)
+            answer.raise_for_status()
+    quantiles = statistics.quantiles(latencies, n=100)
+    return quantiles[49], quantiles[98], cold, len(latencies)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    args = parser.parse_args(argv)
+    ingest_total = 20_000 if args.quick else 100_000
+    to_receipt = 10_000 if args.quick else 100_000
+    big = 50_000 if args.quick else 1_000_000
+    with tempfile.TemporaryDirectory() as tmp, AnvilChain.start() as chain:
+        # Two services with their own databases: what the ingest phase leaves waiting must
+        # not end up in the batches measured afterwards.
+        ingest = Bench(Path(tmp) / "ingest", chain, max_size=big)
+        try:
+            print(f"service {ingest.url} (SQLite, anvil), client: this process; "
+                  f"{os.cpu_count()} cpus")
+            rate = bulk_ingest(ingest, ingest_total, 10_000, offset=0)
+            print(f"1. bulk ingest: {rate:,.0f} credentials/s durable "
+                  f"({ingest_total:,} full VC 2.0 credentials, 10,000 per request; "
+                  "target >= 10,000/s)")
+            singles = single_requests(ingest, 3 if args.quick else 10, 4, offset=10**8)
+            print(f"2. single-credential requests: {singles:,.0f}/s (4 concurrent clients)")
+        finally:
+            ingest.close()
+        anchoring = Bench(Path(tmp) / "anchoring", chain, max_size=big)
+        try:
+            seconds = submit_to_receipt(anchoring, to_receipt, offset=10**9)
+            print(f"3. submit to receipt for {to_receipt:,} credentials (digests): "
+                  f"{seconds:.1f} s")
+            p50, p99, cold, n = receipt_latency(anchoring, big, 2000, offset=2 * 10**9)
+            print(f"4. receipt latency in a batch of {big:,}: p50 {p50 * 1000:.2f} ms, "
+                  f"p99 {p99 * 1000:.2f} ms over {n} receipts (first, cold: "
+                  f"{cold * 1000:.0f} ms; target p99 < 10 ms)")
+        finally:
+            anchoring.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
