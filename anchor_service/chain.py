@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from eth_abi.abi import decode as abi_decode
 from eth_account.messages import encode_typed_data
@@ -24,7 +24,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
-from web3.types import TxParams, TxReceipt
+from web3.types import TxParams, TxReceipt, Wei
 
 from anchor_service.errors import AnchorServiceError
 from verifier.contracts_abi import Artifact, load_artifact
@@ -121,9 +121,14 @@ class Transactor:
         reverts."""
         return self.wait(self.send(call, gas=gas), call)
 
-    def send(self, call: ContractFunction, *, gas: int | None = None) -> bytes:
+    def send(self, call: ContractFunction, *, gas: int | None = None,
+             replace: bool = False) -> bytes:
         """Sign and send ``call`` without waiting; return the transaction hash. A call that
-        would revert raises :class:`RevertError` here, before anything is sent."""
+        would revert raises :class:`RevertError` here, before anything is sent.
+
+        With ``replace``, the transaction takes the lowest nonce not yet mined and twice the
+        suggested fees, so that it replaces whatever is stuck there (a transaction that was
+        underpriced or dropped) instead of queueing behind it."""
         params: TxParams = {"from": self.account.address}
         if gas is None:
             try:
@@ -131,14 +136,18 @@ class Transactor:
             except (ContractCustomError, ContractPanicError, ContractLogicError) as exc:
                 raise self._revert_from(exc) from None
             gas = estimate + estimate // 5 + 10_000
+        nonce_of: Literal["latest", "pending"] = "latest" if replace else "pending"
         tx = call.build_transaction(
             {
                 **params,
                 "gas": gas,
-                "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                "nonce": self.w3.eth.get_transaction_count(self.account.address, nonce_of),
                 "chainId": self.w3.eth.chain_id,
             }
         )
+        if replace and "maxFeePerGas" in tx and "maxPriorityFeePerGas" in tx:
+            tx["maxFeePerGas"] = Wei(2 * int(tx["maxFeePerGas"]))
+            tx["maxPriorityFeePerGas"] = Wei(2 * int(tx["maxPriorityFeePerGas"]))
         return self._send_raw(tx)
 
     def wait(self, tx_hash: bytes, call: ContractFunction | None = None) -> TxReceipt:

@@ -185,7 +185,7 @@ class Pipeline:
             return self._confirm(batch, info)
         if batch.state is BatchState.SENT and not self._lost(batch):
             return False  # still on its way
-        tx_hash = self._send(batch)
+        tx_hash = self._send(batch, replace=batch.state is BatchState.SENT)
         self.store.mark_sent(batch.id, tx_hash)
         log.info("anchor sent", extra={"batch": batch.id, "tx": tx_hash.hex()})
         return False
@@ -202,18 +202,19 @@ class Pipeline:
         # Mined but not anchored: it reverted (or was reorganised away; issue 6).
         return int(receipt["status"]) != 1
 
-    def _send(self, batch: BatchRecord) -> bytes:
+    def _send(self, batch: BatchRecord, *, replace: bool) -> bytes:
+        """Send the batch's anchoring transaction; ``replace`` when an earlier one is lost."""
         key = self._signers[batch.issuer_id]
         if self._relayer is None:
             call = self._anchor.functions.anchor(batch.root, batch.size)
-            return self._transactors[batch.issuer_id].send(call)
+            return self._transactors[batch.issuer_id].send(call, replace=replace)
         nonce = int(self._anchor.functions.nonces(key.address).call())
         deadline = int(self.w3.eth.get_block("latest")["timestamp"]) + self.policy.signature_ttl
         signature = sign_anchor(self._anchor, key, batch.root, tree_size=batch.size,
                                 nonce=nonce, deadline=deadline)
         call = self._anchor.functions.anchorWithSignature(
             batch.root, batch.size, key.address, nonce, deadline, signature)
-        return self._relayer.send(call)
+        return self._relayer.send(call, replace=replace)
 
     def _confirm(self, batch: BatchRecord, info: tuple[object, ...] | list[object]) -> bool:
         block_number = int(info[4])  # type: ignore[call-overload]

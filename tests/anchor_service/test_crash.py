@@ -18,9 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
 from anchor_service.service import write_keystore
-from anchor_service.store import BatchState, Store
+from anchor_service.store import BatchState, NewCredential, Store
 from localchain import AnvilChain
 from tests.contracts.conftest import World, build_world
 from verifier.merkle import verify_inclusion
@@ -199,3 +200,45 @@ def test_cli_direct_mode_anchors_without_a_service(anvil_world: World, tmp_path:
     store = Store(database)
     assert store.pending(issuer_id)[0] == 0
     assert all(b.state is BatchState.ANCHORED for b in store.batches())
+
+
+def _rpc(world: World, method: str, *params: object) -> object:
+    return world.chain.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fault", ["dropped", "stuck"])
+def test_a_lost_or_stuck_transaction_is_replaced_not_queued_behind(
+    anvil_world: World, tmp_path: Path, fault: str
+) -> None:
+    world = anvil_world
+    snapshot = world.chain.snapshot()
+    store = Store(tmp_path / "db.sqlite3")
+    store.add_issuer("uni-a", entity_id=world.issuer_id, key_address=world.issuer.address,
+                     did="did:web:uni-a.example")
+    pipeline = Pipeline(store, world.chain.w3, world.deployment, {1: world.issuer},
+                        BatchPolicy(max_size=100, max_age=0, resend_after=0))
+    store.accept(1, [NewCredential(bytes([n]) * 32, bytes(16)) for n in range(3)])
+    _rpc(world, "evm_setAutomine", False)
+    try:
+        pipeline.run_once()  # cut and sent; not mined
+        (batch,) = store.batches()
+        assert batch.state is BatchState.SENT
+        assert batch.tx_hash is not None
+        if fault == "dropped":
+            _rpc(world, "anvil_dropTransaction", "0x" + batch.tx_hash.hex())
+        pipeline.run_once()  # lost (dropped) or not mined in time: replaced, same nonce
+        replaced = store.batch(batch.id)
+        assert replaced is not None
+        assert replaced.tx_hash != batch.tx_hash
+        _rpc(world, "evm_mine")
+    finally:
+        _rpc(world, "evm_setAutomine", True)
+    pipeline.run_once()
+    anchored = store.batch(batch.id)
+    assert anchored is not None
+    assert anchored.state is BatchState.ANCHORED
+    assert anchored.tx_hash == replaced.tx_hash
+    events = world.anchor.events.RootAnchored().get_logs(
+        from_block=0, argument_filters={"root": batch.root})
+    assert len(events) == 1
+    world.chain.revert(snapshot)
