@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,12 +33,7 @@ from anchor_service.service import write_keystore  # noqa: E402
 from anchor_service.store import Store  # noqa: E402
 from localchain import AnvilChain  # noqa: E402
 from tests.contracts.conftest import build_world  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import free_port, wait_until_up  # noqa: E402
 
 
 def _credential(n: int) -> dict[str, object]:
@@ -64,7 +58,7 @@ class Bench:
                                   key_address=world.issuer.address, did="did:web:uni-a.example")
         self.token = store.add_token(role="issuer", issuer_id=issuer.id)
         store.close()
-        self.port = _free_port()
+        self.port = free_port()
         env = {**os.environ, "MICROCRED_RPC_URL": str(chain.rpc_url),
                "MICROCRED_DEPLOYMENT": str(data / "deployment.json"),
                "MICROCRED_DATABASE_URL": f"sqlite:///{data / 'service.sqlite3'}",
@@ -75,16 +69,7 @@ class Bench:
             [sys.executable, "-m", "anchor_service", "serve"], env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise SystemExit("the service did not start")
-            time.sleep(0.05)
+        wait_until_up(f"{self.url}/healthz", self.process)
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=600,

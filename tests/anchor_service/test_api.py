@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -27,8 +26,8 @@ from anchor_service.store import Store
 from localchain import LocalChain
 from tests.contracts.conftest import World, build_world
 from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixture
+from tests.support import check_inclusion, free_port
 from verifier.credential import credential_digest
-from verifier.merkle import verify_inclusion
 from verifier.receipt import Bundle, Receipt
 
 MAX_BODY = 256 * 1024
@@ -48,11 +47,6 @@ class Service:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +80,7 @@ def service(chain: LocalChain, tmp_path_factory: pytest.TempPathFactory) -> Iter
     )
     other_token = store.add_token(role="issuer", issuer_id=other.id)
     app = create_app(components=components)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -150,13 +144,7 @@ def test_submit_anchor_and_fetch_receipts(service: Service) -> None:
         for credential, public_id in zip(credentials, ids, strict=True):
             receipt = Receipt.from_json(client.get(f"/v1/credentials/{public_id}/receipt").text)
             assert receipt.credential_digest == credential_digest(credential)
-            verify_inclusion(
-                receipt.leaf_input,
-                receipt.leaf_index,
-                receipt.tree_size,
-                list(receipt.audit_path),
-                receipt.root,
-            )
+            check_inclusion(receipt)
             status, included = service.world.anchor.functions.checkCredential(
                 service.world.issuer.address,
                 receipt.leaf_input,
@@ -388,13 +376,7 @@ def test_cli_submits_a_folder_and_a_jsonl_file(service: Service, tmp_path: Path)
         assert bundle.credential["id"] in {f"urn:test:cli-{n}", f"urn:test:cli-l{n - 4}"}
         receipt = bundle.receipt
         assert receipt.credential_digest == credential_digest(bundle.credential)
-        verify_inclusion(
-            receipt.leaf_input,
-            receipt.leaf_index,
-            receipt.tree_size,
-            list(receipt.audit_path),
-            receipt.root,
-        )
+        check_inclusion(receipt)
 
     bad = tmp_path / "bad"
     bad.mkdir()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,7 +23,7 @@ from anchor_service.service import write_keystore
 from anchor_service.store import BatchState, NewCredential, Store
 from localchain import AnvilChain
 from tests.contracts.conftest import World, build_world
-from verifier.merkle import verify_inclusion
+from tests.support import check_inclusion, free_port, wait_until_up
 from verifier.receipt import Bundle, Receipt
 
 KILLS = 4
@@ -39,11 +38,6 @@ def anvil_world() -> Iterator[World]:
         chain.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 class ServiceProcess:
     def __init__(self, env: dict[str, str], port: int) -> None:
@@ -57,16 +51,7 @@ class ServiceProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).is_success:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.process.poll() is None, "the service exited"
-            assert time.monotonic() < deadline, "the service did not come up"
-            time.sleep(0.05)
+        wait_until_up(f"http://127.0.0.1:{self.port}/healthz", self.process)
 
     def kill(self) -> None:
         assert self.process is not None
@@ -88,7 +73,7 @@ def _prepare(world: World, tmp_path: Path) -> tuple[dict[str, str], int, Path, i
     )
     token = store.add_token(role="issuer", issuer_id=issuer.id)
     store.close()
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "MICROCRED_RPC_URL": str(world.chain.rpc_url),
@@ -172,13 +157,7 @@ def test_sigkill_loses_nothing_and_anchors_nothing_twice(
     receipts = Receipts(reopened, chain_id=world.chain.chain_id, contract=world.anchor.address)
     for public_id in accepted:
         receipt = Receipt.from_json(receipts.receipt(public_id).to_json())
-        verify_inclusion(
-            receipt.leaf_input,
-            receipt.leaf_index,
-            receipt.tree_size,
-            list(receipt.audit_path),
-            receipt.root,
-        )
+        check_inclusion(receipt)
     assert sum(b.size for b in batches) >= len(accepted)
 
 
@@ -195,8 +174,7 @@ def test_cli_direct_mode_anchors_without_a_service(anvil_world: World, tmp_path:
     for n in range(3):
         bundle = (folder / f"d{n}.bundle.json").read_text(encoding="utf-8")
         receipt = Bundle.from_json(bundle).receipt
-        verify_inclusion(receipt.leaf_input, receipt.leaf_index, receipt.tree_size,
-                         list(receipt.audit_path), receipt.root)
+        check_inclusion(receipt)
     store = Store(database)
     assert store.pending(issuer_id)[0] == 0
     assert all(b.state is BatchState.ANCHORED for b in store.batches())

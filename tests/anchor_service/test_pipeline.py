@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +16,13 @@ from anchor_service.errors import NotAnchoredError, UnknownCredentialError
 from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
 from anchor_service.store import BatchState, NewCredential, Store
-from localchain import LocalChain
-from tests.contracts.conftest import World, build_world
-from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixture
+from tests.contracts.conftest import World
+from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixtures
+from tests.contracts.conftest import deployed as deployed  # noqa: PLC0414
+from tests.contracts.conftest import world as world  # noqa: PLC0414
+from tests.support import check_inclusion
 from verifier.credential import canonicalize, credential_digest, new_salt
-from verifier.merkle import verify_inclusion
 from verifier.receipt import Bundle, Receipt
-
-
-@pytest.fixture(scope="module")
-def deployed(chain: LocalChain) -> World:
-    return build_world(chain)
-
-
-@pytest.fixture
-def world(deployed: World) -> Iterator[World]:
-    snapshot = deployed.chain.snapshot()
-    try:
-        yield deployed
-    finally:
-        deployed.chain.revert(snapshot)
 
 
 @pytest.fixture
@@ -117,13 +103,7 @@ def test_credentials_end_up_with_receipts_that_verify(
     for public_id, credential in zip(ids, credentials, strict=True):
         receipt = Receipt.from_json(receipts.receipt(public_id).to_json())
         assert receipt.credential_digest == credential_digest(credential)
-        verify_inclusion(
-            receipt.leaf_input,
-            receipt.leaf_index,
-            receipt.tree_size,
-            list(receipt.audit_path),
-            receipt.root,
-        )
+        check_inclusion(receipt)
         block = world.chain.w3.eth.get_block(receipt.anchor.block_number)
         assert bytes(block["hash"]) == receipt.anchor.block_hash
         tx = world.chain.w3.eth.get_transaction(HexBytes(receipt.anchor.transaction_hash))

@@ -14,14 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from verifier.merkle import verify_inclusion
+from tests.support import check_inclusion, free_port, wait_until_up
 from verifier.receipt import Bundle
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start(data: Path, port: int, chain_port: int) -> subprocess.Popen[str]:
@@ -42,19 +36,8 @@ def _start(data: Path, port: int, chain_port: int) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).is_success:
-                return process
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            raise AssertionError(
-                f"the stack exited: {process.stderr.read() if process.stderr else ''}"
-            )
-        assert time.monotonic() < deadline, "the stack did not come up"
-        time.sleep(0.1)
+    wait_until_up(f"http://127.0.0.1:{port}/readyz", process, timeout=90)
+    return process
 
 
 def _stop(process: subprocess.Popen[str]) -> str:
@@ -70,7 +53,7 @@ def _anvil_on(port: int) -> bool:
 
 def test_the_stack_comes_up_anchors_and_restarts(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    port, chain_port = _free_port(), _free_port()
+    port, chain_port = free_port(), free_port()
     process = _start(data, port, chain_port)
     try:
         token = json.loads((data / "demo-tokens.json").read_text())["issuer"]
@@ -93,13 +76,7 @@ def test_the_stack_comes_up_anchors_and_restarts(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, bundle.text
                 time.sleep(0.1)
         receipt = Bundle.from_json(bundle.text).receipt
-        verify_inclusion(
-            receipt.leaf_input,
-            receipt.leaf_index,
-            receipt.tree_size,
-            list(receipt.audit_path),
-            receipt.root,
-        )
+        check_inclusion(receipt)
     finally:
         err = _stop(process)
     assert "Traceback" not in err

@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scripts import generate_schemas
+from tests.support import check_inclusion
 from verifier.credential import credential_digest
 from verifier.errors import ReceiptError, VerifierError
-from verifier.merkle import verify_inclusion
 from verifier.receipt import Bundle, Receipt
 
 ROOT = Path(__file__).parents[2]
@@ -57,8 +57,7 @@ def test_valid_receipt_parses_and_its_proof_verifies() -> None:
     assert receipt.anchor.chain_id == 31337
     assert receipt.anchor.block_number == 42
     assert receipt.leaf_input == receipt.salt + receipt.credential_digest
-    verify_inclusion(receipt.leaf_input, receipt.leaf_index, receipt.tree_size,
-                     list(receipt.audit_path), receipt.root)
+    check_inclusion(receipt)
 
 
 def test_receipt_round_trips_and_serialises_canonically() -> None:
