@@ -1,0 +1,208 @@
+"""The verifier against real anchors made by the service pipeline, on the in-process chain and
+on anvil: a valid bundle passes every check, and each way of breaking it fails its own check."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from anchor_service.pipeline import BatchPolicy, Pipeline
+from anchor_service.receipts import Receipts
+from anchor_service.store import BatchState, NewCredential, Store
+from tests.contracts.conftest import World
+from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixtures
+from tests.contracts.conftest import deployed as deployed  # noqa: PLC0414
+from tests.contracts.conftest import world as world  # noqa: PLC0414
+from verifier.chain import JsonRpcChainReader
+from verifier.credential import canonicalize, credential_digest, new_salt
+from verifier.receipt import Bundle
+from verifier.trust import TrustConfig, TrustedDeployment
+from verifier.verify import CheckStatus, VerificationReport, verify, verify_bundle_text
+
+
+@dataclass
+class Issued:
+    world: World
+    bundle: Bundle
+    mismatched: Bundle  # anchored by uni-a, but claims to be issued by uni-b
+    trust: TrustConfig
+    reader: JsonRpcChainReader
+    before_anchoring: str  # chain snapshot
+
+    def check(self, bundle: Bundle | None = None, *, trust: TrustConfig | None = None,
+              offline: bool = False, as_of: datetime | None = None) -> VerificationReport:
+        b = bundle or self.bundle
+        return verify(b.credential, b.receipt, trust=trust or self.trust,
+                      reader=None if offline else JsonRpcChainReader(self.world.chain.w3),
+                      as_of=as_of)
+
+
+CREDENTIAL: dict[str, Any] = {
+    "@context": ["https://www.w3.org/ns/credentials/v2"],
+    "id": "urn:verify:1",
+    "type": ["VerifiableCredential"],
+    "issuer": {"id": "did:web:uni-a.example"},
+    "validFrom": "2026-01-01T00:00:00Z",
+    "validUntil": "2030-01-01T00:00:00Z",
+    "credentialSubject": {"name": "Zoë", "learningScope": "non-formal"},
+}
+DURING = datetime(2027, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def issued(world: World, tmp_path: Path) -> Iterator[Issued]:
+    store = Store(tmp_path / "db.sqlite3")
+    store.add_issuer("uni-a", entity_id=world.issuer_id, key_address=world.issuer.address,
+                     did="did:web:uni-a.example")
+    others = [{**CREDENTIAL, "id": f"urn:verify:other{n}"} for n in range(3)]
+    mismatched = {**CREDENTIAL, "id": "urn:verify:m", "issuer": {"id": "did:web:uni-b.example"}}
+    accepted = store.accept(1, [NewCredential(credential_digest(c), new_salt(), canonicalize(c))
+                                for c in [CREDENTIAL, mismatched, *others]])
+    before_anchoring = world.chain.snapshot()
+    pipeline = Pipeline(store, world.chain.w3, world.deployment, {1: world.issuer},
+                        BatchPolicy(max_size=100, max_age=0))
+    pipeline.run_once()
+    pipeline.run_once()
+    assert store.batches()[0].state is BatchState.ANCHORED
+    receipts = Receipts(store, chain_id=world.chain.chain_id, contract=world.anchor.address)
+    trust = TrustConfig(deployments=(TrustedDeployment(
+        chain_id=world.chain.chain_id, anchor=world.anchor.address,
+        registry=world.registry.address),))
+    yield Issued(world, receipts.bundle(accepted[0].public_id),
+                 receipts.bundle(accepted[1].public_id), trust,
+                 JsonRpcChainReader(world.chain.w3), before_anchoring)
+    store.close()
+
+
+def _failed(report: VerificationReport) -> list[str]:
+    return [c.name for c in report.checks if c.status is CheckStatus.FAILED]
+
+
+def _mutated(bundle: Bundle, change: Any) -> Bundle:
+    document = json.loads(bundle.to_json())
+    change(document)
+    return Bundle.from_json(json.dumps(document))
+
+
+def test_a_valid_bundle_passes_every_check(issued: Issued) -> None:
+    report = issued.check(as_of=DURING)
+    assert report.valid, report.to_dict()
+    assert report.issuer_did == "did:web:uni-a.example"
+    assert all(c.status is CheckStatus.PASSED for c in report.checks)
+    text_report = verify_bundle_text(issued.bundle.to_json(), trust=issued.trust,
+                                     reader=issued.reader, as_of=DURING)
+    assert text_report.valid
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "failing"),
+    [
+        ("tampered credential", lambda d: d["credential"].update(id="urn:forged"),
+         "digest_matches"),
+        ("tampered proof", lambda d: d["receipt"]["auditPath"].__setitem__(
+            0, "0x" + "00" * 32), "merkle_inclusion"),
+        ("wrong index", lambda d: d["receipt"].update(leafIndex=d["receipt"]["leafIndex"] ^ 1),
+         "merkle_inclusion"),
+        ("wrong root", lambda d: d["receipt"].update(root="0x" + "ab" * 32), "merkle_inclusion"),
+        ("unknown contract", lambda d: d["receipt"]["anchor"].update(contract="0x" + "12" * 20),
+         "trusted_deployment"),
+        ("wrong block", lambda d: d["receipt"]["anchor"].update(blockHash="0x" + "34" * 32),
+         "anchored_on_chain"),
+    ],
+)
+def test_each_break_fails_its_own_check(
+    issued: Issued, name: str, change: Any, failing: str
+) -> None:
+    bundle = _mutated(issued.bundle, change)
+    report = issued.check(bundle, as_of=DURING)
+    assert not report.valid, name
+    assert _failed(report) == [failing], (name, report.to_dict())
+
+
+def test_issuer_did_mismatch(issued: Issued) -> None:
+    """University A anchors a credential that claims to come from university B."""
+    report = issued.check(issued.mismatched, as_of=DURING)
+    assert _failed(report) == ["issuer_did_matches"]
+    assert "did:web:uni-b.example" in report.check("issuer_did_matches").detail
+
+
+def test_wrong_chain_id(issued: Issued) -> None:
+    other = issued.trust.deployments[0].model_copy(update={"chain_id": 999})
+    trust = TrustConfig(deployments=(*issued.trust.deployments, other))
+    bundle = _mutated(issued.bundle, lambda d: d["receipt"]["anchor"].update(chainId=999))
+    report = issued.check(bundle, trust=trust, as_of=DURING)
+    assert _failed(report) == ["anchored_on_chain"]
+    assert "serves chain" in report.check("anchored_on_chain").detail
+
+
+def test_revoked_and_suspended_then_reinstated(issued: Issued) -> None:
+    w, receipt = issued.world, issued.bundle.receipt
+    w.tx(w.issuer).transact(w.anchor.functions.suspend(w.issuer_id, receipt.root,
+                                                       [receipt.leaf_index], 1))
+    assert _failed(issued.check(as_of=DURING)) == ["not_suspended"]
+    w.tx(w.issuer).transact(w.anchor.functions.reinstate(w.issuer_id, receipt.root,
+                                                         [receipt.leaf_index], 0))
+    assert issued.check(as_of=DURING).valid
+    w.tx(w.issuer).transact(w.anchor.functions.revoke(w.issuer_id, receipt.root,
+                                                      [receipt.leaf_index], 2))
+    assert _failed(issued.check(as_of=DURING)) == ["not_revoked"]
+
+
+def test_key_revoked_with_a_back_dated_time(issued: Issued) -> None:
+    w = issued.world
+    anchored_at = issued.check(as_of=DURING).anchored_at
+    assert anchored_at is not None
+    w.tx(w.body).transact(w.registry.functions.revokeKey(w.issuer.address, anchored_at - 1))
+    report = issued.check(as_of=DURING)
+    assert _failed(report) == ["issuer_trusted_at_anchoring"]
+    assert "key revoked" in report.check("issuer_trusted_at_anchoring").detail
+
+
+def test_validity_period(issued: Issued) -> None:
+    assert _failed(issued.check(as_of=datetime(2031, 1, 1, tzinfo=UTC))) == ["validity_period"]
+    early = issued.check(as_of=datetime(2025, 1, 1, tzinfo=UTC))
+    assert _failed(early) == ["validity_period"]
+    assert "not valid yet" in early.check("validity_period").detail
+
+
+def test_too_few_confirmations(issued: Issued) -> None:
+    strict = issued.trust.model_copy(update={"min_confirmations": 10_000})
+    report = issued.check(trust=strict, as_of=DURING)
+    assert _failed(report) == ["confirmations"]
+
+
+def test_anchor_reorganised_out(issued: Issued) -> None:
+    # Rewrite history: back to before the anchor, and other blocks in its place.
+    issued.world.chain.revert(issued.before_anchoring)
+    issued.world.chain.mine(5)
+    report = issued.check(as_of=DURING)
+    assert _failed(report) == ["anchored_on_chain"]
+    assert "not anchored" in report.check("anchored_on_chain").detail
+
+
+def test_offline_checks_what_it_can_and_says_what_it_cannot(issued: Issued) -> None:
+    report = issued.check(offline=True, as_of=DURING)
+    assert not report.valid
+    statuses = {c.name: c.status for c in report.checks}
+    for name in ("digest_matches", "merkle_inclusion", "trusted_deployment", "validity_period"):
+        assert statuses[name] is CheckStatus.PASSED, name
+    for name in ("anchored_on_chain", "confirmations", "issuer_trusted_at_anchoring",
+                 "issuer_did_matches", "not_revoked", "not_suspended", "scope_allows_kind"):
+        assert statuses[name] is CheckStatus.NOT_CHECKED, name
+    assert _failed(report) == []
+
+
+def test_malformed_bundle_reports_instead_of_raising(issued: Issued) -> None:
+    document = json.loads(issued.bundle.to_json())
+    del document["receipt"]["salt"]
+    report = verify_bundle_text(json.dumps(document), trust=issued.trust, reader=None)
+    assert _failed(report) == ["receipt_well_formed"]
+    assert "salt" in report.check("receipt_well_formed").detail
+    assert copy.deepcopy(report.to_dict())["valid"] is False

@@ -1,0 +1,169 @@
+"""Reading the chain for verification: nothing but a JSON-RPC endpoint.
+
+:class:`ChainReader` is the interface the checks use; :class:`JsonRpcChainReader` implements
+it with web3 (the ``chain`` extra) and caches what cannot change for a given question (blocks,
+entities, trust at a past time), so that verifying many receipts costs few calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from verifier.contracts_abi import load_artifact
+from verifier.errors import VerifierError
+
+__all__ = [
+    "AnchorStatus",
+    "BlockInfo",
+    "ChainReadError",
+    "ChainReader",
+    "EntityInfo",
+    "JsonRpcChainReader",
+    "TrustAt",
+]
+
+TRUST_CODES = ("trusted", "unknown key", "key not yet valid", "key expired", "key revoked",
+               "entity not active", "accreditor not active")
+
+
+class ChainReadError(VerifierError):
+    """The chain could not be read (unreachable node, unexpected answer)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockInfo:
+    number: int
+    hash: bytes
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorStatus:
+    """``CredentialAnchor.credentialStatus`` for one credential."""
+
+    anchored: bool
+    entity_id: int
+    key: str
+    anchored_at: int
+    block_number: int
+    tree_size: int
+    index_in_tree: bool
+    issuer_trusted_at_anchoring: bool
+    trust_code: int
+    revoked: bool
+    suspended: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TrustAt:
+    trusted: bool
+    code: int
+    entity_id: int
+    failing_entity_id: int
+
+    @property
+    def reason(self) -> str:
+        return TRUST_CODES[self.code] if 0 <= self.code < len(TRUST_CODES) else str(self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class EntityInfo:
+    id: int
+    did: str
+    name_uri: str
+    kind: int
+    status: int
+    scope: int
+
+
+class ChainReader(Protocol):
+    """What the verification checks need from a chain."""
+
+    def chain_id(self) -> int: ...
+    def latest_block(self) -> int: ...
+    def block(self, number: int) -> BlockInfo | None: ...
+    def credential_status(self, anchor: str, key: str, root: bytes,
+                          leaf_index: int) -> AnchorStatus: ...
+    def trusted_at(self, registry: str, key: str, when: int) -> TrustAt: ...
+    def entity(self, registry: str, entity_id: int) -> EntityInfo: ...
+
+
+class JsonRpcChainReader:
+    """A :class:`ChainReader` over JSON-RPC (web3.py)."""
+
+    def __init__(self, w3_or_url: Any) -> None:
+        try:
+            from web3 import Web3  # noqa: PLC0415 - the chain extra is optional
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise ChainReadError("reading the chain needs the chain extra: "
+                                 "pip install 'microcred-anchor[chain]'") from exc
+        self._Web3 = Web3
+        self.w3 = (Web3(Web3.HTTPProvider(w3_or_url, request_kwargs={"timeout": 30}))
+                   if isinstance(w3_or_url, str) else w3_or_url)
+        self._anchor_abi = load_artifact("CredentialAnchor").abi
+        self._registry_abi = load_artifact("IssuerRegistry").abi
+        self._blocks: dict[int, BlockInfo | None] = {}
+        self._entities: dict[tuple[str, int], EntityInfo] = {}
+        self._trust: dict[tuple[str, str, int], TrustAt] = {}
+        self._chain_id: int | None = None
+
+    def _call(self, what: str, fn: Any) -> Any:
+        try:
+            return fn()
+        except Exception as exc:  # web3 raises many types; all mean "could not read"
+            raise ChainReadError(f"cannot read {what}: {type(exc).__name__}: {exc}") from None
+
+    def _contract(self, address: str, abi: Any) -> Any:
+        return self.w3.eth.contract(address=self._Web3.to_checksum_address(address), abi=abi)
+
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(self._call("the chain id", lambda: self.w3.eth.chain_id))
+        return self._chain_id
+
+    def latest_block(self) -> int:
+        return int(self._call("the latest block", lambda: self.w3.eth.block_number))
+
+    def block(self, number: int) -> BlockInfo | None:
+        if number not in self._blocks:
+            data = self._call(f"block {number}", lambda: _get_block(self.w3, number))
+            self._blocks[number] = None if data is None else BlockInfo(
+                int(data["number"]), bytes(data["hash"]), int(data["timestamp"]))
+        return self._blocks[number]
+
+    def credential_status(self, anchor: str, key: str, root: bytes,
+                          leaf_index: int) -> AnchorStatus:
+        contract = self._contract(anchor, self._anchor_abi)
+        values = self._call("the credential status", lambda: contract.functions.credentialStatus(
+            self._Web3.to_checksum_address(key), root, leaf_index).call())
+        return AnchorStatus(*values)
+
+    def trusted_at(self, registry: str, key: str, when: int) -> TrustAt:
+        cache_key = (registry.lower(), key.lower(), when)
+        if cache_key not in self._trust:
+            contract = self._contract(registry, self._registry_abi)
+            trust = self._call("the key's trust", lambda: contract.functions.trustedAt(
+                self._Web3.to_checksum_address(key), when).call())
+            self._trust[cache_key] = TrustAt(bool(trust[0]), int(trust[1]), int(trust[2]),
+                                             int(trust[3]))
+        return self._trust[cache_key]
+
+    def entity(self, registry: str, entity_id: int) -> EntityInfo:
+        cache_key = (registry.lower(), entity_id)
+        if cache_key not in self._entities:
+            contract = self._contract(registry, self._registry_abi)
+            e = self._call(f"entity {entity_id}",
+                           lambda: contract.functions.entity(entity_id).call())
+            self._entities[cache_key] = EntityInfo(int(e[0]), str(e[9]), str(e[10]), int(e[2]),
+                                                   int(e[3]), int(e[4]))
+        return self._entities[cache_key]
+
+
+def _get_block(w3: Any, number: int) -> Any:
+    from web3.exceptions import BlockNotFound  # noqa: PLC0415
+
+    try:
+        return w3.eth.get_block(number)
+    except BlockNotFound:
+        return None

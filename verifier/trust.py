@@ -1,0 +1,66 @@
+"""What a verifier trusts: a pinned list of deployments (chain id, anchor contract, registry
+contract) and how many confirmations an anchor needs. A receipt that points anywhere else
+fails, whatever the chain says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from verifier.errors import VerifierError
+
+__all__ = ["TrustConfig", "TrustConfigError", "TrustedDeployment"]
+
+_ADDRESS = r"^0x[0-9a-fA-F]{40}$"
+
+
+class TrustConfigError(VerifierError):
+    """The trust configuration is missing or malformed."""
+
+
+class TrustedDeployment(BaseModel):
+    """One deployment of the contracts that the verifier accepts anchors from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = ""
+    chain_id: Annotated[int, Field(alias="chainId", ge=1)]
+    anchor: Annotated[str, Field(pattern=_ADDRESS)]
+    registry: Annotated[str, Field(pattern=_ADDRESS)]
+
+    @field_validator("anchor", "registry")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class TrustConfig(BaseModel):
+    """The deployments to trust and the confirmations an anchor needs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    deployments: tuple[TrustedDeployment, ...]
+    min_confirmations: Annotated[int, Field(alias="minConfirmations", ge=1)] = 1
+
+    def deployment_for(self, chain_id: int, anchor: str) -> TrustedDeployment | None:
+        """The trusted deployment of ``anchor`` on ``chain_id``, or None."""
+        anchor = anchor.lower()
+        for deployment in self.deployments:
+            if deployment.chain_id == chain_id and deployment.anchor == anchor:
+                return deployment
+        return None
+
+    @classmethod
+    def load(cls, path: Path) -> TrustConfig:
+        """Read a trust file (JSON)."""
+        try:
+            return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise TrustConfigError(f"cannot read trust file {path}: {exc}") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise TrustConfigError(f"trust file {path}: {where}: {first['msg']}") from None

@@ -1,0 +1,284 @@
+"""Verifying a credential against its receipt: every check reported with its evidence.
+
+    report = verify_bundle_text(text, trust=trust, reader=JsonRpcChainReader(url))
+    report.valid        # True only if every check passed (or does not apply)
+    report.checks       # each with status, detail and evidence
+
+Checks that need the chain are ``not_checked`` when no reader is given (offline), and the
+report is then not valid, but says exactly what was and was not established.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from verifier.chain import ChainReader, ChainReadError
+from verifier.credential import credential_digest
+from verifier.errors import CredentialError, ProofError, ReceiptError
+from verifier.merkle import verify_inclusion
+from verifier.receipt import Bundle, Receipt
+from verifier.trust import TrustConfig, TrustedDeployment
+
+__all__ = ["Check", "CheckStatus", "VerificationReport", "verify", "verify_bundle_text"]
+
+SCOPES = {"formal-degree": 1, "formal-non-degree": 2, "non-formal": 4}
+CHECK_NAMES = (
+    "receipt_well_formed", "digest_matches", "merkle_inclusion", "trusted_deployment",
+    "anchored_on_chain", "confirmations", "issuer_trusted_at_anchoring", "issuer_did_matches",
+    "scope_allows_kind", "not_revoked", "not_suspended", "validity_period",
+)
+_CHAIN_CHECKS = frozenset(CHECK_NAMES[4:11])
+
+
+class CheckStatus(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_CHECKED = "not_checked"  # could not be checked (offline, or an earlier check failed)
+    NOT_APPLICABLE = "not_applicable"  # nothing to check (e.g. no validity period declared)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: CheckStatus
+    detail: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """The outcome of a verification; valid only if every check passed or does not apply."""
+
+    checks: tuple[Check, ...]
+    issuer_did: str | None = None
+    anchored_at: int | None = None
+
+    @property
+    def valid(self) -> bool:
+        return all(c.status in (CheckStatus.PASSED, CheckStatus.NOT_APPLICABLE)
+                   for c in self.checks)
+
+    def check(self, name: str) -> Check:
+        return next(c for c in self.checks if c.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"valid": self.valid, "issuerDid": self.issuer_did,
+                "anchoredAt": self.anchored_at,
+                "checks": [{"name": c.name, "status": c.status.value, "detail": c.detail,
+                            "evidence": dict(c.evidence)} for c in self.checks]}
+
+
+class _Checks:
+    def __init__(self) -> None:
+        self.items: dict[str, Check] = {}
+
+    def add(self, name: str, passed: bool, detail: str, **evidence: Any) -> bool:
+        status = CheckStatus.PASSED if passed else CheckStatus.FAILED
+        self.items[name] = Check(name, status, detail, evidence)
+        return passed
+
+    def set(self, name: str, status: CheckStatus, detail: str, **evidence: Any) -> None:
+        self.items[name] = Check(name, status, detail, evidence)
+
+    def report(self, **extra: Any) -> VerificationReport:
+        checks = tuple(self.items.get(n) or Check(n, CheckStatus.NOT_CHECKED,
+                                                  "not checked: an earlier check failed")
+                       for n in CHECK_NAMES)
+        return VerificationReport(checks, **extra)
+
+
+def verify_bundle_text(text: str | bytes, *, trust: TrustConfig, reader: ChainReader | None,
+                       as_of: datetime | None = None) -> VerificationReport:
+    """Verify a bundle (credential and receipt in one JSON document)."""
+    try:
+        bundle = Bundle.from_json(text)
+    except ReceiptError as exc:
+        checks = _Checks()
+        checks.add("receipt_well_formed", False, str(exc), field=exc.field)
+        return checks.report()
+    return verify(bundle.credential, bundle.receipt, trust=trust, reader=reader, as_of=as_of)
+
+
+def verify(credential: Mapping[str, Any], receipt: Receipt, *, trust: TrustConfig,
+           reader: ChainReader | None, as_of: datetime | None = None) -> VerificationReport:
+    """Run every check of ``credential`` against ``receipt``."""
+    checks = _Checks()
+    checks.add("receipt_well_formed", True, "receipt v1 parsed strictly")
+    _validity(checks, credential, int(as_of.timestamp()) if as_of else int(time.time()))
+    deployment = _offline_checks(checks, credential, receipt, trust)
+    if deployment is None:
+        return checks.report()
+    if reader is None:
+        for name in _CHAIN_CHECKS:
+            checks.set(name, CheckStatus.NOT_CHECKED, "offline: needs the chain")
+        _scope(checks, credential, None)
+        return checks.report()
+    try:
+        return _chain_checks(checks, credential, receipt, deployment=deployment, reader=reader,
+                             trust=trust)
+    except ChainReadError as exc:
+        for name in _CHAIN_CHECKS:
+            if name not in checks.items:
+                checks.set(name, CheckStatus.NOT_CHECKED, f"chain unreachable: {exc}")
+        return checks.report()
+
+
+def _offline_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Receipt,
+                    trust: TrustConfig) -> TrustedDeployment | None:
+    """Digest, inclusion and trusted deployment; the deployment if all three pass."""
+    try:
+        digest = credential_digest(credential)
+    except CredentialError as exc:
+        checks.add("digest_matches", False, str(exc))
+        return None
+    if not checks.add("digest_matches", digest == receipt.credential_digest,
+                      "the credential hashes to the receipt's digest"
+                      if digest == receipt.credential_digest else
+                      "the credential does not hash to the receipt's digest: it was changed",
+                      computed="0x" + digest.hex(),
+                      receipt="0x" + receipt.credential_digest.hex()):
+        return None
+    try:
+        verify_inclusion(receipt.leaf_input, receipt.leaf_index, receipt.tree_size,
+                         list(receipt.audit_path), receipt.root)
+    except ProofError as exc:
+        checks.add("merkle_inclusion", False, f"the audit path does not hold: {exc}")
+        return None
+    checks.add("merkle_inclusion", True, "the audit path leads to the root",
+               root="0x" + receipt.root.hex(), leafIndex=receipt.leaf_index,
+               treeSize=receipt.tree_size)
+    anchor = receipt.anchor
+    deployment = trust.deployment_for(anchor.chain_id, "0x" + anchor.contract.hex())
+    checks.add("trusted_deployment", deployment is not None,
+               "the receipt names a trusted deployment" if deployment else
+               "the receipt's chain and contract are not in the trust list",
+               chainId=anchor.chain_id, contract="0x" + anchor.contract.hex())
+    return deployment
+
+
+def _chain_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Receipt, *,
+                  deployment: TrustedDeployment, reader: ChainReader,
+                  trust: TrustConfig) -> VerificationReport:
+    anchor = receipt.anchor
+    if reader.chain_id() != anchor.chain_id:
+        checks.add("anchored_on_chain", False, f"the node serves chain {reader.chain_id()}, "
+                   f"the receipt names {anchor.chain_id}")
+        return checks.report()
+    key = "0x" + anchor.anchoring_key.hex()
+    status = reader.credential_status(deployment.anchor, key, receipt.root, receipt.leaf_index)
+    block = reader.block(anchor.block_number)
+    same_block = block is not None and block.hash == anchor.block_hash
+    ok = (status.anchored and status.block_number == anchor.block_number and same_block
+          and status.tree_size == receipt.tree_size and status.key.lower() == key)
+    if not checks.add(
+        "anchored_on_chain", ok,
+        "the root is anchored at the stated contract, block and block hash" if ok else
+        _why_not_anchored(status, anchor.block_number, same_block, receipt.tree_size, key),
+        block=anchor.block_number, anchoredAt=status.anchored_at, entityId=status.entity_id,
+    ):
+        return checks.report()
+    depth = reader.latest_block() - anchor.block_number + 1
+    checks.add("confirmations", depth >= trust.min_confirmations,
+               f"{depth} confirmations (need {trust.min_confirmations})",
+               confirmations=depth, required=trust.min_confirmations)
+    trust_then = reader.trusted_at(deployment.registry, key, status.anchored_at)
+    checks.add("issuer_trusted_at_anchoring", trust_then.trusted,
+               "the key, its issuer and every accreditation body above were trusted when it "
+               "anchored" if trust_then.trusted else
+               f"not trusted at anchoring time: {trust_then.reason}"
+               + (f" (entity {trust_then.failing_entity_id})"
+                  if trust_then.failing_entity_id else ""),
+               entityId=trust_then.entity_id, reason=trust_then.reason)
+    entity = reader.entity(deployment.registry, status.entity_id)
+    claimed = _issuer_id(credential)
+    checks.add("issuer_did_matches", claimed == entity.did,
+               f"the credential's issuer {claimed!r} is the anchoring issuer"
+               if claimed == entity.did else
+               f"the credential claims issuer {claimed!r}, but {entity.did!r} anchored it",
+               claimed=claimed, anchoringIssuer=entity.did)
+    _scope(checks, credential, entity.scope)
+    checks.add("not_revoked", not status.revoked,
+               "not revoked" if not status.revoked else "revoked by its issuer")
+    checks.add("not_suspended", not status.suspended,
+               "not suspended" if not status.suspended else "suspended by its issuer")
+    return checks.report(issuer_did=entity.did, anchored_at=status.anchored_at)
+
+
+def _why_not_anchored(status: Any, block_number: int, same_block: bool, tree_size: int,
+                      key: str) -> str:
+    if not status.anchored:
+        return "the root is not anchored by this issuer at the trusted contract"
+    if not same_block or status.block_number != block_number:
+        return ("the anchor is not in the stated block (the chain was reorganised, or the "
+                "receipt is wrong)")
+    if status.tree_size != tree_size:
+        return f"the anchored tree has {status.tree_size} leaves, the receipt says {tree_size}"
+    return f"the root was anchored by {status.key}, not {key}"
+
+
+def _issuer_id(credential: Mapping[str, Any]) -> str | None:
+    issuer = credential.get("issuer")
+    if isinstance(issuer, str):
+        return issuer
+    if isinstance(issuer, Mapping) and isinstance(issuer.get("id"), str):
+        return str(issuer["id"])
+    return None
+
+
+def _declared_scope(credential: Mapping[str, Any]) -> str | None:
+    """This project's convention: ``learningScope`` at the top level or in the subject."""
+    for holder in (credential, credential.get("credentialSubject")):
+        if isinstance(holder, Mapping) and isinstance(holder.get("learningScope"), str):
+            return str(holder["learningScope"])
+    return None
+
+
+def _scope(checks: _Checks, credential: Mapping[str, Any], entity_scope: int | None) -> None:
+    declared = _declared_scope(credential)
+    if declared is None:
+        checks.set("scope_allows_kind", CheckStatus.NOT_APPLICABLE,
+                   "the credential declares no learningScope")
+    elif declared not in SCOPES:
+        checks.add("scope_allows_kind", False, f"unknown learningScope {declared!r}")
+    elif entity_scope is None:
+        checks.set("scope_allows_kind", CheckStatus.NOT_CHECKED, "offline: needs the chain")
+    else:
+        allowed = bool(entity_scope & SCOPES[declared])
+        checks.add("scope_allows_kind", allowed,
+                   f"the issuer is accredited for {declared}" if allowed else
+                   f"the issuer is not accredited for {declared}", declared=declared)
+
+
+def _validity(checks: _Checks, credential: Mapping[str, Any], when: int) -> None:
+    start = credential.get("validFrom", credential.get("issuanceDate"))
+    end = credential.get("validUntil", credential.get("expirationDate"))
+    if start is None and end is None:
+        checks.set("validity_period", CheckStatus.NOT_APPLICABLE, "no validity period declared")
+        return
+    try:
+        begins = _timestamp(start) if start is not None else None
+        ends = _timestamp(end) if end is not None else None
+    except ValueError as exc:
+        checks.add("validity_period", False, f"unreadable date: {exc}")
+        return
+    if begins is not None and when < begins:
+        checks.add("validity_period", False, f"not valid yet (from {start})", validFrom=start)
+    elif ends is not None and when >= ends:
+        checks.add("validity_period", False, f"expired (until {end})", validUntil=end)
+    else:
+        checks.add("validity_period", True, "within its validity period",
+                   validFrom=start, validUntil=end)
+
+
+def _timestamp(value: object) -> int:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not an ISO 8601 date-time string")
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    return int(parsed.timestamp())
