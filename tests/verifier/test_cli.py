@@ -1,0 +1,110 @@
+"""`verify-credential` as a real process against a real anvil node."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from anchor_service.pipeline import BatchPolicy, Pipeline
+from anchor_service.receipts import Receipts
+from anchor_service.store import NewCredential, Store
+from localchain import AnvilChain
+from tests.contracts.conftest import World, build_world
+from verifier.credential import canonicalize, credential_digest, new_salt
+
+
+@pytest.fixture(scope="module")
+def anvil_world() -> Iterator[World]:
+    chain = AnvilChain.start()
+    try:
+        yield build_world(chain)
+    finally:
+        chain.close()
+
+
+@pytest.fixture(scope="module")
+def wallet(anvil_world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with two genuine bundles, and a trust file beside it."""
+    world, folder = anvil_world, tmp_path_factory.mktemp("wallet")
+    store = Store(folder.parent / f"{folder.name}.sqlite3")
+    store.add_issuer("uni-a", entity_id=world.issuer_id, key_address=world.issuer.address,
+                     did="did:web:uni-a.example")
+    credentials = [{"id": f"urn:cli:{n}", "issuer": "did:web:uni-a.example"} for n in range(2)]
+    accepted = store.accept(1, [NewCredential(credential_digest(c), new_salt(), canonicalize(c))
+                                for c in credentials])
+    pipeline = Pipeline(store, world.chain.w3, world.deployment, {1: world.issuer},
+                        BatchPolicy(max_size=10, max_age=0))
+    pipeline.run_once()
+    pipeline.run_once()
+    receipts = Receipts(store, chain_id=world.chain.chain_id, contract=world.anchor.address)
+    for n, a in enumerate(accepted):
+        (folder / f"bundle{n}.json").write_text(receipts.bundle(a.public_id).to_json())
+    (folder.parent / f"{folder.name}-trust.json").write_text(json.dumps({"deployments": [{
+        "name": "local", "chainId": world.chain.chain_id, "anchor": world.anchor.address,
+        "registry": world.registry.address}]}))
+    return folder
+
+
+def _run(world: World, wallet: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    trust = wallet.parent / f"{wallet.name}-trust.json"
+    return subprocess.run(
+        [sys.executable, "-m", "verifier.cli", *args, "--trust", str(trust),
+         "--rpc-url", str(world.chain.rpc_url)],
+        capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_valid_bundle_exits_0_with_a_checklist(anvil_world: World, wallet: Path) -> None:
+    result = _run(anvil_world, wallet, str(wallet / "bundle0.json"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "VALID, issuer did:web:uni-a.example" in result.stdout
+    assert "[PASS] issuer_trusted_at_anchoring" in result.stdout
+
+
+def test_a_folder_with_a_tampered_bundle_exits_1_with_a_summary(
+    anvil_world: World, wallet: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    good = (wallet / "bundle0.json").read_text()
+    (folder / "good.json").write_text(good)
+    document = json.loads(good)
+    document["credential"]["id"] = "urn:forged"
+    (folder / "forged.json").write_text(json.dumps(document))
+    (folder / "junk.json").write_text("{not json")
+    result = _run(anvil_world, wallet, str(folder))
+    assert result.returncode == 1
+    assert "1 of 3 valid" in result.stdout
+    assert "forged.json" in result.stdout
+    assert "failed: digest_matches" in result.stdout
+    assert "failed: receipt_well_formed" in result.stdout
+    as_json = json.loads(_run(anvil_world, wallet, str(folder), "--json").stdout)
+    assert {Path(d["file"]).name: d["valid"] for d in as_json} == {
+        "forged.json": False, "good.json": True, "junk.json": False}
+
+
+def test_offline_exits_1_and_marks_chain_checks_not_checked(
+    anvil_world: World, wallet: Path
+) -> None:
+    result = _run(anvil_world, wallet, str(wallet / "bundle1.json"), "--offline")
+    assert result.returncode == 1
+    assert "[PASS] merkle_inclusion" in result.stdout
+    assert "[----] anchored_on_chain: offline: needs the chain" in result.stdout
+
+
+def test_errors_exit_2_with_a_message(anvil_world: World, wallet: Path, tmp_path: Path) -> None:
+    missing = _run(anvil_world, wallet, str(tmp_path / "nope.json"))
+    assert missing.returncode == 2
+    assert "no such file" in missing.stderr
+    bad_trust = tmp_path / "trust.json"
+    bad_trust.write_text('{"deployments": [{"chainId": 0}]}')
+    result = subprocess.run(
+        [sys.executable, "-m", "verifier.cli", str(wallet / "bundle0.json"), "--trust",
+         str(bad_trust)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert "deployments.0" in result.stderr
+    assert "Traceback" not in result.stderr + missing.stderr
