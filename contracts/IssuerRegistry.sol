@@ -42,6 +42,7 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
         uint8 depth;
         uint40 accreditedAt;
         uint40 statusSince;
+        uint40 revokedFrom; // 0: not revoked with a back-dated effect
     }
 
     /// @dev One storage slot: everything the trust check needs about a key.
@@ -132,7 +133,8 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
             status: Status.Active,
             depth: depth,
             accreditedAt: now_,
-            statusSince: now_
+            statusSince: now_,
+            revokedFrom: 0
         });
         _dids[id] = did;
         _metadataURIs[id] = metadataURI;
@@ -158,6 +160,28 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
         record.statusSince = since;
         _history[id].push(StatusChange({status: status, since: since}));
         emit EntityStatusChanged(id, status, since, msg.sender);
+    }
+
+    /// @inheritdoc IIssuerRegistry
+    function revokeSince(uint64 id, uint40 effectiveFrom) external {
+        EntityRecord storage record = _existing(id);
+        _requireAccreditorOrAdmin(id, record.parentId);
+        uint40 now_ = uint40(block.timestamp);
+        if (effectiveFrom > now_) revert RevocationInFuture(effectiveFrom);
+        if (effectiveFrom < record.accreditedAt) effectiveFrom = record.accreditedAt;
+        uint40 current = record.revokedFrom;
+        if (current != 0 && effectiveFrom >= current) {
+            revert EntityRevocationNotEarlier(id, current, effectiveFrom);
+        }
+        record.revokedFrom = effectiveFrom;
+        if (record.status != Status.Revoked) {
+            uint40 since = now_ + 1;
+            record.status = Status.Revoked;
+            record.statusSince = since;
+            _history[id].push(StatusChange({status: Status.Revoked, since: since}));
+            emit EntityStatusChanged(id, Status.Revoked, since, msg.sender);
+        }
+        emit EntityRevokedSince(id, effectiveFrom, msg.sender);
     }
 
     /// @inheritdoc IIssuerRegistry
@@ -258,7 +282,8 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
             accreditedBy: _accreditedBy[id],
             did: _dids[id],
             metadataURI: _metadataURIs[id],
-            metadataHash: _metadataHashes[id]
+            metadataHash: _metadataHashes[id],
+            revokedFrom: record.revokedFrom
         });
     }
 
@@ -381,6 +406,8 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
     ///      (its times never decrease), so that a long history cannot make the view expensive.
     function _activeAt(uint64 id, EntityRecord storage record, uint40 when) private view returns (bool) {
         if (when < record.accreditedAt) return false;
+        uint40 revokedFrom = record.revokedFrom;
+        if (revokedFrom != 0 && when >= revokedFrom) return false;
         if (when >= record.statusSince) return record.status == Status.Active;
         StatusChange[] storage history = _history[id];
         // The last entry with since <= when: history[0].since == accreditedAt <= when.

@@ -50,6 +50,7 @@ interface IIssuerRegistry {
         string did;
         string metadataURI;
         bytes32 metadataHash;
+        uint40 revokedFrom;
     }
 
     /// @notice One entry of an entity's status history: `status` holds from `since` on.
@@ -86,6 +87,9 @@ interface IIssuerRegistry {
     );
     /// @notice Emitted when an entity's status changed, effective from `since`.
     event EntityStatusChanged(uint64 indexed id, Status status, uint40 since, address changedBy);
+    /// @notice Emitted when an entity was revoked with effect from `effectiveFrom` (possibly in
+    ///         the past).
+    event EntityRevokedSince(uint64 indexed id, uint40 effectiveFrom, address revokedBy);
     /// @notice Emitted when an entity's metadata URI and hash were replaced.
     event EntityMetadataUpdated(uint64 indexed id, string metadataURI, bytes32 metadataHash, address updatedBy);
     /// @notice Emitted when a signing key was added to an entity.
@@ -129,6 +133,8 @@ interface IIssuerRegistry {
     error RevocationInFuture(uint40 effectiveFrom);
     /// @notice Only accreditors and root administrators may back-date a revocation.
     error BackdatingNotAllowed(address caller);
+    /// @notice A revoked entity's revocation time can only move earlier.
+    error EntityRevocationNotEarlier(uint64 id, uint40 current, uint40 requested);
     /// @notice A revoked key's revocation time can only move earlier.
     error RevocationNotEarlier(address key, uint40 current, uint40 requested);
 
@@ -151,6 +157,14 @@ interface IIssuerRegistry {
     ///         the next second, so that what the entity did earlier in this second stands.
     /// @dev Root administrators, or trusted keys of the entity's accreditor.
     function setStatus(uint64 id, Status status) external;
+
+    /// @notice Revoke an entity (final) with effect from `effectiveFrom`, which may lie in the
+    ///         past: for a body or issuer found to have been compromised or fraudulent since
+    ///         then. Everything it, and everything below it, anchored from that time on stops
+    ///         being trusted; what came before stays valid. 0 means since its accreditation.
+    /// @dev Root administrators, or trusted keys of the entity's accreditor. The time can only
+    ///      move earlier.
+    function revokeSince(uint64 id, uint40 effectiveFrom) external;
 
     /// @notice Replace an entity's metadata URI and its hash.
     /// @dev Root administrators, the accreditor's trusted keys, or the entity's own trusted keys.

@@ -57,6 +57,10 @@ CASES: dict[str, tuple[Case, list[str]]] = {
         lambda w, who: w.registry.functions.setStatus(w.issuer_id, SUSPENDED),
         ["ok", "ok", "NotAuthorized", "NotAuthorized", "NotAuthorized"],
     ),
+    "revoke issuer since a past time": (
+        lambda w, who: w.registry.functions.revokeSince(w.issuer_id, w.now() - 100),
+        ["ok", "ok", "NotAuthorized", "NotAuthorized", "NotAuthorized"],
+    ),
     "suspend body": (
         lambda w, who: w.registry.functions.setStatus(w.body_id, SUSPENDED),
         ["ok", "NotAuthorized", "NotAuthorized", "NotAuthorized", "NotAuthorized"],
@@ -164,6 +168,7 @@ def test_the_matrix_covers_every_state_changing_function(deployed: World) -> Non
         "reinstate",
         "liftRevocations",
         "useNonce",
+        "revokeSince",
     }
     # OpenZeppelin's own admin functions are tested by OpenZeppelin; we check they are guarded
     # by the roles above through two representatives.

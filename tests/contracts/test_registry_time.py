@@ -350,3 +350,43 @@ def test_a_renouncing_top_admin_stops_being_a_root_admin(world: World) -> None:
     )
     assert world.registry.functions.isRootAdmin(world.admin.address).call() is False
     assert world.registry.functions.defaultAdmin().call() == zero
+
+
+def test_back_dated_body_revocation_splits_its_issuers_anchors(world: World) -> None:
+    before = random_root()
+    t_before = _anchor(world, before)
+    world.chain.increase_time(1000)
+    after = random_root()
+    t_after = _anchor(world, after)
+    fraud_since = (t_before + t_after) // 2
+    world.chain.increase_time(100)
+    receipt = world.tx(world.admin).transact(
+        world.registry.functions.revokeSince(world.body_id, fraud_since)
+    )
+    (event,) = world.registry.events.EntityRevokedSince().process_receipt(receipt)
+    assert event["args"]["effectiveFrom"] == fraud_since
+    assert world.registry.functions.entity(world.body_id).call()[12] == fraud_since
+    assert world.registry.functions.entity(world.body_id).call()[3] == REVOKED
+    assert _status(world, before)["issuerTrustedAtAnchoring"] is True
+    late = _status(world, after)
+    assert late["issuerTrustedAtAnchoring"] is False
+    assert late["trustCode"] == ACCREDITOR_INACTIVE
+    assert (
+        outcome(world.tx(world.issuer), world.anchor.functions.anchor(random_root(), 1))
+        == "KeyNotTrusted"
+    )
+    # Only earlier, never later or in the future.
+    assert (
+        outcome(
+            world.tx(world.admin),
+            world.registry.functions.revokeSince(world.body_id, fraud_since + 5),
+        )
+        == "EntityRevocationNotEarlier"
+    )
+    assert (
+        outcome(
+            world.tx(world.admin),
+            world.registry.functions.revokeSince(world.issuer_id, world.now() + 999),
+        )
+        == "RevocationInFuture"
+    )

@@ -206,3 +206,15 @@ def test_malformed_bundle_reports_instead_of_raising(issued: Issued) -> None:
     assert _failed(report) == ["receipt_well_formed"]
     assert "salt" in report.check("receipt_well_formed").detail
     assert copy.deepcopy(report.to_dict())["valid"] is False
+
+
+def test_accreditation_body_revoked_since_before_the_anchor(issued: Issued) -> None:
+    w = issued.world
+    anchored_at = issued.check(as_of=DURING).anchored_at
+    assert anchored_at is not None
+    w.chain.increase_time(10)
+    w.tx(w.admin).transact(w.registry.functions.revokeSince(w.body_id, anchored_at))
+    report = issued.check(as_of=DURING)
+    assert _failed(report) == ["issuer_trusted_at_anchoring"]
+    assert "accreditor not active" in report.check("issuer_trusted_at_anchoring").detail
+    assert f"entity {w.body_id}" in report.check("issuer_trusted_at_anchoring").detail
