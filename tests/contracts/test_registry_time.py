@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from web3.exceptions import ContractCustomError
-from web3.logs import EventLogErrorFlags
+from web3.logs import DISCARD
 
 from anchor_service.chain import RevertError
 from tests.contracts.conftest import ACTIVE, ISSUER, REVOKED, SUSPENDED, World
@@ -365,7 +365,7 @@ def test_back_dated_body_revocation_splits_its_issuers_anchors(world: World) -> 
         world.registry.functions.revokeSince(world.body_id, fraud_since)
     )
     (event,) = world.registry.events.EntityRevokedSince().process_receipt(
-        receipt, errors=EventLogErrorFlags.Discard  # the receipt holds other events too
+        receipt, errors=DISCARD  # the receipt holds other events too
     )
     assert event["args"]["effectiveFrom"] == fraud_since
     assert world.registry.functions.entity(world.body_id).call()[12] == fraud_since
