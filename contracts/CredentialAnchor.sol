@@ -131,6 +131,23 @@ contract CredentialAnchor is ICredentialAnchor, EIP712, Nonces {
     }
 
     /// @inheritdoc ICredentialAnchor
+    function statusWords(address anchoringKey, bytes32 root, uint256 first, uint256 count)
+        external
+        view
+        returns (uint256[] memory revoked, uint256[] memory suspended)
+    {
+        bytes32 batch = _batchId(_registry.entityOfKey(anchoringKey), root);
+        mapping(uint256 => uint256) storage revokedBits = _revoked[batch];
+        mapping(uint256 => uint256) storage suspendedBits = _suspended[batch];
+        revoked = new uint256[](count);
+        suspended = new uint256[](count);
+        for (uint256 i = 0; i < count; ++i) {
+            revoked[i] = revokedBits[first + i];
+            suspended[i] = suspendedBits[first + i];
+        }
+    }
+
+    /// @inheritdoc ICredentialAnchor
     function credentialStatus(address anchoringKey, bytes32 root, uint256 leafIndex)
         public
         view

@@ -7,6 +7,7 @@ entities, trust at a past time), so that verifying many receipts costs few calls
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -14,7 +15,7 @@ from verifier.contracts_abi import load_artifact
 from verifier.errors import VerifierError
 
 __all__ = [
-    "AnchorStatus",
+    "AnchorInfo",
     "BlockInfo",
     "ChainReadError",
     "ChainReader",
@@ -39,8 +40,8 @@ class BlockInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class AnchorStatus:
-    """``CredentialAnchor.credentialStatus`` for one credential."""
+class AnchorInfo:
+    """``CredentialAnchor.anchorOf``: a batch root as the issuer anchored it."""
 
     anchored: bool
     entity_id: int
@@ -48,11 +49,6 @@ class AnchorStatus:
     anchored_at: int
     block_number: int
     tree_size: int
-    index_in_tree: bool
-    issuer_trusted_at_anchoring: bool
-    trust_code: int
-    revoked: bool
-    suspended: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +79,9 @@ class ChainReader(Protocol):
     def chain_id(self) -> int: ...
     def latest_block(self) -> int: ...
     def block(self, number: int) -> BlockInfo | None: ...
-    def credential_status(self, anchor: str, key: str, root: bytes,
-                          leaf_index: int) -> AnchorStatus: ...
+    def anchor_of(self, anchor: str, key: str, root: bytes) -> AnchorInfo: ...
+    def status_bits(self, anchor: str, key: str, root: bytes,
+                    leaf_index: int) -> tuple[bool, bool]: ...
     def trusted_at(self, registry: str, key: str, when: int) -> TrustAt: ...
     def entity(self, registry: str, entity_id: int) -> EntityInfo: ...
 
@@ -92,7 +89,7 @@ class ChainReader(Protocol):
 class JsonRpcChainReader:
     """A :class:`ChainReader` over JSON-RPC (web3.py)."""
 
-    def __init__(self, w3_or_url: Any) -> None:
+    def __init__(self, w3_or_url: Any, *, latest_block_max_age: float = 1.0) -> None:
         try:
             from web3 import Web3  # noqa: PLC0415 - the chain extra is optional
         except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -107,6 +104,10 @@ class JsonRpcChainReader:
         self._entities: dict[tuple[str, int], EntityInfo] = {}
         self._trust: dict[tuple[str, str, int], TrustAt] = {}
         self._chain_id: int | None = None
+        self._latest: tuple[float, int] | None = None  # (when read, block number)
+        self._latest_max_age = latest_block_max_age
+        self._anchors: dict[tuple[str, str, bytes], AnchorInfo] = {}
+        self._words: dict[tuple[str, str, bytes], tuple[list[int], list[int]]] = {}
 
     def _call(self, what: str, fn: Any) -> Any:
         try:
@@ -123,7 +124,13 @@ class JsonRpcChainReader:
         return self._chain_id
 
     def latest_block(self) -> int:
-        return int(self._call("the latest block", lambda: self.w3.eth.block_number))
+        """The latest block number, re-read at most every ``latest_block_max_age`` seconds
+        (confirmations only grow, so a slightly old number errs on the safe side)."""
+        now = time.monotonic()
+        if self._latest is None or now - self._latest[0] > self._latest_max_age:
+            number = int(self._call("the latest block", lambda: self.w3.eth.block_number))
+            self._latest = (now, number)
+        return self._latest[1]
 
     def block(self, number: int) -> BlockInfo | None:
         if number not in self._blocks:
@@ -132,12 +139,43 @@ class JsonRpcChainReader:
                 int(data["number"]), bytes(data["hash"]), int(data["timestamp"]))
         return self._blocks[number]
 
-    def credential_status(self, anchor: str, key: str, root: bytes,
-                          leaf_index: int) -> AnchorStatus:
-        contract = self._contract(anchor, self._anchor_abi)
-        values = self._call("the credential status", lambda: contract.functions.credentialStatus(
-            self._Web3.to_checksum_address(key), root, leaf_index).call())
-        return AnchorStatus(*values)
+    def anchor_of(self, anchor: str, key: str, root: bytes) -> AnchorInfo:
+        """The anchor of ``root`` by the issuer of ``key``; read once per batch."""
+        cache_key = (anchor.lower(), key.lower(), root)
+        if cache_key not in self._anchors:
+            contract = self._contract(anchor, self._anchor_abi)
+            values = self._call("the anchor", lambda: contract.functions.anchorOf(
+                self._Web3.to_checksum_address(key), root).call())
+            self._anchors[cache_key] = AnchorInfo(bool(values[0]), int(values[1]),
+                                                  str(values[2]), int(values[3]),
+                                                  int(values[4]), int(values[5]))
+        return self._anchors[cache_key]
+
+    def status_bits(self, anchor: str, key: str, root: bytes,
+                    leaf_index: int) -> tuple[bool, bool]:
+        """(revoked, suspended) of one credential. The batch's whole bitmaps are read at the
+        first question about it, a few thousand words per call, so that the status of every
+        credential of a batch costs one call, not one each."""
+        cache_key = (anchor.lower(), key.lower(), root)
+        if cache_key not in self._words:
+            size = self.anchor_of(anchor, key, root).tree_size
+            contract = self._contract(anchor, self._anchor_abi)
+            revoked: list[int] = []
+            suspended: list[int] = []
+            words = (size + 255) // 256
+            for first in range(0, words, _WORDS_PER_CALL):
+                count = min(_WORDS_PER_CALL, words - first)
+                part = self._call("the status bitmaps", lambda f=first, c=count: (
+                    contract.functions.statusWords(
+                        self._Web3.to_checksum_address(key), root, f, c).call()))
+                revoked += part[0]
+                suspended += part[1]
+            self._words[cache_key] = (revoked, suspended)
+        revoked_words, suspended_words = self._words[cache_key]
+        word, bit = divmod(leaf_index, 256)
+        if word >= len(revoked_words):
+            return False, False
+        return bool(revoked_words[word] >> bit & 1), bool(suspended_words[word] >> bit & 1)
 
     def trusted_at(self, registry: str, key: str, when: int) -> TrustAt:
         cache_key = (registry.lower(), key.lower(), when)
@@ -158,6 +196,9 @@ class JsonRpcChainReader:
             self._entities[cache_key] = EntityInfo(int(e[0]), str(e[9]), str(e[10]), int(e[2]),
                                                    int(e[3]), int(e[4]))
         return self._entities[cache_key]
+
+
+_WORDS_PER_CALL = 2048  # 524,288 credentials' status per eth_call
 
 
 def _get_block(w3: Any, number: int) -> Any:

@@ -211,26 +211,38 @@ def _scan(root: Mapping[str, Any]) -> _Scan:
         depth, value = stack.pop()
         if depth > MAX_DEPTH:
             return _Scan.INVALID
-        if isinstance(value, Mapping):
-            plain = plain and type(value) is dict
+        kind = type(value)
+        # Exact types first: isinstance() against the Mapping ABC is slow, and this runs for
+        # every value of every submitted credential.
+        if kind is str:
+            if not value.isascii() and not _valid_unicode(value):
+                return _Scan.INVALID
+        elif kind is dict or (kind is not list and isinstance(value, Mapping)):
+            plain = plain and kind is dict
             for key, item in value.items():
-                if not isinstance(key, str):
+                if type(key) is not str:
                     return _Scan.INVALID
                 if not key.isascii():
                     if not _valid_unicode(key):
                         return _Scan.INVALID
                     plain = False
                 stack.append((depth + 1, item))
-        elif isinstance(value, (list, tuple)):
+        elif kind is list or kind is tuple:
             stack.extend((depth + 1, item) for item in value)
         elif not _scalar_ok(value):
             return _Scan.INVALID
-        elif type(value) is float:
-            text = repr(value)
-            plain = plain and "e" not in text and not text.endswith(".0")
-        elif not (value is None or type(value) in (str, int, bool)):
-            plain = False  # subclasses of str or int: leave them to the reference encoder
+        else:
+            plain = plain and _prints_alike(value, kind)
     return _Scan.PLAIN if plain else _Scan.GENERAL
+
+
+def _prints_alike(value: object, kind: type) -> bool:
+    """Whether Python's JSON encoder prints this scalar as RFC 8785 does."""
+    if kind is float:
+        text = repr(value)
+        return "e" not in text and not text.endswith(".0")
+    # Subclasses of str or int are left to the reference encoder.
+    return value is None or kind is int or kind is bool
 
 
 def _scalar_ok(value: object) -> bool:

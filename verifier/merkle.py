@@ -439,5 +439,8 @@ def _require_size(name: str, value: object, *, allow_zero: bool = False) -> None
 def _require_path(proof: Sequence[bytes]) -> None:
     if isinstance(proof, (bytes, bytearray, str)) or not isinstance(proof, Sequence):
         raise MalformedProofError("proof must be a sequence of 32-byte hashes")
+    # The common case, all well formed, decided without a Python-level loop.
+    if set(map(type, proof)) <= {bytes} and set(map(len, proof)) <= {HASH_SIZE}:
+        return
     for i, p in enumerate(proof):
         _require_hash(f"proof[{i}]", p, MalformedProofError)

@@ -126,6 +126,14 @@ interface ICredentialAnchor {
     /// @notice Whether credential `leafIndex` of that batch is suspended.
     function isSuspended(address anchoringKey, bytes32 root, uint256 leafIndex) external view returns (bool);
 
+    /// @notice The revocation and suspension bitmaps of a batch, `count` 256-bit words from word
+    ///         `first`: word w holds leaf indices 256w to 256w + 255, bit i being 256w + i. A
+    ///         verifier checking many credentials of one batch reads their status in one call.
+    function statusWords(address anchoringKey, bytes32 root, uint256 first, uint256 count)
+        external
+        view
+        returns (uint256[] memory revoked, uint256[] memory suspended);
+
     /// @notice Everything about credential `leafIndex` of batch `root`, anchored by the issuer
     ///         of `anchoringKey` (as a receipt states), in one call: anchored, by which entity
     ///         and key, when, whether the issuer was trusted then, revoked, suspended.
