@@ -405,3 +405,28 @@ def test_cli_submits_a_folder_and_a_jsonl_file(service: Service, tmp_path: Path)
     assert "NaN" in result.stderr
     assert "Traceback" not in result.stderr
     assert service.store.pending(service.issuer_id)[0] == before  # nothing was sent
+
+
+def test_verify_endpoint_reports_every_check(service: Service) -> None:
+    with service.client(service.issuer_token) as client:
+        public_id = client.post(
+            "/v1/credentials", json={"credentials": [_credential("verify-endpoint")]}
+        ).json()["accepted"][0]["id"]
+        _anchor_now(client, [public_id])
+        bundle = client.get(f"/v1/credentials/{public_id}/bundle").text
+    with service.client() as anyone:  # no token needed
+        report = anyone.post("/v1/verify", content=bundle,
+                             headers={"Content-Type": "application/json"})
+        assert report.status_code == 200
+        assert report.json()["valid"] is True, report.json()
+        assert report.json()["issuerDid"] == "did:web:uni-a.example"
+        forged = json.loads(bundle)
+        forged["credential"]["id"] = "urn:forged"
+        answer = anyone.post("/v1/verify", json=forged).json()
+        assert answer["valid"] is False
+        failed = [c["name"] for c in answer["checks"] if c["status"] == "failed"]
+        assert failed == ["digest_matches"]
+        junk = anyone.post("/v1/verify", content=b"{nope",
+                           headers={"Content-Type": "application/json"}).json()
+        assert [c["name"] for c in junk["checks"] if c["status"] == "failed"] == [
+            "receipt_well_formed"]
