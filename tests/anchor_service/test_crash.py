@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,21 +20,11 @@ from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
 from anchor_service.service import write_keystore
 from anchor_service.store import BatchState, NewCredential, Store
-from localchain import AnvilChain
-from tests.contracts.conftest import World, build_world
+from tests.contracts.conftest import World
 from tests.support import check_inclusion, free_port, wait_until_up
 from verifier.receipt import Bundle, Receipt
 
 KILLS = 4
-
-
-@pytest.fixture(scope="module")
-def anvil_world() -> Iterator[World]:
-    chain = AnvilChain.start()
-    try:
-        yield build_world(chain)
-    finally:
-        chain.close()
 
 
 

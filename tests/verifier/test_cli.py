@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,18 +12,8 @@ import pytest
 from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
 from anchor_service.store import NewCredential, Store
-from localchain import AnvilChain
-from tests.contracts.conftest import World, build_world
+from tests.contracts.conftest import World
 from verifier.credential import canonicalize, credential_digest, new_salt
-
-
-@pytest.fixture(scope="module")
-def anvil_world() -> Iterator[World]:
-    chain = AnvilChain.start()
-    try:
-        yield build_world(chain)
-    finally:
-        chain.close()
 
 
 @pytest.fixture(scope="module")
