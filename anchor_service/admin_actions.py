@@ -11,15 +11,13 @@ from pathlib import Path
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
-from anchor_service.admin_cli import SCOPES
 from anchor_service.chain import ChainError, Deployment, RevertError, Transactor, deploy
 from anchor_service.errors import AnchorServiceError
 from anchor_service.keys import load_account
+from verifier.registry_terms import KIND_NAMES, SCOPES, STATUS_NAMES, scope_names
 
 __all__ = ["run"]
 
-KINDS = {1: "body", 2: "issuer"}
-STATUSES = {1: "active", 2: "suspended", 3: "revoked"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,7 +95,7 @@ def _accredit(args: argparse.Namespace) -> int:
         )
     )
     (event,) = registry.events.EntityAccredited().process_receipt(receipt)
-    print(f"accredited {KINDS[args.kind]} {event['args']['id']} ({args.did})")
+    print(f"accredited {KIND_NAMES[args.kind]} {event['args']['id']} ({args.did})")
     return 0
 
 
@@ -127,7 +125,7 @@ def _set_status(args: argparse.Namespace) -> int:
     tx = _transactor(args)
     registry, _ = _deployment(args, tx.w3).contracts(tx.w3)
     tx.transact(registry.functions.setStatus(args.entity, args.status))
-    print(f"entity {args.entity} is now {STATUSES[args.status]}")
+    print(f"entity {args.entity} is now {STATUS_NAMES[args.status]}")
     return 0
 
 
@@ -147,9 +145,9 @@ def _list(args: argparse.Namespace) -> int:
             {
                 "id": e[0],
                 "parentId": e[1],
-                "kind": KINDS.get(e[2], "?"),
-                "status": STATUSES.get(e[3], "?"),
-                "scope": [n for n, bit in SCOPES.items() if e[4] & bit],
+                "kind": KIND_NAMES.get(e[2], "?"),
+                "status": STATUS_NAMES.get(e[3], "?"),
+                "scope": scope_names(e[4]),
                 "did": e[9],
                 "metadataURI": e[10],
                 "keys": keys,

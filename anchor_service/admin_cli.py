@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from verifier.registry_terms import SCOPES
+
 __all__ = ["add_admin_commands", "run"]
 
-SCOPES = {"formal-degree": 1, "formal-non-degree": 2, "non-formal": 4}
 
 
 def add_admin_commands(commands: Any) -> None:

@@ -31,13 +31,13 @@ from anchor_service.service import write_keystore
 from anchor_service.settings import ServiceSettings
 from anchor_service.store import Store
 from localchain import AnvilChain
+from verifier.registry_terms import ALL_SCOPES
 
 __all__ = ["run_stack", "serve"]
 
 log = logging.getLogger("anchor_service.stack")
 BODY_DID = "did:web:demo-accreditation-body.example"
 ISSUER_DID = "did:web:demo-university.example"
-ALL_SCOPES = 0b111
 
 
 def serve(settings: ServiceSettings) -> None:

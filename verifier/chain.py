@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from verifier.contracts_abi import load_artifact
 from verifier.errors import VerifierError
+from verifier.registry_terms import TRUST_CODES
 
 __all__ = [
     "AnchorInfo",
@@ -24,8 +25,6 @@ __all__ = [
     "TrustAt",
 ]
 
-TRUST_CODES = ("trusted", "unknown key", "key not yet valid", "key expired", "key revoked",
-               "entity not active", "accreditor not active")
 
 
 class ChainReadError(VerifierError):

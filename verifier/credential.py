@@ -246,23 +246,47 @@ def _prints_alike(value: object, kind: type) -> bool:
 
 
 def _scalar_ok(value: object) -> bool:
+    return _scalar_problem(value) is None
+
+
+def _scalar_problem(value: object) -> str | None:
+    """What JCS (in this project's exact profile) cannot represent about a scalar, or None.
+    The one statement of the rules: the fast scan and the error messages both use it."""
     if value is None or isinstance(value, bool):
-        return True
+        return None
     if isinstance(value, str):
-        return value.isascii() or _valid_unicode(value)
+        return None if value.isascii() else _unicode_problem(value)
+    if isinstance(value, (int, float)):
+        return _number_problem(value)
+    return f"{type(value).__name__} is not a JSON value"
+
+
+def _number_problem(value: float) -> str | None:
     if isinstance(value, int):
-        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
-    if isinstance(value, float):
-        return math.isfinite(value) and not MAX_SAFE_INTEGER < abs(value) < _EXPONENT_FROM
-    return False
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return None
+        return (f"integer {value} is outside +-(2**53 - 1), which JCS (RFC 8785) cannot "
+                "represent exactly; encode it as a string")
+    if not math.isfinite(value):
+        return f"{value} is not a JSON number (NaN or infinity)"
+    if MAX_SAFE_INTEGER < abs(value) < _EXPONENT_FROM:
+        # JCS writes such a double as a bare integer beyond the exact range, which would
+        # then be rejected when the canonical form is read back.
+        return (f"number {value!r} is written by JCS as the integer "
+                f"{rfc8785.dumps(value).decode()}, outside +-(2**53 - 1); encode it as a string")
+    return None
+
+
+def _unicode_problem(text: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"string holds an unpaired surrogate at position {exc.start}"
+    return None
 
 
 def _valid_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return _unicode_problem(text) is None
 
 
 def _locate_unrepresentable(root: Mapping[str, Any]) -> None:
@@ -284,37 +308,15 @@ def _locate_unrepresentable(root: Mapping[str, Any]) -> None:
 
 
 def _check_scalar(path: str, value: object) -> None:
-    if value is None or isinstance(value, bool):
-        return
-    if isinstance(value, str):
-        _check_unicode(path, value)
-    elif isinstance(value, int):
-        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            raise CredentialError(
-                f"{path}: integer {value} is outside +-(2**53 - 1), which JCS (RFC 8785) "
-                "cannot represent exactly; encode it as a string"
-            )
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise CredentialError(f"{path}: {value} is not a JSON number (NaN or infinity)")
-        if MAX_SAFE_INTEGER < abs(value) < _EXPONENT_FROM:
-            # JCS writes such a double as a bare integer beyond the exact range, which
-            # would then be rejected when the canonical form is read back.
-            raise CredentialError(
-                f"{path}: number {value!r} is written by JCS as the integer "
-                f"{rfc8785.dumps(value).decode()}, outside +-(2**53 - 1); encode it as a string"
-            )
-    else:
-        raise CredentialError(f"{path}: {type(value).__name__} is not a JSON value")
+    problem = _scalar_problem(value)
+    if problem is not None:
+        raise CredentialError(f"{path}: {problem}")
 
 
 def _check_unicode(path: str, text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise CredentialError(
-            f"{path}: string holds an unpaired surrogate at position {exc.start}"
-        ) from None
+    problem = _unicode_problem(text)
+    if problem is not None:
+        raise CredentialError(f"{path}: {problem}")
 
 
 def _json_type(value: object) -> str:

@@ -18,16 +18,16 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from verifier.chain import ChainReader, ChainReadError
+from verifier.chain import AnchorInfo, ChainReader, ChainReadError
 from verifier.credential import credential_digest
 from verifier.errors import CredentialError, ProofError, ReceiptError
 from verifier.merkle import verify_inclusion
 from verifier.receipt import Bundle, Receipt
+from verifier.registry_terms import SCOPES
 from verifier.trust import TrustConfig, TrustedDeployment
 
 __all__ = ["Check", "CheckStatus", "VerificationReport", "verify", "verify_bundle_text"]
 
-SCOPES = {"formal-degree": 1, "formal-non-degree": 2, "non-formal": 4}
 CHECK_NAMES = (
     "receipt_well_formed", "digest_matches", "merkle_inclusion", "trusted_deployment",
     "anchored_on_chain", "confirmations", "issuer_trusted_at_anchoring", "issuer_did_matches",
@@ -213,7 +213,7 @@ def _chain_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Recei
     return checks.report(issuer_did=entity.did, anchored_at=status.anchored_at)
 
 
-def _why_not_anchored(status: Any, block_number: int, same_block: bool, tree_size: int,
+def _why_not_anchored(status: AnchorInfo, block_number: int, same_block: bool, tree_size: int,
                       key: str) -> str:
     if not status.anchored:
         return "the root is not anchored by this issuer at the trusted contract"

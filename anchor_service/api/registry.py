@@ -6,12 +6,11 @@ from fastapi import APIRouter
 
 from anchor_service.api.deps import ComponentsDep, IssuerIdentity
 from anchor_service.api.schemas import ErrorOut, IssuerOut
+from verifier.registry_terms import STATUS_NAMES, scope_names
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"])
-_STATUSES = {1: "active", 2: "suspended", 3: "revoked"}
-_SCOPES = {1: "formal-degree", 2: "formal-non-degree", 4: "non-formal"}
 
 
 @router.get("/issuers", response_model=list[IssuerOut], response_model_by_alias=True,
@@ -25,7 +24,7 @@ def issuers(components: ComponentsDep, identity: IssuerIdentity) -> list[IssuerO
         entity = registry.functions.entity(issuer.entity_id).call()
         out.append(IssuerOut(
             id=issuer.id, name=issuer.name, entity_id=issuer.entity_id, did=issuer.did,
-            key_address=issuer.key_address, status=_STATUSES.get(entity[3], "unknown"),
-            scope=[name for bit, name in _SCOPES.items() if entity[4] & bit],
+            key_address=issuer.key_address, status=STATUS_NAMES.get(entity[3], "unknown"),
+            scope=scope_names(entity[4]),
         ))
     return out
