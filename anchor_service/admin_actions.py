@@ -9,9 +9,17 @@ import sys
 from pathlib import Path
 
 from web3 import Web3
+from web3.contract import Contract
 from web3.exceptions import Web3Exception
 
-from anchor_service.chain import ChainError, Deployment, RevertError, Transactor, deploy
+from anchor_service.chain import (
+    ChainError,
+    Deployment,
+    RevertError,
+    Transactor,
+    accredit,
+    deploy,
+)
 from anchor_service.errors import AnchorServiceError
 from anchor_service.keys import load_account
 from verifier.registry_terms import KIND_NAMES, SCOPES, STATUS_NAMES, scope_names
@@ -85,45 +93,39 @@ def _scope(text: str) -> int:
     return bits
 
 
-def _accredit(args: argparse.Namespace) -> int:
+def _registry_transactor(args: argparse.Namespace) -> tuple[Transactor, Contract]:
     tx = _transactor(args)
     registry, _ = _deployment(args, tx.w3).contracts(tx.w3)
-    metadata_hash = bytes.fromhex(args.metadata_hash.removeprefix("0x"))
-    receipt = tx.transact(
-        registry.functions.accredit(
-            args.parent, args.kind, args.did, _scope(args.scope), args.metadata_uri, metadata_hash
-        )
-    )
-    (event,) = registry.events.EntityAccredited().process_receipt(receipt)
-    print(f"accredited {KIND_NAMES[args.kind]} {event['args']['id']} ({args.did})")
+    return tx, registry
+
+
+def _accredit(args: argparse.Namespace) -> int:
+    tx, registry = _registry_transactor(args)
+    entity_id = accredit(tx, registry, parent=args.parent, kind=args.kind, did=args.did,
+                         scope=_scope(args.scope), metadata_uri=args.metadata_uri,
+                         metadata_hash=bytes.fromhex(args.metadata_hash.removeprefix("0x")))
+    print(f"accredited {KIND_NAMES[args.kind]} {entity_id} ({args.did})")
     return 0
 
 
 def _add_key(args: argparse.Namespace) -> int:
-    tx = _transactor(args)
-    registry, _ = _deployment(args, tx.w3).contracts(tx.w3)
-    tx.transact(
-        registry.functions.addKey(
-            args.entity, Web3.to_checksum_address(args.key), args.valid_from, args.valid_until
-        )
-    )
+    tx, registry = _registry_transactor(args)
+    tx.transact(registry.functions.addKey(args.entity, Web3.to_checksum_address(args.key),
+                                          args.valid_from, args.valid_until))
     print(f"key {args.key} added to entity {args.entity}")
     return 0
 
 
 def _revoke_key(args: argparse.Namespace) -> int:
-    tx = _transactor(args)
-    registry, _ = _deployment(args, tx.w3).contracts(tx.w3)
-    tx.transact(
-        registry.functions.revokeKey(Web3.to_checksum_address(args.key), args.effective_from)
-    )
+    tx, registry = _registry_transactor(args)
+    tx.transact(registry.functions.revokeKey(Web3.to_checksum_address(args.key),
+                                             args.effective_from))
     print(f"key {args.key} revoked")
     return 0
 
 
 def _set_status(args: argparse.Namespace) -> int:
-    tx = _transactor(args)
-    registry, _ = _deployment(args, tx.w3).contracts(tx.w3)
+    tx, registry = _registry_transactor(args)
     tx.transact(registry.functions.setStatus(args.entity, args.status))
     print(f"entity {args.entity} is now {STATUS_NAMES[args.status]}")
     return 0

@@ -34,6 +34,7 @@ __all__ = [
     "Deployment",
     "RevertError",
     "Transactor",
+    "accredit",
     "decode_revert",
     "deploy",
     "sign_anchor",
@@ -239,6 +240,15 @@ def sign_anchor(
     }
     signed = signer.sign_message(encode_typed_data(full_message=typed))
     return bytes(signed.signature)
+
+
+def accredit(transactor: Transactor, registry: Contract, *, parent: int, kind: int, did: str,
+             scope: int, metadata_uri: str = "", metadata_hash: bytes = bytes(32)) -> int:
+    """Accredit an entity in the registry; return its new id (from the EntityAccredited event)."""
+    receipt = transactor.transact(registry.functions.accredit(
+        parent, kind, did, scope, metadata_uri, metadata_hash))
+    (event,) = registry.events.EntityAccredited().process_receipt(receipt)
+    return int(event["args"]["id"])
 
 
 def deploy(

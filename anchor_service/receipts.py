@@ -11,7 +11,7 @@ import json
 from functools import lru_cache
 
 from anchor_service.errors import NotAnchoredError, UnknownCredentialError
-from anchor_service.store import BatchState, Store
+from anchor_service.store import BatchState, CredentialRecord, Store
 from verifier.merkle import MerkleTree
 from verifier.receipt import Anchor, Bundle, Receipt
 
@@ -30,9 +30,25 @@ class Receipts:
 
     def receipt(self, public_id: str, *, issuer_id: int | None = None) -> Receipt:
         """The receipt of credential ``public_id`` (of ``issuer_id``, when given)."""
+        return self._receipt(self._record(public_id, issuer_id))
+
+    def bundle(self, public_id: str, *, issuer_id: int | None = None) -> Bundle:
+        """Credential and receipt in one document; only for credentials sent in full."""
+        record = self._record(public_id, issuer_id)
+        receipt = self._receipt(record)
+        if record.content is None:
+            raise UnknownCredentialError(
+                f"credential {public_id} was submitted as a digest; there is no content to bundle")
+        return Bundle.create(json.loads(record.content), receipt)
+
+    def _record(self, public_id: str, issuer_id: int | None) -> CredentialRecord:
         record = self.store.credential(public_id)
         if record is None or (issuer_id is not None and record.issuer_id != issuer_id):
             raise UnknownCredentialError(f"no credential {public_id}")
+        return record
+
+    def _receipt(self, record: CredentialRecord) -> Receipt:
+        public_id = record.public_id
         batch = self.store.batch(record.batch_id) if record.batch_id is not None else None
         if (
             batch is None or batch.state is not BatchState.ANCHORED or record.leaf_index is None
@@ -58,15 +74,6 @@ class Receipts:
                 anchoring_key=bytes.fromhex(issuer.key_address.removeprefix("0x")),
             ),
         )
-
-    def bundle(self, public_id: str, *, issuer_id: int | None = None) -> Bundle:
-        """Credential and receipt in one document; only for credentials sent in full."""
-        receipt = self.receipt(public_id, issuer_id=issuer_id)
-        record = self.store.credential(public_id)
-        if record is None or record.content is None:
-            raise UnknownCredentialError(
-                f"credential {public_id} was submitted as a digest; there is no content to bundle")
-        return Bundle.create(json.loads(record.content), receipt)
 
     def _load_tree(self, batch_id: int) -> MerkleTree:
         return self.store.load_tree(batch_id)

@@ -20,12 +20,11 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 
 from anchor_service.api import create_app
-from anchor_service.chain import Deployment, Transactor, deploy, load_deployment
+from anchor_service.chain import Deployment, Transactor, accredit, deploy, load_deployment
 from anchor_service.logs import configure_logging
 from anchor_service.service import write_keystore
 from anchor_service.settings import ServiceSettings
@@ -107,19 +106,13 @@ def _demo_registry(deployment: Deployment, admin: Transactor, body: Transactor,
     existing = int(registry.functions.entityIdByDid(ISSUER_DID).call())
     if existing:
         return existing
-    body_id = _accredit(registry, admin, 0, 1, BODY_DID)
+    body_id = accredit(admin, registry, parent=0, kind=1, did=BODY_DID, scope=ALL_SCOPES)
     admin.transact(registry.functions.addKey(body_id, body.address, 0, 0))
-    issuer_id = _accredit(registry, body, body_id, 2, ISSUER_DID)
+    issuer_id = accredit(body, registry, parent=body_id, kind=2, did=ISSUER_DID,
+                         scope=ALL_SCOPES)
     body.transact(registry.functions.addKey(issuer_id, issuer_key, 0, 0))
     log.info("demo body %s and issuer %s accredited", body_id, issuer_id)
     return issuer_id
-
-
-def _accredit(registry: Any, tx: Transactor, parent: int, kind: int, did: str) -> int:
-    receipt = tx.transact(registry.functions.accredit(parent, kind, did, ALL_SCOPES, "",
-                                                      b"\0" * 32))
-    (event,) = registry.events.EntityAccredited().process_receipt(receipt)
-    return int(event["args"]["id"])
 
 
 def _demo_tokens(path: Path, store: Store, issuer_id: int) -> dict[str, str]:

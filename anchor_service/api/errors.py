@@ -50,28 +50,24 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _answer(exc.status_code, "http_error", str(exc.detail))
 
-    @app.exception_handler(UnknownCredentialError)
-    async def unknown(_: Request, exc: UnknownCredentialError) -> JSONResponse:
-        return _answer(404, "not_found", str(exc))
+    for kind in _STATUS_OF:
+        app.add_exception_handler(kind, _known_error)
 
-    @app.exception_handler(NotAnchoredError)
-    async def not_anchored(_: Request, exc: NotAnchoredError) -> JSONResponse:
-        return _answer(409, "not_anchored", str(exc))
 
-    @app.exception_handler(RevertError)
-    async def reverted(_: Request, exc: RevertError) -> JSONResponse:
-        return _answer(409, "contract_refused", str(exc))
+# Each error type of the lower layers, with its HTTP status and machine-readable kind. Lookup
+# follows the exception's class hierarchy, so RevertError (a ChainError) is a 409, not a 503.
+_STATUS_OF: dict[type[Exception], tuple[int, str]] = {
+    UnknownCredentialError: (404, "not_found"),
+    NotAnchoredError: (409, "not_anchored"),
+    RevertError: (409, "contract_refused"),
+    VerifierError: (422, "invalid_document"),
+    ChainError: (503, "chain_unavailable"),
+    StoreError: (503, "store_unavailable"),
+}
 
-    @app.exception_handler(VerifierError)
-    async def bad_document(_: Request, exc: VerifierError) -> JSONResponse:
-        return _answer(422, "invalid_document", str(exc))
 
-    @app.exception_handler(ChainError)
-    async def chain_down(_: Request, exc: ChainError) -> JSONResponse:
-        log.warning("chain error: %s", exc)
-        return _answer(503, "chain_unavailable", str(exc))
-
-    @app.exception_handler(StoreError)
-    async def store_down(_: Request, exc: StoreError) -> JSONResponse:
-        log.warning("store error: %s", exc)
-        return _answer(503, "store_unavailable", str(exc))
+async def _known_error(_: Request, exc: Exception) -> JSONResponse:
+    status, error = next(_STATUS_OF[k] for k in type(exc).__mro__ if k in _STATUS_OF)
+    if status >= 500:
+        log.warning("%s: %s", error, exc)
+    return _answer(status, error, str(exc))

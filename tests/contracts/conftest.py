@@ -12,6 +12,7 @@ from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 
 from anchor_service.chain import Deployment, Transactor, deploy
+from anchor_service.chain import accredit as register
 from localchain import AnvilChain, InProcessChain, LocalChain
 
 BODY, ISSUER = 1, 2  # IIssuerRegistry.Kind
@@ -75,13 +76,8 @@ def build_world(chain: LocalChain) -> World:
     as_admin, as_body = Transactor(chain.w3, admin), Transactor(chain.w3, body)
 
     def accredit(tx: Transactor, parent: int, kind: int, did: str) -> int:
-        receipt = tx.transact(
-            registry.functions.accredit(
-                parent, kind, did, ALL_SCOPES, f"https://example.org/{did}", b"\x11" * 32
-            )
-        )
-        (event,) = registry.events.EntityAccredited().process_receipt(receipt)
-        return int(event["args"]["id"])
+        return register(tx, registry, parent=parent, kind=kind, did=did, scope=ALL_SCOPES,
+                        metadata_uri=f"https://example.org/{did}", metadata_hash=b"\x11" * 32)
 
     body_id = accredit(as_admin, 0, BODY, "did:web:body.example")
     as_admin.transact(registry.functions.addKey(body_id, body.address, 0, 0))
