@@ -4,6 +4,7 @@
 #   Python packages: the project and its test tools, pinned by constraints.txt.
 #   npm packages: solc, OpenZeppelin Contracts and anvil, pinned by
 #   hardhat-free-local/package-lock.json.
+#   With --tests: Debian's chromium too, which the web page's browser tests drive.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,4 +59,13 @@ if ! cmp -s hardhat-free-local/package-lock.json \
         hardhat-free-local/node_modules/.microcred-installed-lock 2>/dev/null; then
     npm ci --prefix hardhat-free-local --no-audit --no-fund --loglevel=error
     cp hardhat-free-local/package-lock.json hardhat-free-local/node_modules/.microcred-installed-lock
+fi
+
+# Playwright cannot download its own browser here, so the browser tests drive Debian's.
+if [ "${1:-}" = "--tests" ] && ! command -v chromium >/dev/null 2>&1; then
+    apt_install --no-install-recommends chromium fonts-liberation
+    if ! command -v chromium >/dev/null 2>&1; then
+        echo "setup: the browser tests need Chromium (Debian: apt-get install chromium)" >&2
+        exit 2
+    fi
 fi

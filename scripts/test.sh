@@ -2,7 +2,7 @@
 # Installs everything and runs the whole test suite, with the linters. .ci/run calls this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy --strict"

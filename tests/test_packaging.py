@@ -38,6 +38,8 @@ def test_wheel_ships_packages_types_and_data(wheel: Path) -> None:
         "anchor_service/__init__.py", "anchor_service/py.typed",
         "anchor_service/examples/vc2-microcredential.json",
         "verifier/artifacts/IssuerRegistry.json", "verifier/artifacts/CredentialAnchor.json",
+        "verifier/web/index.html", "verifier/web/verify.js", "verifier/web/verify.css",
+        "verifier/web/favicon.svg", "anchor_service/api/web.py",
         "localchain/__init__.py", "localchain/py.typed",
     ):
         assert required in names, required

@@ -78,9 +78,10 @@ class ChainReader(Protocol):
     def chain_id(self) -> int: ...
     def latest_block(self) -> int: ...
     def block(self, number: int) -> BlockInfo | None: ...
+    def block_at_time(self, timestamp: int) -> int | None: ...
     def anchor_of(self, anchor: str, key: str, root: bytes) -> AnchorInfo: ...
-    def status_bits(self, anchor: str, key: str, root: bytes,
-                    leaf_index: int) -> tuple[bool, bool]: ...
+    def status_bits(self, anchor: str, key: str, root: bytes, leaf_index: int,
+                    at_block: int | None = None) -> tuple[bool, bool]: ...
     def trusted_at(self, registry: str, key: str, when: int) -> TrustAt: ...
     def entity(self, registry: str, entity_id: int) -> EntityInfo: ...
 
@@ -106,7 +107,9 @@ class JsonRpcChainReader:
         self._latest: tuple[float, int] | None = None  # (when read, block number)
         self._latest_max_age = latest_block_max_age
         self._anchors: dict[tuple[str, str, bytes], AnchorInfo] = {}
-        self._words: dict[tuple[str, str, bytes], tuple[list[int], list[int]]] = {}
+        self._words: dict[tuple[str, str, bytes, int | None],
+                          tuple[list[int], list[int]]] = {}
+        self._blocks_at: dict[int, int | None] = {}
 
     def _call(self, what: str, fn: Any) -> Any:
         try:
@@ -138,6 +141,33 @@ class JsonRpcChainReader:
                 int(data["number"]), bytes(data["hash"]), int(data["timestamp"]))
         return self._blocks[number]
 
+    def block_at_time(self, timestamp: int) -> int | None:
+        """The last block made at or before ``timestamp`` (None if the chain began later):
+        a binary search over block timestamps, about log2(height) block reads, cached."""
+        if timestamp not in self._blocks_at:
+            self._blocks_at[timestamp] = self._search_block_at(timestamp)
+        return self._blocks_at[timestamp]
+
+    def _search_block_at(self, timestamp: int) -> int | None:
+        def time_of(number: int) -> int:
+            block = self.block(number)
+            if block is None:
+                raise ChainReadError(f"block {number} is missing")
+            return block.timestamp
+
+        low, high = 0, self.latest_block()
+        if time_of(high) <= timestamp:
+            return high
+        if time_of(low) > timestamp:
+            return None
+        while high - low > 1:  # time_of(low) <= timestamp < time_of(high)
+            middle = (low + high) // 2
+            if time_of(middle) <= timestamp:
+                low = middle
+            else:
+                high = middle
+        return low
+
     def anchor_of(self, anchor: str, key: str, root: bytes) -> AnchorInfo:
         """The anchor of ``root`` by the issuer of ``key``; read once per batch."""
         cache_key = (anchor.lower(), key.lower(), root)
@@ -150,12 +180,13 @@ class JsonRpcChainReader:
                                                   int(values[4]), int(values[5]))
         return self._anchors[cache_key]
 
-    def status_bits(self, anchor: str, key: str, root: bytes,
-                    leaf_index: int) -> tuple[bool, bool]:
-        """(revoked, suspended) of one credential. The batch's whole bitmaps are read at the
+    def status_bits(self, anchor: str, key: str, root: bytes, leaf_index: int,
+                    at_block: int | None = None) -> tuple[bool, bool]:
+        """(revoked, suspended) of one credential, now or as the chain stood at ``at_block``
+        (which needs a node that keeps past state). The batch's whole bitmaps are read at the
         first question about it, a few thousand words per call, so that the status of every
         credential of a batch costs one call, not one each."""
-        cache_key = (anchor.lower(), key.lower(), root)
+        cache_key = (anchor.lower(), key.lower(), root, at_block)
         if cache_key not in self._words:
             size = self.anchor_of(anchor, key, root).tree_size
             contract = self._contract(anchor, self._anchor_abi)
@@ -166,7 +197,8 @@ class JsonRpcChainReader:
                 count = min(_WORDS_PER_CALL, words - first)
                 part = self._call("the status bitmaps", lambda f=first, c=count: (
                     contract.functions.statusWords(
-                        self._Web3.to_checksum_address(key), root, f, c).call()))
+                        self._Web3.to_checksum_address(key), root, f, c).call(
+                            block_identifier="latest" if at_block is None else at_block)))
                 revoked += part[0]
                 suspended += part[1]
             self._words[cache_key] = (revoked, suspended)

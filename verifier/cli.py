@@ -11,9 +11,10 @@ trust file). A malformed bundle is an invalid bundle (1), reported like any othe
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from verifier.chain import ChainReader, JsonRpcChainReader
@@ -36,8 +37,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="JSON trust file: trusted deployments and minimum confirmations")
     parser.add_argument("--rpc-url", default="http://127.0.0.1:8545", help="JSON-RPC endpoint")
     parser.add_argument("--offline", action="store_true", help="do not read the chain")
-    parser.add_argument("--as-of", type=datetime.fromisoformat, default=None,
-                        help="judge validity periods at this ISO 8601 time instead of now")
+    parser.add_argument("--as-of", type=_aware_time, default=None,
+                        help="judge the credential at this ISO 8601 time (with a time zone) "
+                        "instead of now: its validity period then, and its revocation and "
+                        "suspension as the chain stood then")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
     try:
@@ -47,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     except (VerifierError, OSError) as exc:
         print(f"verify-credential: error: {exc}", file=sys.stderr)
         return 2
+    # What is loaded by now (the imports; web3 alone is about 150,000 objects) lives until
+    # exit. Freezing it spares each later full garbage collection from scanning it again:
+    # that scan was a third of the time spent verifying a folder of thousands of bundles.
+    gc.freeze()
     reports = []
     for file in files:
         try:
@@ -58,6 +65,16 @@ def main(argv: list[str] | None = None) -> int:
                                                   as_of=args.as_of)))
     _print(reports, as_json=args.json, folder=args.path.is_dir())
     return 0 if all(report.valid for _, report in reports) else 1
+
+
+def _aware_time(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone (add Z or +01:00)")
+    return when
 
 
 def _bundle_files(path: Path) -> list[Path]:
@@ -79,8 +96,9 @@ def _print(reports: list[tuple[Path, VerificationReport]], *, as_json: bool,
         return
     for file, report in reports:
         verdict = "VALID" if report.valid else "NOT VALID"
-        issuer = f", issuer {report.issuer_did}" if report.issuer_did else ""
-        anchored = (f", anchored {datetime.fromtimestamp(report.anchored_at).isoformat()}"
+        named = f"{report.issuer_name} " if report.issuer_name else ""
+        issuer = f", issuer {named}{report.issuer_did}" if report.issuer_did else ""
+        anchored = (", anchored " + datetime.fromtimestamp(report.anchored_at, UTC).isoformat()
                     if report.anchored_at else "")
         print(f"{file}: {verdict}{issuer}{anchored}")
         if not folder or not report.valid:

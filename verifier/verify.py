@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from verifier.chain import AnchorInfo, ChainReader, ChainReadError
 from verifier.credential import credential_digest
-from verifier.errors import CredentialError, ProofError, ReceiptError
+from verifier.errors import CredentialError, ProofError, ReceiptError, VerifierError
 from verifier.merkle import verify_inclusion
 from verifier.receipt import Bundle, Receipt
 from verifier.registry_terms import SCOPES
@@ -52,13 +52,20 @@ class Check(NamedTuple):
     evidence: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VerificationReport:
     """The outcome of a verification; valid only if every check passed or does not apply."""
 
     checks: tuple[Check, ...]
     issuer_did: str | None = None
+    #: The issuer's name as the credential states it; given only when the credential's issuer
+    #: id is the DID of the entity that anchored it (so the name is that issuer's own word).
+    issuer_name: str | None = None
+    #: The registry's metadata URI for the anchoring entity, set by its accrediting body.
+    issuer_metadata_uri: str | None = None
     anchored_at: int | None = None
+    #: The time the credential was judged at (Unix seconds), when not now.
+    as_of: int | None = None
 
     @property
     def valid(self) -> bool:
@@ -70,28 +77,49 @@ class VerificationReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"valid": self.valid, "issuerDid": self.issuer_did,
-                "anchoredAt": self.anchored_at,
+                "issuerName": self.issuer_name, "issuerMetadataUri": self.issuer_metadata_uri,
+                "anchoredAt": self.anchored_at, "asOf": self.as_of,
                 "checks": [{"name": c.name, "status": c.status.value, "detail": c.detail,
                             "evidence": dict(c.evidence)} for c in self.checks]}
 
 
+def _shared(status: CheckStatus, detail: str, names: tuple[str, ...]) -> dict[str, Check]:
+    return {name: Check(name, status, detail) for name in names}
+
+
+# Outcomes without evidence are the same in every report, so each exists once: a report
+# then costs a few allocations instead of a dozen (verifying many receipts is
+# allocation-bound, and every container allocated feeds the garbage collector).
+_EARLIER_FAILED = _shared(CheckStatus.NOT_CHECKED, "not checked: an earlier check failed",
+                          CHECK_NAMES)
+_OFFLINE = _shared(CheckStatus.NOT_CHECKED, "offline: needs the chain", CHECK_NAMES)
+_WELL_FORMED = Check("receipt_well_formed", CheckStatus.PASSED, "receipt v1 parsed strictly")
+_NO_SCOPE = Check("scope_allows_kind", CheckStatus.NOT_APPLICABLE,
+                  "the credential declares no learningScope")
+_NO_VALIDITY = Check("validity_period", CheckStatus.NOT_APPLICABLE,
+                     "no validity period declared")
+
+
 class _Checks:
-    def __init__(self) -> None:
+    def __init__(self, as_of: int | None = None) -> None:
         self.items: dict[str, Check] = {}
+        self.as_of = as_of
 
     def add(self, name: str, passed: bool, detail: str, **evidence: Any) -> bool:
         status = CheckStatus.PASSED if passed else CheckStatus.FAILED
-        self.items[name] = Check(name, status, detail, evidence)
+        self.items[name] = Check(name, status, detail, MappingProxyType(evidence))
         return passed
 
-    def set(self, name: str, status: CheckStatus, detail: str, **evidence: Any) -> None:
-        self.items[name] = Check(name, status, detail, evidence)
+    def set(self, name: str, status: CheckStatus, detail: str) -> None:
+        self.items[name] = Check(name, status, detail)
+
+    def put(self, check: Check) -> None:
+        self.items[check.name] = check
 
     def report(self, **extra: Any) -> VerificationReport:
-        checks = tuple(self.items.get(n) or Check(n, CheckStatus.NOT_CHECKED,
-                                                  "not checked: an earlier check failed")
-                       for n in CHECK_NAMES)
-        return VerificationReport(checks, **extra)
+        items = self.items
+        return VerificationReport(tuple([items.get(n) or _EARLIER_FAILED[n]
+                                         for n in CHECK_NAMES]), as_of=self.as_of, **extra)
 
 
 def verify_bundle_text(text: str | bytes, *, trust: TrustConfig, reader: ChainReader | None,
@@ -100,7 +128,7 @@ def verify_bundle_text(text: str | bytes, *, trust: TrustConfig, reader: ChainRe
     try:
         bundle = Bundle.from_json(text)
     except ReceiptError as exc:
-        checks = _Checks()
+        checks = _Checks(_seconds(as_of))
         checks.add("receipt_well_formed", False, str(exc), field=exc.field)
         return checks.report()
     return verify(bundle.credential, bundle.receipt, trust=trust, reader=reader, as_of=as_of)
@@ -109,25 +137,34 @@ def verify_bundle_text(text: str | bytes, *, trust: TrustConfig, reader: ChainRe
 def verify(credential: Mapping[str, Any], receipt: Receipt, *, trust: TrustConfig,
            reader: ChainReader | None, as_of: datetime | None = None) -> VerificationReport:
     """Run every check of ``credential`` against ``receipt``."""
-    checks = _Checks()
-    checks.add("receipt_well_formed", True, "receipt v1 parsed strictly")
-    _validity(checks, credential, int(as_of.timestamp()) if as_of else int(time.time()))
+    when = _seconds(as_of)
+    checks = _Checks(when)
+    checks.put(_WELL_FORMED)
+    _validity(checks, credential, int(time.time()) if when is None else when)
     deployment = _offline_checks(checks, credential, receipt, trust)
     if deployment is None:
         return checks.report()
     if reader is None:
         for name in _CHAIN_CHECKS:
-            checks.set(name, CheckStatus.NOT_CHECKED, "offline: needs the chain")
+            checks.put(_OFFLINE[name])
         _scope(checks, credential, None)
         return checks.report()
     try:
         return _chain_checks(checks, credential, receipt, deployment=deployment, reader=reader,
-                             trust=trust)
+                             trust=trust, as_of=when)
     except ChainReadError as exc:
         for name in _CHAIN_CHECKS:
             if name not in checks.items:
                 checks.set(name, CheckStatus.NOT_CHECKED, f"chain unreachable: {exc}")
         return checks.report()
+
+
+def _seconds(as_of: datetime | None) -> int | None:
+    if as_of is None:
+        return None
+    if as_of.tzinfo is None:
+        raise VerifierError(f"as_of {as_of.isoformat()} has no time zone")
+    return int(as_of.timestamp())
 
 
 def _offline_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Receipt,
@@ -165,7 +202,7 @@ def _offline_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Rec
 
 def _chain_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Receipt, *,
                   deployment: TrustedDeployment, reader: ChainReader,
-                  trust: TrustConfig) -> VerificationReport:
+                  trust: TrustConfig, as_of: int | None) -> VerificationReport:
     anchor = receipt.anchor
     if reader.chain_id() != anchor.chain_id:
         checks.add("anchored_on_chain", False, f"the node serves chain {reader.chain_id()}, "
@@ -177,12 +214,16 @@ def _chain_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Recei
     same_block = block is not None and block.hash == anchor.block_hash
     ok = (status.anchored and status.block_number == anchor.block_number and same_block
           and status.tree_size == receipt.tree_size and status.key.lower() == key)
-    if not checks.add(
-        "anchored_on_chain", ok,
-        "the root is anchored at the stated contract, block and block hash" if ok else
-        _why_not_anchored(status, anchor.block_number, same_block, receipt.tree_size, key),
-        block=anchor.block_number, anchoredAt=status.anchored_at, entityId=status.entity_id,
-    ):
+    if not ok:
+        detail = _why_not_anchored(status, anchor.block_number, same_block, receipt.tree_size,
+                                   key)
+    elif as_of is not None and status.anchored_at > as_of:
+        ok, detail = False, (f"the root was anchored at {status.anchored_at}, after the as-of "
+                             f"time {as_of}")
+    else:
+        detail = "the root is anchored at the stated contract, block and block hash"
+    if not checks.add("anchored_on_chain", ok, detail, block=anchor.block_number,
+                      anchoredAt=status.anchored_at, entityId=status.entity_id):
         return checks.report()
     depth = reader.latest_block() - anchor.block_number + 1
     checks.add("confirmations", depth >= trust.min_confirmations,
@@ -204,13 +245,22 @@ def _chain_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Recei
                f"the credential claims issuer {claimed!r}, but {entity.did!r} anchored it",
                claimed=claimed, anchoringIssuer=entity.did)
     _scope(checks, credential, entity.scope)
+    # As of a past time, the credential's status is read from the chain as it stood then
+    # (a credential revoked later was not revoked then). Trust is not: the registry's answer
+    # for the anchoring time already holds every back-dated revocation known now.
+    at_block = None if as_of is None else reader.block_at_time(as_of)
     revoked, suspended = reader.status_bits(deployment.anchor, key, receipt.root,
-                                            receipt.leaf_index)
+                                            receipt.leaf_index, at_block)
+    then = "" if at_block is None else f" as of block {at_block}"
     checks.add("not_revoked", not revoked,
-               "not revoked" if not revoked else "revoked by its issuer")
+               ("not revoked" if not revoked else "revoked by its issuer") + then,
+               atBlock=at_block)
     checks.add("not_suspended", not suspended,
-               "not suspended" if not suspended else "suspended by its issuer")
-    return checks.report(issuer_did=entity.did, anchored_at=status.anchored_at)
+               ("not suspended" if not suspended else "suspended by its issuer") + then,
+               atBlock=at_block)
+    return checks.report(issuer_did=entity.did, anchored_at=status.anchored_at,
+                         issuer_name=_issuer_name(credential) if claimed == entity.did else None,
+                         issuer_metadata_uri=entity.name_uri or None)
 
 
 def _why_not_anchored(status: AnchorInfo, block_number: int, same_block: bool, tree_size: int,
@@ -234,6 +284,13 @@ def _issuer_id(credential: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _issuer_name(credential: Mapping[str, Any]) -> str | None:
+    issuer = credential.get("issuer")
+    if isinstance(issuer, Mapping) and isinstance(issuer.get("name"), str):
+        return str(issuer["name"])
+    return None
+
+
 def _declared_scope(credential: Mapping[str, Any]) -> str | None:
     """This project's convention: ``learningScope`` at the top level or in the subject."""
     for holder in (credential, credential.get("credentialSubject")):
@@ -245,12 +302,11 @@ def _declared_scope(credential: Mapping[str, Any]) -> str | None:
 def _scope(checks: _Checks, credential: Mapping[str, Any], entity_scope: int | None) -> None:
     declared = _declared_scope(credential)
     if declared is None:
-        checks.set("scope_allows_kind", CheckStatus.NOT_APPLICABLE,
-                   "the credential declares no learningScope")
+        checks.put(_NO_SCOPE)
     elif declared not in SCOPES:
         checks.add("scope_allows_kind", False, f"unknown learningScope {declared!r}")
     elif entity_scope is None:
-        checks.set("scope_allows_kind", CheckStatus.NOT_CHECKED, "offline: needs the chain")
+        checks.put(_OFFLINE["scope_allows_kind"])
     else:
         allowed = bool(entity_scope & SCOPES[declared])
         checks.add("scope_allows_kind", allowed,
@@ -262,7 +318,7 @@ def _validity(checks: _Checks, credential: Mapping[str, Any], when: int) -> None
     start = credential.get("validFrom", credential.get("issuanceDate"))
     end = credential.get("validUntil", credential.get("expirationDate"))
     if start is None and end is None:
-        checks.set("validity_period", CheckStatus.NOT_APPLICABLE, "no validity period declared")
+        checks.put(_NO_VALIDITY)
         return
     try:
         begins = _timestamp(start) if start is not None else None

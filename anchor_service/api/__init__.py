@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from anchor_service import __version__
-from anchor_service.api import admin, batches, credentials, ops, registry, verify
+from anchor_service.api import admin, batches, credentials, ops, registry, verify, web
 from anchor_service.api.errors import install_error_handlers
 from anchor_service.api.limits import BodySizeLimit
 from anchor_service.service import Components, build_components
@@ -53,6 +53,6 @@ def create_app(settings: ServiceSettings | None = None, *,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
-    for module in (credentials, batches, registry, admin, verify, ops):
+    for module in (credentials, batches, registry, admin, verify, ops, web):
         app.include_router(module.router)
     return app

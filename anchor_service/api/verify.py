@@ -6,9 +6,13 @@ reveals nothing that the bundle does not already hold."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 
 from anchor_service.api.deps import ComponentsDep
 from anchor_service.api.schemas import error_responses
@@ -27,18 +31,24 @@ _BODY = {"requestBody": {"required": True, "content": {
 
 @router.post("/verify", responses=error_responses(413), openapi_extra=_BODY,
              summary="Verify a bundle (credential and receipt) against the chain")
-async def verify_bundle(request: Request, components: ComponentsDep) -> JSONResponse:
+async def verify_bundle(
+    request: Request, components: ComponentsDep,
+    as_of: Annotated[AwareDatetime | None, Query(
+        alias="asOf", description="Judge the credential as of this time (ISO 8601 with a time "
+        "zone): its validity period then, and its revocation and suspension as the chain "
+        "stood then. Default: now.")] = None,
+) -> JSONResponse:
     """Answers 200 with the report for any bundle, valid or not (``valid`` says which); a
     malformed bundle is reported as a failed ``receipt_well_formed`` check."""
     body = await request.body()
-    report = await run_in_threadpool(_verify, components, body)
+    report = await run_in_threadpool(_verify, components, body, as_of)
     return JSONResponse(report)
 
 
-def _verify(components: Components, body: bytes) -> dict[str, object]:
+def _verify(components: Components, body: bytes, as_of: datetime | None) -> dict[str, object]:
     deployment = components.deployment
     trust = TrustConfig(deployments=(TrustedDeployment(
         name="this service", chain_id=deployment.chain_id, anchor=deployment.anchor,
         registry=deployment.registry),), min_confirmations=components.settings.confirmations)
     reader = JsonRpcChainReader(components.w3)
-    return verify_bundle_text(body, trust=trust, reader=reader).to_dict()
+    return verify_bundle_text(body, trust=trust, reader=reader, as_of=as_of).to_dict()

@@ -7,131 +7,32 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 
-from anchor_service.api import create_app
 from anchor_service.api.schemas import SubmitOut
-from anchor_service.service import build_components, write_keystore
-from anchor_service.settings import ServiceSettings
-from anchor_service.store import Store
 from localchain import LocalChain
-from tests.contracts.conftest import World, build_world
+from tests.anchor_service.harness import Service, anchor_now, make_credential, running_service
+from tests.contracts.conftest import build_world
 from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixture
-from tests.support import check_inclusion, free_port
+from tests.support import check_inclusion
 from verifier.credential import credential_digest
 from verifier.receipt import Bundle, Receipt
 
 MAX_BODY = 256 * 1024
 
 
-@dataclass
-class Service:
-    url: str
-    world: World
-    store: Store
-    admin: str
-    issuer_token: str
-    other_token: str  # an issuer token of a second issuer
-    issuer_id: int  # the service's id of the issuer behind issuer_token
-
-    def client(self, token: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
-
-
-
 @pytest.fixture(scope="module")
 def service(chain: LocalChain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    world = build_world(chain)
-    data = tmp_path_factory.mktemp("service")
-    deployment = data / "deployment.json"
-    deployment.write_text(world.deployment.to_json(), encoding="utf-8")
-    write_keystore(data / "keys", world.issuer, "pw")
-    settings = ServiceSettings(
-        rpc_url="unused-in-process",
-        deployment=deployment,
-        database_url=f"sqlite:///{data / 'service.sqlite3'}",
-        keystore_dir=data / "keys",
-        keystore_password="pw",
-        batch_max_age=3600,
-        poll_interval=0.05,
-        max_body_bytes=MAX_BODY,
-        max_items_per_request=1000,
-        log_json=False,
-    )
-    components = build_components(settings, w3=chain.w3)
-    store = components.store
-    admin = store.add_token(role="admin")
-    # A second issuer, served here but without a key: it can read, not anchor.
-    other = store.add_issuer(
-        "uni-b",
-        entity_id=world.revoked_id,
-        key_address=world.revoked.address,
-        did="did:web:revoked.example",
-    )
-    other_token = store.add_token(role="issuer", issuer_id=other.id)
-    app = create_app(components=components)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}) as client:
-        issuer = client.post(
-            "/v1/admin/issuers",
-            json={"name": "uni-a", "entityId": world.issuer_id, "keyAddress": world.issuer.address},
-        )
-        assert issuer.status_code == 201, issuer.text
-        token = client.post(
-            "/v1/admin/tokens", json={"role": "issuer", "issuerId": issuer.json()["id"]}
-        )
-        assert token.status_code == 201, token.text
-    try:
-        yield Service(
-            url, world, store, admin, token.json()["token"], other_token, issuer.json()["id"]
-        )
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        components.close()
-
-
-def _credential(tag: str) -> dict[str, Any]:
-    return {
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
-        "id": f"urn:test:{tag}",
-        "type": ["VerifiableCredential"],
-        "issuer": {"id": "did:web:uni-a.example"},
-        "credentialSubject": {"name": "Zoë", "ects": 2.5},
-    }
-
-
-def _anchor_now(client: httpx.Client, ids: list[str]) -> None:
-    assert client.post("/v1/batches").status_code == 202
-    deadline = time.monotonic() + 60
-    while True:
-        states = {client.get(f"/v1/credentials/{i}").json()["state"] for i in ids}
-        if states == {"anchored"}:
-            return
-        assert time.monotonic() < deadline, states
-        time.sleep(0.05)
+    with running_service(build_world(chain), tmp_path_factory.mktemp("service"),
+                         max_body_bytes=MAX_BODY) as running:
+        yield running
 
 
 def test_submit_anchor_and_fetch_receipts(service: Service) -> None:
-    credentials = [_credential(f"e2e-{n}") for n in range(3)]
+    credentials = [make_credential(f"e2e-{n}") for n in range(3)]
     with service.client(service.issuer_token) as client:
         answer = client.post("/v1/credentials", json={"credentials": credentials})
         assert answer.status_code == 202, answer.text
@@ -140,7 +41,7 @@ def test_submit_anchor_and_fetch_receipts(service: Service) -> None:
         assert [a["created"] for a in accepted] == [True, True, True]
         ids = [a["id"] for a in accepted]
         assert client.get(f"/v1/credentials/{ids[0]}/receipt").status_code == 409
-        _anchor_now(client, ids)
+        anchor_now(client, ids)
         for credential, public_id in zip(credentials, ids, strict=True):
             receipt = Receipt.from_json(client.get(f"/v1/credentials/{public_id}/receipt").text)
             assert receipt.credential_digest == credential_digest(credential)
@@ -161,8 +62,8 @@ def test_submit_anchor_and_fetch_receipts(service: Service) -> None:
 
 
 def test_submission_is_idempotent_and_takes_digests(service: Service) -> None:
-    credential = _credential("idempotent")
-    digest = "0x" + credential_digest(_credential("private")).hex()
+    credential = make_credential("idempotent")
+    digest = "0x" + credential_digest(make_credential("private")).hex()
     with service.client(service.issuer_token) as client:
         first = client.post("/v1/credentials", json={"credentials": [credential]}).json()
         again = client.post("/v1/credentials", json={"credentials": [credential]}).json()
@@ -172,7 +73,7 @@ def test_submission_is_idempotent_and_takes_digests(service: Service) -> None:
         assert by_digest.status_code == 202
         public_id = by_digest.json()["accepted"][0]["id"]
         assert client.get(f"/v1/credentials/{public_id}").json()["digest"] == digest
-        _anchor_now(client, [public_id])
+        anchor_now(client, [public_id])
         assert client.get(f"/v1/credentials/{public_id}/receipt").status_code == 200
         bundle = client.get(f"/v1/credentials/{public_id}/bundle")
         assert bundle.status_code == 404
@@ -192,9 +93,9 @@ def test_bulk_submission_of_1000(service: Service) -> None:
 def test_authentication_and_isolation(service: Service) -> None:
     with service.client(service.issuer_token) as mine:
         public_id = mine.post(
-            "/v1/credentials", json={"credentials": [_credential("isolated")]}
+            "/v1/credentials", json={"credentials": [make_credential("isolated")]}
         ).json()["accepted"][0]["id"]
-        _anchor_now(mine, [public_id])
+        anchor_now(mine, [public_id])
     with service.client() as anonymous:
         answer = anonymous.post("/v1/credentials", json={"digests": ["0x" + "11" * 32]})
         assert answer.status_code == 401
@@ -276,11 +177,11 @@ def test_revoke_suspend_reinstate_on_chain(service: Service) -> None:
     anchor, key = service.world.anchor, service.world.issuer.address
     with service.client(service.issuer_token) as client:
         public_id = client.post(
-            "/v1/credentials", json={"credentials": [_credential("status")]}
+            "/v1/credentials", json={"credentials": [make_credential("status")]}
         ).json()["accepted"][0]["id"]
         pending = client.post(f"/v1/credentials/{public_id}/revoke", json={"reason": 1})
         assert pending.status_code == 409
-        _anchor_now(client, [public_id])
+        anchor_now(client, [public_id])
         receipt = Receipt.from_json(client.get(f"/v1/credentials/{public_id}/receipt").text)
         root, index = receipt.root, receipt.leaf_index
         assert client.post(f"/v1/credentials/{public_id}/suspend", json={"reason": 2}).is_success
@@ -343,10 +244,12 @@ def test_cli_submits_a_folder_and_a_jsonl_file(service: Service, tmp_path: Path)
     folder = tmp_path / "credentials"
     folder.mkdir()
     for n in range(4):
-        (folder / f"c{n}.json").write_text(json.dumps(_credential(f"cli-{n}")), encoding="utf-8")
+        credential = json.dumps(make_credential(f"cli-{n}"))
+        (folder / f"c{n}.json").write_text(credential, encoding="utf-8")
     lines = tmp_path / "more.jsonl"
     lines.write_text(
-        "\n".join(json.dumps(_credential(f"cli-l{n}")) for n in range(3)) + "\n", encoding="utf-8"
+        "\n".join(json.dumps(make_credential(f"cli-l{n}")) for n in range(3)) + "\n",
+        encoding="utf-8",
     )
     env = {**os.environ, "MICROCRED_TOKEN": service.issuer_token}
     for path in (folder, lines):
@@ -380,7 +283,7 @@ def test_cli_submits_a_folder_and_a_jsonl_file(service: Service, tmp_path: Path)
 
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "good.json").write_text(json.dumps(_credential("never-sent")), encoding="utf-8")
+    (bad / "good.json").write_text(json.dumps(make_credential("never-sent")), encoding="utf-8")
     (bad / "x.json").write_text('{"score": NaN}', encoding="utf-8")
     before = service.store.pending(service.issuer_id)[0]
     result = subprocess.run(
@@ -410,9 +313,9 @@ def test_cli_submits_a_folder_and_a_jsonl_file(service: Service, tmp_path: Path)
 def test_verify_endpoint_reports_every_check(service: Service) -> None:
     with service.client(service.issuer_token) as client:
         public_id = client.post(
-            "/v1/credentials", json={"credentials": [_credential("verify-endpoint")]}
+            "/v1/credentials", json={"credentials": [make_credential("verify-endpoint")]}
         ).json()["accepted"][0]["id"]
-        _anchor_now(client, [public_id])
+        anchor_now(client, [public_id])
         bundle = client.get(f"/v1/credentials/{public_id}/bundle").text
     with service.client() as anyone:  # no token needed
         report = anyone.post("/v1/verify", content=bundle,
@@ -426,6 +329,17 @@ def test_verify_endpoint_reports_every_check(service: Service) -> None:
         assert answer["valid"] is False
         failed = [c["name"] for c in answer["checks"] if c["status"] == "failed"]
         assert failed == ["digest_matches"]
+        before = anyone.post("/v1/verify", params={"asOf": "2020-01-01T00:00:00Z"},
+                             content=bundle, headers={"Content-Type": "application/json"})
+        assert before.status_code == 200
+        assert before.json()["asOf"] == 1577836800
+        assert [c["name"] for c in before.json()["checks"] if c["status"] == "failed"] == [
+            "anchored_on_chain"]
+        for bad in ("2020-01-01T00:00:00", "soon"):
+            refused = anyone.post("/v1/verify", params={"asOf": bad}, content=bundle,
+                                  headers={"Content-Type": "application/json"})
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["detail"].startswith("query.asOf: ")
         junk = anyone.post("/v1/verify", content=b"{nope",
                            headers={"Content-Type": "application/json"}).json()
         assert [c["name"] for c in junk["checks"] if c["status"] == "failed"] == [

@@ -97,3 +97,13 @@ def test_errors_exit_2_with_a_message(anvil_world: World, wallet: Path, tmp_path
     assert result.returncode == 2
     assert "deployments.0" in result.stderr
     assert "Traceback" not in result.stderr + missing.stderr
+    naive = _run(anvil_world, wallet, str(wallet / "bundle0.json"), "--as-of", "2027-01-01")
+    assert naive.returncode == 2
+    assert "has no time zone" in naive.stderr
+
+
+def test_as_of_before_the_anchor_exits_1(anvil_world: World, wallet: Path) -> None:
+    result = _run(anvil_world, wallet, str(wallet / "bundle0.json"), "--as-of",
+                  "2020-01-01T00:00:00Z")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "[FAIL] anchored_on_chain: the root was anchored at" in result.stdout

@@ -96,6 +96,13 @@ def test_a_valid_bundle_passes_every_check(issued: Issued) -> None:
     assert report.valid, report.to_dict()
     assert report.issuer_did == "did:web:uni-a.example"
     assert all(c.status is CheckStatus.PASSED for c in report.checks)
+    digest = report.check("digest_matches").evidence
+    assert digest["computed"] == digest["receipt"] == "0x" + credential_digest(CREDENTIAL).hex()
+    anchored = report.check("anchored_on_chain").evidence
+    assert anchored["block"] == issued.bundle.receipt.anchor.block_number
+    assert anchored["entityId"] == issued.world.issuer_id
+    with pytest.raises(TypeError):  # the report is immutable, evidence included
+        digest["computed"] = "0x00"  # type: ignore[index]
     text_report = verify_bundle_text(issued.bundle.to_json(), trust=issued.trust,
                                      reader=issued.reader, as_of=DURING)
     assert text_report.valid
@@ -167,9 +174,36 @@ def test_key_revoked_with_a_back_dated_time(issued: Issued) -> None:
 
 def test_validity_period(issued: Issued) -> None:
     assert _failed(issued.check(as_of=datetime(2031, 1, 1, tzinfo=UTC))) == ["validity_period"]
-    early = issued.check(as_of=datetime(2025, 1, 1, tzinfo=UTC))
+    # Offline, because the chain did not hold the anchor yet in 2025 (see the as-of test).
+    early = issued.check(as_of=datetime(2025, 1, 1, tzinfo=UTC), offline=True)
     assert _failed(early) == ["validity_period"]
     assert "not valid yet" in early.check("validity_period").detail
+
+
+def test_as_of_a_past_time_reads_the_chain_as_it_stood_then(issued: Issued) -> None:
+    w, receipt = issued.world, issued.bundle.receipt
+    anchored_at = issued.check().anchored_at
+    assert anchored_at is not None
+    w.chain.increase_time(3600)
+    revocation = w.tx(w.issuer).transact(w.anchor.functions.revoke(
+        w.issuer_id, receipt.root, [receipt.leaf_index], 2))
+    revoked_in = revocation["blockNumber"]
+    revoked_at = w.chain.w3.eth.get_block(revoked_in)["timestamp"]
+    assert revoked_at >= anchored_at + 3600
+
+    def at(timestamp: int) -> VerificationReport:
+        return issued.check(as_of=datetime.fromtimestamp(timestamp, UTC))
+
+    before = at(revoked_at - 1)  # revoked later, so not revoked then
+    assert before.valid, before.to_dict()
+    read_at = before.check("not_revoked").evidence["atBlock"]
+    assert receipt.anchor.block_number <= read_at < revoked_in
+    assert _failed(at(revoked_at)) == ["not_revoked"]
+    assert at(revoked_at).check("not_revoked").evidence["atBlock"] == revoked_in
+    assert _failed(issued.check()) == ["not_revoked"]  # now
+    too_early = at(anchored_at - 1)
+    assert _failed(too_early) == ["anchored_on_chain"]
+    assert "after the as-of time" in too_early.check("anchored_on_chain").detail
 
 
 def test_too_few_confirmations(issued: Issued) -> None:

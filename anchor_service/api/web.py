@@ -1,0 +1,55 @@
+"""The verification web page: static files from ``verifier/web``, served with a strict CSP.
+
+The page calls ``POST /v1/verify``; it needs no token and keeps nothing. ``/`` leads to it."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import RedirectResponse, Response
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+_ASSETS = {"verify.js": "text/javascript; charset=utf-8", "verify.css": "text/css; charset=utf-8",
+           "favicon.svg": "image/svg+xml"}
+# The page loads only its own script and style, talks only to this origin, and may not be
+# framed (no clickjacking of a "valid" verdict).
+_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+@cache
+def _read(name: str) -> bytes:
+    return (files("verifier") / "web" / name).read_bytes()
+
+
+@router.get("/favicon.ico")
+def favicon() -> RedirectResponse:
+    return RedirectResponse("/verify/favicon.svg", status_code=308)
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/verify", status_code=307)
+
+
+@router.get("/verify")
+def page() -> Response:
+    return Response(_read("index.html"), media_type="text/html; charset=utf-8", headers=_HEADERS)
+
+
+@router.get("/verify/{name}")
+def asset(name: str) -> Response:
+    if name not in _ASSETS:
+        raise HTTPException(404, f"no such file: {name}")
+    return Response(_read(name), media_type=_ASSETS[name], headers=_HEADERS)

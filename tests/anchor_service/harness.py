@@ -1,0 +1,121 @@
+"""A running anchor service for HTTP tests: uvicorn on loopback, a real SQLite file, the
+contracts on a local chain, an admin token and two issuers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from anchor_service.api import create_app
+from anchor_service.service import build_components, write_keystore
+from anchor_service.settings import ServiceSettings
+from anchor_service.store import Store
+from tests.contracts.conftest import World
+from tests.support import free_port
+
+
+@dataclass
+class Service:
+    url: str
+    world: World
+    store: Store
+    admin: str
+    issuer_token: str
+    other_token: str  # an issuer token of a second issuer
+    issuer_id: int  # the service's id of the issuer behind issuer_token
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+
+@contextmanager
+def running_service(world: World, data: Path, *, max_body_bytes: int) -> Iterator[Service]:
+    """The service for ``world``'s deployment, its files in ``data``, stopped on exit."""
+    deployment = data / "deployment.json"
+    deployment.write_text(world.deployment.to_json(), encoding="utf-8")
+    write_keystore(data / "keys", world.issuer, "pw")
+    settings = ServiceSettings(
+        rpc_url="unused-in-process",
+        deployment=deployment,
+        database_url=f"sqlite:///{data / 'service.sqlite3'}",
+        keystore_dir=data / "keys",
+        keystore_password="pw",
+        batch_max_age=3600,
+        poll_interval=0.05,
+        max_body_bytes=max_body_bytes,
+        max_items_per_request=1000,
+        log_json=False,
+    )
+    components = build_components(settings, w3=world.chain.w3)
+    store = components.store
+    admin = store.add_token(role="admin")
+    # A second issuer, served here but without a key: it can read, not anchor.
+    other = store.add_issuer(
+        "uni-b",
+        entity_id=world.revoked_id,
+        key_address=world.revoked.address,
+        did="did:web:revoked.example",
+    )
+    other_token = store.add_token(role="issuer", issuer_id=other.id)
+    app = create_app(components=components)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}) as client:
+            issuer = client.post(
+                "/v1/admin/issuers",
+                json={"name": "uni-a", "entityId": world.issuer_id,
+                      "keyAddress": world.issuer.address},
+            )
+            assert issuer.status_code == 201, issuer.text
+            token = client.post(
+                "/v1/admin/tokens", json={"role": "issuer", "issuerId": issuer.json()["id"]}
+            )
+            assert token.status_code == 201, token.text
+        yield Service(
+            url, world, store, admin, token.json()["token"], other_token, issuer.json()["id"]
+        )
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        components.close()
+
+
+def make_credential(tag: str, **extra: Any) -> dict[str, Any]:
+    """A VC 2.0 credential of the issuer the service anchors for (did:web:uni-a.example)."""
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "id": f"urn:test:{tag}",
+        "type": ["VerifiableCredential"],
+        "issuer": {"id": "did:web:uni-a.example"},
+        "credentialSubject": {"name": "Zoë", "ects": 2.5},
+        **extra,
+    }
+
+
+def anchor_now(client: httpx.Client, ids: list[str]) -> None:
+    """Ask for a batch now and wait until every credential in ``ids`` is anchored."""
+    assert client.post("/v1/batches").status_code == 202
+    deadline = time.monotonic() + 60
+    while True:
+        states = {client.get(f"/v1/credentials/{i}").json()["state"] for i in ids}
+        if states == {"anchored"}:
+            return
+        assert time.monotonic() < deadline, states
+        time.sleep(0.05)
