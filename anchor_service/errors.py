@@ -7,6 +7,7 @@ __all__ = [
     "AnchorServiceError",
     "BatchError",
     "NotAnchoredError",
+    "StoreError",
     "UnknownCredentialError",
 ]
 
@@ -25,3 +26,8 @@ class UnknownCredentialError(AnchorServiceError, LookupError):
 
 class NotAnchoredError(AnchorServiceError):
     """The credential is accepted but its batch is not anchored (and confirmed) yet."""
+
+
+class StoreError(AnchorServiceError):
+    """The database refused an operation or cannot be reached, or an operation does not fit
+    the stored state."""

@@ -8,7 +8,7 @@ __all__ = ["Metrics"]
 
 
 class Metrics:
-    """Queue depth, batch sizes, anchor latency, gas used and errors."""
+    """Queue depth, batch sizes, anchor latency, gas used, reorganised anchors and errors."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -24,6 +24,8 @@ class Metrics:
             registry=self.registry, buckets=(0.5, 1, 2, 5, 10, 30, 60, 300, 1800))
         self.gas_used = Counter("microcred_anchor_gas_used", "Gas used by anchoring",
                                 registry=self.registry)
+        self.reorgs = Counter("microcred_reorganised_anchors",
+                              "Anchored batches whose block left the chain", registry=self.registry)
         self.errors = Counter("microcred_errors", "Errors by kind", ["kind"],
                               registry=self.registry)
 

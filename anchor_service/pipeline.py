@@ -12,6 +12,10 @@ can be killed at any point and restarted:
    the issuer's key, or signed by it and submitted by a relayer) and records its hash.
 3. Once the anchor has the configured number of confirmations, the batch is marked anchored
    with its transaction, block number and block hash, and its receipts can be served.
+4. Anchors stay watched for ``reorg_window`` blocks: if the chain no longer has the stored
+   block hash at that height (a reorganisation), the batch goes back to built, and step 2
+   adopts the anchor where the new chain has it, or anchors again. Receipts naming the
+   dropped block stop verifying; the new ones verify.
 
 Failures of one batch (RPC errors, a revert) are logged and retried with backoff; they do not
 stop the other batches.
@@ -22,13 +26,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3Exception
+from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
 
 from anchor_service.chain import ChainError, Deployment, Transactor, sign_anchor
 from anchor_service.errors import AnchorServiceError
@@ -38,6 +42,8 @@ from anchor_service.store import BatchRecord, BatchState, Store
 __all__ = ["BatchPolicy", "Pipeline"]
 
 log = logging.getLogger("anchor_service.pipeline")
+
+_IMMEDIATE_TRIES = 3  # tries of one step before a transport or RPC error means backing off
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class BatchPolicy:
     confirmations: int = 1  # blocks, the anchoring block included
     resend_after: float = 120.0  # seconds before an unmined transaction is sent again
     signature_ttl: int = 3600  # seconds a relayed anchoring signature stays valid
+    reorg_window: int = 128  # blocks during which an anchor is checked for reorganisations
+    reorg_check_every: float = 2.0  # seconds between those checks
 
     def __post_init__(self) -> None:
         if self.max_size < 1 or self.max_age < 0 or self.confirmations < 1:
@@ -81,6 +89,7 @@ class Pipeline:
         self._transactors: dict[int, Transactor] = {}
         self._relayer = Transactor(w3, relayer) if relayer is not None else None
         self._retry_at: dict[int, tuple[float, float]] = {}  # batch id -> (when, delay)
+        self._reorg_check_at: dict[int, float] = {}  # issuer id -> next check
         # One round at a time within this process: a forced cut from the API and the
         # background loop must not both send the same batch.
         self._round = threading.RLock()
@@ -150,17 +159,62 @@ class Pipeline:
             return self._advance_all()
 
     def _advance_all(self) -> list[BatchRecord]:
+        unfinished = [BatchState.BUILT, BatchState.SENT]
+        anchored = []
+        for issuer_id in list(self._signers):
+            # One process at a time sends an issuer's transactions (replicas share the
+            # database), and reads its batches only once it holds the lease, since another
+            # replica may have moved them on meanwhile.
+            with self.store.issuer_lease(issuer_id) as held:
+                if not held:
+                    continue
+                self._watch_for_reorgs(issuer_id)
+                anchored += self._advance_issuer(reversed(self.store.batches(
+                    issuer_id=issuer_id, states=unfinished, limit=10_000)))
+        return anchored
+
+    def _watch_for_reorgs(self, issuer_id: int) -> None:
+        """Send back to built every recent anchor whose block the chain no longer has."""
+        now = self._clock()
+        if now < self._reorg_check_at.get(issuer_id, 0.0):
+            return
+        self._reorg_check_at[issuer_id] = now + self.policy.reorg_check_every
+        try:
+            latest = int(self.w3.eth.block_number)
+            hashes: dict[int, bytes | None] = {}
+            for batch in self.store.batches(issuer_id=issuer_id, states=[BatchState.ANCHORED],
+                                            limit=10_000):
+                if batch.block_number is None:
+                    continue
+                if batch.block_number < latest - self.policy.reorg_window:
+                    break  # newest first: the rest are older still
+                if batch.block_number not in hashes:
+                    hashes[batch.block_number] = self._block_hash(batch.block_number)
+                if hashes[batch.block_number] != batch.block_hash:
+                    self.store.mark_reorganised(batch.id)
+                    log.warning("batch %s: its anchor in block %s was reorganised away; "
+                                "anchoring it again", batch.id, batch.block_number,
+                                extra={"batch": batch.id})
+                    if self._metrics is not None:
+                        self._metrics.reorgs.inc()
+        except (AnchorServiceError, Web3Exception, OSError) as exc:
+            log.warning("reorganisation check failed: %s", exc)
+
+    def _block_hash(self, number: int) -> bytes | None:
+        try:
+            return bytes(self.w3.eth.get_block(number)["hash"])
+        except BlockNotFound:
+            return None
+
+    def _advance_issuer(self, batches: Iterable[BatchRecord]) -> list[BatchRecord]:
         anchored = []
         now = self._clock()
-        for batch in reversed(self.store.batches(states=[BatchState.BUILT, BatchState.SENT],
-                                                 limit=10_000)):
-            if batch.issuer_id not in self._signers:
-                continue
+        for batch in batches:
             when, delay = self._retry_at.get(batch.id, (0.0, 0.0))
             if now < when:
                 continue
             try:
-                if self._advance(batch):
+                if self._advance_retrying(batch):
                     anchored.append(batch)
                 self._retry_at.pop(batch.id, None)
             except (AnchorServiceError, Web3Exception, OSError) as exc:
@@ -171,6 +225,23 @@ class Pipeline:
                 if self._metrics is not None:
                     self._metrics.errors.labels(kind=type(exc).__name__).inc()
         return anchored
+
+    def _advance_retrying(self, batch: BatchRecord) -> bool:
+        """:meth:`_advance`, tried again at once after a transport or RPC error (a dropped
+        connection, a node's internal error): one flaky call among the several a step makes
+        should not cost the batch a backoff. Safe because each try starts by asking the chain
+        and the database, never from what the failed try did."""
+        for attempt in range(1, _IMMEDIATE_TRIES + 1):
+            try:
+                return self._advance(batch)
+            except (Web3Exception, OSError):
+                if attempt == _IMMEDIATE_TRIES:
+                    raise
+            fresh = self.store.batch(batch.id)
+            if fresh is None or fresh.state is BatchState.ANCHORED:
+                return False
+            batch = fresh
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def run_once(self) -> list[BatchRecord]:
         """One round: cut what is due, then advance everything."""
@@ -199,7 +270,7 @@ class Pipeline:
         except TransactionNotFound:
             sent_at = batch.sent_at or 0.0
             return self._clock() - sent_at >= self.policy.resend_after
-        # Mined but not anchored: it reverted (or was reorganised away; issue 6).
+        # Mined but not anchored: it reverted.
         return int(receipt["status"]) != 1
 
     def _send(self, batch: BatchRecord, *, replace: bool) -> bytes:

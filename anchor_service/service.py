@@ -62,11 +62,15 @@ def keystore_path(directory: Path, address: str) -> Path:
     return directory / f"{address.lower().removeprefix('0x')}.json"
 
 
-def write_keystore(directory: Path, account: LocalAccount, password: str) -> Path:
-    """Encrypt ``account`` into ``directory`` (readable by the owner only)."""
+def write_keystore(directory: Path, account: LocalAccount, password: str, *,
+                   scrypt_cost: int | None = None) -> Path:
+    """Encrypt ``account`` into ``directory`` (readable by the owner only). ``scrypt_cost``
+    is scrypt's N (default eth-account's 2**18, about a second to decrypt); tests that start
+    services over and over use less."""
     directory.mkdir(parents=True, exist_ok=True)
     path = keystore_path(directory, account.address)
-    document = Account.encrypt(bytes(account.key), password)
+    document = Account.encrypt(bytes(account.key), password, kdf="scrypt",
+                               iterations=scrypt_cost)
     path.write_text(json.dumps(document), encoding="utf-8")
     os.chmod(path, 0o600)
     return path
@@ -92,7 +96,7 @@ def build_components(
     if deployment.chain_id != w3.eth.chain_id:
         raise ChainError(f"{settings.deployment} is for chain {deployment.chain_id}, but "
                          f"{settings.rpc_url} is chain {w3.eth.chain_id}")
-    store = store or Store(settings.database_path)
+    store = store or Store(settings.database_url)
     relayer = (_decrypt(settings.relayer_keystore, _password(settings))
                if settings.relayer_keystore is not None else None)
     metrics = Metrics()

@@ -5,6 +5,7 @@ a ``.env``-style file (``anchor-service serve --config FILE``). Nothing is read 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,8 +21,10 @@ class ServiceSettings(BaseSettings):
     rpc_url: str = Field("http://127.0.0.1:8545", description="JSON-RPC endpoint of the chain")
     deployment: Path = Field(Path("deployments/chain-31337.json"),
                              description="deployment record written by `anchor-service deploy`")
-    database_url: str = Field("sqlite:///data/service.sqlite3",
-                              description="sqlite:///PATH (PostgreSQL arrives with issue 6)")
+    database_url: str = Field(
+        "sqlite:///data/service.sqlite3",
+        description="sqlite:///PATH, or postgresql://USER:PASSWORD@HOST:PORT/DB for several "
+        "replicas on one database")
     keystore_dir: Path = Field(Path("data/keys"),
                                description="encrypted keystores of issuer keys, <address>.json")
     keystore_password: SecretStr | None = Field(None, description="password of the keystores")
@@ -37,15 +40,32 @@ class ServiceSettings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(64 * 2**20, ge=1024, description="larger requests get 413")
     max_items_per_request: int = Field(50_000, ge=1)
+    rate_limit: float = Field(1000.0, ge=0, description="requests a second per API token "
+                              "(0: no limit)")
+    rate_limit_burst: int = Field(2000, ge=1)
+    public_rate_limit: float = Field(50.0, ge=0, description="requests a second per client "
+                                     "address without a token: verification (0: no limit)")
+    public_rate_limit_burst: int = Field(100, ge=1)
     log_json: bool = Field(True, description="structured (JSON) logs")
 
     @field_validator("database_url")
     @classmethod
-    def _sqlite_only(cls, value: str) -> str:
-        if not value.startswith("sqlite:///") or len(value) == len("sqlite:///"):
-            raise ValueError("only sqlite:///PATH is supported (PostgreSQL: issue 6)")
+    def _known_database(cls, value: str) -> str:
+        sqlite = value.startswith("sqlite:///") and len(value) > len("sqlite:///")
+        if not (sqlite or value.startswith(("postgresql://", "postgres://"))):
+            raise ValueError("must be sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB")
         return value
 
-    @property
-    def database_path(self) -> Path:
-        return Path(self.database_url.removeprefix("sqlite:///"))
+    def secrets(self) -> list[str]:
+        """What must never appear in a log line or an error message: the keystore password,
+        passwords in the database and RPC URLs, and the RPC URL's path and query (where
+        providers put API keys)."""
+        found = [self.keystore_password.get_secret_value()] if self.keystore_password else []
+        for url in (self.rpc_url, self.database_url):
+            parts = urlsplit(url)
+            if parts.password:
+                found.append(parts.password)
+        rpc = urlsplit(self.rpc_url)
+        if rpc.path.strip("/") or rpc.query:
+            found.append(rpc.path + (f"?{rpc.query}" if rpc.query else ""))
+        return [secret for secret in found if len(secret) >= 4]  # shorter would hide noise

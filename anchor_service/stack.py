@@ -25,7 +25,7 @@ import uvicorn
 
 from anchor_service.api import create_app
 from anchor_service.chain import Deployment, Transactor, accredit, deploy, load_deployment
-from anchor_service.logs import configure_logging
+from anchor_service.logs import Redactor, configure_logging
 from anchor_service.service import write_keystore
 from anchor_service.settings import ServiceSettings
 from anchor_service.store import Store
@@ -41,7 +41,7 @@ ISSUER_DID = "did:web:demo-university.example"
 
 def serve(settings: ServiceSettings) -> None:
     """Run the service in the foreground until interrupted."""
-    configure_logging(json_lines=settings.log_json)
+    configure_logging(json_lines=settings.log_json, redact=Redactor(settings.secrets()))
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_config=None, access_log=False)
 

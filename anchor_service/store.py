@@ -1,30 +1,30 @@
-"""Durable storage for the anchor service, in one SQLite file.
+"""Durable storage for the anchor service: a SQLite file (the default) or PostgreSQL.
 
-Every method that changes data commits before it returns, with ``journal_mode=WAL`` and
-``synchronous=FULL``: once ``accept`` has returned, the credentials survive a crash or a
-SIGKILL, so the HTTP layer may answer 2xx. Batches are recorded, tree included, before any
-transaction is sent for them.
+Every method that changes data commits before it returns (SQLite: ``journal_mode=WAL`` and
+``synchronous=FULL``; PostgreSQL: its WAL with ``synchronous_commit`` on): once ``accept`` has
+returned, the credentials survive a crash or a SIGKILL, so the HTTP layer may answer 2xx.
+Batches are recorded, tree included, before any transaction is sent for them.
 
-Each thread gets its own connection (SQLite connections are not shared across threads);
-writers are serialised by SQLite itself (``BEGIN IMMEDIATE`` with a busy timeout).
+Several service processes may share one database (replicas on PostgreSQL; on SQLite, processes
+on one machine): cutting an issuer's batches is serialised by the database, and
+:meth:`Store.issuer_lease` lets one process at a time send an issuer's transactions.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from anchor_service.errors import AnchorServiceError
+from anchor_service._database import Connection, open_backend
+from anchor_service.errors import StoreError
 from verifier.merkle import MerkleTree
 
 __all__ = [
@@ -40,61 +40,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION: Final = 1
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS issuers (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    entity_id INTEGER NOT NULL,
-    key_address TEXT NOT NULL,
-    did TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    token_hash BLOB PRIMARY KEY,
-    issuer_id INTEGER REFERENCES issuers(id),
-    role TEXT NOT NULL CHECK (role IN ('issuer', 'admin')),
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS credentials (
-    id INTEGER PRIMARY KEY,
-    public_id TEXT NOT NULL UNIQUE,
-    issuer_id INTEGER NOT NULL REFERENCES issuers(id),
-    digest BLOB NOT NULL,
-    salt BLOB NOT NULL,
-    content BLOB,
-    accepted_at REAL NOT NULL,
-    batch_id INTEGER REFERENCES batches(id),
-    leaf_index INTEGER,
-    UNIQUE (issuer_id, digest)
-);
-CREATE INDEX IF NOT EXISTS credentials_pending ON credentials (issuer_id, id)
-    WHERE batch_id IS NULL;
-CREATE TABLE IF NOT EXISTS batches (
-    id INTEGER PRIMARY KEY,
-    issuer_id INTEGER NOT NULL REFERENCES issuers(id),
-    root BLOB NOT NULL,
-    size INTEGER NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('built', 'sent', 'anchored')),
-    created_at REAL NOT NULL,
-    tx_hash BLOB,
-    sent_at REAL,
-    block_number INTEGER,
-    block_hash BLOB,
-    anchored_at REAL,
-    UNIQUE (issuer_id, root)
-);
-CREATE TABLE IF NOT EXISTS batch_levels (
-    batch_id INTEGER NOT NULL REFERENCES batches(id),
-    level INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (batch_id, level)
-);
-"""
 _IN_CHUNK: Final = 500  # bound on "?" placeholders per statement
-
-
-class StoreError(AnchorServiceError):
-    """The database refused an operation, or an operation does not fit the stored state."""
 
 
 class BatchState(StrEnum):
@@ -170,74 +116,49 @@ class BatchRecord:
 
 
 class Store:
-    """The service's database. Safe to use from several threads."""
+    """The service's database. Safe to use from several threads.
 
-    def __init__(self, path: Path | str, *, busy_timeout: float = 30.0) -> None:
-        path = Path(path)
-        self.path = path
-        self._busy_timeout = busy_timeout
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._write() as db:
-            # Statement by statement: executescript() would commit outside this transaction.
-            for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+    ``location`` is ``postgresql://USER:PASSWORD@HOST:PORT/DB``, or ``sqlite:///PATH`` or a
+    plain path for a SQLite file."""
+
+    def __init__(self, location: Path | str, *, busy_timeout: float = 30.0) -> None:
+        self._db = open_backend(location, busy_timeout=busy_timeout)
+        self.backend = self._db.name
+        with self._db.write() as db:
+            for statement in self._db.statements():
                 db.execute(statement)
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             elif int(row[0]) != SCHEMA_VERSION:
-                raise StoreError(f"{path} has schema version {row[0]}, this code reads "
+                raise StoreError(f"{self} has schema version {row[0]}, this code reads "
                                  f"{SCHEMA_VERSION}")
+
+    def __str__(self) -> str:
+        return str(self._db)
 
     # ----------------------------------------------------------------- plumbing
 
-    def _connection(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
-                                 check_same_thread=False)
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = FULL")
-            db.execute("PRAGMA foreign_keys = ON")
-            self._local.db = db
-            with self._lock:
-                self._connections.append(db)
-        return db
+    def _connection(self) -> Connection:
+        return self._db.connection()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: committed (and fsynced) on success, rolled back on error."""
-        db = self._connection()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"database busy or unavailable: {exc}") from None
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        try:
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"commit failed: {exc}") from None
+    def _write(self) -> AbstractContextManager[Connection]:
+        """A write transaction: committed (and made durable) on success, rolled back on error."""
+        return self._db.write()
 
     def close(self) -> None:
         """Close every connection this store opened."""
-        with self._lock:
-            for db in self._connections:
-                db.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._db.close()
 
     def ping(self) -> None:
         """Raise StoreError unless the database answers."""
-        try:
-            self._connection().execute("SELECT 1").fetchone()
-        except sqlite3.Error as exc:
-            raise StoreError(f"database unavailable: {exc}") from None
+        self._connection().execute("SELECT 1").fetchone()
+
+    def issuer_lease(self, issuer_id: int) -> AbstractContextManager[bool]:
+        """Try to become the one process that sends ``issuer_id``'s transactions, for the
+        duration of the ``with`` block; yields whether this process got it. The lease dies
+        with the process (or its database connection), so another replica takes over."""
+        return self._db.lease(issuer_id)
 
     # ------------------------------------------------------------ issuers, tokens
 
@@ -250,10 +171,10 @@ class Store:
                 if tuple(row[1:]) != (entity_id, key_address, did):
                     raise StoreError(f"issuer {name!r} exists with other data")
                 return Issuer(row[0], name, entity_id, key_address, did)
-            cursor = db.execute(
-                "INSERT INTO issuers (name, entity_id, key_address, did) VALUES (?, ?, ?, ?)",
-                (name, entity_id, key_address, did))
-            return Issuer(int(cursor.lastrowid or 0), name, entity_id, key_address, did)
+            (new_id,) = db.execute(
+                "INSERT INTO issuers (name, entity_id, key_address, did) VALUES (?, ?, ?, ?) "
+                "RETURNING id", (name, entity_id, key_address, did)).fetchone()
+            return Issuer(int(new_id), name, entity_id, key_address, did)
 
     def issuers(self) -> list[Issuer]:
         rows = self._connection().execute(
@@ -294,6 +215,9 @@ class Store:
         now = time.time()
         fresh = [(uuid.uuid4().hex, issuer_id, item.digest, item.salt, item.content, now)
                  for item in items]
+        # In digest order, so that two replicas inserting overlapping requests lock the same
+        # keys in the same order (PostgreSQL would otherwise abort one as a deadlock).
+        fresh.sort(key=lambda row: row[2])
         with self._write() as db:
             db.executemany(
                 "INSERT INTO credentials (public_id, issuer_id, digest, salt, content, "
@@ -303,7 +227,7 @@ class Store:
         new_ids = {row[0] for row in fresh}
         return [Accepted(ids[item.digest], ids[item.digest] in new_ids) for item in items]
 
-    def _ids_by_digest(self, db: sqlite3.Connection, issuer_id: int,
+    def _ids_by_digest(self, db: Connection, issuer_id: int,
                        digests: Sequence[bytes]) -> dict[bytes, str]:
         found: dict[bytes, str] = {}
         unique = list(dict.fromkeys(digests))
@@ -336,6 +260,7 @@ class Store:
         batch: build its tree and record batch, tree and leaf positions in one transaction.
         None when nothing waits."""
         with self._write() as db:
+            self._db.serialise_issuer(db, issuer_id)
             rows = db.execute(
                 "SELECT id, salt, digest FROM credentials WHERE issuer_id = ? "
                 "AND batch_id IS NULL ORDER BY id LIMIT ?", (issuer_id, max_size)).fetchall()
@@ -343,10 +268,10 @@ class Store:
                 return None
             tree = MerkleTree([bytes(salt) + bytes(digest) for _, salt, digest in rows])
             now = time.time()
-            cursor = db.execute(
+            (batch_id,) = db.execute(
                 "INSERT INTO batches (issuer_id, root, size, state, created_at) "
-                "VALUES (?, ?, ?, 'built', ?)", (issuer_id, tree.root, tree.size, now))
-            batch_id = int(cursor.lastrowid or 0)
+                "VALUES (?, ?, ?, 'built', ?) RETURNING id",
+                (issuer_id, tree.root, tree.size, now)).fetchone()
             db.executemany("INSERT INTO batch_levels VALUES (?, ?, ?)",
                            [(batch_id, n, level) for n, level in enumerate(tree.levels)])
             db.executemany("UPDATE credentials SET batch_id = ?, leaf_index = ? WHERE id = ?",
@@ -389,10 +314,19 @@ class Store:
                          "state = 'anchored', tx_hash = ?, block_number = ?, block_hash = ?, "
                          "anchored_at = ?", (tx_hash, block_number, block_hash, anchored_at))
 
+    def mark_reorganised(self, batch_id: int) -> None:
+        """The batch's anchoring block left the chain (a reorganisation): back to built, with
+        no transaction, so that the pipeline adopts the anchor wherever the new chain has it,
+        or anchors again. Its receipts are withheld until then."""
+        self._transition(batch_id, {BatchState.ANCHORED},
+                         "state = 'built', tx_hash = NULL, sent_at = NULL, block_number = NULL, "
+                         "block_hash = NULL, anchored_at = NULL", ())
+
     def _transition(self, batch_id: int, allowed: set[BatchState], assignments: str,
                     values: tuple[object, ...]) -> None:
         with self._write() as db:
-            row = db.execute("SELECT state FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            row = db.execute(f"SELECT state FROM batches WHERE id = ?{self._db.for_update}",  # noqa: S608 - fixed SQL
+                             (batch_id,)).fetchone()
             if row is None:
                 raise StoreError(f"no batch {batch_id}")
             if BatchState(row[0]) not in allowed:

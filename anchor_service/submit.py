@@ -179,7 +179,7 @@ class DirectBackend:
         self._components = components
         matches = [i for i in components.store.issuers() if i.name == issuer_name]
         if not matches:
-            raise SubmitError(f"no issuer named {issuer_name!r} in {components.store.path}")
+            raise SubmitError(f"no issuer named {issuer_name!r} in {components.store}")
         self._issuer = matches[0]
         if self._issuer.id not in components.signers:
             raise SubmitError(f"no keystore for issuer {issuer_name!r}")

@@ -8,6 +8,7 @@ import {ICredentialAnchor} from "./interfaces/ICredentialAnchor.sol";
 import {IIssuerRegistry} from "./interfaces/IIssuerRegistry.sol";
 
 /// @title CredentialAnchor
+/// @author microcred-anchor contributors
 /// @notice Anchors RFC 9162 batch roots of micro-credentials and keeps per-credential
 ///         revocation and suspension, trusting the keys of an {IIssuerRegistry}.
 /// @dev An anchor is one storage slot (key index, entity, time, block, tree size) under the
@@ -36,6 +37,7 @@ contract CredentialAnchor is ICredentialAnchor, EIP712, Nonces {
     mapping(bytes32 batchId => mapping(uint256 word => uint256)) private _revoked;
     mapping(bytes32 batchId => mapping(uint256 word => uint256)) private _suspended;
 
+    /// @notice Deploys the anchor, trusting the keys of `issuerRegistry` for good.
     /// @param issuerRegistry The registry whose keys may anchor and change status.
     constructor(IIssuerRegistry issuerRegistry) EIP712("CredentialAnchor", "1") {
         _registry = issuerRegistry;

@@ -6,6 +6,7 @@ import {AccessControlDefaultAdminRules} from
 import {IIssuerRegistry} from "./interfaces/IIssuerRegistry.sol";
 
 /// @title IssuerRegistry
+/// @author microcred-anchor contributors
 /// @notice EBSI-style trusted-issuer registry that can answer whether a key, its entity and
 ///         every accreditation body above it were trusted at any past time.
 /// @dev Top-level administration uses OpenZeppelin's AccessControlDefaultAdminRules: the
@@ -66,6 +67,7 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
     mapping(uint64 id => address[]) private _entityKeys;
     address[] private _keyList;
 
+    /// @notice Deploys the registry with `initialAdmin` as top and root administrator.
     /// @param adminTransferDelay Seconds a new top administrator must wait before accepting.
     /// @param initialAdmin The top administrator, also the first root administrator.
     constructor(uint48 adminTransferDelay, address initialAdmin)
@@ -85,8 +87,13 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
         _grantRole(ROOT_ADMIN_ROLE, defaultAdmin());
     }
 
+    /// @notice Give up `role` for the caller, who must be `account`. The top administrator
+    ///         role can only be given up once a transfer to the zero address was begun and its
+    ///         delay has passed ({beginDefaultAdminTransfer}).
     /// @dev A top administrator who renounces also stops being a root administrator: nobody
     ///      could revoke that role afterwards.
+    /// @param role The role to give up.
+    /// @param account The caller's own address.
     function renounceRole(bytes32 role, address account) public override {
         super.renounceRole(role, account);
         if (role == DEFAULT_ADMIN_ROLE) _revokeRole(ROOT_ADMIN_ROLE, account);

@@ -4,7 +4,8 @@
 #   Python packages: the project and its test tools, pinned by constraints.txt.
 #   npm packages: solc, OpenZeppelin Contracts and anvil, pinned by
 #   hardhat-free-local/package-lock.json.
-#   With --tests: Debian's chromium too, which the web page's browser tests drive.
+#   With --tests: Debian's chromium and postgresql too, for the browser and database tests,
+#   and Slither in .venv-tools (pinned by constraints-tools.txt) for the contract analysis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,6 +67,24 @@ if [ "${1:-}" = "--tests" ] && ! command -v chromium >/dev/null 2>&1; then
     apt_install --no-install-recommends chromium fonts-liberation
     if ! command -v chromium >/dev/null 2>&1; then
         echo "setup: the browser tests need Chromium (Debian: apt-get install chromium)" >&2
+        exit 2
+    fi
+fi
+# Slither (static analysis of the contracts) pins web3 7, so it lives in a venv of its own.
+if [ "${1:-}" = "--tests" ]; then
+    if [ ! -x .venv-tools/bin/python ]; then "$PYTHON" -m venv .venv-tools; fi
+    if ! cmp -s constraints-tools.txt .venv-tools/.microcred-installed 2>/dev/null; then
+        .venv-tools/bin/python -m pip install --quiet --disable-pip-version-check \
+            -c constraints-tools.txt slither-analyzer
+        cp constraints-tools.txt .venv-tools/.microcred-installed
+    fi
+fi
+# The store and fault tests start a private PostgreSQL server from Debian's binaries.
+have_postgres() { compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; }
+if [ "${1:-}" = "--tests" ] && ! have_postgres; then
+    apt_install --no-install-recommends postgresql
+    if ! have_postgres; then
+        echo "setup: the tests need PostgreSQL (Debian: apt-get install postgresql)" >&2
         exit 2
     fi
 fi

@@ -14,7 +14,9 @@ from fastapi import FastAPI
 from anchor_service import __version__
 from anchor_service.api import admin, batches, credentials, ops, registry, verify, web
 from anchor_service.api.errors import install_error_handlers
-from anchor_service.api.limits import BodySizeLimit
+from anchor_service.api.limits import BodySizeLimit, RateLimit
+from anchor_service.api.openapi import install_openapi
+from anchor_service.logs import Redactor
 from anchor_service.service import Components, build_components
 from anchor_service.settings import ServiceSettings
 
@@ -51,8 +53,14 @@ def create_app(settings: ServiceSettings | None = None, *,
         "out RFC 9162 inclusion receipts.",
         lifespan=lifespan,
     )
+    app.state.redact = Redactor(settings.secrets())  # applied to every error message
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so it runs first: a limited client is turned away before anything else.
+    app.add_middleware(RateLimit, rate=settings.rate_limit, burst=settings.rate_limit_burst,
+                       public_rate=settings.public_rate_limit,
+                       public_burst=settings.public_rate_limit_burst)
     install_error_handlers(app)
+    install_openapi(app)
     for module in (credentials, batches, registry, admin, verify, ops, web):
         app.include_router(module.router)
     return app

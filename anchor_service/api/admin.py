@@ -2,35 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from web3 import Web3
 
 from anchor_service.api.deps import AdminIdentity, ComponentsDep
 from anchor_service.api.errors import ApiError
-from anchor_service.api.schemas import IssuerOut, error_responses
+from anchor_service.api.schemas import (
+    IssuerOut,
+    JsonInt,
+    error_responses,
+    integral,
+    without_default,
+)
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
-_ERRORS = error_responses(401, 403, 409, 422, 503)
+_ERRORS = error_responses(401, 403, 404, 409, 422, 503)
 
 
 class IssuerIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
-    entity_id: int = Field(alias="entityId", ge=1)
+    entity_id: JsonInt = Field(alias="entityId", ge=1)
     key_address: str = Field(alias="keyAddress", pattern=r"^0x[0-9a-fA-F]{40}$")
 
 
 class TokenIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+    """An issuer token names its issuer; an admin token names none."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True,
+                              json_schema_extra={"oneOf": [
+                                  {"properties": {"role": {"const": "issuer"}},
+                                   "required": ["issuerId"]},
+                                  {"properties": {"role": {"const": "admin"}},
+                                   "not": {"required": ["issuerId"]}}]})
 
     role: Literal["issuer", "admin"]
-    issuer_id: int | None = Field(None, alias="issuerId", ge=1)
+    # The bound sits on the integer itself: on the union it would also be applied to null.
+    issuer_id: Annotated[int, Field(ge=1), BeforeValidator(integral)] | SkipJsonSchema[None] = (
+        Field(
+        None, alias="issuerId", json_schema_extra=without_default))
 
 
 class TokenOut(BaseModel):
@@ -42,15 +59,16 @@ class TokenOut(BaseModel):
              status_code=201, responses=_ERRORS,
              summary="Serve an issuer: its registry entity and anchoring key")
 def add_issuer(issuer: IssuerIn, components: ComponentsDep, _: AdminIdentity) -> IssuerOut:
-    """The key must belong to the entity on chain, and the entity must be a trusted issuer."""
+    """The key must belong to the entity on chain, and the entity must be a trusted issuer
+    (409 otherwise: the request does not fit the registry's state)."""
     registry = components.deployment.contracts(components.w3)[0]
     key = Web3.to_checksum_address(issuer.key_address)
     if registry.functions.entityOfKey(key).call() != issuer.entity_id:
-        raise ApiError(422, "key_not_of_entity",
+        raise ApiError(409, "key_not_of_entity",
                        f"keyAddress: {key} is not a key of registry entity {issuer.entity_id}")
     entity = registry.functions.entity(issuer.entity_id).call()
     if entity[2] != 2:  # Kind.TrustedIssuer
-        raise ApiError(422, "not_an_issuer",
+        raise ApiError(409, "not_an_issuer",
                        f"entityId: entity {issuer.entity_id} is not an issuer")
     stored = components.store.add_issuer(issuer.name, entity_id=issuer.entity_id,
                                          key_address=key, did=str(entity[9]))
@@ -65,7 +83,8 @@ def add_token(request: TokenIn, components: ComponentsDep, _: AdminIdentity) -> 
     if request.role == "issuer":
         if request.issuer_id is None:
             raise ApiError(422, "invalid_request", "issuerId: required for an issuer token")
-        components.store.issuer(request.issuer_id)  # 503-free check: raises StoreError if absent
+        if request.issuer_id not in {issuer.id for issuer in components.store.issuers()}:
+            raise ApiError(404, "not_found", f"issuerId: no issuer {request.issuer_id}")
     elif request.issuer_id is not None:
         raise ApiError(422, "invalid_request", "issuerId: an admin token has none")
     token = components.store.add_token(role=request.role, issuer_id=request.issuer_id)

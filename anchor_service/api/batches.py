@@ -33,7 +33,8 @@ def batch_out(batch: BatchRecord) -> BatchOut:
 def list_batches(
     components: ComponentsDep, identity: IssuerIdentity,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Query(ge=1, description="only batches with smaller ids")] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1,  # a database integer
+                                        description="only batches with smaller ids")] = None,
 ) -> list[BatchOut]:
     batches = components.store.batches(issuer_id=identity.issuer_id, limit=limit,
                                        before_id=before)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from anchor_service.api.deps import ComponentsDep, IssuerIdentity
-from anchor_service.api.errors import ApiError
+from anchor_service.api.errors import ApiError, validation_detail
 from anchor_service.api.schemas import (
     CredentialOut,
     StatusChangeIn,
@@ -58,11 +58,7 @@ def _submit(components: Components, issuer_id: int, body: bytes) -> JSONResponse
     try:
         payload = SubmitIn.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        detail = f"{where}: {message}" if where else message
-        raise ApiError(422, "invalid_request", detail) from None
+        raise ApiError(422, "invalid_request", validation_detail(exc.errors())) from None
     limit = components.settings.max_items_per_request
     count = len(payload.credentials or payload.digests or [])
     if count > limit:

@@ -4,18 +4,23 @@ message that names the problem. Bad input is a 4xx, never a 500."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from web3.exceptions import Web3Exception
 
 from anchor_service.chain import ChainError, RevertError
 from anchor_service.errors import AnchorServiceError, NotAnchoredError, UnknownCredentialError
+from anchor_service.logs import Redactor
 from anchor_service.store import StoreError
 from verifier.errors import VerifierError
 
-__all__ = ["ApiError", "install_error_handlers"]
+__all__ = ["ApiError", "install_error_handlers", "validation_detail"]
 
 log = logging.getLogger("anchor_service.api")
 
@@ -30,28 +35,51 @@ class ApiError(AnchorServiceError):
         self.detail = detail
 
 
-def _answer(status: int, error: str, detail: str) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail}, status_code=status)
+def _answer(request: Request, status: int, error: str, detail: str,
+            headers: Mapping[str, str] | None = None) -> JSONResponse:
+    redact: Redactor = getattr(request.app.state, "redact", Redactor())
+    return JSONResponse({"error": error, "detail": redact(detail)}, status_code=status,
+                        headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _answer(exc.status, exc.error, exc.detail)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _answer(request, exc.status, exc.error, exc.detail)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
-        message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-        return _answer(422, "invalid_request", f"{where}: {message}" if where else message)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _answer(request, 422, "invalid_request", validation_detail(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _answer(exc.status_code, "http_error", str(exc.detail))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Every method of the path, not only those of the route Starlette tried first.
+            headers["Allow"] = ", ".join(_methods_of(request))
+        return _answer(request, exc.status_code, "http_error", str(exc.detail), headers)
 
     for kind in _STATUS_OF:
         app.add_exception_handler(kind, _known_error)
+
+
+def validation_detail(errors: Sequence[Any]) -> str:
+    """The first validation error as ``field.path: message``. The path names fields and
+    list positions only: not "body", nor the union branch pydantic tried ("list[...]")."""
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    where = ".".join(str(part) for part in first.get("loc", ())
+                     if isinstance(part, int) or (part != "body" and part.isidentifier()))
+    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def _methods_of(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 # Each error type of the lower layers, with its HTTP status and machine-readable kind. Lookup
@@ -62,12 +90,14 @@ _STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     RevertError: (409, "contract_refused"),
     VerifierError: (422, "invalid_document"),
     ChainError: (503, "chain_unavailable"),
+    Web3Exception: (503, "chain_unavailable"),
     StoreError: (503, "store_unavailable"),
+    OSError: (503, "unavailable"),  # a connection refused or reset under the chain client
 }
 
 
-async def _known_error(_: Request, exc: Exception) -> JSONResponse:
+async def _known_error(request: Request, exc: Exception) -> JSONResponse:
     status, error = next(_STATUS_OF[k] for k in type(exc).__mro__ if k in _STATUS_OF)
     if status >= 500:
         log.warning("%s: %s", error, exc)
-    return _answer(status, error, str(exc))
+    return _answer(request, status, error, str(exc))

@@ -1,12 +1,19 @@
-"""Request body size limit: larger bodies get 413 before they are read into memory."""
+"""Limits on requests: body size (larger bodies get 413 before they are read into memory) and
+request rate (429 with Retry-After), as pure ASGI middleware."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodySizeLimit"]
+__all__ = ["BodySizeLimit", "RateLimit"]
 
 
 class BodySizeLimit:
@@ -56,3 +63,66 @@ class BodySizeLimit:
 
 class _BodyTooLargeError(Exception):
     pass
+
+
+class RateLimit:
+    """Token buckets: one per API token (``rate`` requests a second, bursts of ``burst``), and
+    one per client address for requests without a token (the public verification routes and
+    page). Operations routes (health, readiness, metrics) are never limited. A rate of 0 turns
+    that limit off. The buckets live in this process: with several replicas, each enforces its
+    own share."""
+
+    EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
+    MAX_CLIENTS = 100_000  # buckets kept; the least recently seen are forgotten first
+
+    def __init__(self, app: ASGIApp, *, rate: float, burst: int, public_rate: float,
+                 public_burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.app = app
+        self._limits = {"token": (rate, burst), "address": (public_rate, public_burst)}
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, when
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in self.EXEMPT:
+            await self.app(scope, receive, send)
+            return
+        kind, key = self._client(scope)
+        rate, burst = self._limits[kind]
+        wait = self._take(f"{kind}:{key}", rate, burst) if rate > 0 else 0.0
+        if wait > 0:
+            await self._reject(send, wait)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _client(scope: Scope) -> tuple[str, str]:
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                # Keyed by a hash: the bucket table never holds a token.
+                return "token", hashlib.sha256(value).hexdigest()
+        client = scope.get("client")
+        return "address", str(client[0]) if client else "unknown"
+
+    def _take(self, key: str, rate: float, burst: int) -> float:
+        """Take one request from ``key``'s bucket; 0 if allowed, else seconds to wait."""
+        now = self._clock()
+        with self._lock:
+            tokens, when = self._buckets.pop(key, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - when) * rate)
+            allowed = tokens >= 1.0
+            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+            while len(self._buckets) > self.MAX_CLIENTS:
+                self._buckets.popitem(last=False)
+        return 0.0 if allowed else (1.0 - tokens) / rate
+
+    @staticmethod
+    async def _reject(send: Send, wait: float) -> None:
+        seconds = max(1, math.ceil(wait))
+        body = json.dumps({"error": "rate_limited",
+                           "detail": f"too many requests: retry in {seconds} s"}).encode()
+        await send({"type": "http.response.start", "status": 429,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"retry-after", str(seconds).encode()),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from web3.exceptions import Web3Exception
 
 from anchor_service.api.deps import ComponentsDep
@@ -19,7 +19,8 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Database and chain reachable")
+@router.get("/readyz", summary="Database and chain reachable", responses={
+    503: {"description": "Not ready: the database or the chain is unreachable"}})
 def readyz(components: ComponentsDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
@@ -35,7 +36,7 @@ def readyz(components: ComponentsDep) -> JSONResponse:
     return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
 def metrics(components: ComponentsDep) -> Response:
     depth = sum(components.store.pending(issuer.id)[0] for issuer in components.store.issuers())
     components.metrics.queue_depth.set(depth)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 __all__ = [
     "AcceptedItem",
@@ -12,13 +13,25 @@ __all__ = [
     "CredentialOut",
     "ErrorOut",
     "IssuerOut",
+    "JsonInt",
     "StatusChangeIn",
     "StatusChangeOut",
     "SubmitIn",
     "SubmitOut",
     "error_responses",
+    "integral",
+    "without_default",
 ]
 
+def integral(value: object) -> object:
+    """JSON Schema counts 3.0 as an integer; so does this API (and nothing looser)."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+#: An integer in a request body: strict (no strings, no booleans), but 3.0 counts.
+JsonInt = Annotated[int, BeforeValidator(integral)]
 HexDigest = Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$",
                                  description="SHA-256 of the RFC 8785 canonical credential")]
 
@@ -31,21 +44,35 @@ class _Out(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
+def without_default(schema: dict[str, Any]) -> None:
+    """For ``json_schema_extra``: an optional field's absence is not a value a client sends."""
+    schema.pop("default", None)
+
+
 class SubmitIn(_In):
     """Either full credentials (JSON objects) or precomputed digests, not both."""
 
-    credentials: list[dict[str, Any]] | None = Field(
-        None, description="credentials to anchor; each is canonicalised (RFC 8785) and hashed")
-    digests: list[HexDigest] | None = Field(
-        None, description="digests of credentials the issuer keeps private")
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
+        "oneOf": [{"required": ["credentials"]}, {"required": ["digests"]}]})
+
+    # Absent, not null: the schema offers no null, so null is refused like any wrong type.
+    credentials: Annotated[list[dict[str, Any]], Field(min_length=1)] | SkipJsonSchema[None] = (
+        Field(None, json_schema_extra=without_default,
+              description="credentials to anchor; each is canonicalised (RFC 8785) and hashed. "
+              "Numbers must be exact in I-JSON: integers within +-(2**53 - 1), and no float "
+              "that RFC 8785 writes as an integer beyond that (such as 1e16); send those as "
+              "strings (422 otherwise)."))
+    digests: Annotated[list[HexDigest], Field(min_length=1)] | SkipJsonSchema[None] = Field(
+        None, json_schema_extra=without_default,
+        description="digests of credentials the issuer keeps private")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SubmitIn:
-        given = [name for name in ("credentials", "digests") if getattr(self, name) is not None]
+        given = sorted(self.model_fields_set & {"credentials", "digests"})
         if len(given) != 1:
             raise ValueError("send exactly one of `credentials` or `digests`")
-        if not (self.credentials or self.digests):
-            raise ValueError(f"`{given[0]}` is empty")
+        if getattr(self, given[0]) is None:
+            raise ValueError(f"`{given[0]}` must be a list, not null")
         return self
 
 
@@ -83,7 +110,7 @@ class BatchOut(_Out):
 
 
 class StatusChangeIn(_In):
-    reason: int = Field(0, ge=0, le=255, description="reason code, recorded in the event")
+    reason: JsonInt = Field(0, ge=0, le=255, description="reason code, recorded in the event")
 
 
 class StatusChangeOut(_Out):

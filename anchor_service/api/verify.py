@@ -12,37 +12,60 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from anchor_service.api.deps import ComponentsDep
+from anchor_service.api.errors import ApiError
 from anchor_service.api.schemas import error_responses
 from anchor_service.service import Components
 from verifier.chain import JsonRpcChainReader
-from verifier.receipt import Bundle
 from verifier.trust import TrustConfig, TrustedDeployment
 from verifier.verify import verify_bundle_text
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["verify"])
-_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": Bundle.model_json_schema()}}}}
+# Any JSON is documented as acceptable, because any JSON gets an answer: a document that is
+# not a well-formed bundle is reported as a failed receipt_well_formed check, not refused.
+# The bundle's own schema is verifier/schemas/bundle-v1.schema.json.
+_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "description": "A bundle (format microcred-anchor-bundle, version 1): a credential and "
+    "its receipt. JSON Schema: verifier/schemas/bundle-v1.schema.json."}}}}}
 
 
-@router.post("/verify", responses=error_responses(413), openapi_extra=_BODY,
+@router.post("/verify", responses=error_responses(413, 415, 422), openapi_extra=_BODY,
              summary="Verify a bundle (credential and receipt) against the chain")
 async def verify_bundle(
     request: Request, components: ComponentsDep,
-    as_of: Annotated[AwareDatetime | None, Query(
-        alias="asOf", description="Judge the credential as of this time (ISO 8601 with a time "
-        "zone): its validity period then, and its revocation and suspension as the chain "
-        "stood then. Default: now.")] = None,
+    as_of: Annotated[str | None, Query(
+        alias="asOf", json_schema_extra={"format": "date-time"},
+        description="Judge the credential as of this time (ISO 8601 with a time zone): its "
+        "validity period then, and its revocation and suspension as the chain stood then. "
+        "Default: now.")] = None,
 ) -> JSONResponse:
     """Answers 200 with the report for any bundle, valid or not (``valid`` says which); a
     malformed bundle is reported as a failed ``receipt_well_formed`` check."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the bundle as application/json")
     body = await request.body()
-    report = await run_in_threadpool(_verify, components, body, as_of)
+    if not body.strip():
+        raise ApiError(422, "invalid_request", "send a bundle as the request body")
+    report = await run_in_threadpool(_verify, components, body, _time(as_of))
     return JSONResponse(report)
+
+
+def _time(text: str | None) -> datetime | None:
+    """An ISO 8601 date-time with a time zone, and nothing else (not a Unix number)."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00")) if "T" in text else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise ApiError(422, "invalid_request",
+                       f"query.asOf: {text!r} is not an ISO 8601 date-time with a time zone")
+    return when
 
 
 def _verify(components: Components, body: bytes, as_of: datetime | None) -> dict[str, object]:

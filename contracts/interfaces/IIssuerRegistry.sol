@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 /// @title IIssuerRegistry
+/// @author microcred-anchor contributors
 /// @notice An EBSI-style trust hierarchy for micro-credential issuers that can answer
 ///         "was key K trusted at time T, for which entity, and was every accreditation body
 ///         above it trusted at T as well?".
@@ -82,23 +83,53 @@ interface IIssuerRegistry {
     }
 
     /// @notice Emitted when an entity is accredited.
+    /// @param id The new entity's id.
+    /// @param parentId The accrediting body's id, 0 when accredited by a root administrator.
+    /// @param kind Accreditation body or trusted issuer.
+    /// @param scope The entity's scope bits, within its parent's.
+    /// @param did The entity's DID.
+    /// @param accreditedBy The account that accredited it.
     event EntityAccredited(
         uint64 indexed id, uint64 indexed parentId, Kind kind, uint32 scope, string did, address accreditedBy
     );
     /// @notice Emitted when an entity's status changed, effective from `since`.
+    /// @param id The entity's id.
+    /// @param status The new status.
+    /// @param since Unix time (seconds) from which the new status holds: the next second.
+    /// @param changedBy The account that changed it.
     event EntityStatusChanged(uint64 indexed id, Status status, uint40 since, address changedBy);
     /// @notice Emitted when an entity was revoked with effect from `effectiveFrom` (possibly in
     ///         the past).
+    /// @param id The entity's id.
+    /// @param effectiveFrom Unix time (seconds) from which the entity counts as revoked.
+    /// @param revokedBy The account that revoked it.
     event EntityRevokedSince(uint64 indexed id, uint40 effectiveFrom, address revokedBy);
     /// @notice Emitted when an entity's metadata URI and hash were replaced.
+    /// @param id The entity's id.
+    /// @param metadataURI The new metadata URI.
+    /// @param metadataHash The new hash of the metadata.
+    /// @param updatedBy The account that replaced them.
     event EntityMetadataUpdated(uint64 indexed id, string metadataURI, bytes32 metadataHash, address updatedBy);
     /// @notice Emitted when a signing key was added to an entity.
+    /// @param entityId The id of the entity the key now belongs to, forever.
+    /// @param key The signing key's address.
+    /// @param index The key's 0-based registry index, in registration order (see {keyAt}).
+    /// @param validFrom Unix time (seconds) from which the key is valid (never in the past).
+    /// @param validUntil Unix time (seconds) from which the key has expired; the largest
+    ///        uint40 when it never expires.
+    /// @param addedBy The account that added it.
     event KeyAdded(
         uint64 indexed entityId, address indexed key, uint32 index, uint40 validFrom, uint40 validUntil, address addedBy
     );
     /// @notice Emitted when a key's validity window was shortened (key rotation).
+    /// @param key The signing key's address.
+    /// @param validUntil The new expiry, Unix time (seconds) from which the key has expired.
+    /// @param changedBy The account that shortened it.
     event KeyExpiryShortened(address indexed key, uint40 validUntil, address changedBy);
     /// @notice Emitted when a key was revoked with effect from `effectiveFrom` (possibly in the past).
+    /// @param key The signing key's address.
+    /// @param effectiveFrom Unix time (seconds) from which the key counts as revoked.
+    /// @param revokedBy The account that revoked it.
     event KeyRevoked(address indexed key, uint40 effectiveFrom, address revokedBy);
 
     /// @notice The caller may not act on `entityId`.
@@ -142,6 +173,12 @@ interface IIssuerRegistry {
     ///         (0: directly under the root administrators).
     /// @dev Root administrators may accredit anywhere; a body's trusted keys may accredit
     ///      under that body. The scope must be within the parent's.
+    /// @param parentId The accreditation body to accredit under, or 0 for top level.
+    /// @param kind `AccreditationBody` or `TrustedIssuer`.
+    /// @param did The new entity's DID: unique, 1 to {MAX_DID_LENGTH} bytes.
+    /// @param scope The new entity's scope bits (`SCOPE_*`): not empty, within the parent's.
+    /// @param metadataURI Where the entity's metadata can be found.
+    /// @param metadataHash The hash of that metadata.
     /// @return id The new entity's stable id.
     function accredit(
         uint64 parentId,
@@ -156,6 +193,8 @@ interface IIssuerRegistry {
     ///         entity (and all below it) from acting at once; in the history it is stamped from
     ///         the next second, so that what the entity did earlier in this second stands.
     /// @dev Root administrators, or trusted keys of the entity's accreditor.
+    /// @param id The entity's id.
+    /// @param status The new status: `Active`, `Suspended` or `Revoked`, not the current one.
     function setStatus(uint64 id, Status status) external;
 
     /// @notice Revoke an entity (final) with effect from `effectiveFrom`, which may lie in the
@@ -164,19 +203,33 @@ interface IIssuerRegistry {
     ///         being trusted; what came before stays valid. 0 means since its accreditation.
     /// @dev Root administrators, or trusted keys of the entity's accreditor. The time can only
     ///      move earlier.
+    /// @param id The entity's id.
+    /// @param effectiveFrom Unix time (seconds) from which it counts as revoked, not in the
+    ///        future; a time before its accreditation (such as 0) means since its accreditation.
     function revokeSince(uint64 id, uint40 effectiveFrom) external;
 
     /// @notice Replace an entity's metadata URI and its hash.
     /// @dev Root administrators, the accreditor's trusted keys, or the entity's own trusted keys.
+    /// @param id The entity's id.
+    /// @param metadataURI The new metadata URI.
+    /// @param metadataHash The hash of the new metadata.
     function updateMetadata(uint64 id, string calldata metadataURI, bytes32 metadataHash) external;
 
     /// @notice Add a signing key to an entity. The key then belongs to that entity forever.
     /// @dev Root administrators, or trusted keys of the entity's accreditor. A `validFrom` in
     ///      the past (or 0) means now; `validUntil` 0 means no expiry.
+    /// @param entityId The id of the entity the key will belong to; not revoked.
+    /// @param key The signing key's address: not zero, never registered before.
+    /// @param validFrom Unix time (seconds) from which the key is valid; 0 or past means now.
+    /// @param validUntil Unix time (seconds) from which the key has expired, after `validFrom`
+    ///        and now; 0 means no expiry.
     function addKey(uint64 entityId, address key, uint40 validFrom, uint40 validUntil) external;
 
     /// @notice Move a key's expiry earlier (key rotation). Not into the past.
     /// @dev Root administrators, the accreditor's trusted keys, or the entity's own trusted keys.
+    /// @param key The signing key's address.
+    /// @param validUntil The new expiry, Unix time (seconds): earlier than the current one,
+    ///        after now and after the key's `validFrom`.
     function shortenKeyExpiry(address key, uint40 validUntil) external;
 
     /// @notice Revoke a key with effect from `effectiveFrom`, or with 0 from the next second
@@ -185,51 +238,85 @@ interface IIssuerRegistry {
     ///         any more from the moment of this call.
     /// @dev Root administrators and the accreditor's trusted keys may back-date (to the time
     ///      of a compromise, any time up to now); the entity's own trusted keys may only pass 0.
+    /// @param key The signing key's address.
+    /// @param effectiveFrom Unix time (seconds) from which the key counts as revoked, not in
+    ///        the future, earlier than any previous revocation time; 0 means the next second.
     function revokeKey(address key, uint40 effectiveFrom) external;
 
     /// @notice Whether `account` is a root administrator.
+    /// @param account The account to check.
+    /// @return Whether `account` holds `ROOT_ADMIN_ROLE`.
     function isRootAdmin(address account) external view returns (bool);
 
     /// @notice The entity with this id; reverts with {UnknownEntity} if there is none.
+    /// @param id The entity's id.
+    /// @return The entity's current record.
     function entity(uint64 id) external view returns (Entity memory);
 
     /// @notice Number of entities ever accredited (ids run from 1 to this).
+    /// @return The number of entities, which is also the highest id.
     function entityCount() external view returns (uint64);
 
     /// @notice The id of the entity with this DID, or 0.
+    /// @param did The DID, compared byte for byte.
+    /// @return The entity's id, or 0 if no entity has this DID.
     function entityIdByDid(string calldata did) external view returns (uint64);
 
     /// @notice The complete status history of an entity, oldest first.
+    /// @param id The entity's id; reverts with {UnknownEntity} if there is none.
+    /// @return Every status the entity had, each with the Unix time (seconds) it held from.
     function statusHistory(uint64 id) external view returns (StatusChange[] memory);
 
     /// @notice Whether the entity itself (not its accreditors) was active at time `when`.
+    /// @param id The entity's id; reverts with {UnknownEntity} if there is none.
+    /// @param when The time, Unix seconds.
+    /// @return Whether its status was `Active` then and no back-dated revocation covers `when`.
     function isActiveAt(uint64 id, uint40 when) external view returns (bool);
 
     /// @notice The entity a key belongs to (forever), or 0 for an unknown key.
+    /// @param key The signing key's address.
+    /// @return The id of the key's entity, or 0.
     function entityOfKey(address key) external view returns (uint64);
 
     /// @notice A key's record; reverts with {UnknownKey} if no entity holds it.
+    /// @param key The signing key's address.
+    /// @return The key's entity, index, validity window and revocation time.
     function keyInfo(address key) external view returns (KeyInfo memory);
 
     /// @notice The key registered with index `index` (0-based, in registration order).
+    /// @param index The key's registry index, below {keyCount}.
+    /// @return The signing key's address.
     function keyAt(uint32 index) external view returns (address);
 
     /// @notice Number of keys ever registered.
+    /// @return The number of keys, one more than the highest key index.
     function keyCount() external view returns (uint32);
 
     /// @notice Every key ever added to an entity.
+    /// @param id The entity's id; reverts with {UnknownEntity} if there is none.
+    /// @return The entity's keys, in the order they were added.
     function entityKeys(uint64 id) external view returns (address[] memory);
 
     /// @notice Was `key` trusted at time `when`: valid and not revoked then, its entity active
     ///         then, and every accreditation body above it active then?
+    /// @param key The signing key's address.
+    /// @param when The time, Unix seconds.
+    /// @return The answer, with the reason code, the key's entity and index, and the entity's
+    ///         kind and scope.
     function trustedAt(address key, uint40 when) external view returns (Trust memory);
 
     /// @notice The lean form of {trustedAt} for now, used by the anchor contract on every anchor.
+    /// @param key The signing key's address.
+    /// @return code `Trusted`, or why the key may not act now.
+    /// @return entityId The id of the key's entity, 0 for an unknown key.
+    /// @return keyIndex The key's registry index (0 for an unknown key).
+    /// @return kind The kind of the key's entity, `None` for an unknown key.
     function checkKeyNow(address key)
         external
         view
         returns (TrustCode code, uint64 entityId, uint32 keyIndex, Kind kind);
 
     /// @notice Semantic version of this contract.
+    /// @return The version, such as "1.0.0".
     function version() external pure returns (string memory);
 }

@@ -38,12 +38,14 @@ class Service:
 
 
 @contextmanager
-def running_service(world: World, data: Path, *, max_body_bytes: int) -> Iterator[Service]:
-    """The service for ``world``'s deployment, its files in ``data``, stopped on exit."""
+def running_service(world: World, data: Path, *, max_body_bytes: int,
+                    **settings: Any) -> Iterator[Service]:
+    """The service for ``world``'s deployment, its files in ``data``, stopped on exit;
+    ``settings`` override ServiceSettings fields."""
     deployment = data / "deployment.json"
     deployment.write_text(world.deployment.to_json(), encoding="utf-8")
     write_keystore(data / "keys", world.issuer, "pw")
-    settings = ServiceSettings(
+    service_settings = ServiceSettings(
         rpc_url="unused-in-process",
         deployment=deployment,
         database_url=f"sqlite:///{data / 'service.sqlite3'}",
@@ -54,8 +56,9 @@ def running_service(world: World, data: Path, *, max_body_bytes: int) -> Iterato
         max_body_bytes=max_body_bytes,
         max_items_per_request=1000,
         log_json=False,
+        **settings,
     )
-    components = build_components(settings, w3=world.chain.w3)
+    components = build_components(service_settings, w3=world.chain.w3)
     store = components.store
     admin = store.add_token(role="admin")
     # A second issuer, served here but without a key: it can read, not anchor.

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def test_authentication_and_isolation(service: Service) -> None:
         (b'{"credentials": [1]}', 422, "credentials.0"),
         (b'{"credentials": [{"a": 1}], "extra": 1}', 422, "extra"),
         (b'{"credentials": [{"a": 1}], "digests": ["0x' + b"11" * 32 + b'"]}', 422, "exactly one"),
-        (b'{"credentials": []}', 422, "empty"),
+        (b'{"credentials": []}', 422, "at least 1 item"),
         (b'{"digests": ["0x1234"]}', 422, "digests.0"),
         (b'{"credentials": [{"n": 12345678901234567890}]}', 422, "credentials[0].n: integer"),
         (b'{"credentials": [{"n": 1e16}]}', 422, "credentials[0].n: number"),
@@ -147,6 +148,13 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(
     assert answer.status_code == status, answer.text
     assert message in answer.json()["detail"]
     assert (service.store.pending(service.issuer_id)[0], len(service.store.batches())) == before
+
+
+def test_out_of_range_query_numbers_are_422(service: Service) -> None:
+    with service.client(service.issuer_token) as client:  # found by schemathesis: was a 500
+        answer = client.get("/v1/batches", params={"before": 2**88})
+        assert answer.status_code == 422
+        assert answer.json()["detail"].startswith("query.before: ")
 
 
 def test_oversized_bodies_and_unknown_ids(service: Service) -> None:
@@ -224,7 +232,7 @@ def test_admin_routes_check_the_chain(service: Service) -> None:
                 "keyAddress": service.world.stranger.address,
             },
         )
-        assert wrong_key.status_code == 422
+        assert wrong_key.status_code == 409  # well formed, but not what the registry says
         assert "is not a key of registry entity" in wrong_key.json()["detail"]
         body = admin.post(
             "/v1/admin/issuers",
@@ -234,9 +242,12 @@ def test_admin_routes_check_the_chain(service: Service) -> None:
                 "keyAddress": service.world.body.address,
             },
         )
-        assert body.status_code == 422
+        assert body.status_code == 409
         assert "not an issuer" in body.json()["detail"]
         assert admin.post("/v1/admin/tokens", json={"role": "issuer"}).status_code == 422
+        unknown = admin.post("/v1/admin/tokens", json={"role": "issuer", "issuerId": 999})
+        assert unknown.status_code == 404
+        assert unknown.json()["detail"] == "issuerId: no issuer 999"
         assert json.loads(admin.post("/v1/admin/tokens", json={"role": "admin"}).text)["token"]
 
 
@@ -344,3 +355,30 @@ def test_verify_endpoint_reports_every_check(service: Service) -> None:
                            headers={"Content-Type": "application/json"}).json()
         assert [c["name"] for c in junk["checks"] if c["status"] == "failed"] == [
             "receipt_well_formed"]
+
+
+def test_rate_limits_answer_429_per_token_and_per_address(
+    service: Service, tmp_path: Path
+) -> None:
+    with (
+        running_service(service.world, tmp_path, max_body_bytes=MAX_BODY, rate_limit=1,
+                        rate_limit_burst=5, public_rate_limit=1,
+                        public_rate_limit_burst=2) as limited,
+        limited.client(limited.issuer_token) as client,
+    ):
+        answers = [client.get("/v1/batches") for _ in range(8)]
+        assert [a.status_code for a in answers[:5]] == [200] * 5
+        refused = answers[-1]
+        assert refused.status_code == 429
+        assert refused.json()["error"] == "rate_limited"
+        assert int(refused.headers["retry-after"]) >= 1
+        with limited.client(limited.other_token) as other:
+            assert other.get("/v1/batches").status_code == 200  # its own bucket
+        with limited.client() as anyone:
+            assert {anyone.get("/healthz").status_code for _ in range(20)} == {200}
+            public = [anyone.post("/v1/verify", json={}).status_code
+                      for _ in range(4)]
+            assert public[:2] == [200, 200]
+            assert public[-1] == 429
+        time.sleep(1.1)  # one request a second comes back
+        assert client.get("/v1/batches").status_code == 200

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,141 +15,71 @@ import httpx
 import pytest
 
 from anchor_service.pipeline import BatchPolicy, Pipeline
-from anchor_service.receipts import Receipts
-from anchor_service.service import write_keystore
 from anchor_service.store import BatchState, NewCredential, Store
+from tests.anchor_service.processes import (
+    ServiceProcess,
+    Submitters,
+    assert_anchored_exactly_once,
+    prepare,
+    wait_until_all_anchored,
+)
 from tests.contracts.conftest import World
-from tests.support import check_inclusion, free_port, wait_until_up
-from verifier.receipt import Bundle, Receipt
+from tests.support import check_inclusion, free_port
+from verifier.receipt import Bundle
 
-KILLS = 4
-
-
-
-class ServiceProcess:
-    def __init__(self, env: dict[str, str], port: int) -> None:
-        self.env, self.port = env, port
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "anchor_service", "serve"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_until_up(f"http://127.0.0.1:{self.port}/healthz", self.process)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
+# The issue asks for at least 20 kills; CI runs them all, a local run fewer.
+KILLS = 20 if os.environ.get("CI") else 8
 
 
-def _prepare(world: World, tmp_path: Path) -> tuple[dict[str, str], int, Path, int, str]:
-    """Deployment record, keystore, database with the issuer and a token; the service env."""
-    (tmp_path / "deployment.json").write_text(world.deployment.to_json(), encoding="utf-8")
-    write_keystore(tmp_path / "keys", world.issuer, "pw")
-    database = tmp_path / "service.sqlite3"
-    store = Store(database)
-    issuer = store.add_issuer(
-        "uni-a",
-        entity_id=world.issuer_id,
-        key_address=world.issuer.address,
-        did="did:web:uni-a.example",
-    )
-    token = store.add_token(role="issuer", issuer_id=issuer.id)
-    store.close()
-    port = free_port()
-    env = {
-        **os.environ,
-        "MICROCRED_RPC_URL": str(world.chain.rpc_url),
-        "MICROCRED_DEPLOYMENT": str(tmp_path / "deployment.json"),
-        "MICROCRED_DATABASE_URL": f"sqlite:///{database}",
-        "MICROCRED_KEYSTORE_DIR": str(tmp_path / "keys"),
-        "MICROCRED_KEYSTORE_PASSWORD": "pw",
-        "MICROCRED_PORT": str(port),
-        "MICROCRED_BATCH_MAX_SIZE": "40",
-        "MICROCRED_BATCH_MAX_AGE": "0.1",
-        "MICROCRED_POLL_INTERVAL": "0.02",
-    }
-    return env, port, database, issuer.id, token
-
-
-def _wait_until_all_anchored(store: Store, issuer_id: int) -> None:
-    deadline = time.monotonic() + 60
-    while store.pending(issuer_id)[0] or store.batches(states=[BatchState.BUILT, BatchState.SENT]):
-        assert time.monotonic() < deadline, "the restarted service did not finish"
-        time.sleep(0.1)
-
-
+@pytest.mark.parametrize(("database", "replicas"), [("sqlite", 1), ("postgresql", 3)])
 def test_sigkill_loses_nothing_and_anchors_nothing_twice(
-    anvil_world: World, tmp_path: Path
+    anvil_world: World, tmp_path: Path, request: pytest.FixtureRequest, database: str,
+    replicas: int,
 ) -> None:
+    """SQLite with one service process, and PostgreSQL with three replicas behind a
+    round-robin client: KILLS kills of a random process at a random moment."""
     world = anvil_world
-    env, port, database, issuer_id, token = _prepare(world, tmp_path)
-    service = ServiceProcess(env, port)
-    accepted: set[str] = set()
-    stop = threading.Event()
+    location = (request.getfixturevalue("postgres").new_database()
+                if database == "postgresql" else None)
+    env, first_port, location, issuer_id, token = prepare(world, tmp_path, location)
+    ports = [first_port, *(free_port() for _ in range(replicas - 1))]
+    services = [ServiceProcess({**env, "MICROCRED_PORT": str(p)}, p) for p in ports]
+    from_block = world.chain.w3.eth.block_number + 1
     rng = random.Random(20261128)  # noqa: S311 - timing jitter, not security
-
-    def client(number: int) -> None:
-        sequence = 0
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}",
-            timeout=10,
-            headers={"Authorization": f"Bearer {token}"},
-        ) as http:
-            while not stop.is_set():
-                credentials = [{"id": f"urn:crash:{number}:{sequence + i}"} for i in range(15)]
-                sequence += 15
-                try:
-                    answer = http.post("/v1/credentials", json={"credentials": credentials})
-                except httpx.HTTPError:
-                    time.sleep(0.05)  # the service is down: try again
-                    continue
-                if answer.status_code == 202:
-                    accepted.update(a["id"] for a in answer.json()["accepted"])
-
-    service.start()
-    clients = [threading.Thread(target=client, args=(n,)) for n in range(3)]
-    for thread in clients:
-        thread.start()
     try:
-        for _ in range(KILLS):
-            time.sleep(rng.uniform(0.3, 1.0))
-            service.kill()
+        for service in services:
             service.start()
-        time.sleep(0.5)
+        with Submitters(ports, token, tag=database) as submitters:
+            for _ in range(KILLS):
+                time.sleep(rng.uniform(0.1, 0.6))
+                victim = rng.choice(services)
+                victim.kill()
+                # A lone service must be back before the next kill; among replicas the next
+                # kill may also hit one that is still starting.
+                victim.start(wait=replicas == 1)
+            for service in services:
+                service.wait_until_up()
+            time.sleep(0.5)
+        accepted = submitters.accepted
+        reopened = Store(location)
+        wait_until_all_anchored(reopened, issuer_id)
+        # Whichever replica answers, a receipt is the same document.
+        for public_id in sorted(accepted)[:: max(1, len(accepted) // 40)]:
+            texts = {httpx.get(f"http://127.0.0.1:{p}/v1/credentials/{public_id}/receipt",
+                               headers={"Authorization": f"Bearer {token}"}, timeout=10).text
+                     for p in ports}
+            assert len(texts) == 1, texts
     finally:
-        stop.set()
-        for thread in clients:
-            thread.join(30)
-    reopened = Store(database)
-    try:
-        _wait_until_all_anchored(reopened, issuer_id)
-    finally:
-        service.kill()
+        for service in services:
+            service.kill()
 
     assert len(accepted) > 100
-    batches = reopened.batches(limit=100_000)
-    # Every batch root anchored on chain exactly once, by this issuer, and nothing else.
-    events = world.anchor.events.RootAnchored().get_logs(
-        from_block=0, argument_filters={"entityId": world.issuer_id}
-    )
-    roots = [bytes(e["args"]["root"]) for e in events]
-    assert sorted(roots) == sorted(b.root for b in batches)
-    assert len(set(roots)) == len(roots)
-    # Every credential answered 2xx is in exactly one anchored batch, and its receipt verifies.
-    receipts = Receipts(reopened, chain_id=world.chain.chain_id, contract=world.anchor.address)
-    for public_id in accepted:
-        receipt = Receipt.from_json(receipts.receipt(public_id).to_json())
-        check_inclusion(receipt)
-    assert sum(b.size for b in batches) >= len(accepted)
+    assert_anchored_exactly_once(world, reopened, accepted, from_block)
+    reopened.close()
 
 
 def test_cli_direct_mode_anchors_without_a_service(anvil_world: World, tmp_path: Path) -> None:
-    env, _, database, issuer_id, _ = _prepare(anvil_world, tmp_path)
+    env, _, database, issuer_id, _ = prepare(anvil_world, tmp_path)
     folder = tmp_path / "credentials"
     folder.mkdir()
     for n in range(3):

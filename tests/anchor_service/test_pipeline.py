@@ -21,8 +21,11 @@ from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export
 from tests.contracts.conftest import deployed as deployed  # noqa: PLC0414
 from tests.contracts.conftest import world as world  # noqa: PLC0414
 from tests.support import check_inclusion
+from verifier.chain import JsonRpcChainReader
 from verifier.credential import canonicalize, credential_digest, new_salt
 from verifier.receipt import Bundle, Receipt
+from verifier.trust import TrustConfig, TrustedDeployment
+from verifier.verify import CheckStatus, VerificationReport, verify
 
 
 @pytest.fixture
@@ -189,3 +192,57 @@ def test_a_reverting_anchor_is_retried_not_fatal(world: World, store: Store) -> 
 def test_the_key_must_match_the_issuer(world: World, store: Store) -> None:
     with pytest.raises(Exception, match="anchors with"):
         Pipeline(store, world.chain.w3, world.deployment, {1: world.stranger})
+
+
+@pytest.mark.parametrize("mined_again", [False, True], ids=["dropped", "mined-again"])
+def test_a_reorganised_anchor_is_detected_and_anchored_again(
+    world: World, store: Store, mined_again: bool
+) -> None:
+    """Snapshot and revert rewrite the chain from before the anchor. Its transaction is then
+    either gone (so the pipeline anchors again) or mined again in a later block, as a node
+    does with the transactions of dropped blocks (so the pipeline adopts it)."""
+    credentials: list[dict[str, object]] = [
+        {"id": f"urn:reorg:{n}", "issuer": "did:web:uni-a.example"} for n in range(4)]
+    ids = [a.public_id for a in store.accept(1, [
+        NewCredential(credential_digest(c), new_salt(), canonicalize(c)) for c in credentials])]
+    pipeline = _pipeline(world, store, max_size=100, max_age=0, reorg_check_every=0)
+    before = world.chain.snapshot()
+    world.chain.mine(2)  # so that the anchor lands at a height the new chain will reach again
+    _run_until_anchored(pipeline)
+    receipts = _receipts(world, store)
+    old = receipts.receipt(ids[0])
+    trust = TrustConfig(deployments=(TrustedDeployment(
+        chain_id=world.chain.chain_id, anchor=world.anchor.address,
+        registry=world.registry.address),))
+    assert _verified(world, credentials[0], old, trust).valid
+
+    (batch,) = store.batches()
+    world.chain.revert(before)
+    world.chain.mine(6)
+    if mined_again:
+        world.tx(world.issuer).transact(world.anchor.functions.anchor(batch.root, batch.size))
+    sent = world.chain.w3.eth.get_transaction_count(world.issuer.address)
+    pipeline._watch_for_reorgs(1)  # the check at the start of every round
+    reset = store.batch(batch.id)
+    assert reset is not None
+    assert reset.state is BatchState.BUILT
+    with pytest.raises(NotAnchoredError):
+        receipts.receipt(ids[0])  # no receipt while it is not anchored again
+    _run_until_anchored(pipeline)
+    assert world.chain.w3.eth.get_transaction_count(world.issuer.address) == sent + (
+        0 if mined_again else 1)
+    new = receipts.receipt(ids[0])
+    assert (new.anchor.block_number, new.anchor.block_hash) != (
+        old.anchor.block_number, old.anchor.block_hash)
+    assert _verified(world, credentials[0], new, trust).valid
+    stale = _verified(world, credentials[0], old, trust)
+    assert [c.name for c in stale.checks if c.status is CheckStatus.FAILED] == [
+        "anchored_on_chain"]
+    events = world.anchor.events.RootAnchored().get_logs(
+        from_block=0, argument_filters={"entityId": world.issuer_id})
+    assert [bytes(e["args"]["root"]) for e in events].count(batch.root) == 1
+
+
+def _verified(world: World, credential: dict[str, object], receipt: Receipt,
+              trust: TrustConfig) -> VerificationReport:
+    return verify(credential, receipt, trust=trust, reader=JsonRpcChainReader(world.chain.w3))

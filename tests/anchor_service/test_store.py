@@ -1,16 +1,20 @@
-"""The SQLite store, on a real database file."""
+"""The store, on a real SQLite file and on a real PostgreSQL server: the same tests on both."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from anchor_service.store import BatchState, NewCredential, Store, StoreError
+from tests.postgres import PostgresServer
 from verifier.merkle import MerkleTree, verify_inclusion
 
 
@@ -18,12 +22,22 @@ def _item(n: int) -> NewCredential:
     return NewCredential(digest=n.to_bytes(32, "big"), salt=os.urandom(16), content=None)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a fresh, empty database is: a SQLite path or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "data" / "service.sqlite3")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database()
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    db = Store(tmp_path / "data" / "service.sqlite3")
+def store(location: str) -> Iterator[Store]:
+    db = Store(location)
     db.add_issuer("uni-a", entity_id=2, key_address="0x" + "aa" * 20, did="did:web:a")
     db.add_issuer("uni-b", entity_id=3, key_address="0x" + "bb" * 20, did="did:web:b")
-    return db
+    yield db
+    db.close()
 
 
 def test_accept_is_idempotent_per_issuer(store: Store) -> None:
@@ -43,13 +57,12 @@ def test_accept_is_idempotent_per_issuer(store: Store) -> None:
     assert store.credential("nope") is None
 
 
-def test_accepted_credentials_survive_a_killed_process(tmp_path: Path) -> None:
+def test_accepted_credentials_survive_a_killed_process(location: str) -> None:
     """A child process accepts, prints the ids, then dies by SIGKILL without closing."""
-    path = tmp_path / "kill.sqlite3"
     code = f"""
 import os, signal
 from anchor_service.store import NewCredential, Store
-store = Store({str(path)!r})
+store = Store({location!r})
 store.add_issuer("x", entity_id=1, key_address="0x" + "11" * 20, did="did:web:x")
 accepted = store.accept(1, [NewCredential(i.to_bytes(32, "big"), bytes(16)) for i in range(500)])
 print(",".join(a.public_id for a in accepted), flush=True)
@@ -60,9 +73,10 @@ os.kill(os.getpid(), signal.SIGKILL)
     assert result.returncode == -9
     ids = result.stdout.strip().split(",")
     assert len(ids) == 500
-    reopened = Store(path)
+    reopened = Store(location)
     assert all(reopened.credential(public_id) is not None for public_id in ids)
     assert reopened.pending(1)[0] == 500
+    reopened.close()
 
 
 def test_cut_batch_records_tree_and_positions(store: Store) -> None:
@@ -116,7 +130,11 @@ def test_tokens_are_stored_hashed(store: Store) -> None:
     assert admin_identity is not None
     assert admin_identity.role == "admin"
     assert store.token_identity(token + "x") is None
-    assert token.encode() not in store.path.read_bytes()
+    stored = store._connection().execute("SELECT token_hash FROM tokens").fetchall()
+    assert sorted(bytes(row[0]) for row in stored) == sorted(
+        hashlib.sha256(t.encode()).digest() for t in (token, admin))
+    if store.backend == "sqlite":  # nor anywhere in the file
+        assert token.encode() not in Path(str(store)).read_bytes()
     with pytest.raises(StoreError):
         store.add_token(role="issuer")
 
@@ -140,3 +158,81 @@ def test_issuer_registration_is_idempotent_but_not_overwritable(store: Store) ->
     with pytest.raises(StoreError, match="other data"):
         store.add_issuer("uni-a", entity_id=9, key_address="0x" + "aa" * 20, did="did:web:a")
     assert [i.name for i in store.issuers()] == ["uni-a", "uni-b"]
+
+
+def test_two_stores_cutting_at_once_never_share_a_credential(location: str) -> None:
+    """Two replicas (two stores, each with its own connections) cut one issuer's batches at
+    the same time: every credential lands in exactly one batch, at one position."""
+    first, second = Store(location), Store(location)
+    first.add_issuer("uni-a", entity_id=2, key_address="0x" + "aa" * 20, did="did:web:a")
+    accepted = first.accept(1, [_item(n) for n in range(2_000)])
+    cut: list[list[int]] = [[], []]
+
+    def replica(store: Store, into: list[int]) -> None:
+        while (batch := store.cut_batch(1, max_size=37)) is not None:
+            into.append(batch.id)
+
+    threads = [threading.Thread(target=replica, args=(s, c)) for s, c in
+               zip((first, second), cut, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if first.backend == "postgresql":  # (SQLite's busy handler is unfair: one may starve)
+        assert cut[0], "both replicas should have cut some batches"
+        assert cut[1], "both replicas should have cut some batches"
+    assert first.pending(1)[0] == 0
+    positions = set()
+    for a in accepted:
+        record = second.credential(a.public_id)
+        assert record is not None
+        assert record.batch_id is not None
+        positions.add((record.batch_id, record.leaf_index))
+    assert len(positions) == 2_000
+    sizes = {b.id: b.size for b in first.batches(limit=1000)}
+    assert sorted(sizes) == sorted(cut[0] + cut[1])
+    assert sum(sizes.values()) == 2_000
+    first.close()
+    second.close()
+
+
+def test_an_issuer_lease_is_held_by_one_process_at_a_time(location: str) -> None:
+    store = Store(location)
+    store.add_issuer("uni-a", entity_id=2, key_address="0x" + "aa" * 20, did="did:web:a")
+    probe = f"""
+from anchor_service.store import Store
+with Store({location!r}).issuer_lease(1) as held:
+    print(held)
+"""
+
+    def other_process_gets_it() -> bool:
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                timeout=60, check=True)
+        return result.stdout.strip() == "True"
+
+    with store.issuer_lease(1) as held:
+        assert held
+        assert not other_process_gets_it()
+        with store.issuer_lease(2) as other_issuer:
+            assert other_issuer  # leases are per issuer
+    assert other_process_gets_it()  # released at the end of the block
+    # A process that dies holding the lease loses it.
+    holder = subprocess.Popen([sys.executable, "-c", probe.replace(
+        "print(held)", "print(held, flush=True); import time; time.sleep(600)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "True"
+        with store.issuer_lease(1) as held:
+            assert not held
+    finally:
+        holder.kill()
+        holder.communicate()
+    deadline = time.monotonic() + 30
+    while True:  # PostgreSQL notices the dropped connection a moment later
+        with store.issuer_lease(1) as held:
+            if held:
+                break
+        assert time.monotonic() < deadline, "the dead process kept its lease"
+        time.sleep(0.1)
+    store.close()

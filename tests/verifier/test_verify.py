@@ -61,7 +61,9 @@ def issued(world: World, tmp_path: Path) -> Iterator[Issued]:
     store = Store(tmp_path / "db.sqlite3")
     store.add_issuer("uni-a", entity_id=world.issuer_id, key_address=world.issuer.address,
                      did="did:web:uni-a.example")
-    others = [{**CREDENTIAL, "id": f"urn:verify:other{n}"} for n in range(3)]
+    # Eight leaves in all: every leaf has a sibling, so "wrong index" (index ^ 1) is a leaf
+    # with a path of the same length, wherever the credential lands in the batch.
+    others = [{**CREDENTIAL, "id": f"urn:verify:other{n}"} for n in range(6)]
     mismatched = {**CREDENTIAL, "id": "urn:verify:m", "issuer": {"id": "did:web:uni-b.example"}}
     accepted = store.accept(1, [NewCredential(credential_digest(c), new_salt(), canonicalize(c))
                                 for c in [CREDENTIAL, mismatched, *others]])

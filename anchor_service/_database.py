@@ -1,0 +1,315 @@
+"""The two databases the store runs on: SQLite (embedded, the default) and PostgreSQL (several
+service replicas on one database). Private: :class:`anchor_service.store.Store` is the API.
+
+Both are used through the same SQL, written with ``?`` placeholders; the PostgreSQL side
+rewrites them to ``%s``. What differs is here: the schema's types, how a write transaction
+starts, how writers to one issuer's batches are serialised, and the issuer leases that let
+exactly one process at a time send an issuer's transactions.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+from anchor_service.errors import StoreError
+
+__all__ = ["Backend", "Connection", "Cursor", "open_backend"]
+
+
+class Cursor(Protocol):
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, params: Sequence[object] = ...) -> Cursor: ...
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> object: ...
+
+
+_TABLES: Final = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS issuers (
+    id {id},
+    name TEXT NOT NULL UNIQUE,
+    entity_id {int} NOT NULL,
+    key_address TEXT NOT NULL,
+    did TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash {blob} PRIMARY KEY,
+    issuer_id {int} REFERENCES issuers(id),
+    role TEXT NOT NULL CHECK (role IN ('issuer', 'admin')),
+    created_at {real} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    id {id},
+    issuer_id {int} NOT NULL REFERENCES issuers(id),
+    root {blob} NOT NULL,
+    size {int} NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('built', 'sent', 'anchored')),
+    created_at {real} NOT NULL,
+    tx_hash {blob},
+    sent_at {real},
+    block_number {int},
+    block_hash {blob},
+    anchored_at {real},
+    UNIQUE (issuer_id, root)
+);
+CREATE TABLE IF NOT EXISTS credentials (
+    id {id},
+    public_id TEXT NOT NULL UNIQUE,
+    issuer_id {int} NOT NULL REFERENCES issuers(id),
+    digest {blob} NOT NULL,
+    salt {blob} NOT NULL,
+    content {blob},
+    accepted_at {real} NOT NULL,
+    batch_id {int} REFERENCES batches(id),
+    leaf_index {int},
+    UNIQUE (issuer_id, digest)
+);
+CREATE INDEX IF NOT EXISTS credentials_pending ON credentials (issuer_id, id)
+    WHERE batch_id IS NULL;
+CREATE TABLE IF NOT EXISTS batch_levels (
+    batch_id {int} NOT NULL REFERENCES batches(id),
+    level {int} NOT NULL,
+    data {blob} NOT NULL,
+    PRIMARY KEY (batch_id, level)
+)
+"""
+# Advisory lock namespaces (PostgreSQL's two-key form): schema creation, cutting an issuer's
+# batches, and the issuer's sending lease.
+_SCHEMA_LOCK, _CUT_LOCK, _LEASE_LOCK = 7701, 7702, 7703
+
+
+class Backend:
+    """One database: per-thread connections, write transactions, locks and leases."""
+
+    name: str
+    for_update: str  # appended to a SELECT that reads rows about to be changed
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._connections: list[Any] = []
+        self._lock = threading.Lock()
+
+    def statements(self) -> list[str]:
+        raise NotImplementedError
+
+    def connection(self) -> Connection:
+        raise NotImplementedError
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def serialise_issuer(self, db: Connection, issuer_id: int) -> None:
+        """Within a write transaction: wait until no other one cuts this issuer's batches."""
+
+    @contextmanager
+    def lease(self, issuer_id: int) -> Iterator[bool]:
+        """Try to become the one process sending this issuer's transactions; yields whether
+        it did. Released on exit, and by the operating system or the database server when
+        the process dies."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def _remember(self, db: Any) -> None:
+        self._local.db = db
+        with self._lock:
+            self._connections.append(db)
+
+
+class SqliteBackend(Backend):
+    """A SQLite file in WAL mode, fsynced at every commit. One writer at a time (``BEGIN
+    IMMEDIATE``), so cutting needs no lock of its own; leases are ``flock`` locks on files next
+    to the database, which also keeps two processes from sending for one issuer."""
+
+    name = "sqlite"
+    for_update = ""
+
+    def __init__(self, path: Path, busy_timeout: float) -> None:
+        super().__init__()
+        self.path = path
+        self._busy_timeout = busy_timeout
+        self._writer = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def statements(self) -> list[str]:
+        schema = _TABLES.format(id="INTEGER PRIMARY KEY", int="INTEGER", blob="BLOB",
+                                real="REAL")
+        return [s.strip() for s in schema.split(";") if s.strip()]
+
+    def connection(self) -> _Wrapped:
+        db: _Wrapped | None = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                raw = sqlite3.connect(self.path, timeout=self._busy_timeout,
+                                      isolation_level=None, check_same_thread=False)
+                raw.execute("PRAGMA journal_mode = WAL")
+                raw.execute("PRAGMA synchronous = FULL")
+                raw.execute("PRAGMA foreign_keys = ON")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open {self.path}: {exc}") from None
+            db = _Wrapped(raw, sqlite3.Error, placeholder="?")
+            self._remember(db)
+        return db
+
+    @contextmanager
+    def write(self) -> Iterator[_Wrapped]:
+        db = self.connection()
+        # Writers of this process queue on a lock rather than on SQLite's busy handler, which
+        # sleeps and retries (up to 100 ms a time): under many concurrent requests that
+        # turned waiting into most of the latency. Other processes still meet the busy handler.
+        with self._writer:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.raw.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    @contextmanager
+    def lease(self, issuer_id: int) -> Iterator[bool]:
+        fd = os.open(f"{self.path}.issuer-{issuer_id}.lease", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # releases the lock
+
+
+class PostgresBackend(Backend):
+    """PostgreSQL through psycopg 3, one autocommit connection per thread with explicit
+    transactions. Cutting an issuer's batches is serialised by a transaction-level advisory
+    lock; the sending lease is a session-level advisory lock, freed if the connection drops."""
+
+    name = "postgresql"
+    for_update = " FOR UPDATE"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        try:
+            import psycopg  # noqa: PLC0415 - only PostgreSQL deployments need it
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise StoreError("PostgreSQL needs the postgres extra: "
+                                "pip install 'microcred-anchor[postgres]'") from exc
+        self._psycopg = psycopg
+        self.url = url
+
+    def __str__(self) -> str:
+        # The URL may carry a password; name the database without it.
+        info = self._psycopg.conninfo.conninfo_to_dict(self.url)
+        host, port, name = (info.get(k, "") for k in ("host", "port", "dbname"))
+        return f"postgresql://{host}:{port}/{name}"
+
+    def statements(self) -> list[str]:
+        schema = _TABLES.format(id="BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+                                int="BIGINT", blob="BYTEA", real="DOUBLE PRECISION")
+        # Replicas starting together must not race to create the same tables.
+        return [f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})",
+                *(s.strip() for s in schema.split(";") if s.strip())]
+
+    def connection(self) -> _Wrapped:
+        db: _Wrapped | None = getattr(self._local, "db", None)
+        if db is None or db.raw.closed or db.raw.broken:
+            try:
+                raw = self._psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            except self._psycopg.Error as exc:
+                raise StoreError(f"cannot connect to {self}: {_first_line(exc)}") from None
+            db = _Wrapped(raw, self._psycopg.Error, placeholder="%s")
+            self._remember(db)
+        return db
+
+    @contextmanager
+    def write(self) -> Iterator[_Wrapped]:
+        db = self.connection()
+        db.execute("BEGIN")
+        try:
+            yield db
+        except BaseException:
+            if not db.raw.broken:
+                db.raw.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def serialise_issuer(self, db: Connection, issuer_id: int) -> None:
+        db.execute("SELECT pg_advisory_xact_lock(?, ?)", (_CUT_LOCK, issuer_id))
+
+    @contextmanager
+    def lease(self, issuer_id: int) -> Iterator[bool]:
+        db = self.connection()
+        held = bool(db.execute("SELECT pg_try_advisory_lock(?, ?)",
+                               (_LEASE_LOCK, issuer_id)).fetchone()[0])
+        try:
+            yield held
+        finally:
+            if held and not db.raw.broken:
+                db.execute("SELECT pg_advisory_unlock(?, ?)", (_LEASE_LOCK, issuer_id))
+
+
+class _Wrapped:
+    """A driver's connection with ``?`` placeholders, raising StoreError for driver errors
+    (so a failing disk or a dropped server is a clear 503, never a bare exception)."""
+
+    def __init__(self, raw: Any, error: type[Exception], *, placeholder: str) -> None:
+        self.raw = raw
+        self._error = error
+        self._rewrite = placeholder != "?"
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
+        try:
+            cursor: Cursor = self.raw.execute(
+                sql.replace("?", "%s") if self._rewrite else sql, tuple(params))
+        except self._error as exc:
+            raise StoreError(f"database error: {_first_line(exc)}") from None
+        return cursor
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> object:
+        try:
+            if not self._rewrite:
+                return self.raw.executemany(sql, rows)
+            with self.raw.cursor() as cursor:
+                cursor.executemany(sql.replace("?", "%s"), list(rows))
+        except self._error as exc:
+            raise StoreError(f"database error: {_first_line(exc)}") from None
+        return None
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def open_backend(location: Path | str, *, busy_timeout: float = 30.0) -> Backend:
+    """``postgresql://...`` (or ``postgres://``) for PostgreSQL; ``sqlite:///PATH`` or a
+    plain path for SQLite."""
+    text = str(location)
+    if text.startswith(("postgresql://", "postgres://")):
+        return PostgresBackend(text)
+    return SqliteBackend(Path(text.removeprefix("sqlite:///")), busy_timeout)
