@@ -13,14 +13,14 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, Protocol
 
 from anchor_service.errors import StoreError
 
-__all__ = ["Backend", "Connection", "Cursor", "open_backend"]
+__all__ = ["Backend", "Connection", "Cursor", "Lease", "open_backend"]
 
 
 class Cursor(Protocol):
@@ -84,6 +84,39 @@ CREATE TABLE IF NOT EXISTS batch_levels (
     PRIMARY KEY (batch_id, level)
 )
 """
+class Lease:
+    """The right to send one issuer's transactions, for as long as ``held`` and
+    :meth:`confirm` says it still is."""
+
+    def __init__(self, held: bool) -> None:
+        self.held = held
+
+    def confirm(self) -> None:
+        """Raise StoreError unless the lease is still held (call it right before sending)."""
+        if not self.held:
+            raise StoreError("this process does not hold the issuer's lease")
+
+
+class _PgLease(Lease):
+    def __init__(self, held: bool, backend: PostgresBackend, db: _Wrapped,
+                 issuer_id: int) -> None:
+        super().__init__(held)
+        self._backend, self._db, self._issuer_id = backend, db, issuer_id
+
+    def confirm(self) -> None:
+        super().confirm()
+        # The lock lives in one server session: if this thread's connection dropped (and was
+        # replaced), the server has freed it and another replica may hold it now.
+        if self._backend.connection() is not self._db or self._db.raw.broken:
+            raise StoreError("the issuer's lease was lost with its database connection")
+        (still,) = self._db.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND pid = pg_backend_pid() AND classid = ? AND objid = ? AND objsubid = 2",
+            (_LEASE_LOCK, self._issuer_id)).fetchone()
+        if not still:
+            raise StoreError("the issuer's lease is no longer held")
+
+
 # Advisory lock namespaces (PostgreSQL's two-key form): schema creation, cutting an issuer's
 # batches, and the issuer's sending lease.
 _SCHEMA_LOCK, _CUT_LOCK, _LEASE_LOCK = 7701, 7702, 7703
@@ -115,10 +148,10 @@ class Backend:
         """Within a write transaction: wait until no other one cuts this issuer's batches."""
 
     @contextmanager
-    def lease(self, issuer_id: int) -> Iterator[bool]:
-        """Try to become the one process sending this issuer's transactions; yields whether
-        it did. Released on exit, and by the operating system or the database server when
-        the process dies."""
+    def lease(self, issuer_id: int) -> Iterator[Lease]:
+        """Try to become the one process sending this issuer's transactions; yields the lease
+        (``held`` says whether it did). Released on exit, and by the operating system or the
+        database server when the process dies."""
         raise NotImplementedError
         yield  # pragma: no cover
 
@@ -183,21 +216,21 @@ class SqliteBackend(Backend):
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
-                db.raw.execute("ROLLBACK")
+                _roll_back(db, lambda: bool(db.raw.in_transaction))
                 raise
-            db.execute("COMMIT")
 
     @contextmanager
-    def lease(self, issuer_id: int) -> Iterator[bool]:
+    def lease(self, issuer_id: int) -> Iterator[Lease]:
         fd = os.open(f"{self.path}.issuer-{issuer_id}.lease", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                yield False
+                yield Lease(held=False)
                 return
-            yield True
+            yield Lease(held=True)  # a flock cannot be lost while its file stays open
         finally:
             os.close(fd)  # releases the lock
 
@@ -237,7 +270,14 @@ class PostgresBackend(Backend):
         db: _Wrapped | None = getattr(self._local, "db", None)
         if db is None or db.raw.closed or db.raw.broken:
             try:
-                raw = self._psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+                # Keepalives, so that a dead peer is noticed in about half a minute (on the
+                # server too, which then frees the session's leases) rather than in hours.
+                raw = self._psycopg.connect(
+                    self.url, autocommit=True, connect_timeout=10, keepalives=1,
+                    keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
+                    tcp_user_timeout=30_000)
+                raw.execute("SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; "
+                            "SET tcp_keepalives_count = 3")
             except self._psycopg.Error as exc:
                 raise StoreError(f"cannot connect to {self}: {_first_line(exc)}") from None
             db = _Wrapped(raw, self._psycopg.Error, placeholder="%s")
@@ -250,24 +290,24 @@ class PostgresBackend(Backend):
         db.execute("BEGIN")
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            if not db.raw.broken:
-                db.raw.execute("ROLLBACK")
+            idle = self._psycopg.pq.TransactionStatus.IDLE
+            _roll_back(db, lambda: not db.raw.broken and db.raw.info.transaction_status != idle)
             raise
-        db.execute("COMMIT")
 
     def serialise_issuer(self, db: Connection, issuer_id: int) -> None:
         db.execute("SELECT pg_advisory_xact_lock(?, ?)", (_CUT_LOCK, issuer_id))
 
     @contextmanager
-    def lease(self, issuer_id: int) -> Iterator[bool]:
+    def lease(self, issuer_id: int) -> Iterator[Lease]:
         db = self.connection()
         held = bool(db.execute("SELECT pg_try_advisory_lock(?, ?)",
                                (_LEASE_LOCK, issuer_id)).fetchone()[0])
         try:
-            yield held
+            yield _PgLease(held, self, db, issuer_id)
         finally:
-            if held and not db.raw.broken:
+            if held and not db.raw.broken and not db.raw.closed:
                 db.execute("SELECT pg_advisory_unlock(?, ?)", (_LEASE_LOCK, issuer_id))
 
 
@@ -300,6 +340,16 @@ class _Wrapped:
 
     def close(self) -> None:
         self.raw.close()
+
+
+def _roll_back(db: _Wrapped, still_open: Callable[[], bool]) -> None:
+    """Roll back after a failed write, if the transaction is still open (a failed COMMIT or a
+    full disk may already have ended it); never let the rollback hide the first error."""
+    try:
+        if still_open():
+            db.raw.execute("ROLLBACK")
+    except Exception:  # noqa: S110 - the error that got us here is the one to report
+        pass
 
 
 def _first_line(exc: Exception) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from eth_abi.abi import decode as abi_decode
+from eth_account.datastructures import SignedTransaction
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
@@ -130,6 +131,12 @@ class Transactor:
         With ``replace``, the transaction takes the lowest nonce not yet mined and twice the
         suggested fees, so that it replaces whatever is stuck there (a transaction that was
         underpriced or dropped) instead of queueing behind it."""
+        return self.broadcast(self.sign(call, gas=gas, replace=replace))
+
+    def sign(self, call: ContractFunction, *, gas: int | None = None,
+             replace: bool = False) -> SignedTransaction:
+        """The signed transaction :meth:`send` would send, not sent: its hash is known before
+        anything leaves, so that it can be recorded first."""
         params: TxParams = {"from": self.account.address}
         if gas is None:
             try:
@@ -149,7 +156,11 @@ class Transactor:
         if replace and "maxFeePerGas" in tx and "maxPriorityFeePerGas" in tx:
             tx["maxFeePerGas"] = Wei(2 * int(tx["maxFeePerGas"]))
             tx["maxPriorityFeePerGas"] = Wei(2 * int(tx["maxPriorityFeePerGas"]))
-        return self._send_raw(tx)
+        return self.account.sign_transaction(tx)  # type: ignore[arg-type]
+
+    def broadcast(self, signed: SignedTransaction) -> bytes:
+        """Send a transaction signed by :meth:`sign`; its hash."""
+        return bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction))
 
     def wait(self, tx_hash: bytes, call: ContractFunction | None = None) -> TxReceipt:
         """The receipt of ``tx_hash``; if it reverted, the typed error (replaying ``call``)."""

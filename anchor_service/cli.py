@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -120,13 +121,18 @@ def _serve(config: Path | None, serve: Callable[[ServiceSettings], None],
 
 def _submit(args: argparse.Namespace) -> int:
     from anchor_service import submit  # noqa: PLC0415 - needs the [service] extra
+    from anchor_service.logs import Redactor, configure_logging  # noqa: PLC0415
     from anchor_service.service import build_components  # noqa: PLC0415
     from anchor_service.settings import ServiceSettings  # noqa: PLC0415
 
     backend: submit.Backend
     components = None
     if args.direct is not None:
-        components = build_components(ServiceSettings(_env_file=args.config))
+        settings = ServiceSettings(_env_file=args.config)
+        # The pipeline runs here and logs its retries: through the same redaction as serve.
+        configure_logging(json_lines=False, level=logging.WARNING,
+                          redact=Redactor(settings.secrets()))
+        components = build_components(settings)
         backend = submit.DirectBackend(components, args.direct)
     else:
         token = args.token or os.environ.get("MICROCRED_TOKEN")

@@ -22,8 +22,10 @@ class Redactor:
     """Replaces each of the given secrets in a text with ``[redacted]``."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Longest first, so that a secret containing another is hidden whole.
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        # Each as written and as JSON escapes it (a JSON log line carries the escaped form);
+        # longest first, so that a secret containing another is hidden whole.
+        forms = {form for s in secrets if s for form in (s, json.dumps(s)[1:-1])}
+        self._secrets = sorted(forms, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
@@ -37,7 +38,7 @@ from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
 from anchor_service.chain import ChainError, Deployment, Transactor, sign_anchor
 from anchor_service.errors import AnchorServiceError
 from anchor_service.metrics import Metrics
-from anchor_service.store import BatchRecord, BatchState, Store
+from anchor_service.store import BatchRecord, BatchState, Lease, Store
 
 __all__ = ["BatchPolicy", "Pipeline"]
 
@@ -90,6 +91,7 @@ class Pipeline:
         self._relayer = Transactor(w3, relayer) if relayer is not None else None
         self._retry_at: dict[int, tuple[float, float]] = {}  # batch id -> (when, delay)
         self._reorg_check_at: dict[int, float] = {}  # issuer id -> next check
+        self._lease: Lease | None = None  # the issuer lease of the round in progress
         # One round at a time within this process: a forced cut from the API and the
         # background loop must not both send the same batch.
         self._round = threading.RLock()
@@ -165,12 +167,16 @@ class Pipeline:
             # One process at a time sends an issuer's transactions (replicas share the
             # database), and reads its batches only once it holds the lease, since another
             # replica may have moved them on meanwhile.
-            with self.store.issuer_lease(issuer_id) as held:
-                if not held:
+            with self.store.issuer_lease(issuer_id) as lease:
+                if not lease.held:
                     continue
-                self._watch_for_reorgs(issuer_id)
-                anchored += self._advance_issuer(reversed(self.store.batches(
-                    issuer_id=issuer_id, states=unfinished, limit=10_000)))
+                self._lease = lease
+                try:
+                    self._watch_for_reorgs(issuer_id)
+                    anchored += self._advance_issuer(reversed(self.store.batches(
+                        issuer_id=issuer_id, states=unfinished, limit=10_000)))
+                finally:
+                    self._lease = None
         return anchored
 
     def _watch_for_reorgs(self, issuer_id: int) -> None:
@@ -182,15 +188,15 @@ class Pipeline:
         try:
             latest = int(self.w3.eth.block_number)
             hashes: dict[int, bytes | None] = {}
-            for batch in self.store.batches(issuer_id=issuer_id, states=[BatchState.ANCHORED],
-                                            limit=10_000):
+            for batch in self.store.recent_anchors(issuer_id, latest - self.policy.reorg_window):
                 if batch.block_number is None:
                     continue
-                if batch.block_number < latest - self.policy.reorg_window:
-                    break  # newest first: the rest are older still
                 if batch.block_number not in hashes:
                     hashes[batch.block_number] = self._block_hash(batch.block_number)
-                if hashes[batch.block_number] != batch.block_hash:
+                # No block at that height (a node behind the others) proves nothing: only
+                # another block where the anchor's was does.
+                seen = hashes[batch.block_number]
+                if seen is not None and seen != batch.block_hash:
                     self.store.mark_reorganised(batch.id)
                     log.warning("batch %s: its anchor in block %s was reorganised away; "
                                 "anchoring it again", batch.id, batch.block_number,
@@ -229,8 +235,9 @@ class Pipeline:
     def _advance_retrying(self, batch: BatchRecord) -> bool:
         """:meth:`_advance`, tried again at once after a transport or RPC error (a dropped
         connection, a node's internal error): one flaky call among the several a step makes
-        should not cost the batch a backoff. Safe because each try starts by asking the chain
-        and the database, never from what the failed try did."""
+        should not cost the batch a backoff. Safe because each try starts from the chain and
+        the database: a transaction is recorded before it is broadcast, so a try after a lost
+        answer finds it (pending, mined, or unknown to the node) instead of sending another."""
         for attempt in range(1, _IMMEDIATE_TRIES + 1):
             try:
                 return self._advance(batch)
@@ -256,8 +263,13 @@ class Pipeline:
             return self._confirm(batch, info)
         if batch.state is BatchState.SENT and not self._lost(batch):
             return False  # still on its way
-        tx_hash = self._send(batch, replace=batch.state is BatchState.SENT)
-        self.store.mark_sent(batch.id, tx_hash)
+        sender, signed = self._sign(batch, replace=batch.state is BatchState.SENT)
+        if self._lease is not None:
+            self._lease.confirm()  # still the one process sending for this issuer
+        # Recorded before it leaves: if the answer to the broadcast is lost, or this process
+        # dies, the next try finds the transaction by its hash instead of sending another.
+        self.store.mark_sent(batch.id, bytes(signed.hash))
+        tx_hash = sender.broadcast(signed)
         log.info("anchor sent", extra={"batch": batch.id, "tx": tx_hash.hex()})
         return False
 
@@ -268,32 +280,40 @@ class Pipeline:
         try:
             receipt = self.w3.eth.get_transaction_receipt(HexBytes(batch.tx_hash))
         except TransactionNotFound:
-            sent_at = batch.sent_at or 0.0
+            try:
+                self.w3.eth.get_transaction(HexBytes(batch.tx_hash))
+            except TransactionNotFound:
+                return True  # the node never got it (the broadcast failed), or dropped it
+            sent_at = batch.sent_at or 0.0  # pending: replace it only once it looks stuck
             return self._clock() - sent_at >= self.policy.resend_after
         # Mined but not anchored: it reverted.
         return int(receipt["status"]) != 1
 
-    def _send(self, batch: BatchRecord, *, replace: bool) -> bytes:
-        """Send the batch's anchoring transaction; ``replace`` when an earlier one is lost."""
+    def _sign(self, batch: BatchRecord, *, replace: bool) -> tuple[Transactor, SignedTransaction]:
+        """The batch's anchoring transaction, signed, with who sends it; ``replace`` when an
+        earlier one is lost (same nonce, higher fees: at most one of them can be mined)."""
         key = self._signers[batch.issuer_id]
         if self._relayer is None:
             call = self._anchor.functions.anchor(batch.root, batch.size)
-            return self._transactors[batch.issuer_id].send(call, replace=replace)
+            sender = self._transactors[batch.issuer_id]
+            return sender, sender.sign(call, replace=replace)
         nonce = int(self._anchor.functions.nonces(key.address).call())
         deadline = int(self.w3.eth.get_block("latest")["timestamp"]) + self.policy.signature_ttl
         signature = sign_anchor(self._anchor, key, batch.root, tree_size=batch.size,
                                 nonce=nonce, deadline=deadline)
         call = self._anchor.functions.anchorWithSignature(
             batch.root, batch.size, key.address, nonce, deadline, signature)
-        return self._relayer.send(call, replace=replace)
+        return self._relayer, self._relayer.sign(call, replace=replace)
 
     def _confirm(self, batch: BatchRecord, info: tuple[object, ...] | list[object]) -> bool:
         block_number = int(info[4])  # type: ignore[call-overload]
-        tx_hash = batch.tx_hash or self._find_anchor_tx(batch, block_number)
+        # The transaction that anchored it, from the chain's own event: the recorded hash may
+        # be of a replacement that lost the race, or of a send whose answer was lost.
+        tx_hash = self._find_anchor_tx(batch, block_number)
         depth = int(self.w3.eth.block_number) - block_number + 1
         if depth < self.policy.confirmations:
-            if batch.state is BatchState.BUILT:
-                self.store.mark_sent(batch.id, tx_hash)  # adopted after a crash
+            if batch.state is BatchState.BUILT or batch.tx_hash != tx_hash:
+                self.store.mark_sent(batch.id, tx_hash)  # adopted: the one that was mined
             return False
         block = self.w3.eth.get_block(block_number)
         self.store.mark_anchored(batch.id, tx_hash=tx_hash, block_number=block_number,
@@ -302,8 +322,11 @@ class Pipeline:
         log.info("batch anchored", extra={"batch": batch.id, "block": block_number})
         if self._metrics is not None:
             self._metrics.anchor_latency.observe(max(0.0, self._clock() - batch.created_at))
-            receipt = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-            self._metrics.gas_used.inc(int(receipt["gasUsed"]))
+            try:  # a metric only: the batch is anchored whatever this read does
+                receipt = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+                self._metrics.gas_used.inc(int(receipt["gasUsed"]))
+            except (Web3Exception, OSError) as exc:
+                log.warning("gas of batch %s not counted: %s", batch.id, exc)
         return True
 
     def _find_anchor_tx(self, batch: BatchRecord, block_number: int) -> bytes:

@@ -23,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from anchor_service._database import Connection, open_backend
+from anchor_service._database import Connection, Lease, open_backend
 from anchor_service.errors import StoreError
 from verifier.merkle import MerkleTree
 
@@ -33,6 +33,7 @@ __all__ = [
     "BatchState",
     "CredentialRecord",
     "Issuer",
+    "Lease",
     "NewCredential",
     "Store",
     "StoreError",
@@ -154,10 +155,12 @@ class Store:
         """Raise StoreError unless the database answers."""
         self._connection().execute("SELECT 1").fetchone()
 
-    def issuer_lease(self, issuer_id: int) -> AbstractContextManager[bool]:
+    def issuer_lease(self, issuer_id: int) -> AbstractContextManager[Lease]:
         """Try to become the one process that sends ``issuer_id``'s transactions, for the
-        duration of the ``with`` block; yields whether this process got it. The lease dies
-        with the process (or its database connection), so another replica takes over."""
+        duration of the ``with`` block; yields the lease, whose ``held`` says whether this
+        process got it, and whose ``confirm()`` raises if it was lost meanwhile (call it just
+        before sending). The lease dies with the process (or its database connection), so
+        another replica takes over."""
         return self._db.lease(issuer_id)
 
     # ------------------------------------------------------------ issuers, tokens
@@ -315,12 +318,20 @@ class Store:
                          "anchored_at = ?", (tx_hash, block_number, block_hash, anchored_at))
 
     def mark_reorganised(self, batch_id: int) -> None:
-        """The batch's anchoring block left the chain (a reorganisation): back to built, with
-        no transaction, so that the pipeline adopts the anchor wherever the new chain has it,
-        or anchors again. Its receipts are withheld until then."""
+        """The batch's anchoring block left the chain (a reorganisation): back to sent, with
+        its transaction (which a node may mine again) and no block, so that the pipeline
+        adopts the anchor wherever the new chain has it, or replaces a transaction the chain
+        lost. Its receipts are withheld until then."""
         self._transition(batch_id, {BatchState.ANCHORED},
-                         "state = 'built', tx_hash = NULL, sent_at = NULL, block_number = NULL, "
-                         "block_hash = NULL, anchored_at = NULL", ())
+                         "state = 'sent', sent_at = ?, block_number = NULL, block_hash = NULL, "
+                         "anchored_at = NULL", (time.time(),))
+
+    def recent_anchors(self, issuer_id: int, since_block: int) -> list[BatchRecord]:
+        """The issuer's anchored batches whose block is ``since_block`` or later."""
+        rows = self._connection().execute(
+            f"{_BATCH_SELECT} WHERE issuer_id = ? AND state = 'anchored' "
+            "AND block_number >= ? ORDER BY block_number", (issuer_id, since_block)).fetchall()
+        return [_batch(row) for row in rows]
 
     def _transition(self, batch_id: int, allowed: set[BatchState], assignments: str,
                     values: tuple[object, ...]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter
@@ -22,6 +23,7 @@ from anchor_service.api.schemas import (
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
+log = logging.getLogger("anchor_service.audit")
 _ERRORS = error_responses(401, 403, 404, 409, 422, 503)
 
 
@@ -73,6 +75,8 @@ def add_issuer(issuer: IssuerIn, components: ComponentsDep, _: AdminIdentity) ->
     stored = components.store.add_issuer(issuer.name, entity_id=issuer.entity_id,
                                          key_address=key, did=str(entity[9]))
     components.load_signer(stored)  # anchors for it at once if its keystore is present
+    log.info("issuer registered", extra={"issuer": stored.id, "entity": stored.entity_id,
+                                         "key": key})
     return IssuerOut(id=stored.id, name=stored.name, entity_id=stored.entity_id, did=stored.did,
                      key_address=stored.key_address)
 
@@ -88,4 +92,5 @@ def add_token(request: TokenIn, components: ComponentsDep, _: AdminIdentity) -> 
     elif request.issuer_id is not None:
         raise ApiError(422, "invalid_request", "issuerId: an admin token has none")
     token = components.store.add_token(role=request.role, issuer_id=request.issuer_id)
+    log.info("token created", extra={"role": request.role, "issuer": request.issuer_id})
     return TokenOut(token=token, role=request.role)

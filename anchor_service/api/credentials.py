@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from hashlib import sha256
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ from verifier.errors import CredentialError
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
+log = logging.getLogger("anchor_service.audit")
 _ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422, 503)
 _SUBMIT_BODY = {
     "requestBody": {
@@ -139,6 +141,9 @@ def _status_change(action: Literal["revoke", "suspend", "reinstate"]) -> Any:
         call = getattr(anchor.functions, action)(issuer.entity_id, batch.root,
                                                  [record.leaf_index], change.reason)
         tx = Transactor(components.w3, signer).transact(call)
+        log.info("credential %s", action, extra={
+            "credential": credential_id, "issuer": record.issuer_id, "reason": change.reason,
+            "tx": "0x" + bytes(tx["transactionHash"]).hex()})
         return StatusChangeOut(id=credential_id, action=action,
                                transaction_hash="0x" + bytes(tx["transactionHash"]).hex())
 

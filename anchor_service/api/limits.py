@@ -67,10 +67,12 @@ class _BodyTooLargeError(Exception):
 
 class RateLimit:
     """Token buckets: one per API token (``rate`` requests a second, bursts of ``burst``), and
-    one per client address for requests without a token (the public verification routes and
-    page). Operations routes (health, readiness, metrics) are never limited. A rate of 0 turns
-    that limit off. The buckets live in this process: with several replicas, each enforces its
-    own share."""
+    one per client address (``public_rate``) for requests without a token (the public
+    verification routes and page) and for every request refused 401: a made-up token does not
+    buy a fresh bucket. Operations routes (health, readiness, metrics) are never limited. A
+    rate of 0 turns that limit off. The buckets live in this process: with several replicas,
+    each enforces its own share. The address is the TCP peer's (behind a reverse proxy, run
+    uvicorn with ``--forwarded-allow-ips`` so that it is the client's)."""
 
     EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
     MAX_CLIENTS = 100_000  # buckets kept; the least recently seen are forgotten first
@@ -87,31 +89,52 @@ class RateLimit:
         if scope["type"] != "http" or scope.get("path") in self.EXEMPT:
             await self.app(scope, receive, send)
             return
-        kind, key = self._client(scope)
-        rate, burst = self._limits[kind]
-        wait = self._take(f"{kind}:{key}", rate, burst) if rate > 0 else 0.0
+        token, address = self._client(scope)
+        public_rate, public_burst = self._limits["address"]
+        if token is None:
+            wait = self._take(f"address:{address}", public_rate, public_burst)
+        else:
+            # An address whose made-up tokens used up its bucket is turned away first.
+            wait = self._take(f"address:{address}", public_rate, public_burst, peek=True)
+            if wait == 0.0:
+                rate, burst = self._limits["token"]
+                wait = self._take(f"token:{token}", rate, burst)
         if wait > 0:
             await self._reject(send, wait)
             return
-        await self.app(scope, receive, send)
+        if token is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def charging_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                self._take(f"address:{address}", public_rate, public_burst)
+            await send(message)
+
+        await self.app(scope, receive, charging_send)
 
     @staticmethod
-    def _client(scope: Scope) -> tuple[str, str]:
-        for name, value in scope.get("headers", []):
-            if name == b"authorization":
-                # Keyed by a hash: the bucket table never holds a token.
-                return "token", hashlib.sha256(value).hexdigest()
+    def _client(scope: Scope) -> tuple[str | None, str]:
+        """The hash of the request's token (None without one), and the client's address."""
         client = scope.get("client")
-        return "address", str(client[0]) if client else "unknown"
+        address = str(client[0]) if client else "unknown"
+        for name, value in scope.get("headers", []):
+            if name == b"authorization" and value.strip():
+                # Keyed by a hash: the bucket table never holds a token.
+                return hashlib.sha256(value).hexdigest(), address
+        return None, address
 
-    def _take(self, key: str, rate: float, burst: int) -> float:
-        """Take one request from ``key``'s bucket; 0 if allowed, else seconds to wait."""
+    def _take(self, key: str, rate: float, burst: int, *, peek: bool = False) -> float:
+        """Take one request from ``key``'s bucket (or only look, with ``peek``); 0 if
+        allowed, else seconds to wait."""
+        if rate <= 0:
+            return 0.0
         now = self._clock()
         with self._lock:
             tokens, when = self._buckets.pop(key, (float(burst), now))
             tokens = min(float(burst), tokens + (now - when) * rate)
             allowed = tokens >= 1.0
-            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+            self._buckets[key] = (tokens - 1.0 if allowed and not peek else tokens, now)
             while len(self._buckets) > self.MAX_CLIENTS:
                 self._buckets.popitem(last=False)
         return 0.0 if allowed else (1.0 - tokens) / rate

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from web3.exceptions import Web3Exception
@@ -12,6 +14,7 @@ from anchor_service.store import StoreError
 __all__ = ["router"]
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger("anchor_service.api")
 
 
 @router.get("/healthz", summary="The process is up")
@@ -27,7 +30,9 @@ def readyz(components: ComponentsDep) -> JSONResponse:
         components.store.ping()
         checks["database"] = "ok"
     except StoreError as exc:
-        checks["database"] = str(exc)
+        # The reason goes to the log (redacted), not to whoever asks: it may name hosts.
+        log.warning("readiness: database unreachable: %s", exc)
+        checks["database"] = "unreachable"
     try:
         checks["chain"] = f"ok, block {components.w3.eth.block_number}"
     except (Web3Exception, OSError) as exc:

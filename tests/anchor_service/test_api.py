@@ -382,3 +382,10 @@ def test_rate_limits_answer_429_per_token_and_per_address(
             assert public[-1] == 429
         time.sleep(1.1)  # one request a second comes back
         assert client.get("/v1/batches").status_code == 200
+        # Made-up tokens do not each buy a bucket: their 401s count against the address.
+        with limited.client() as guesser:
+            time.sleep(2.1)  # the address bucket refills (1 a second, burst 2)
+            guesses = [guesser.get("/v1/batches", headers={
+                "Authorization": f"Bearer mca_guess{n}"}).status_code for n in range(5)]
+            assert guesses[:2] == [401, 401]
+            assert guesses[-1] == 429

@@ -10,9 +10,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import requests
 
 from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.store import BatchState, NewCredential, Store
@@ -101,18 +103,27 @@ def _rpc(world: World, method: str, *params: object) -> object:
     return world.chain.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
 
 
+def _three_waiting(world: World, tmp_path: Path, *, resend_after: float,
+                   ) -> tuple[Store, Pipeline]:
+    """A store with the issuer and three credentials waiting, and a pipeline for them."""
+    store = Store(tmp_path / "db.sqlite3")
+    store.add_issuer("uni-a", entity_id=world.issuer_id, key_address=world.issuer.address,
+                     did="did:web:uni-a.example")
+    store.accept(1, [NewCredential(bytes([n]) * 32, bytes(16)) for n in range(3)])
+    return store, Pipeline(store, world.chain.w3, world.deployment, {1: world.issuer},
+                           BatchPolicy(max_size=100, max_age=0, resend_after=resend_after))
+
+
 @pytest.mark.parametrize("fault", ["dropped", "stuck"])
 def test_a_lost_or_stuck_transaction_is_replaced_not_queued_behind(
     anvil_world: World, tmp_path: Path, fault: str
 ) -> None:
     world = anvil_world
     snapshot = world.chain.snapshot()
-    store = Store(tmp_path / "db.sqlite3")
-    store.add_issuer("uni-a", entity_id=world.issuer_id, key_address=world.issuer.address,
-                     did="did:web:uni-a.example")
-    pipeline = Pipeline(store, world.chain.w3, world.deployment, {1: world.issuer},
-                        BatchPolicy(max_size=100, max_age=0, resend_after=0))
-    store.accept(1, [NewCredential(bytes([n]) * 32, bytes(16)) for n in range(3)])
+    # A dropped transaction is unknown to the node: replaced at once, however long the
+    # patience for stuck ones. A stuck one (pending, not mined) is replaced once it is due.
+    store, pipeline = _three_waiting(world, tmp_path, resend_after=3600 if fault == "dropped"
+                                     else 0)
     _rpc(world, "evm_setAutomine", False)
     try:
         pipeline.run_once()  # cut and sent; not mined
@@ -136,4 +147,44 @@ def test_a_lost_or_stuck_transaction_is_replaced_not_queued_behind(
     events = world.anchor.events.RootAnchored().get_logs(
         from_block=0, argument_filters={"root": batch.root})
     assert len(events) == 1
+    world.chain.revert(snapshot)
+
+
+def test_a_lost_answer_to_the_broadcast_sends_nothing_twice(
+    anvil_world: World, tmp_path: Path
+) -> None:
+    """The node takes the transaction but its answer never arrives, and nothing is mined yet:
+    the pipeline recorded the hash before broadcasting, finds the transaction pending on its
+    next try, and sends no other."""
+    world = anvil_world
+    snapshot = world.chain.snapshot()
+    store, pipeline = _three_waiting(world, tmp_path, resend_after=120)
+    sender = pipeline._transactors[1]
+    broadcast = sender.broadcast
+
+    def answer_lost(signed: Any) -> bytes:
+        broadcast(signed)
+        raise requests.ConnectionError("the answer was lost")
+
+    sender.broadcast = answer_lost  # type: ignore[method-assign]
+    _rpc(world, "evm_setAutomine", False)
+    try:
+        for _ in range(3):  # each round retries at once, then backs off: no second send
+            pipeline.run_once()
+        eth = world.chain.w3.eth
+        queued = (eth.get_transaction_count(world.issuer.address, "pending")
+                  - eth.get_transaction_count(world.issuer.address, "latest"))
+        (batch,) = store.batches()
+        assert batch.state is BatchState.SENT
+        assert batch.tx_hash is not None
+        _rpc(world, "evm_mine")
+    finally:
+        _rpc(world, "evm_setAutomine", True)
+    assert queued == 1  # one transaction, not one a try
+    pipeline._retry_at.clear()
+    pipeline.run_once()
+    anchored = store.batch(batch.id)
+    assert anchored is not None
+    assert anchored.state is BatchState.ANCHORED
+    assert anchored.tx_hash == batch.tx_hash
     world.chain.revert(snapshot)

@@ -225,7 +225,8 @@ def test_a_reorganised_anchor_is_detected_and_anchored_again(
     pipeline._watch_for_reorgs(1)  # the check at the start of every round
     reset = store.batch(batch.id)
     assert reset is not None
-    assert reset.state is BatchState.BUILT
+    assert reset.state is BatchState.SENT  # its transaction kept: a node may mine it again
+    assert reset.block_number is None
     with pytest.raises(NotAnchoredError):
         receipts.receipt(ids[0])  # no receipt while it is not anchored again
     _run_until_anchored(pipeline)
@@ -246,3 +247,4 @@ def test_a_reorganised_anchor_is_detected_and_anchored_again(
 def _verified(world: World, credential: dict[str, object], receipt: Receipt,
               trust: TrustConfig) -> VerificationReport:
     return verify(credential, receipt, trust=trust, reader=JsonRpcChainReader(world.chain.w3))
+

@@ -201,8 +201,8 @@ def test_an_issuer_lease_is_held_by_one_process_at_a_time(location: str) -> None
     store.add_issuer("uni-a", entity_id=2, key_address="0x" + "aa" * 20, did="did:web:a")
     probe = f"""
 from anchor_service.store import Store
-with Store({location!r}).issuer_lease(1) as held:
-    print(held)
+with Store({location!r}).issuer_lease(1) as lease:
+    print(lease.held)
 """
 
     def other_process_gets_it() -> bool:
@@ -210,29 +210,51 @@ with Store({location!r}).issuer_lease(1) as held:
                                 timeout=60, check=True)
         return result.stdout.strip() == "True"
 
-    with store.issuer_lease(1) as held:
-        assert held
+    with store.issuer_lease(1) as lease:
+        assert lease.held
+        lease.confirm()
         assert not other_process_gets_it()
         with store.issuer_lease(2) as other_issuer:
-            assert other_issuer  # leases are per issuer
+            assert other_issuer.held  # leases are per issuer
     assert other_process_gets_it()  # released at the end of the block
     # A process that dies holding the lease loses it.
     holder = subprocess.Popen([sys.executable, "-c", probe.replace(
-        "print(held)", "print(held, flush=True); import time; time.sleep(600)")],
+        "print(lease.held)", "print(lease.held, flush=True); import time; time.sleep(600)")],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "True"
-        with store.issuer_lease(1) as held:
-            assert not held
+        with store.issuer_lease(1) as lease:
+            assert not lease.held
+            with pytest.raises(StoreError, match="does not hold"):
+                lease.confirm()
     finally:
         holder.kill()
         holder.communicate()
     deadline = time.monotonic() + 30
     while True:  # PostgreSQL notices the dropped connection a moment later
-        with store.issuer_lease(1) as held:
-            if held:
+        with store.issuer_lease(1) as lease:
+            if lease.held:
                 break
         assert time.monotonic() < deadline, "the dead process kept its lease"
         time.sleep(0.1)
+    store.close()
+
+
+def test_a_lease_lost_with_its_connection_is_not_confirmed(postgres: PostgresServer) -> None:
+    """On PostgreSQL the lease is a session lock: if the server ends the session (a restart,
+    a failover), the lease is gone, and confirm() says so before anything is sent."""
+    import psycopg  # noqa: PLC0415 - PostgreSQL only
+
+    location = postgres.new_database()
+    store = Store(location)
+    store.add_issuer("uni-a", entity_id=2, key_address="0x" + "aa" * 20, did="did:web:a")
+    with store.issuer_lease(1) as lease:
+        assert lease.held
+        lease.confirm()
+        with psycopg.connect(location, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        with pytest.raises(StoreError):
+            lease.confirm()
     store.close()
