@@ -98,16 +98,15 @@ class Lease:
 
 
 class _PgLease(Lease):
-    def __init__(self, held: bool, backend: PostgresBackend, db: _Wrapped,
-                 issuer_id: int) -> None:
+    def __init__(self, held: bool, db: _Wrapped, issuer_id: int) -> None:
         super().__init__(held)
-        self._backend, self._db, self._issuer_id = backend, db, issuer_id
+        self._db, self._issuer_id = db, issuer_id
 
     def confirm(self) -> None:
         super().confirm()
-        # The lock lives in one server session: if this thread's connection dropped (and was
-        # replaced), the server has freed it and another replica may hold it now.
-        if self._backend.connection() is not self._db or self._db.raw.broken:
+        # The lock lives in the lease's own server session: if that connection dropped, the
+        # server has freed the lock and another replica may hold it now.
+        if self._db.raw.broken or self._db.raw.closed:
             raise StoreError("the issuer's lease was lost with its database connection")
         (still,) = self._db.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
@@ -236,22 +235,40 @@ class SqliteBackend(Backend):
 
 
 class PostgresBackend(Backend):
-    """PostgreSQL through psycopg 3, one autocommit connection per thread with explicit
-    transactions. Cutting an issuer's batches is serialised by a transaction-level advisory
-    lock; the sending lease is a session-level advisory lock, freed if the connection drops."""
+    """PostgreSQL through psycopg 3 and a bounded connection pool (``pool_size`` connections a
+    process, whatever the number of threads): a read borrows a connection for one statement,
+    a write transaction for its length, a lease for as long as it is held. Cutting an
+    issuer's batches is serialised by a transaction-level advisory lock; the sending lease is
+    a session-level advisory lock on the lease's own connection, freed if it drops."""
 
     name = "postgresql"
     for_update = " FOR UPDATE"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int) -> None:
         super().__init__()
         try:
             import psycopg  # noqa: PLC0415 - only PostgreSQL deployments need it
+            import psycopg_pool  # noqa: PLC0415
         except ImportError as exc:  # pragma: no cover - depends on the installation
             raise StoreError("PostgreSQL needs the postgres extra: "
-                                "pip install 'microcred-anchor[postgres]'") from exc
+                             "pip install 'microcred-anchor[postgres]'") from exc
         self._psycopg = psycopg
         self.url = url
+        # Keepalives, so that a dead peer is noticed in about half a minute (on the server
+        # too, which then frees the session's leases) rather than in hours.
+        options = {"autocommit": True, "connect_timeout": 10, "keepalives": 1,
+                   "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+                   "tcp_user_timeout": 30_000}
+        self._pool = psycopg_pool.ConnectionPool(
+            url, kwargs=options, min_size=1, max_size=pool_size, open=False, timeout=30,
+            configure=_server_keepalives, check=psycopg_pool.ConnectionPool.check_connection,
+            name="microcred")
+        try:
+            self._pool.open(wait=True, timeout=30)
+        except psycopg_pool.PoolTimeout:
+            self._pool.close()
+            raise StoreError(f"cannot connect to {self}") from None
+        self._errors: tuple[type[Exception], ...] = (psycopg.Error, psycopg_pool.PoolTimeout)
 
     def __str__(self) -> str:
         # The URL may carry a password; name the database without it.
@@ -266,49 +283,93 @@ class PostgresBackend(Backend):
         return [f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})",
                 *(s.strip() for s in schema.split(";") if s.strip())]
 
-    def connection(self) -> _Wrapped:
-        db: _Wrapped | None = getattr(self._local, "db", None)
-        if db is None or db.raw.closed or db.raw.broken:
-            try:
-                # Keepalives, so that a dead peer is noticed in about half a minute (on the
-                # server too, which then frees the session's leases) rather than in hours.
-                raw = self._psycopg.connect(
-                    self.url, autocommit=True, connect_timeout=10, keepalives=1,
-                    keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
-                    tcp_user_timeout=30_000)
-                raw.execute("SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; "
-                            "SET tcp_keepalives_count = 3")
-            except self._psycopg.Error as exc:
-                raise StoreError(f"cannot connect to {self}: {_first_line(exc)}") from None
-            db = _Wrapped(raw, self._psycopg.Error, placeholder="%s")
-            self._remember(db)
-        return db
+    def connection(self) -> _PooledReads:
+        return _PooledReads(self)
+
+    @contextmanager
+    def borrowed(self) -> Iterator[_Wrapped]:
+        """A connection of the pool, for the ``with`` block."""
+        try:
+            manager = self._pool.connection()
+            raw = manager.__enter__()
+        except self._errors as exc:
+            raise StoreError(f"cannot reach {self}: {_first_line(exc)}") from None
+        try:
+            yield _Wrapped(raw, self._psycopg.Error, placeholder="%s")
+        except BaseException as exc:
+            manager.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        else:
+            manager.__exit__(None, None, None)
 
     @contextmanager
     def write(self) -> Iterator[_Wrapped]:
-        db = self.connection()
-        db.execute("BEGIN")
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            idle = self._psycopg.pq.TransactionStatus.IDLE
-            _roll_back(db, lambda: not db.raw.broken and db.raw.info.transaction_status != idle)
-            raise
+        with self.borrowed() as db:
+            db.execute("BEGIN")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                idle = self._psycopg.pq.TransactionStatus.IDLE
+                _roll_back(db, lambda: not db.raw.broken
+                           and db.raw.info.transaction_status != idle)
+                raise
 
     def serialise_issuer(self, db: Connection, issuer_id: int) -> None:
         db.execute("SELECT pg_advisory_xact_lock(?, ?)", (_CUT_LOCK, issuer_id))
 
     @contextmanager
     def lease(self, issuer_id: int) -> Iterator[Lease]:
-        db = self.connection()
-        held = bool(db.execute("SELECT pg_try_advisory_lock(?, ?)",
-                               (_LEASE_LOCK, issuer_id)).fetchone()[0])
-        try:
-            yield _PgLease(held, self, db, issuer_id)
-        finally:
-            if held and not db.raw.broken and not db.raw.closed:
-                db.execute("SELECT pg_advisory_unlock(?, ?)", (_LEASE_LOCK, issuer_id))
+        with self.borrowed() as db:
+            held = bool(db.execute("SELECT pg_try_advisory_lock(?, ?)",
+                                   (_LEASE_LOCK, issuer_id)).fetchone()[0])
+            try:
+                yield _PgLease(held, db, issuer_id)
+            finally:
+                if held and not db.raw.broken and not db.raw.closed:
+                    try:
+                        db.execute("SELECT pg_advisory_unlock(?, ?)", (_LEASE_LOCK, issuer_id))
+                    except StoreError:
+                        db.raw.close()  # the pool drops it, and the server frees the lock
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class _PooledReads:
+    """The :class:`Connection` for reads outside a transaction: each statement borrows a
+    connection from the pool and gives it back with the rows already fetched."""
+
+    def __init__(self, backend: PostgresBackend) -> None:
+        self._backend = backend
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
+        with self._backend.borrowed() as db:
+            cursor: Any = db.execute(sql, params)
+            return _Rows(cursor.fetchall() if cursor.description is not None else [])
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> object:
+        with self._backend.borrowed() as db:
+            return db.executemany(sql, rows)
+
+
+class _Rows:
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+
+def _server_keepalives(connection: Any) -> None:
+    connection.execute("SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; "
+                       "SET tcp_keepalives_count = 3")
 
 
 class _Wrapped:
@@ -356,10 +417,11 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def open_backend(location: Path | str, *, busy_timeout: float = 30.0) -> Backend:
-    """``postgresql://...`` (or ``postgres://``) for PostgreSQL; ``sqlite:///PATH`` or a
-    plain path for SQLite."""
+def open_backend(location: Path | str, *, busy_timeout: float = 30.0,
+                 pool_size: int = 10) -> Backend:
+    """``postgresql://...`` (or ``postgres://``) for PostgreSQL, with at most ``pool_size``
+    connections; ``sqlite:///PATH`` or a plain path for SQLite."""
     text = str(location)
     if text.startswith(("postgresql://", "postgres://")):
-        return PostgresBackend(text)
+        return PostgresBackend(text, pool_size)
     return SqliteBackend(Path(text.removeprefix("sqlite:///")), busy_timeout)

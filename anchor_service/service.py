@@ -96,7 +96,7 @@ def build_components(
     if deployment.chain_id != w3.eth.chain_id:
         raise ChainError(f"{settings.deployment} is for chain {deployment.chain_id}, but "
                          f"{settings.rpc_url} is chain {w3.eth.chain_id}")
-    store = store or Store(settings.database_url)
+    store = store or Store(settings.database_url, pool_size=settings.database_pool_size)
     relayer = (_decrypt(settings.relayer_keystore, _password(settings))
                if settings.relayer_keystore is not None else None)
     metrics = Metrics()

@@ -25,6 +25,8 @@ class ServiceSettings(BaseSettings):
         "sqlite:///data/service.sqlite3",
         description="sqlite:///PATH, or postgresql://USER:PASSWORD@HOST:PORT/DB for several "
         "replicas on one database")
+    database_pool_size: int = Field(10, ge=2, le=1000, description="PostgreSQL connections "
+                                    "per process, at most")
     keystore_dir: Path = Field(Path("data/keys"),
                                description="encrypted keystores of issuer keys, <address>.json")
     keystore_password: SecretStr | None = Field(None, description="password of the keystores")

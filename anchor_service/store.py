@@ -119,11 +119,12 @@ class BatchRecord:
 class Store:
     """The service's database. Safe to use from several threads.
 
-    ``location`` is ``postgresql://USER:PASSWORD@HOST:PORT/DB``, or ``sqlite:///PATH`` or a
-    plain path for a SQLite file."""
+    ``location`` is ``postgresql://USER:PASSWORD@HOST:PORT/DB`` (with at most ``pool_size``
+    connections), or ``sqlite:///PATH`` or a plain path for a SQLite file."""
 
-    def __init__(self, location: Path | str, *, busy_timeout: float = 30.0) -> None:
-        self._db = open_backend(location, busy_timeout=busy_timeout)
+    def __init__(self, location: Path | str, *, busy_timeout: float = 30.0,
+                 pool_size: int = 10) -> None:
+        self._db = open_backend(location, busy_timeout=busy_timeout, pool_size=pool_size)
         self.backend = self._db.name
         with self._db.write() as db:
             for statement in self._db.statements():
