@@ -122,15 +122,10 @@ _SCHEMA_LOCK, _CUT_LOCK, _LEASE_LOCK = 7701, 7702, 7703
 
 
 class Backend:
-    """One database: per-thread connections, write transactions, locks and leases."""
+    """One database: connections, write transactions, locks and leases."""
 
     name: str
     for_update: str  # appended to a SELECT that reads rows about to be changed
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-        self._connections: list[Any] = []
-        self._lock = threading.Lock()
 
     def statements(self) -> list[str]:
         raise NotImplementedError
@@ -155,16 +150,7 @@ class Backend:
         yield  # pragma: no cover
 
     def close(self) -> None:
-        with self._lock:
-            for db in self._connections:
-                db.close()
-            self._connections.clear()
-        self._local = threading.local()
-
-    def _remember(self, db: Any) -> None:
-        self._local.db = db
-        with self._lock:
-            self._connections.append(db)
+        raise NotImplementedError
 
 
 class SqliteBackend(Backend):
@@ -176,10 +162,13 @@ class SqliteBackend(Backend):
     for_update = ""
 
     def __init__(self, path: Path, busy_timeout: float) -> None:
-        super().__init__()
         self.path = path
         self._busy_timeout = busy_timeout
         self._writer = threading.Lock()
+        # One connection a thread: SQLite connections are not to be shared across threads.
+        self._local = threading.local()
+        self._connections: list[_Wrapped] = []
+        self._connections_lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def __str__(self) -> str:
@@ -202,8 +191,17 @@ class SqliteBackend(Backend):
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open {self.path}: {exc}") from None
             db = _Wrapped(raw, sqlite3.Error, placeholder="?")
-            self._remember(db)
+            self._local.db = db
+            with self._connections_lock:
+                self._connections.append(db)
         return db
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()
 
     @contextmanager
     def write(self) -> Iterator[_Wrapped]:
@@ -245,7 +243,6 @@ class PostgresBackend(Backend):
     for_update = " FOR UPDATE"
 
     def __init__(self, url: str, pool_size: int) -> None:
-        super().__init__()
         try:
             import psycopg  # noqa: PLC0415 - only PostgreSQL deployments need it
             import psycopg_pool  # noqa: PLC0415

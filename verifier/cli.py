@@ -20,7 +20,7 @@ from pathlib import Path
 from verifier.chain import ChainReader, JsonRpcChainReader
 from verifier.errors import VerifierError
 from verifier.trust import TrustConfig
-from verifier.verify import CheckStatus, VerificationReport, verify_bundle_text
+from verifier.verify import CheckStatus, VerificationReport, parse_datetime, verify_bundle_text
 
 __all__ = ["main"]
 
@@ -69,12 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _aware_time(text: str) -> datetime:
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
-    if when.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone (add Z or +01:00)")
-    return when
+        return parse_datetime(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _bundle_files(path: Path) -> list[Path]:

@@ -26,7 +26,14 @@ from verifier.receipt import Bundle, Receipt
 from verifier.registry_terms import SCOPES
 from verifier.trust import TrustConfig, TrustedDeployment
 
-__all__ = ["Check", "CheckStatus", "VerificationReport", "verify", "verify_bundle_text"]
+__all__ = [
+    "Check",
+    "CheckStatus",
+    "VerificationReport",
+    "parse_datetime",
+    "verify",
+    "verify_bundle_text",
+]
 
 CHECK_NAMES = (
     "receipt_well_formed", "digest_matches", "merkle_inclusion", "trusted_deployment",
@@ -335,10 +342,19 @@ def _validity(checks: _Checks, credential: Mapping[str, Any], when: int) -> None
                    validFrom=start, validUntil=end)
 
 
-def _timestamp(value: object) -> int:
+def parse_datetime(value: object) -> datetime:
+    """An ISO 8601 date-time with a time zone (``Z`` or an offset); ValueError naming what is
+    wrong otherwise. The one reading of times: credentials' validity, ``--as-of``, ``?asOf=``."""
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not an ISO 8601 date-time string")
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no time zone")
-    return int(parsed.timestamp())
+        raise ValueError(f"{value!r} has no time zone (add Z or +01:00)")
+    return parsed
+
+
+def _timestamp(value: object) -> int:
+    return int(parse_datetime(value).timestamp())

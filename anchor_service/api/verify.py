@@ -19,7 +19,7 @@ from anchor_service.api.schemas import error_responses
 from anchor_service.service import Components
 from verifier.chain import JsonRpcChainReader
 from verifier.trust import TrustConfig, TrustedDeployment
-from verifier.verify import verify_bundle_text
+from verifier.verify import parse_datetime, verify_bundle_text
 
 __all__ = ["router"]
 
@@ -55,17 +55,15 @@ async def verify_bundle(
 
 
 def _time(text: str | None) -> datetime | None:
-    """An ISO 8601 date-time with a time zone, and nothing else (not a Unix number)."""
+    """An ISO 8601 date-time with a time zone, written with its "T" (OpenAPI's date-time)."""
     if text is None:
         return None
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00")) if "T" in text else None
-    except ValueError:
-        when = None
-    if when is None or when.tzinfo is None:
-        raise ApiError(422, "invalid_request",
-                       f"query.asOf: {text!r} is not an ISO 8601 date-time with a time zone")
-    return when
+        if "T" not in text:
+            raise ValueError(f"{text!r} is not an ISO 8601 date-time")
+        return parse_datetime(text)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", f"query.asOf: {exc}") from None
 
 
 def _verify(components: Components, body: bytes, as_of: datetime | None) -> dict[str, object]:

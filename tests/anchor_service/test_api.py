@@ -16,7 +16,7 @@ import pytest
 from anchor_service.api.schemas import SubmitOut
 from localchain import LocalChain
 from tests.anchor_service.harness import Service, anchor_now, make_credential, running_service
-from tests.contracts.conftest import build_world
+from tests.contracts.conftest import build_world, check_on_chain
 from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixture
 from tests.support import check_inclusion
 from verifier.credential import credential_digest
@@ -47,15 +47,7 @@ def test_submit_anchor_and_fetch_receipts(service: Service) -> None:
             receipt = Receipt.from_json(client.get(f"/v1/credentials/{public_id}/receipt").text)
             assert receipt.credential_digest == credential_digest(credential)
             check_inclusion(receipt)
-            status, included = service.world.anchor.functions.checkCredential(
-                service.world.issuer.address,
-                receipt.leaf_input,
-                receipt.leaf_index,
-                list(receipt.audit_path),
-                receipt.root,
-            ).call()
-            assert included is True
-            assert status[7] is True  # issuer trusted at anchoring time
+            check_on_chain(service.world, receipt)
             bundle = Bundle.from_json(client.get(f"/v1/credentials/{public_id}/bundle").text)
             assert bundle.credential == credential
         batches = client.get("/v1/batches").json()
@@ -251,6 +243,16 @@ def test_admin_routes_check_the_chain(service: Service) -> None:
         assert json.loads(admin.post("/v1/admin/tokens", json={"role": "admin"}).text)["token"]
 
 
+def _submit_cli(service: Service, path: Path, *, timeout: float,
+                ) -> subprocess.CompletedProcess[str]:
+    """``anchor-service submit PATH`` through the service, with the issuer's token."""
+    return subprocess.run(
+        [sys.executable, "-m", "anchor_service", "submit", str(path), "--url", service.url,
+         "--quiet"],
+        env={**os.environ, "MICROCRED_TOKEN": service.issuer_token},
+        capture_output=True, text=True, timeout=timeout, check=False)
+
+
 def test_cli_submits_a_folder_and_a_jsonl_file(service: Service, tmp_path: Path) -> None:
     folder = tmp_path / "credentials"
     folder.mkdir()
@@ -262,25 +264,8 @@ def test_cli_submits_a_folder_and_a_jsonl_file(service: Service, tmp_path: Path)
         "\n".join(json.dumps(make_credential(f"cli-l{n}")) for n in range(3)) + "\n",
         encoding="utf-8",
     )
-    env = {**os.environ, "MICROCRED_TOKEN": service.issuer_token}
     for path in (folder, lines):
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "anchor_service",
-                "submit",
-                str(path),
-                "--url",
-                service.url,
-                "--quiet",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
+        result = _submit_cli(service, path, timeout=180)
         assert result.returncode == 0, result.stderr
     written = sorted(folder.glob("*.bundle.json"))
     assert [p.name for p in written] == [f"c{n}.bundle.json" for n in range(4)]
@@ -297,23 +282,7 @@ def test_cli_submits_a_folder_and_a_jsonl_file(service: Service, tmp_path: Path)
     (bad / "good.json").write_text(json.dumps(make_credential("never-sent")), encoding="utf-8")
     (bad / "x.json").write_text('{"score": NaN}', encoding="utf-8")
     before = service.store.pending(service.issuer_id)[0]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "anchor_service",
-            "submit",
-            str(bad),
-            "--url",
-            service.url,
-            "--quiet",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _submit_cli(service, bad, timeout=60)
     assert result.returncode == 2
     assert "x.json" in result.stderr
     assert "NaN" in result.stderr

@@ -16,7 +16,7 @@ from anchor_service.errors import NotAnchoredError, UnknownCredentialError
 from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
 from anchor_service.store import BatchState, NewCredential, Store
-from tests.contracts.conftest import World
+from tests.contracts.conftest import World, check_on_chain
 from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixtures
 from tests.contracts.conftest import deployed as deployed  # noqa: PLC0414
 from tests.contracts.conftest import world as world  # noqa: PLC0414
@@ -68,20 +68,6 @@ def _receipts(world: World, store: Store) -> Receipts:
     return Receipts(store, chain_id=world.chain.chain_id, contract=world.anchor.address)
 
 
-def _check_on_chain(world: World, receipt: Receipt) -> None:
-    status, included = world.anchor.functions.checkCredential(
-        world.issuer.address,
-        receipt.leaf_input,
-        receipt.leaf_index,
-        list(receipt.audit_path),
-        receipt.root,
-    ).call()
-    assert included is True
-    assert status[0] is True  # anchored
-    assert status[1] == world.issuer_id
-    assert status[7] is True  # issuer trusted at anchoring time
-
-
 @pytest.mark.parametrize("relayed", [False, True], ids=["direct", "relayed"])
 def test_credentials_end_up_with_receipts_that_verify(
     world: World, store: Store, relayed: bool
@@ -112,7 +98,7 @@ def test_credentials_end_up_with_receipts_that_verify(
         tx = world.chain.w3.eth.get_transaction(HexBytes(receipt.anchor.transaction_hash))
         assert tx["blockNumber"] == receipt.anchor.block_number
         assert tx["from"] == (world.stranger if relayed else world.issuer).address
-        _check_on_chain(world, receipt)
+        check_on_chain(world, receipt)
     bundle = Bundle.from_json(receipts.bundle(ids[3]).to_json())
     assert bundle.credential == json.loads(json.dumps(credentials[3]))
     with pytest.raises(UnknownCredentialError):
@@ -155,7 +141,7 @@ def test_a_crash_after_recording_the_send_resumes(world: World, store: Store) ->
     assert store.batches()[0].state is BatchState.ANCHORED
     # The issuer key sent exactly one transaction in all: the one anchor.
     assert world.chain.w3.eth.get_transaction_count(world.issuer.address) == 1
-    _check_on_chain(world, _receipts(world, store).receipt(ids[0]))
+    check_on_chain(world, _receipts(world, store).receipt(ids[0]))
 
 
 def test_batches_are_cut_by_size_and_by_age(world: World, store: Store) -> None:

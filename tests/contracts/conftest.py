@@ -14,6 +14,7 @@ from web3.contract import Contract
 from anchor_service.chain import Deployment, Transactor, deploy
 from anchor_service.chain import accredit as register
 from localchain import AnvilChain, InProcessChain, LocalChain
+from verifier.receipt import Receipt
 
 BODY, ISSUER = 1, 2  # IIssuerRegistry.Kind
 ACTIVE, SUSPENDED, REVOKED = 1, 2, 3  # IIssuerRegistry.Status
@@ -121,3 +122,19 @@ def world(deployed: World) -> Iterator[World]:
 
 def events(contract: Contract, name: str, receipt: Any) -> list[Any]:
     return list(getattr(contract.events, name)().process_receipt(receipt))
+
+
+def check_on_chain(world: World, receipt: Receipt) -> None:
+    """The contract's own view of a receipt: the credential is in an anchored batch of the
+    world's issuer, who was trusted when it anchored (``checkCredential``, one call)."""
+    status, included = world.anchor.functions.checkCredential(
+        world.issuer.address,
+        receipt.leaf_input,
+        receipt.leaf_index,
+        list(receipt.audit_path),
+        receipt.root,
+    ).call()
+    assert included is True
+    assert status[0] is True  # anchored
+    assert status[1] == world.issuer_id
+    assert status[7] is True  # issuer trusted at anchoring time
