@@ -1,11 +1,12 @@
 """Anchor service for micro-credentials.
 
-Today this package holds the pure batching core (:mod:`anchor_service.batch`), the chain
-adapter (:mod:`anchor_service.chain`: deploy, transact, typed reverts), key loading
-(:mod:`anchor_service.keys`) and the ``anchor-service`` CLI (demo, deploy, registry
-administration). The HTTP service and the durable queue arrive with issue 4. It builds on
-:mod:`verifier` (Merkle trees, digests, receipts, contract artifacts) and never the other way
-round.
+The issuer side: the HTTP service (:mod:`anchor_service.api`), the durable store and anchoring
+pipeline (:mod:`anchor_service.store`, :mod:`anchor_service.pipeline`), receipts, the pure
+batching core (:mod:`anchor_service.batch`), the chain adapter (:mod:`anchor_service.chain`:
+deploy, transact, typed reverts), key loading (:mod:`anchor_service.keys`) and the
+``anchor-service`` CLI (demo, stack, serve, submit, deploy, registry administration). It builds
+on :mod:`verifier` (Merkle trees, digests, receipts, contract artifacts) and never the other
+way round. ``__version__`` is the project's version, as in pyproject.toml.
 """
 
 from anchor_service.batch import BatchItem, PreparedBatch

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from anchor_service._files import make_private, private_dir, tighten_if_exists
 from anchor_service.errors import StoreError
 
 __all__ = ["Backend", "Connection", "Cursor", "Lease", "open_backend"]
@@ -169,7 +170,17 @@ class SqliteBackend(Backend):
         self._local = threading.local()
         self._connections: list[_Wrapped] = []
         self._connections_lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # The database holds credentials. SQLite gives its -wal and -shm files the database
+        # file's mode, so creating that file 0600 before SQLite opens it keeps all three
+        # owner-only from their first byte; older ones are tightened.
+        try:
+            if not path.parent.exists():
+                private_dir(path.parent)
+            make_private(path)
+            for suffix in ("-wal", "-shm", "-journal"):
+                tighten_if_exists(Path(f"{path}{suffix}"))
+        except OSError as exc:
+            raise StoreError(f"cannot open {path} owner-only: {exc.strerror or exc}") from None
 
     def __str__(self) -> str:
         return str(self.path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from web3 import Web3
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         "accredit": _accredit,
         "add_key": _add_key,
         "revoke_key": _revoke_key,
+        "revoke_since": _revoke_since,
         "set_status": _set_status,
         "list_entities": _list,
     }[args.action_name]
@@ -121,6 +123,15 @@ def _revoke_key(args: argparse.Namespace) -> int:
     tx.transact(registry.functions.revokeKey(Web3.to_checksum_address(args.key),
                                              args.effective_from))
     print(f"key {args.key} revoked")
+    return 0
+
+
+def _revoke_since(args: argparse.Namespace) -> int:
+    tx, registry = _registry_transactor(args)
+    tx.transact(registry.functions.revokeSince(args.entity, args.since))
+    effective = int(registry.functions.entity(args.entity).call()[12])  # revokedFrom
+    when = datetime.fromtimestamp(effective, UTC).isoformat().replace("+00:00", "Z")
+    print(f"entity {args.entity} is revoked, with effect from {when} ({effective})")
     return 0
 
 

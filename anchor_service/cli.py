@@ -3,8 +3,8 @@
 ``anchor-service demo`` runs the pure trust core end to end on this machine, with no chain:
 it canonicalises and hashes the example credentials (and any number of generated ones), salts
 them, builds the RFC 9162 batch tree, makes and checks every inclusion proof, and shows that a
-tampered credential no longer verifies. Anchoring on a chain and the HTTP service come with
-the later issues; this command says so instead of inventing an anchor.
+tampered credential no longer verifies. It anchors nothing: ``anchor-service stack`` (or
+``serve``) anchors batches on a chain, and the demo says so instead of inventing an anchor.
 
 ``anchor-service deploy`` and ``anchor-service registry ...`` deploy the contracts and
 administer the issuer registry (see :mod:`anchor_service.admin_cli`).
@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from anchor_service import admin_cli
+from anchor_service import __version__, admin_cli
 from anchor_service.batch import BatchItem, PreparedBatch
 from anchor_service.errors import AnchorServiceError
 from verifier.credential import credential_digest, parse_credential
@@ -41,6 +41,7 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``anchor-service`` console script."""
     parser = argparse.ArgumentParser(prog="anchor-service", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run the trust core end to end, without a chain")
     demo.add_argument("--count", type=int, default=10_000,
@@ -140,12 +141,20 @@ def _submit(args: argparse.Namespace) -> int:
             raise AnchorServiceError("pass --token or set MICROCRED_TOKEN")
         backend = submit.HttpBackend(args.url, token)
     try:
-        written = submit.submit(args.path, backend, timeout=args.timeout,
-                                show_progress=not args.quiet)
+        outcome = submit.submit(args.path, backend, timeout=args.timeout,
+                                show_progress=not args.quiet,
+                                notify=lambda note: print(f"anchor-service: {note}",
+                                                          file=sys.stderr))
     finally:
         if components is not None:
             components.close()
-    print(f"{len(written)} bundle file(s) written, e.g. {written[0]}")
+    written = outcome.written
+    print(f"{len(written)} bundle file(s) written" + (f", e.g. {written[0]}" if written else ""))
+    if outcome.rejected:
+        # The good inputs were anchored all the same; the exit code says not all were.
+        print(f"anchor-service: error: {len(outcome.rejected)} input(s) left out, named above",
+              file=sys.stderr)
+        return 2
     return 0
 
 
@@ -188,8 +197,8 @@ def _demo(count: int, extra_files: list[Path], out: Path | None) -> int:
     else:
         print(f"  tampered {name}: ACCEPTED - this is a bug", file=sys.stderr)
         return 1
-    print("not anchored: batches are anchored by the service (issue 4); the contracts deploy "
-          "with `anchor-service deploy`")
+    print("not anchored: the demo has no chain; `anchor-service stack` runs the service that "
+          "anchors batches, and `anchor-service deploy` deploys the contracts")
 
     if out is not None:
         _write_batch(out, batch)

@@ -3,17 +3,42 @@ fields a log call passes (batch ids, transaction hashes).
 
 Secrets are never passed to logs on purpose, and a :class:`Redactor` catches the ones that
 arrive by accident: a driver's error message that quotes the RPC URL (whose path often holds
-a provider's API key), or a connection string's password."""
+a provider's API key), or a connection string's password.
+
+Plain-text lines escape control characters (a credential's text could otherwise move the
+cursor, erase the line or forge a line of its own on the operator's terminal), and a
+:class:`RepeatLimit` keeps a flood of identical lines (a client sending garbage, thousands of
+dropped connections) from filling the disk: past a few, they are counted and summed up in one
+line."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-__all__ = ["Redactor", "configure_logging"]
+__all__ = ["Redactor", "RepeatLimit", "configure_logging", "escape_controls"]
+
+# C0 controls, DEL and C1 controls: what a terminal may act on rather than print.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROLS_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or f"\\x{ord(char):02x}"
+
+
+def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with each control character written as an escape (``\\x1b``, ``\\r``):
+    printable, and unable to act on a terminal."""
+    return (_CONTROLS_BUT_NEWLINE if keep_newlines else _CONTROLS).sub(_escaped, text)
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -42,6 +67,108 @@ class _Redacting(logging.Formatter):
         return self._redact(self._inner.format(record))
 
 
+class _PlainFormatter(logging.Formatter):
+    """One line a record; control characters escaped (in a traceback, all but its line
+    breaks)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        # A trailing line break (some libraries end messages with one) is dropped, not shown.
+        return escape_controls(super().formatMessage(record).rstrip("\n"))
+
+    def formatException(self, ei: object) -> str:  # noqa: N802 - logging's name
+        return escape_controls(super().formatException(ei), keep_newlines=True)  # type: ignore[arg-type]
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's name
+        return escape_controls(super().formatStack(stack_info), keep_newlines=True)
+
+
+@dataclass
+class _Window:
+    start: float
+    seen: int = 0
+    suppressed: int = 0
+    level: int = logging.WARNING
+
+
+class RepeatLimit(logging.Filter):
+    """A handler filter that lets ``limit`` lines with the same logger and message template
+    through per ``interval`` seconds, counts the rest, and once that interval is over writes
+    one line saying how many were suppressed. The summary goes out with the next record the
+    handler sees after the interval (or at :meth:`flush`), so a quiet service does not need
+    a timer thread for it."""
+
+    MAX_KEYS = 10_000  # templates tracked; the least recently restarted are forgotten first
+
+    def __init__(self, handler: logging.Handler, *, limit: int = 10, interval: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._handler, self._limit, self._interval, self._clock = (
+            handler, limit, interval, clock)
+        self._windows: dict[tuple[str, str], _Window] = {}
+        self._pending: set[tuple[str, str]] = set()  # windows with suppressed lines
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "repeat_summary", False):
+            return True
+        key = (record.name, str(record.msg))
+        now = self._clock()
+        with self._lock:
+            summaries = self._due(now)
+            window = self._windows.get(key)
+            if window is None or now - window.start >= self._interval:
+                if window is not None and window.suppressed:
+                    summaries.append(self._summary(key, window))
+                    self._pending.discard(key)
+                self._windows.pop(key, None)
+                window = self._windows[key] = _Window(now)
+                while len(self._windows) > self.MAX_KEYS:
+                    dropped = next(iter(self._windows))
+                    del self._windows[dropped]
+                    self._pending.discard(dropped)
+            window.seen += 1
+            allowed = window.seen <= self._limit
+            if not allowed:
+                window.suppressed += 1
+                window.level = max(window.level, record.levelno)
+                self._pending.add(key)
+        for summary in summaries:
+            self._handler.handle(summary)
+        return allowed
+
+    def flush(self) -> None:
+        """Write the summaries of every window with suppressed lines now."""
+        with self._lock:
+            summaries = [self._summary(key, self._windows[key]) for key in self._pending]
+            for key in self._pending:
+                self._windows[key].suppressed = 0
+            self._pending.clear()
+        for summary in summaries:
+            self._handler.handle(summary)
+
+    def _due(self, now: float) -> list[logging.LogRecord]:
+        due = [key for key in self._pending if now - self._windows[key].start >= self._interval]
+        summaries = []
+        for key in due:
+            window = self._windows[key]
+            summaries.append(self._summary(key, window))
+            window.suppressed = 0
+            self._pending.discard(key)
+        return summaries
+
+    def _summary(self, key: tuple[str, str], window: _Window) -> logging.LogRecord:
+        name, template = key
+        record = logging.LogRecord(
+            name, window.level, __file__, 0,
+            "suppressed %d similar lines in %g s: %s",
+            (window.suppressed, self._interval, template[:200]), None)
+        record.repeat_summary = True
+        return record
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -58,13 +185,17 @@ class _JsonFormatter(logging.Formatter):
 
 
 def configure_logging(*, json_lines: bool = True, level: int = logging.INFO,
-                      redact: Redactor | None = None) -> None:
+                      redact: Redactor | None = None, repeat_limit: int = 10,
+                      repeat_interval: float = 60.0) -> RepeatLimit:
     """Send the service's logs (and uvicorn's) to stderr, with ``redact`` applied to every
-    line."""
+    line and at most ``repeat_limit`` identical lines per ``repeat_interval`` seconds (see
+    :class:`RepeatLimit`, returned)."""
     handler = logging.StreamHandler(sys.stderr)
-    formatter = (_JsonFormatter() if json_lines
-                 else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    formatter = _JsonFormatter() if json_lines else _PlainFormatter()
     handler.setFormatter(_Redacting(formatter, redact or Redactor()))
+    repeats = RepeatLimit(handler, limit=repeat_limit, interval=repeat_interval)
+    handler.addFilter(repeats)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    return repeats

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 __all__ = ["Metrics"]
 
 
 class Metrics:
-    """Queue depth, batch sizes, anchor latency, gas used, reorganised anchors and errors."""
+    """Queue depth, batch sizes, anchor latency, gas used, reorganised anchors, errors and
+    blocked batches."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -28,6 +31,18 @@ class Metrics:
                               "Anchored batches whose block left the chain", registry=self.registry)
         self.errors = Counter("microcred_errors", "Errors by kind", ["kind"],
                               registry=self.registry)
+        self.blocked_batches = Gauge(
+            "microcred_blocked_batches",
+            "Unfinished batches that cannot be anchored now, by issuer and reason (such as "
+            "'issuer not trusted: body 1 suspended')", ["issuer", "reason"],
+            registry=self.registry)
+
+    def set_blocked(self, counts: Iterable[tuple[str, str, int]]) -> None:
+        """Replace the blocked-batch gauge with ``(issuer, reason, batches)`` rows: a reason
+        that no longer holds disappears instead of staying at its last value."""
+        self.blocked_batches.clear()
+        for issuer, reason, batches in counts:
+            self.blocked_batches.labels(issuer=issuer, reason=reason).set(batches)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -19,6 +19,11 @@ can be killed at any point and restarted:
 
 Failures of one batch (RPC errors, a revert) are logged and retried with backoff; they do not
 stop the other batches.
+
+A batch whose issuer the registry does not trust now (its key revoked or expired, the issuer or
+a body above it suspended or revoked) is not sent: the contract would refuse it. It waits, with
+the reason kept in memory (:meth:`Pipeline.blocked_reason`), and is sent as soon as the
+registry trusts the issuer again (checked at most once a second per issuer).
 """
 
 from __future__ import annotations
@@ -35,16 +40,33 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
 
-from anchor_service.chain import ChainError, Deployment, Transactor, sign_anchor
+from anchor_service.chain import ChainError, Deployment, RevertError, Transactor, sign_anchor
 from anchor_service.errors import AnchorServiceError
 from anchor_service.metrics import Metrics
 from anchor_service.store import BatchRecord, BatchState, Lease, Store
+from anchor_service.trust import IssuerTrustView
 
-__all__ = ["BatchPolicy", "Pipeline"]
+__all__ = ["BatchBlockedError", "BatchPolicy", "BlockedBatches", "Pipeline"]
 
 log = logging.getLogger("anchor_service.pipeline")
 
 _IMMEDIATE_TRIES = 3  # tries of one step before a transport or RPC error means backing off
+_CHAIN_RETRY_MAX = 30.0  # seconds between checks of an unreachable or wrong chain node, at most
+
+
+class BatchBlockedError(AnchorServiceError):
+    """The batch cannot be anchored now, for a reason outside the service (the registry no
+    longer trusts its issuer); it waits without backing off."""
+
+
+@dataclass(frozen=True)
+class BlockedBatches:
+    """An issuer's batches that cannot be anchored now, for one reason."""
+
+    issuer_id: int
+    issuer: str  # the issuer's name in this service
+    reason: str
+    batch_ids: tuple[int, ...]  # oldest first
 
 
 @dataclass(frozen=True)
@@ -79,11 +101,25 @@ class Pipeline:
         relayer: LocalAccount | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
+        chain_checked: bool = False,
     ) -> None:
         self.store = store
         self.w3 = w3
+        # Nothing is sent before the node has been seen to be the deployment's chain
+        # (``chain_checked``: the caller has seen it): see :meth:`check_chain`.
+        self._chain_id = deployment.chain_id
+        self._chain_checked = chain_checked
+        self._chain_problem: str | None = None if chain_checked else "not checked yet"
+        self._chain_retry_at = 0.0  # time.monotonic() of the next check
+        self._chain_delay = 0.0
+        #: The chain id the node answered last (None: it has not answered).
+        self.node_chain_id: int | None = deployment.chain_id if chain_checked else None
         self.policy = policy or BatchPolicy()
-        self._anchor = deployment.contracts(w3)[1]
+        registry, self._anchor = deployment.contracts(w3)
+        #: The registry's trust of each issuer now (cached a second): shared with the API,
+        #: which refuses submissions for untrusted issuers and shows why batches wait.
+        self.trust = IssuerTrustView(store, registry)
+        self._blocked: dict[int, tuple[int, str]] = {}  # batch id -> (issuer id, reason)
         self._clock = clock
         self._metrics = metrics
         self._signers: dict[int, LocalAccount] = {}
@@ -153,6 +189,49 @@ class Pipeline:
             cut.append(batch)
         return cut
 
+    # ---------------------------------------------------------------- the chain
+
+    @property
+    def chain_problem(self) -> str | None:
+        """Why nothing is anchored yet: the node has not answered since start, or it is not
+        the deployment's chain. None once it has been seen to be the deployment's chain. The
+        text names no host (it is shown on ``/readyz``)."""
+        return self._chain_problem
+
+    def check_chain(self) -> bool:
+        """Whether the node is the deployment's chain: asked until it answers that it is,
+        with backoff (1 s, doubling, at most 30 s between tries); then always True."""
+        if self._chain_checked:
+            return True
+        now = time.monotonic()
+        if now < self._chain_retry_at:
+            return False
+        try:
+            chain_id = int(self.w3.eth.chain_id)
+        except (Web3Exception, OSError) as exc:
+            self._chain_problem = f"unreachable: {type(exc).__name__}"
+            self._chain_later(now)
+            log.warning("chain node unreachable, not anchoring; next try in %.0f s: %s",
+                        self._chain_delay, exc)
+            return False
+        self.node_chain_id = chain_id
+        if chain_id != self._chain_id:
+            problem = (f"wrong chain: the deployment is for chain {self._chain_id}, the node "
+                       f"is chain {chain_id}")
+            if problem != self._chain_problem:
+                log.error("not anchoring: %s", problem)
+            self._chain_problem = problem
+            self._chain_later(now)
+            return False
+        if self._chain_problem != "not checked yet":
+            log.info("chain node reachable (chain %d): anchoring", chain_id)
+        self._chain_checked, self._chain_problem = True, None
+        return True
+
+    def _chain_later(self, now: float) -> None:
+        self._chain_delay = min(max(self._chain_delay * 2, 1.0), _CHAIN_RETRY_MAX)
+        self._chain_retry_at = now + self._chain_delay
+
     # ---------------------------------------------------------------- anchoring
 
     def advance(self) -> list[BatchRecord]:
@@ -161,6 +240,8 @@ class Pipeline:
             return self._advance_all()
 
     def _advance_all(self) -> list[BatchRecord]:
+        if not self.check_chain():
+            return []  # batches wait, built, until the node is the deployment's chain
         unfinished = [BatchState.BUILT, BatchState.SENT]
         anchored = []
         for issuer_id in list(self._signers):
@@ -173,8 +254,10 @@ class Pipeline:
                 self._lease = lease
                 try:
                     self._watch_for_reorgs(issuer_id)
-                    anchored += self._advance_issuer(reversed(self.store.batches(
-                        issuer_id=issuer_id, states=unfinished, limit=10_000)))
+                    batches = self.store.batches(issuer_id=issuer_id, states=unfinished,
+                                                 limit=10_000)
+                    self._forget_blocked(issuer_id, {b.id for b in batches})
+                    anchored += self._advance_issuer(reversed(batches))
                 finally:
                     self._lease = None
         return anchored
@@ -223,7 +306,21 @@ class Pipeline:
                 if self._advance_retrying(batch):
                     anchored.append(batch)
                 self._retry_at.pop(batch.id, None)
+                self._blocked.pop(batch.id, None)
+            except BatchBlockedError as exc:
+                self._block(batch, str(exc))
             except (AnchorServiceError, Web3Exception, OSError) as exc:
+                if isinstance(exc, RevertError) and exc.name == "KeyNotTrusted":
+                    # The registry changed within the trust cache's second: ask it afresh,
+                    # and wait like any blocked batch (no backoff).
+                    self.trust.forget(batch.issuer_id)
+                    trust = self.trust.cached(batch.issuer_id)
+                    self._block(batch, trust.reason if trust is not None and trust.reason
+                                else f"issuer not trusted: the anchor contract refuses it: {exc}")
+                    continue
+                if isinstance(exc, RevertError):
+                    self._blocked[batch.id] = (batch.issuer_id,
+                                               f"the anchor contract refuses it: {exc}")
                 delay = min(max(delay * 2, 1.0), 60.0)
                 self._retry_at[batch.id] = (now + delay, delay)
                 log.warning("batch %s not advanced, retrying in %.0f s: %s", batch.id, delay,
@@ -262,6 +359,9 @@ class Pipeline:
             return self._confirm(batch, info)
         if batch.state is BatchState.SENT and not self._lost(batch):
             return False  # still on its way
+        trust = self.trust.cached(batch.issuer_id)  # None (unknown): try, the contract decides
+        if trust is not None and trust.reason is not None:
+            raise BatchBlockedError(trust.reason)
         sender, signed = self._sign(batch, replace=batch.state is BatchState.SENT)
         if self._lease is not None:
             self._lease.confirm()  # still the one process sending for this issuer
@@ -271,6 +371,51 @@ class Pipeline:
         tx_hash = sender.broadcast(signed)
         log.info("anchor sent", extra={"batch": batch.id, "tx": tx_hash.hex()})
         return False
+
+    def _block(self, batch: BatchRecord, reason: str) -> None:
+        previous = self._blocked.get(batch.id)
+        self._blocked[batch.id] = (batch.issuer_id, reason)
+        if previous is None or previous[1] != reason:  # once per reason, not every round
+            log.warning("batch %s cannot be anchored: %s", batch.id, reason,
+                        extra={"batch": batch.id})
+
+    def _forget_blocked(self, issuer_id: int, unfinished: set[int]) -> None:
+        """Drop the reasons kept for the issuer's batches that are finished now (here or by
+        another replica)."""
+        for batch_id, (owner, _) in list(self._blocked.items()):
+            if owner == issuer_id and batch_id not in unfinished:
+                del self._blocked[batch_id]
+
+    def blocked_reason(self, batch: BatchRecord) -> str | None:
+        """Why an unfinished batch cannot be anchored now, or None. The registry's trust of
+        its issuer (asked at most once a second, so any replica answers alike) comes first;
+        then a refusal this process met sending it."""
+        if batch.state is BatchState.ANCHORED:
+            return None
+        trust = self.trust.cached(batch.issuer_id)
+        if trust is not None and trust.reason is not None:
+            return trust.reason
+        kept = self._blocked.get(batch.id)
+        if kept is None or kept[1].startswith("issuer not trusted"):
+            return None  # trusted again: the batch goes out in the next round
+        return kept[1]
+
+    def blocked(self) -> list[BlockedBatches]:
+        """Every unfinished batch that cannot be anchored now, grouped by issuer and reason
+        (from the database and the registry, so that every replica reports alike)."""
+        groups: dict[tuple[int, str], list[int]] = {}
+        names: dict[int, str] = {}
+        for issuer in self.store.issuers():
+            names[issuer.id] = issuer.name
+            batches = self.store.batches(issuer_id=issuer.id,
+                                         states=[BatchState.BUILT, BatchState.SENT],
+                                         limit=10_000)
+            for batch in reversed(batches):
+                reason = self.blocked_reason(batch)
+                if reason is not None:
+                    groups.setdefault((issuer.id, reason), []).append(batch.id)
+        return [BlockedBatches(issuer_id, names[issuer_id], reason, tuple(ids))
+                for (issuer_id, reason), ids in sorted(groups.items())]
 
     def _lost(self, batch: BatchRecord) -> bool:
         """Whether the batch's transaction failed or vanished, so it must be sent again."""

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.providers.rpc import HTTPProvider
 
+from anchor_service._files import private_dir, write_private
 from anchor_service.chain import ChainError, Deployment, load_deployment
 from anchor_service.keys import KeyLoadError
 from anchor_service.metrics import Metrics
@@ -21,6 +23,7 @@ from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
 from anchor_service.settings import ServiceSettings
 from anchor_service.store import Issuer, Store
+from verifier.chain import JsonRpcChainReader
 
 __all__ = ["Components", "build_components", "keystore_path", "write_keystore"]
 
@@ -39,6 +42,25 @@ class Components:
     pipeline: Pipeline
     receipts: Receipts
     metrics: Metrics = field(default_factory=Metrics)
+    _chain_reader: JsonRpcChainReader | None = field(default=None, init=False, repr=False)
+    _chain_reader_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
+                                               repr=False)
+
+    def chain_reader(self) -> JsonRpcChainReader:
+        """The verification reader of this process, made at first use and shared by every
+        request (its caches live per chain head, are bounded and thread-safe). Over HTTP it
+        has a connection of its own, with a short timeout and no retries: a public
+        verification reports an unreachable node at once instead of holding its slot."""
+        with self._chain_reader_lock:
+            if self._chain_reader is None:
+                provider = self.w3.provider
+                max_age = self.settings.verify_head_max_age
+                self._chain_reader = (
+                    JsonRpcChainReader(str(provider.endpoint_uri), timeout=10, retries=False,
+                                       head_max_age=max_age)
+                    if isinstance(provider, HTTPProvider)
+                    else JsonRpcChainReader(self.w3, head_max_age=max_age))
+            return self._chain_reader
 
     def load_signer(self, issuer: Issuer) -> bool:
         """Start anchoring for ``issuer`` if its keystore is there; False if it is not."""
@@ -64,16 +86,14 @@ def keystore_path(directory: Path, address: str) -> Path:
 
 def write_keystore(directory: Path, account: LocalAccount, password: str, *,
                    scrypt_cost: int | None = None) -> Path:
-    """Encrypt ``account`` into ``directory`` (readable by the owner only). ``scrypt_cost``
-    is scrypt's N (default eth-account's 2**18, about a second to decrypt); tests that start
-    services over and over use less."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Encrypt ``account`` into ``directory``: the file is created owner-only (0600) and the
+    folder is made 0700. ``scrypt_cost`` is scrypt's N (default eth-account's 2**18, about a
+    second to decrypt); tests that start services over and over use less."""
+    private_dir(directory)
     path = keystore_path(directory, account.address)
     document = Account.encrypt(bytes(account.key), password, kdf="scrypt",
                                iterations=scrypt_cost)
-    path.write_text(json.dumps(document), encoding="utf-8")
-    os.chmod(path, 0o600)
-    return path
+    return write_private(path, json.dumps(document))
 
 
 def _decrypt(path: Path, password: str) -> LocalAccount:
@@ -89,13 +109,15 @@ def build_components(
     settings: ServiceSettings, *, w3: Web3 | None = None, store: Store | None = None
 ) -> Components:
     """Connect everything. Issuers whose keystore is missing are served (receipts, status)
-    but not anchored for; a warning says so."""
+    but not anchored for; a warning says so.
+
+    A chain node on another chain than the deployment's is an error. An unreachable node is
+    not: the service starts (not ready), accepts credentials, and its pipeline keeps asking
+    the node, with backoff, and anchors once the node answers as the deployment's chain."""
     if w3 is None:
         w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 30}))
     deployment = load_deployment(settings.deployment)
-    if deployment.chain_id != w3.eth.chain_id:
-        raise ChainError(f"{settings.deployment} is for chain {deployment.chain_id}, but "
-                         f"{settings.rpc_url} is chain {w3.eth.chain_id}")
+    own_store = store is None
     store = store or Store(settings.database_url, pool_size=settings.database_pool_size)
     relayer = (_decrypt(settings.relayer_keystore, _password(settings))
                if settings.relayer_keystore is not None else None)
@@ -103,6 +125,12 @@ def build_components(
     policy = BatchPolicy(max_size=settings.batch_max_size, max_age=settings.batch_max_age,
                          confirmations=settings.confirmations)
     pipeline = Pipeline(store, w3, deployment, {}, policy, relayer=relayer, metrics=metrics)
+    if not pipeline.check_chain() and pipeline.node_chain_id is not None:
+        if own_store:
+            store.close()
+        # The node's URL stays out of the message: its path may hold a provider's API key.
+        raise ChainError(f"{settings.deployment} is for chain {deployment.chain_id}, but the "
+                         f"chain node is chain {pipeline.node_chain_id}")
     receipts = Receipts(store, chain_id=deployment.chain_id, contract=deployment.anchor)
     components = Components(settings, store, w3, deployment, {}, pipeline, receipts, metrics)
     for issuer in store.issuers():

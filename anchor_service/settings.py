@@ -48,7 +48,31 @@ class ServiceSettings(BaseSettings):
     public_rate_limit: float = Field(50.0, ge=0, description="requests a second per client "
                                      "address without a token: verification (0: no limit)")
     public_rate_limit_burst: int = Field(100, ge=1)
+    verify_max_body_bytes: int = Field(2**20, ge=1024, description="POST /v1/verify bodies "
+                                       "larger than this get 413 (a bundle is a few KB)")
+    verify_concurrency: int = Field(16, ge=1, le=10_000, description="verifications in "
+                                    "flight at most; beyond, POST /v1/verify answers 503 with "
+                                    "Retry-After, without reading the body")
+    verify_head_max_age: float = Field(1.0, ge=0, description="seconds the shared "
+                                       "verification reader uses a chain head before asking "
+                                       "for it again: how far verifications may lag behind "
+                                       "the chain")
     log_json: bool = Field(True, description="structured (JSON) logs")
+    header_timeout: float = Field(10.0, gt=0, description="seconds a connection has to send "
+                                  "its request head (line and headers) before it is closed")
+    body_timeout: float = Field(30.0, gt=0, description="seconds a request has to send its "
+                                "whole body (408 and close beyond)")
+    max_connections: int = Field(1000, ge=1, description="open HTTP connections at most (kept "
+                                 "well below the open-files limit); beyond it the connection "
+                                 "whose request is unfinished longest is closed, or the new "
+                                 "one if every request is whole")
+    trusted_proxies: str = Field("", description="comma-separated addresses (or networks) of "
+                                 "reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+                                 "are believed; empty: none, the TCP peer is the client")
+    log_repeat_limit: int = Field(10, ge=1, description="identical log lines (same logger and "
+                                  "message template) let through per interval; the rest are "
+                                  "counted and summed up in one line")
+    log_repeat_interval: float = Field(60.0, gt=0, description="seconds of that interval")
 
     @field_validator("database_url")
     @classmethod

@@ -6,8 +6,12 @@
    mnemonic (never use these keys anywhere else);
 4. the issuer key in an encrypted keystore in ``<data>/keys``;
 5. a SQLite database in ``<data>/service.sqlite3`` and API tokens in
-   ``<data>/demo-tokens.json`` (owner-readable only);
-6. the service on 127.0.0.1.
+   ``<data>/demo-tokens.json``;
+6. a trust file for this deployment in ``<data>/trust.json``, for ``verify-credential``;
+7. the service on 127.0.0.1.
+
+``<data>`` and ``<data>/keys`` are 0700 and the keystore, the tokens and the database 0600,
+each from its first byte.
 
 ``anchor-service serve`` runs only the service, against any chain and configuration.
 """
@@ -21,11 +25,11 @@ import signal
 import sys
 from pathlib import Path
 
-import uvicorn
-
+from anchor_service._files import private_dir, tighten_if_exists, write_private
 from anchor_service.api import create_app
 from anchor_service.chain import Deployment, Transactor, accredit, deploy, load_deployment
 from anchor_service.logs import Redactor, configure_logging
+from anchor_service.server import run_server
 from anchor_service.service import write_keystore
 from anchor_service.settings import ServiceSettings
 from anchor_service.store import Store
@@ -41,21 +45,27 @@ ISSUER_DID = "did:web:demo-university.example"
 
 def serve(settings: ServiceSettings) -> None:
     """Run the service in the foreground until interrupted."""
-    configure_logging(json_lines=settings.log_json, redact=Redactor(settings.secrets()))
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_config=None, access_log=False)
+    repeats = configure_logging(json_lines=settings.log_json,
+                                redact=Redactor(settings.secrets()),
+                                repeat_limit=settings.log_repeat_limit,
+                                repeat_interval=settings.log_repeat_interval)
+    try:
+        run_server(create_app(settings), settings)
+    finally:
+        repeats.flush()
 
 
 def run_stack(data_dir: Path, *, port: int = 8080, chain_port: int = 8545) -> int:
     """Bring the local stack up and serve until interrupted."""
     configure_logging(json_lines=False)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     password = os.environ.get("MICROCRED_KEYSTORE_PASSWORD", "demo-only-password")
     chain = AnvilChain.start(port=chain_port, state_path=data_dir / "chain" / "state.json")
     try:
         w3 = chain.w3
         admin, body, issuer_key = chain.accounts[:3]
         deployment = _deployment(data_dir / "deployment.json", Transactor(w3, admin))
+        _trust_file(data_dir / "trust.json", deployment)
         entity_id = _demo_registry(deployment, Transactor(w3, admin), Transactor(w3, body),
                                    issuer_key.address)
         keys = data_dir / "keys"
@@ -71,12 +81,11 @@ def run_stack(data_dir: Path, *, port: int = 8080, chain_port: int = 8545) -> in
             database_url=f"sqlite:///{database}", keystore_dir=keys,
             keystore_password=password, port=port, batch_max_age=5.0, log_json=False,
         )
-        _print_session(settings, tokens)
+        _print_session(settings, tokens, data_dir / "trust.json")
         # uvicorn re-raises SIGTERM after its graceful shutdown; make that an exception so
         # that the chain below is closed (and its state written) rather than orphaned.
         signal.signal(signal.SIGTERM, _exit_on_signal)
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                    log_config=None, access_log=False)
+        run_server(create_app(settings), settings)
     finally:
         chain.close()
     return 0
@@ -117,22 +126,32 @@ def _demo_registry(deployment: Deployment, admin: Transactor, body: Transactor,
 
 def _demo_tokens(path: Path, store: Store, issuer_id: int) -> dict[str, str]:
     if path.exists():
+        tighten_if_exists(path)  # written by an older version, or copied in
         tokens: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
         return tokens
     tokens = {"admin": store.add_token(role="admin"),
               "issuer": store.add_token(role="issuer", issuer_id=issuer_id)}
-    path.write_text(json.dumps(tokens, indent=2) + "\n", encoding="utf-8")
-    os.chmod(path, 0o600)
+    write_private(path, json.dumps(tokens, indent=2) + "\n")
     return tokens
 
 
-def _print_session(settings: ServiceSettings, tokens: dict[str, str]) -> None:
+def _trust_file(path: Path, deployment: Deployment) -> None:
+    """Write what ``verify-credential --trust`` needs to accept this stack's anchors. Nothing
+    in it is secret: the same addresses are in ``deployment.json``."""
+    trust = {"deployments": [{"name": "local stack", "chainId": deployment.chain_id,
+                              "anchor": deployment.anchor, "registry": deployment.registry}],
+             "minConfirmations": 1}
+    path.write_text(json.dumps(trust, indent=2) + "\n", encoding="utf-8")
+
+
+def _print_session(settings: ServiceSettings, tokens: dict[str, str], trust: Path) -> None:
     url = f"http://{settings.host}:{settings.port}"
     print(f"""
 microcred-anchor is starting on {url} (chain {settings.rpc_url})
   OpenAPI docs:  {url}/docs
   issuer token:  {tokens['issuer']}
   admin token:   {tokens['admin']}
+  trust file:    {trust} (verify-credential BUNDLE --trust {trust})
 
 Try it (another terminal):
   TOKEN={tokens['issuer']}

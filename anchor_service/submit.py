@@ -3,8 +3,10 @@ a bundle next to each credential.
 
 Against a running service (``--url``, ``--token`` or MICROCRED_TOKEN), or ``--direct``: the
 same pipeline in this process, with the service's configuration (MICROCRED_* or ``--config``).
-Every input is parsed and checked before anything is sent; a bad file stops the run with its
-name and the problem. A progress bar shows large runs.
+Every input is parsed and checked before anything is sent. A bad file is named with its problem
+and left out, and the others are still anchored and get their bundles (the command then exits
+2). Bundles and receipts are not credentials: they are skipped, by their content as well as by
+the ``.bundle.json`` name, and named. A progress bar shows large runs.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ from typing import Any, Protocol
 import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from anchor_service._files import write_private
 from anchor_service.errors import AnchorServiceError, NotAnchoredError
 from anchor_service.service import Components
 from anchor_service.store import NewCredential
 from verifier.credential import canonicalize, new_salt, parse_credential
 from verifier.errors import CredentialError
+from verifier.receipt import BUNDLE_FORMAT, RECEIPT_FORMAT
 
-__all__ = ["DirectBackend", "HttpBackend", "SubmitError", "load_inputs", "submit"]
+__all__ = ["DirectBackend", "HttpBackend", "Loaded", "Outcome", "SubmitError", "load_inputs",
+           "submit"]
 
 BUNDLE_SUFFIX = ".bundle.json"
 
@@ -52,24 +57,79 @@ class Backend(Protocol):
     def bundle(self, public_id: str) -> dict[str, Any]: ...
 
 
-def load_inputs(path: Path) -> list[Input]:
-    """Read every credential of a folder (``*.json``, bundles skipped) or a ``.jsonl`` file."""
+@dataclass(frozen=True)
+class Loaded:
+    """What a folder or JSONL file holds: the credentials to anchor, and what was left out."""
+
+    inputs: list[Input]
+    rejected: list[str]  # "where: problem", for each input that is not a valid credential
+    skipped: list[str]  # "where: why", for each bundle or receipt met among the inputs
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The bundle files written, and the inputs left out (see :class:`Loaded`)."""
+
+    written: list[Path]
+    rejected: list[str]
+    skipped: list[str]
+
+
+def load_inputs(path: Path) -> Loaded:
+    """Read every credential of a folder (``*.json``) or a ``.jsonl`` file.
+
+    Bad inputs are collected with their problem, bundles and receipts with a note; only a path
+    that holds nothing to read at all is an error."""
+    inputs: list[Input] = []
+    rejected: list[str] = []
+    skipped: list[str] = []
+
+    def read(data: bytes, where: str, bundle_path: Path | None) -> None:
+        try:
+            credential = _parse(data, where)
+        except SubmitError as exc:
+            rejected.append(str(exc))
+            return
+        kind = _document_kind(credential)
+        if kind is not None:
+            skipped.append(f"{where}: a {kind}, not a credential")
+        else:
+            inputs.append(Input(where, credential, bundle_path))
+
     if path.is_dir():
-        files = sorted(p for p in path.glob("*.json") if not p.name.endswith(BUNDLE_SUFFIX))
+        files = sorted(p for p in path.glob("*.json") if p.is_file())
         if not files:
             raise SubmitError(f"{path}: no *.json credential files")
-        return [Input(f.name, _parse(f.read_bytes(), f.name),
-                      f.with_name(f.stem + BUNDLE_SUFFIX)) for f in files]
-    if path.suffix == ".jsonl" and path.is_file():
-        inputs = []
+        named_bundles = [f for f in files if f.name.endswith(BUNDLE_SUFFIX)]
+        if named_bundles:  # most often written by an earlier run: one note for them all
+            skipped.append(f"{len(named_bundles)} *{BUNDLE_SUFFIX} file(s): bundles (by their "
+                           "name), not credentials")
+        for file in files:
+            if file.name.endswith(BUNDLE_SUFFIX):
+                continue
+            try:
+                data = file.read_bytes()
+            except OSError as exc:
+                rejected.append(f"{file.name}: cannot read: {exc.strerror or exc}")
+                continue
+            read(data, file.name, file.with_name(file.stem + BUNDLE_SUFFIX))
+    elif path.suffix == ".jsonl" and path.is_file():
         for number, line in enumerate(path.read_bytes().splitlines(), start=1):
             if line.strip():
-                where = f"{path.name}:{number}"
-                inputs.append(Input(where, _parse(line, where), None))
-        if not inputs:
+                read(line, f"{path.name}:{number}", None)
+        if not (inputs or rejected or skipped):
             raise SubmitError(f"{path}: no credentials")
-        return inputs
-    raise SubmitError(f"{path}: not a folder of .json files nor a .jsonl file")
+    else:
+        raise SubmitError(f"{path}: not a folder of .json files nor a .jsonl file")
+    return Loaded(inputs, rejected, skipped)
+
+
+def _document_kind(document: dict[str, Any]) -> str | None:
+    """"bundle" or "receipt" when the document is one of this project's (its format marker)."""
+    marker = document.get("format")
+    if not isinstance(marker, str):
+        return None
+    return {BUNDLE_FORMAT: "bundle", RECEIPT_FORMAT: "receipt"}.get(marker)
 
 
 def _parse(data: bytes, where: str) -> dict[str, Any]:
@@ -82,9 +142,25 @@ def _parse(data: bytes, where: str) -> dict[str, Any]:
 
 
 def submit(path: Path, backend: Backend, *, chunk: int = 1000, timeout: float = 300.0,
-           show_progress: bool = True) -> list[Path]:
-    """Anchor everything under ``path``; return the bundle files written."""
-    inputs = load_inputs(path)
+           show_progress: bool = True,
+           notify: Callable[[str], None] | None = None) -> Outcome:
+    """Anchor every credential under ``path`` and write its bundle.
+
+    Inputs that are not credentials are left out, each passed to ``notify`` (if given)
+    before anything is sent, and listed in the outcome."""
+    loaded = load_inputs(path)
+    for note in loaded.skipped:
+        if notify is not None:
+            notify(f"skipped {note}")
+    for problem in loaded.rejected:
+        if notify is not None:
+            notify(f"left out {problem}")
+    inputs = loaded.inputs
+    if not inputs:
+        if loaded.rejected:
+            return Outcome([], loaded.rejected, loaded.skipped)
+        raise SubmitError(f"{path}: no credentials to anchor ({len(loaded.skipped)} "
+                          "bundle or receipt file(s) skipped)")
     with _progress(show_progress) as progress:
         sending = progress.add_task("submitting", total=len(inputs))
         ids: list[str] = []
@@ -93,20 +169,23 @@ def submit(path: Path, backend: Backend, *, chunk: int = 1000, timeout: float = 
             ids += backend.accept([i.credential for i in part])
             progress.advance(sending, len(part))
         backend.anchor_now()
-        anchoring = progress.add_task("anchoring", total=len(ids))
+        # Two inputs holding the same credential share one id: count each id once.
+        unique = set(ids)
+        anchoring = progress.add_task("anchoring", total=len(unique))
         deadline = time.monotonic() + timeout
         done: set[str] = set()
-        while len(done) < len(set(ids)):
+        while len(done) < len(unique):
             if time.monotonic() > deadline:
-                raise SubmitError(f"{len(set(ids)) - len(done)} credentials not anchored after "
+                raise SubmitError(f"{len(unique) - len(done)} credentials not anchored after "
                                   f"{timeout:.0f} s; run again later, ids are kept")
-            done |= backend.anchored([i for i in ids if i not in done])
+            done |= backend.anchored([i for i in unique if i not in done])
             progress.update(anchoring, completed=len(done))
-            if len(done) < len(set(ids)):
+            if len(done) < len(unique):
                 time.sleep(0.2)
         writing = progress.add_task("writing bundles", total=len(ids))
-        return _write_bundles(path, inputs, ids, backend.bundle,
-                              lambda: progress.advance(writing))
+        written = _write_bundles(path, inputs, ids, backend.bundle,
+                                 lambda: progress.advance(writing))
+    return Outcome(written, loaded.rejected, loaded.skipped)
 
 
 def _write_bundles(path: Path, inputs: list[Input], ids: list[str],
@@ -116,14 +195,15 @@ def _write_bundles(path: Path, inputs: list[Input], ids: list[str],
     for item, public_id in zip(inputs, ids, strict=True):
         document = json.dumps(fetch(public_id), ensure_ascii=False)
         if item.bundle_path is not None:
-            item.bundle_path.write_text(document + "\n", encoding="utf-8")
+            # A bundle holds the learner's credential: owner-only, like the service's files.
+            write_private(item.bundle_path, document + "\n", fsync=False)
             written.append(item.bundle_path)
         else:
             lines.append(document)
         tick()
     if lines:
         target = path.with_name(path.stem + ".bundles.jsonl")
-        target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_private(target, "\n".join(lines) + "\n", fsync=False)
         written.append(target)
     return written
 

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything the project needs into ./.venv. Idempotent; run.sh and test.sh call it.
 #   Debian packages: python3 (>= 3.11) with venv, nodejs and npm, only if the machine lacks them.
-#   Python packages: the project and its test tools, pinned by constraints.txt.
+#   Python packages: the project and its test tools, hash-checked against requirements.lock
+#   (pip and the build backend against requirements-build.lock; scripts/update_pins.sh
+#   regenerates both).
 #   npm packages: solc, OpenZeppelin Contracts and anvil, pinned by
 #   hardhat-free-local/package-lock.json.
 #   With --tests: Debian's chromium and postgresql too, for the browser and database tests,
-#   and Slither in .venv-tools (pinned by constraints-tools.txt) for the contract analysis.
+#   and Slither in .venv-tools (hash-checked against requirements-tools.lock) for the contract
+#   analysis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,21 +40,45 @@ if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv with $("$PYTHON" --version)"
     "$PYTHON" -m venv .venv
 fi
-pip_install() {
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@"
+# Every Python package comes from a lock that pins its exact release with the sha256 of each of
+# its published files, so a changed or substituted file fails the install. pip and the build
+# backend (setuptools, wheel) come first; the rest follow with --no-deps (the lock is complete) and
+# --no-build-isolation, so that anything built from source, the project included, is built by the
+# pinned backend instead of one that pip would fetch unchecked into an isolated environment.
+locked_install() {  # VENV LOCK: installs LOCK into VENV; skipped when VENV already has it.
+    local stamp="$1/.microcred-installed"
+    if cat requirements-build.lock "$2" pyproject.toml | cmp -s - "$stamp" 2>/dev/null; then
+        return 0
+    fi
+    "$1/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --require-hashes --no-deps -r requirements-build.lock
+    "$1/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --require-hashes --no-deps --no-build-isolation -r "$2"
+    if [ "$1" = .venv ]; then
+        # setuptools tells, as a warning, that an editable install maps packages with a finder
+        # (localchain lives in hardhat-free-local/): nothing to act on, so it stays quiet.
+        PYTHONWARNINGS="ignore:Editable installation" "$1/bin/python" -m pip install --quiet \
+            --disable-pip-version-check --no-deps --no-build-isolation -e .
+    fi
+    # --no-deps relies on the lock being complete; pip check confirms that it is.
+    "$1/bin/python" -m pip check >/dev/null || {
+        "$1/bin/python" -m pip check >&2
+        echo "setup: $2 misses a dependency; regenerate it with bash scripts/update_pins.sh" >&2
+        exit 2
+    }
+    cat requirements-build.lock "$2" pyproject.toml >"$stamp"
 }
-pip_install --upgrade "pip>=24"
-# constraints.txt pins every Python package to the versions the suite was last run with.
-pip_install -c constraints.txt -e ".[test]"
+locked_install .venv requirements.lock
 
 have_node() {
     command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
-        && node -e 'process.exit(parseInt(process.versions.node) >= 18 ? 0 : 1)'
+        && node -e 'process.exit(parseInt(process.versions.node) >= 20 ? 0 : 1)'
 }
+# The version matches "engines" in hardhat-free-local/package.json.
 if ! have_node; then
     apt_install nodejs npm
     if ! have_node; then
-        echo "setup: need Node.js >= 18 with npm (Debian: apt-get install nodejs npm)" >&2
+        echo "setup: need Node.js >= 20 with npm (Debian: apt-get install nodejs npm)" >&2
         exit 2
     fi
 fi
@@ -73,11 +100,7 @@ fi
 # Slither (static analysis of the contracts) pins web3 7, so it lives in a venv of its own.
 if [ "${1:-}" = "--tests" ]; then
     if [ ! -x .venv-tools/bin/python ]; then "$PYTHON" -m venv .venv-tools; fi
-    if ! cmp -s constraints-tools.txt .venv-tools/.microcred-installed 2>/dev/null; then
-        .venv-tools/bin/python -m pip install --quiet --disable-pip-version-check \
-            -c constraints-tools.txt slither-analyzer
-        cp constraints-tools.txt .venv-tools/.microcred-installed
-    fi
+    locked_install .venv-tools requirements-tools.lock
 fi
 # The store and fault tests start a private PostgreSQL server from Debian's binaries.
 have_postgres() { compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; }

@@ -1,4 +1,5 @@
-"""A plain (non-editable) build of the project installs and imports on its own."""
+"""A plain (non-editable) build of the project installs and imports on its own, and builds
+without setuptools warning that it would leave data folders out."""
 
 from __future__ import annotations
 
@@ -15,19 +16,33 @@ ROOT_OF_TREE_A = "022a6979e6dab7aa5ae4c3e5e45f7e977112a7e63593820dbec1ec738a24f9
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The wheel, and everything the build printed."""
     # Build from a copy: setuptools writes build/ and *.egg-info next to the sources.
     source = tmp_path_factory.mktemp("source") / "project"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
         ".git", ".venv", "node_modules", "build", "*.egg-info", "__pycache__", ".*_cache"))
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
+    # --verbose: pip passes setuptools' own output (and its warnings) through.
+    result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--quiet", "--wheel-dir", str(out), str(source)],
-        check=True, timeout=300, capture_output=True,
+         "--verbose", "--wheel-dir", str(out), str(source)],
+        check=True, timeout=300, capture_output=True, text=True,
     )
     (built,) = out.glob("microcred_anchor-*.whl")
-    return built
+    return built, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(build: tuple[Path, str]) -> Path:
+    return build[0]
+
+
+def test_the_build_prints_no_package_data_warning(build: tuple[Path, str]) -> None:
+    _, output = build
+    assert "adding 'verifier/schemas/receipt-v1.schema.json'" in output  # the output is there
+    assert "would be ignored" not in output
+    assert "Package would be ignored" not in output
 
 
 def test_wheel_ships_packages_types_and_data(wheel: Path) -> None:
@@ -40,10 +55,19 @@ def test_wheel_ships_packages_types_and_data(wheel: Path) -> None:
         "verifier/artifacts/IssuerRegistry.json", "verifier/artifacts/CredentialAnchor.json",
         "verifier/web/index.html", "verifier/web/verify.js", "verifier/web/verify.css",
         "verifier/web/favicon.svg", "anchor_service/api/web.py",
+        "anchor_service/api/docs.py", "anchor_service/api/docs_assets/index.html",
+        "anchor_service/api/docs_assets/swagger-init.js",
         "localchain/__init__.py", "localchain/py.typed",
     ):
         assert required in names, required
     assert not any(name.startswith(("tests/", "scripts/")) for name in names)
+    # Every file of every data folder, not only the ones named above.
+    for folder in ("verifier/schemas", "verifier/artifacts", "verifier/web",
+                   "anchor_service/examples", "anchor_service/api/docs_assets"):
+        shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / folder).iterdir()
+                   if p.is_file()}
+        assert shipped, folder
+        assert shipped <= names, shipped - names
 
 
 def test_installed_wheel_imports_outside_the_source_tree(wheel: Path, tmp_path: Path) -> None:

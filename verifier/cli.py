@@ -1,11 +1,16 @@
 """``verify-credential``: check bundles (credential and receipt in one file) against the chain.
 
     verify-credential bundle.json --rpc-url http://127.0.0.1:8545 --trust trust.json
-    verify-credential wallet/ --trust trust.json --json        # a folder: every *.json
+    verify-credential wallet/ --trust trust.json --json        # a folder: its bundles
     verify-credential bundle.json --trust trust.json --offline # no chain: what can be checked
 
-Exit codes: 0 every bundle valid, 1 at least one invalid, 2 error (bad arguments, unreadable
-trust file). A malformed bundle is an invalid bundle (1), reported like any other failure.
+Exit codes:
+  0  every bundle is valid
+  1  at least one bundle is not valid (a malformed bundle is not valid, reported like any
+     other failure)
+  2  error: bad arguments, an unreadable file or trust file
+  3  offline checks passed: with --offline, every check that ran passed, and the chain
+     checks (anchor, issuer trust, scope, revocation) were not run; no bundle failed
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +29,7 @@ from verifier.errors import VerifierError
 from verifier.trust import TrustConfig
 from verifier.verify import CheckStatus, VerificationReport, parse_datetime, verify_bundle_text
 
-__all__ = ["main"]
+__all__ = ["main", "visible"]
 
 _MARKS = {CheckStatus.PASSED: "PASS", CheckStatus.FAILED: "FAIL",
           CheckStatus.NOT_CHECKED: "----", CheckStatus.NOT_APPLICABLE: "n/a "}
@@ -31,12 +38,16 @@ _MARKS = {CheckStatus.PASSED: "PASS", CheckStatus.FAILED: "FAIL",
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``verify-credential`` console script."""
     parser = argparse.ArgumentParser(prog="verify-credential",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("path", type=Path, help="a bundle file, or a folder of them")
+                                     description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__[__doc__.index("Exit codes:"):],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("path", type=Path, help="a bundle file, or a folder: every *.json file "
+                        "in it that is a bundle (credentials beside them are skipped)")
     parser.add_argument("--trust", type=Path, required=True,
                         help="JSON trust file: trusted deployments and minimum confirmations")
     parser.add_argument("--rpc-url", default="http://127.0.0.1:8545", help="JSON-RPC endpoint")
-    parser.add_argument("--offline", action="store_true", help="do not read the chain")
+    parser.add_argument("--offline", action="store_true",
+                        help="do not read the chain: the checks that need it are not run")
     parser.add_argument("--as-of", type=_aware_time, default=None,
                         help="judge the credential at this ISO 8601 time (with a time zone) "
                         "instead of now: its validity period then, and its revocation and "
@@ -48,23 +59,70 @@ def main(argv: list[str] | None = None) -> int:
         files = _bundle_files(args.path)
         reader: ChainReader | None = None if args.offline else JsonRpcChainReader(args.rpc_url)
     except (VerifierError, OSError) as exc:
-        print(f"verify-credential: error: {exc}", file=sys.stderr)
+        print(f"verify-credential: error: {visible(str(exc))}", file=sys.stderr)
         return 2
     # What is loaded by now (the imports; web3 alone is about 150,000 objects) lives until
     # exit. Freezing it spares each later full garbage collection from scanning it again:
     # that scan was a third of the time spent verifying a folder of thousands of bundles.
     gc.freeze()
     reports = []
+    skipped = []
+    folder = args.path.is_dir()
     for file in files:
         try:
             text = file.read_bytes()
         except OSError as exc:
-            print(f"verify-credential: error: {exc}", file=sys.stderr)
+            print(f"verify-credential: error: {visible(str(exc))}", file=sys.stderr)
             return 2
+        if folder and _BUNDLE_MARK not in text:
+            skipped.append(file.name)  # a credential or another file beside the bundles
+            continue
         reports.append((file, verify_bundle_text(text, trust=trust, reader=reader,
                                                   as_of=args.as_of)))
-    _print(reports, as_json=args.json, folder=args.path.is_dir())
-    return 0 if all(report.valid for _, report in reports) else 1
+    if skipped:
+        print(visible(f"verify-credential: skipped {len(skipped)} file(s) that are not "
+                      f"bundles: {', '.join(skipped[:5])}" + (", ..." if len(skipped) > 5
+                                                               else "")), file=sys.stderr)
+    if not reports:
+        print(visible(f"verify-credential: error: {args.path}: no bundles among its *.json "
+                      "files"), file=sys.stderr)
+        return 2
+    code = _exit_code([report for _, report in reports])
+    try:
+        _print(reports, as_json=args.json, folder=folder)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as other command-line tools do. The
+        # verdict stands; stdout now points nowhere so that the final flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code
+
+
+def _exit_code(reports: list[VerificationReport]) -> int:
+    if all(report.valid for report in reports):
+        return 0
+    if all(report.valid or report.offline_checks_passed for report in reports):
+        return 3
+    return 1
+
+
+# Characters that move the cursor, erase, or reorder what a terminal shows: C0 and C1
+# controls, DEL, bidirectional overrides and isolates, zero-width and invisible formatting
+# characters, line and paragraph separators. Credential text is attacker-controlled.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u115f\u1160\u180e\u200b-\u200f"
+                     "\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
+                     "\ufff9-\ufffb]")
+
+
+def visible(text: str) -> str:
+    """``text`` with every control, bidi or invisible formatting character written as an
+    escape (``\\x1b``, ``\\u202e``), so a credential cannot rewrite the terminal."""
+    return _UNSAFE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _aware_time(text: str) -> datetime:
@@ -72,6 +130,11 @@ def _aware_time(text: str) -> datetime:
         return parse_datetime(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+# In a folder, bundles sit beside the credentials they were made from (``anchor-service
+# submit`` writes them there): only files that name the bundle format are verified.
+_BUNDLE_MARK = b'"microcred-anchor-bundle"'
 
 
 def _bundle_files(path: Path) -> list[Path]:
@@ -85,31 +148,40 @@ def _bundle_files(path: Path) -> list[Path]:
     return [path]
 
 
+_VERDICTS = {"valid": "VALID", "not_valid": "NOT VALID",
+             "offline_checks_passed": "OFFLINE CHECKS PASSED (chain not checked)"}
+_RESULTS = {"valid": "valid", "offline_checks_passed": "offline checks passed (chain not checked)"}
+
+
 def _print(reports: list[tuple[Path, VerificationReport]], *, as_json: bool,
            folder: bool) -> None:
+    """The reports, for a person (everything from a bundle escaped) or as JSON (escaped by
+    the encoder)."""
     if as_json:
         documents = [{"file": str(f), **r.to_dict()} for f, r in reports]
         print(json.dumps(documents if folder else documents[0], indent=2))
         return
     for file, report in reports:
-        verdict = "VALID" if report.valid else "NOT VALID"
+        verdict = _VERDICTS[report.verdict]
         named = f"{report.issuer_name} " if report.issuer_name else ""
         issuer = f", issuer {named}{report.issuer_did}" if report.issuer_did else ""
         anchored = (", anchored " + datetime.fromtimestamp(report.anchored_at, UTC).isoformat()
                     if report.anchored_at else "")
-        print(f"{file}: {verdict}{issuer}{anchored}")
+        print(visible(f"{file}: {verdict}{issuer}{anchored}"))
         if not folder or not report.valid:
             for check in report.checks:
-                print(f"  [{_MARKS[check.status]}] {check.name}: {check.detail}")
+                print(visible(f"  [{_MARKS[check.status]}] {check.name}: {check.detail}"))
     if folder:
         valid = sum(report.valid for _, report in reports)
         print(f"\n{'file':<40} result")
         for file, report in reports:
             failed = [c.name for c in report.checks if c.status is CheckStatus.FAILED]
-            result = "valid" if report.valid else ("failed: " + ", ".join(failed)
-                                                   if failed else "not fully checked")
-            print(f"{file.name:<40} {result}")
-        print(f"{valid} of {len(reports)} valid")
+            result = _RESULTS.get(report.verdict) or ("failed: " + ", ".join(failed)
+                                                      if failed else "not fully checked")
+            print(visible(f"{file.name:<40} {result}"))
+        offline = sum(report.offline_checks_passed for _, report in reports)
+        print(f"{valid} of {len(reports)} valid"
+              + (f", {offline} passed the offline checks (chain not checked)" if offline else ""))
 
 
 if __name__ == "__main__":  # pragma: no cover

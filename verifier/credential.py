@@ -20,8 +20,8 @@ from __future__ import annotations
 import enum
 import json
 import math
-import re
 import secrets
+from array import array
 from collections.abc import Mapping
 from hashlib import sha256
 from itertools import accumulate
@@ -53,30 +53,35 @@ MAX_SALT_SIZE: Final = 64
 MAX_SAFE_INTEGER: Final = 2**53 - 1
 _EXPONENT_FROM: Final = 1e21  # from here on JCS (like ECMAScript) writes numbers with an exponent
 MAX_DEPTH: Final = 128  # credentials are shallow; the bound keeps rfc8785's recursion safe
+_SAFE_INTEGER_DIGITS: Final = len(str(MAX_SAFE_INTEGER))  # 16: any longer literal is outside
 
 
-def parse_json_object(text: str | bytes, what: str = "credential") -> dict[str, Any]:
+def parse_json_object(text: str | bytes, what: str = "credential", *,
+                      wrapper_depth: int = 0) -> dict[str, Any]:
     """Parse JSON text strictly into a dict.
 
-    Stricter than :func:`json.loads`: bytes must be UTF-8, the literals ``NaN``/``Infinity``
-    and duplicate keys are errors, and the top level must be an object. Errors raise
-    :class:`CredentialError` whose message starts with ``what``.
+    Stricter than :func:`json.loads`: bytes must be UTF-8, the literals ``NaN``/``Infinity``,
+    duplicate keys and integer literals of more than 16 digits (outside +-(2**53 - 1) whatever
+    their value) are errors, nesting is bounded, and the top level must be an object. Errors
+    raise :class:`CredentialError` whose message starts with ``what``.
+
+    Nesting is counted on the credential: ``wrapper_depth`` is how many levels of the document
+    wrap it (1 for a bundle's ``credential``, 2 for ``{"credentials": [...]}``), so a
+    credential may nest :data:`MAX_DEPTH` levels on every path that carries it.
     """
     if isinstance(text, (bytes, bytearray)):
+        data = bytes(text)
         try:
-            text = bytes(text).decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise CredentialError(f"{what}: not UTF-8 (byte {exc.start})") from None
-    if not isinstance(text, str):
+        _check_nesting(data, what, wrapper_depth)
+    elif isinstance(text, str):
+        _check_nesting(text, what, wrapper_depth)
+    else:
         raise CredentialError(f"{what}: expected JSON text, got {type(text).__name__}")
-    _check_nesting(text, what)
     try:
-        value = json.loads(
-            text,
-            object_pairs_hook=_reject_duplicate_keys,
-            parse_constant=_reject_constant,
-            parse_float=_parse_finite_float,
-        )
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise CredentialError(
             f"{what}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
@@ -144,25 +149,63 @@ class _JSONValueError(ValueError):
     pass
 
 
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')  # unrolled: fast on long texts
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_BRACKET_DEPTH = {"[": 1, "{": 1, "]": -1, "}": -1}
+# Every byte but the four brackets and the quote: deleted before the depth walk.
+_NOT_STRUCTURAL: Final = bytes(sorted(set(range(256)) - set(b'[]{}"')))
+# Opening brackets become +1, closing ones -1 (0xff read as a signed byte).
+_STEPS: Final = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")
+_CHUNK: Final = 1 << 16
 
 
-def _check_nesting(text: str, what: str) -> None:
-    """Reject nesting deeper than MAX_DEPTH before json.loads sees it.
+def _check_nesting(text: str | bytes, what: str, wrapper_depth: int = 0) -> None:
+    """Reject nesting deeper than MAX_DEPTH (plus ``wrapper_depth``) before json.loads sees it.
 
     The json module recurses on the C stack; with a raised recursion limit (some libraries
-    raise it) deeply nested input would crash the process instead of raising."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return  # cannot nest deeper than it has brackets: the common case, decided in C
-    # All in C: drop strings, keep only brackets, then a running sum of +1/-1. Without an
-    # escaped quote, splitting on quotes separates strings (odd parts) from the rest.
-    outside = (_JSON_STRING.sub("", text) if '\\"' in text
-               else "".join(text.split('"')[0::2]))
-    brackets = _NOT_BRACKET.sub("", outside)
-    if max(accumulate(map(_BRACKET_DEPTH.__getitem__, brackets)), default=0) > MAX_DEPTH + 1:
-        raise CredentialError(f"{what}: JSON is nested deeper than {MAX_DEPTH} levels")
+    raise it) deeply nested input would crash the process instead of raising. Linear time,
+    and every step runs in C: the check is the first thing any public request meets."""
+    # A container at the deepest allowed level (MAX_DEPTH) may still be written, empty: its
+    # brackets sit one level deeper.
+    limit = MAX_DEPTH + 1 + wrapper_depth
+    if isinstance(text, str):
+        if text.count("[") + text.count("{") <= limit:
+            return  # cannot nest deeper than it has brackets: the common case, decided in C
+        data = text.encode("utf-8", "surrogatepass")
+    else:
+        if text.count(b"[") + text.count(b"{") <= limit:
+            return
+        data = text
+    if _max_depth_exceeds(data, limit):
+        around = (f" (not counting the {wrapper_depth} level{'s' * (wrapper_depth > 1)} "
+                  "around the credential)" if wrapper_depth else "")
+        raise CredentialError(f"{what}: JSON is nested deeper than {MAX_DEPTH} levels{around}")
+
+
+def _max_depth_exceeds(data: bytes, limit: int) -> bool:
+    """Whether the brackets outside strings ever nest deeper than ``limit``.
+
+    UTF-8 never puts these ASCII bytes inside a multi-byte character, so bytes will do.
+    Escapes go first: pairs of backslashes, left to right (what a JSON scanner does), then
+    escaped quotes, so every quote left delimits a string. A backslash outside a string is
+    invalid JSON, and json.loads stops there before recursing any further, so whatever
+    follows it cannot make the check unsafe. Then only brackets and quotes are kept, the
+    strings (every other part between quotes) dropped, and the heights walked."""
+    if b"\\" in data:
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    data = data.translate(None, _NOT_STRUCTURAL)
+    if b'"' in data:
+        data = b"".join(data.split(b'"')[0::2])
+    steps = data.translate(_STEPS)
+    height = 0
+    for start in range(0, len(steps), _CHUNK):
+        chunk = steps[start:start + _CHUNK]
+        opening = chunk.count(1)
+        # Exact heights only where this chunk could reach the limit at all.
+        if height + opening > limit:
+            signed = array("b")
+            signed.frombytes(chunk)
+            if max(accumulate(signed, initial=height)) > limit:
+                return True
+        height += 2 * opening - len(chunk)
+    return False
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -178,11 +221,33 @@ def _reject_constant(name: str) -> Any:
     raise _JSONValueError(f"{name} is not a JSON number and cannot be canonicalised")
 
 
+def _parse_safe_int(literal: str) -> int:
+    # Decided on the literal's length, before int() runs: CPython refuses to convert more
+    # than 4,300 digits (a bare ValueError), and converting fewer still costs quadratic time.
+    if len(literal) > _SAFE_INTEGER_DIGITS and (
+            digits := len(literal) - (literal[0] == "-")) > _SAFE_INTEGER_DIGITS:
+        shown = literal if len(literal) <= 24 else literal[:20] + "..."
+        raise _JSONValueError(f"integer {shown} ({digits} digits) is outside +-(2**53 - 1), "
+                              "which JCS (RFC 8785) cannot represent exactly; encode it as a "
+                              "string")
+    return int(literal)
+
+
 def _parse_finite_float(literal: str) -> float:
     value = float(literal)
     if not math.isfinite(value):
         raise _JSONValueError(f"number {literal} is too large for a double (overflows to infinity)")
     return value
+
+
+# One decoder for every parse (json.loads would build one per call); it holds no state
+# between calls that matters, as json.loads's own shared default decoder shows.
+_DECODER: Final = json.JSONDecoder(
+    object_pairs_hook=_reject_duplicate_keys,
+    parse_constant=_reject_constant,
+    parse_float=_parse_finite_float,
+    parse_int=_parse_safe_int,
+)
 
 
 def _check_representable(root: Mapping[str, Any]) -> None:

@@ -244,7 +244,8 @@ class Bundle(BaseModel):
     @classmethod
     def from_json(cls, text: str | bytes) -> Bundle:
         """Parse a bundle from JSON text, strictly."""
-        data = _parse_document(text, "bundle")
+        # The credential sits one level inside the bundle: its own nesting is what is bounded.
+        data = _parse_document(text, "bundle", wrapper_depth=1)
         _check_header(data, BUNDLE_FORMAT, "bundle")
         receipt = data.get("receipt")
         if isinstance(receipt, dict):
@@ -261,9 +262,9 @@ class Bundle(BaseModel):
         return rfc8785.dumps(self.to_dict()).decode("utf-8")
 
 
-def _parse_document(text: str | bytes, what: str) -> dict[str, Any]:
+def _parse_document(text: str | bytes, what: str, *, wrapper_depth: int = 0) -> dict[str, Any]:
     try:
-        return parse_json_object(text, what)
+        return parse_json_object(text, what, wrapper_depth=wrapper_depth)
     except CredentialError as exc:
         raise ReceiptError(what, str(exc).removeprefix(f"{what}: ")) from None
 

@@ -4,13 +4,13 @@ fails, whatever the chain says."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from verifier.errors import VerifierError
+from verifier.credential import parse_json_object
+from verifier.errors import CredentialError, VerifierError
 
 __all__ = ["TrustConfig", "TrustConfigError", "TrustedDeployment"]
 
@@ -57,8 +57,10 @@ class TrustConfig(BaseModel):
     def load(cls, path: Path) -> TrustConfig:
         """Read a trust file (JSON)."""
         try:
-            return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as exc:
+            # Parsed as strictly as a credential: a huge integer or deep nesting is a clean
+            # error here too, not a bare ValueError.
+            return cls.model_validate(parse_json_object(path.read_bytes(), "JSON"))
+        except (OSError, CredentialError) as exc:
             raise TrustConfigError(f"cannot read trust file {path}: {exc}") from None
         except ValidationError as exc:
             first = exc.errors()[0]

@@ -5,7 +5,8 @@
     report.checks       # each with status, detail and evidence
 
 Checks that need the chain are ``not_checked`` when no reader is given (offline), and the
-report is then not valid, but says exactly what was and was not established.
+report is then not valid, but says exactly what was and was not established: its ``verdict``
+is ``offline_checks_passed`` when every check that ran passed.
 """
 
 from __future__ import annotations
@@ -79,11 +80,26 @@ class VerificationReport:
         return all(c.status in (CheckStatus.PASSED, CheckStatus.NOT_APPLICABLE)
                    for c in self.checks)
 
+    @property
+    def offline_checks_passed(self) -> bool:
+        """Not valid only because the chain was not read (no reader given): every check that
+        ran passed or does not apply, and each one left out needs the chain."""
+        return not self.valid and all(
+            c.status in (CheckStatus.PASSED, CheckStatus.NOT_APPLICABLE)
+            or c is _OFFLINE.get(c.name) for c in self.checks)
+
+    @property
+    def verdict(self) -> str:
+        """``valid``, ``not_valid``, or ``offline_checks_passed`` (see above): what to tell
+        a person, who must not read an unchecked chain as a failed credential."""
+        return ("valid" if self.valid else
+                "offline_checks_passed" if self.offline_checks_passed else "not_valid")
+
     def check(self, name: str) -> Check:
         return next(c for c in self.checks if c.name == name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"valid": self.valid, "issuerDid": self.issuer_did,
+        return {"valid": self.valid, "verdict": self.verdict, "issuerDid": self.issuer_did,
                 "issuerName": self.issuer_name, "issuerMetadataUri": self.issuer_metadata_uri,
                 "anchoredAt": self.anchored_at, "asOf": self.as_of,
                 "checks": [{"name": c.name, "status": c.status.value, "detail": c.detail,
@@ -162,7 +178,7 @@ def verify(credential: Mapping[str, Any], receipt: Receipt, *, trust: TrustConfi
     except ChainReadError as exc:
         for name in _CHAIN_CHECKS:
             if name not in checks.items:
-                checks.set(name, CheckStatus.NOT_CHECKED, f"chain unreachable: {exc}")
+                checks.set(name, CheckStatus.NOT_CHECKED, f"{exc.headline}: {exc}")
         return checks.report()
 
 
@@ -298,27 +314,78 @@ def _issuer_name(credential: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _declared_scope(credential: Mapping[str, Any]) -> str | None:
-    """This project's convention: ``learningScope`` at the top level or in the subject."""
-    for holder in (credential, credential.get("credentialSubject")):
-        if isinstance(holder, Mapping) and isinstance(holder.get("learningScope"), str):
-            return str(holder["learningScope"])
-    return None
+class _ScopeShapeError(ValueError):
+    """A learningScope or credentialSubject in a shape the scope rule does not allow."""
+
+
+def _declared_scopes(credential: Mapping[str, Any]) -> list[str]:
+    """Every scope the credential declares, in order, each once.
+
+    This project's convention: ``learningScope`` (a string, or a non-empty array of strings)
+    at the top level and/or in each ``credentialSubject`` (an object, or a non-empty array of
+    objects, as VC 2.0 allows). Every place counts: a scope declared anywhere must be allowed,
+    so none can hide behind another. Any other shape raises :class:`_ScopeShapeError`."""
+    declared: list[str] = []
+    _collect_scope(credential, "learningScope", declared)
+    if "credentialSubject" in credential:
+        subject = credential["credentialSubject"]
+        if isinstance(subject, Mapping):
+            _collect_scope(subject, "credentialSubject.learningScope", declared)
+        elif isinstance(subject, list) and subject:
+            for index, item in enumerate(subject):
+                if not isinstance(item, Mapping):
+                    raise _ScopeShapeError(f"credentialSubject[{index}] is {_shape(item)}, "
+                                           "not an object")
+                _collect_scope(item, f"credentialSubject[{index}].learningScope", declared)
+        else:
+            raise _ScopeShapeError(f"credentialSubject is {_shape(subject)}: it must be an "
+                                   "object or a non-empty array of objects")
+    return list(dict.fromkeys(declared))
+
+
+def _collect_scope(holder: Mapping[str, Any], where: str, declared: list[str]) -> None:
+    if "learningScope" not in holder:
+        return
+    value = holder["learningScope"]
+    if isinstance(value, str):
+        declared.append(value)
+    elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        declared.extend(value)
+    else:
+        raise _ScopeShapeError(f"{where} is {_shape(value)}: it must be a string or a "
+                               "non-empty array of strings")
+
+
+def _shape(value: object) -> str:
+    if isinstance(value, list):
+        return "an empty array" if not value else "an array holding a non-string"
+    names = {dict: "an object", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def _scope(checks: _Checks, credential: Mapping[str, Any], entity_scope: int | None) -> None:
-    declared = _declared_scope(credential)
-    if declared is None:
+    try:
+        declared = _declared_scopes(credential)
+    except _ScopeShapeError as exc:
+        checks.add("scope_allows_kind", False, f"unreadable learningScope: {exc}")
+        return
+    if not declared:
         checks.put(_NO_SCOPE)
-    elif declared not in SCOPES:
-        checks.add("scope_allows_kind", False, f"unknown learningScope {declared!r}")
+        return
+    unknown = [scope for scope in declared if scope not in SCOPES]
+    if unknown:
+        checks.add("scope_allows_kind", False,
+                   "unknown learningScope " + ", ".join(map(repr, unknown)),
+                   declared=tuple(declared))
     elif entity_scope is None:
         checks.put(_OFFLINE["scope_allows_kind"])
     else:
-        allowed = bool(entity_scope & SCOPES[declared])
-        checks.add("scope_allows_kind", allowed,
-                   f"the issuer is accredited for {declared}" if allowed else
-                   f"the issuer is not accredited for {declared}", declared=declared)
+        refused = [scope for scope in declared if not entity_scope & SCOPES[scope]]
+        checks.add("scope_allows_kind", not refused,
+                   f"the issuer is accredited for {', '.join(declared)}" if not refused else
+                   f"the issuer is not accredited for {', '.join(refused)}",
+                   declared=tuple(declared))
 
 
 def _validity(checks: _Checks, credential: Mapping[str, Any], when: int) -> None:

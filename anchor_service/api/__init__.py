@@ -12,11 +12,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from anchor_service import __version__
-from anchor_service.api import admin, batches, credentials, ops, registry, verify, web
+from anchor_service.api import admin, batches, credentials, docs, ops, registry, verify, web
 from anchor_service.api.errors import install_error_handlers
 from anchor_service.api.limits import BodySizeLimit, RateLimit
 from anchor_service.api.openapi import install_openapi
 from anchor_service.logs import Redactor
+from anchor_service.server import BodyTimeout
 from anchor_service.service import Components, build_components
 from anchor_service.settings import ServiceSettings
 
@@ -52,6 +53,11 @@ def create_app(settings: ServiceSettings | None = None, *,
         description="Anchors micro-credentials on an Ethereum-compatible chain and hands "
         "out RFC 9162 inclusion receipts.",
         lifespan=lifespan,
+        # /docs is served by the docs router (local assets, strict CSP); FastAPI's own pages
+        # load Swagger UI and ReDoc from a CDN and run inline scripts.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.redact = Redactor(settings.secrets())  # applied to every error message
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -59,8 +65,10 @@ def create_app(settings: ServiceSettings | None = None, *,
     app.add_middleware(RateLimit, rate=settings.rate_limit, burst=settings.rate_limit_burst,
                        public_rate=settings.public_rate_limit,
                        public_burst=settings.public_rate_limit_burst)
+    # Outermost: a body that does not arrive in time ends the request whoever is reading it.
+    app.add_middleware(BodyTimeout, seconds=settings.body_timeout)
     install_error_handlers(app)
     install_openapi(app)
-    for module in (credentials, batches, registry, admin, verify, ops, web):
+    for module in (credentials, batches, registry, admin, verify, ops, web, docs):
         app.include_router(module.router)
     return app

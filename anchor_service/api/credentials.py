@@ -47,15 +47,21 @@ _SUBMIT_BODY = {
 async def submit(request: Request, components: ComponentsDep,
                  identity: IssuerIdentity) -> JSONResponse:
     """Accept one or many credentials (up to ``max_items_per_request``). The answer comes once
-    they are on disk; the same credential from the same issuer keeps its id."""
+    they are on disk; the same credential from the same issuer keeps its id. 409 when the
+    registry does not trust the issuer now (its key revoked, the issuer or a body above it
+    suspended or revoked), with the reason, such as "issuer not trusted: body 1 suspended";
+    the registry is asked at most once a second per issuer, and when the chain cannot be
+    asked the credentials are accepted (stored, and anchored once it answers)."""
     body = await request.body()
     return await run_in_threadpool(_submit, components, identity.issuer_id or 0, body)
 
 
 def _submit(components: Components, issuer_id: int, body: bytes) -> JSONResponse:
     try:
-        data = parse_json_object(body, "request body")
-    except CredentialError as exc:  # malformed JSON, NaN, duplicate keys, not an object
+        # The credentials sit two levels inside {"credentials": [...]}: the nesting limit is
+        # counted on each credential, as on every other path (canonicalize checks each one).
+        data = parse_json_object(body, "request body", wrapper_depth=2)
+    except CredentialError as exc:  # malformed JSON, NaN, huge integer, duplicate keys, ...
         raise ApiError(400, "invalid_json", str(exc)) from None
     try:
         payload = SubmitIn.model_validate(data)
@@ -67,6 +73,7 @@ def _submit(components: Components, issuer_id: int, body: bytes) -> JSONResponse
         raise ApiError(413, "too_many_items", f"{count} items; at most {limit} per request")
     items = (_credential_items(payload.credentials) if payload.credentials is not None
              else [NewCredential(bytes.fromhex(d[2:]), new_salt()) for d in payload.digests or []])
+    _require_trusted(components, issuer_id)
     accepted = components.store.accept(issuer_id, items)
     components.metrics.accepted.inc(sum(a.created for a in accepted))
     # Plain dicts, not models: for 10,000 items this is the difference of a tenth of a second.
@@ -76,6 +83,16 @@ def _submit(components: Components, issuer_id: int, body: bytes) -> JSONResponse
                      for a, item in zip(accepted, items, strict=True)],
         "count": len(accepted),
     }, status_code=202)
+
+
+def _require_trusted(components: Components, issuer_id: int) -> None:
+    """409 when the registry does not trust the issuer now: its batches could not be anchored.
+    The answer is cached a second per issuer (bulk ingest pays one chain call a second). When
+    the chain cannot be asked, the credentials are accepted: they are stored durably and
+    anchored once it answers, and the anchor contract refuses an untrusted issuer anyway."""
+    trust = components.pipeline.trust.cached(issuer_id)
+    if trust is not None and trust.reason is not None:
+        raise ApiError(409, "issuer_not_trusted", trust.reason)
 
 
 def _credential_items(credentials: list[dict[str, Any]]) -> list[NewCredential]:
@@ -138,6 +155,15 @@ def _status_change(action: Literal["revoke", "suspend", "reinstate"]) -> Any:
             raise ApiError(503, "no_key", "the service holds no key for this issuer")
         issuer = components.store.issuer(record.issuer_id)
         anchor = components.deployment.contracts(components.w3)[1]
+        if action == "reinstate" and anchor.functions.isRevoked(
+                issuer.key_address, batch.root, record.leaf_index).call():
+            # The contract would accept the call (it lifts only a suspension) and the
+            # credential would stay revoked: say so instead of answering 200.
+            raise ApiError(409, "revoked", f"credential {credential_id} is revoked, and "
+                           "revocation is final: reinstate lifts only a suspension. Only a root "
+                           "administrator of the registry can lift a revocation "
+                           "(CredentialAnchor.liftRevocations), for example one made with a "
+                           "compromised key.")
         call = getattr(anchor.functions, action)(issuer.entity_id, batch.root,
                                                  [record.leaf_index], change.reason)
         tx = Transactor(components.w3, signer).transact(call)
@@ -148,7 +174,10 @@ def _status_change(action: Literal["revoke", "suspend", "reinstate"]) -> Any:
                                transaction_hash="0x" + bytes(tx["transactionHash"]).hex())
 
     change.__name__ = action
-    change.__doc__ = f"{action.capitalize()} the credential on chain (by the issuer's key)."
+    change.__doc__ = f"{action.capitalize()} the credential on chain (by the issuer's key)." + (
+        " Reinstating lifts a suspension only: a revoked credential answers 409 (revocation "
+        "is final unless a root administrator lifts it with liftRevocations)."
+        if action == "reinstate" else "")
     return change
 
 

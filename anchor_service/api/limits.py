@@ -69,12 +69,15 @@ class RateLimit:
     """Token buckets: one per API token (``rate`` requests a second, bursts of ``burst``), and
     one per client address (``public_rate``) for requests without a token (the public
     verification routes and page) and for every request refused 401: a made-up token does not
-    buy a fresh bucket. Operations routes (health, readiness, metrics) are never limited. A
-    rate of 0 turns that limit off. The buckets live in this process: with several replicas,
-    each enforces its own share. The address is the TCP peer's (behind a reverse proxy, run
-    uvicorn with ``--forwarded-allow-ips`` so that it is the client's)."""
+    buy a fresh bucket. A token's bucket is its own however the header spells it (the scheme
+    in any case, any spacing). Readiness and metrics are limited by address whatever token
+    comes with them; liveness (``/healthz``) is never limited. A rate of 0 turns that limit
+    off. The buckets live in this process: with several replicas, each enforces its own share.
+    The address is the TCP peer's, or the client's as a configured trusted proxy forwards it
+    (``trusted_proxies``; see :mod:`anchor_service.server`)."""
 
-    EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
+    EXEMPT = frozenset({"/healthz"})
+    BY_ADDRESS = frozenset({"/readyz", "/metrics"})  # limited by address, tokens or not
     MAX_CLIENTS = 100_000  # buckets kept; the least recently seen are forgotten first
 
     def __init__(self, app: ASGIApp, *, rate: float, burst: int, public_rate: float,
@@ -90,6 +93,8 @@ class RateLimit:
             await self.app(scope, receive, send)
             return
         token, address = self._client(scope)
+        if scope.get("path") in self.BY_ADDRESS:
+            token = None
         public_rate, public_burst = self._limits["address"]
         if token is None:
             wait = self._take(f"address:{address}", public_rate, public_burst)
@@ -120,8 +125,12 @@ class RateLimit:
         address = str(client[0]) if client else "unknown"
         for name, value in scope.get("headers", []):
             if name == b"authorization" and value.strip():
-                # Keyed by a hash: the bucket table never holds a token.
-                return hashlib.sha256(value).hexdigest(), address
+                # Keyed by a hash (the bucket table never holds a token) of the token itself:
+                # "Bearer X", "bearer  X" and "BEARER X" are one token, as authentication
+                # reads them, so they share one bucket.
+                scheme, _, credentials = value.strip().partition(b" ")
+                identity = credentials.strip() if scheme.lower() == b"bearer" else value.strip()
+                return hashlib.sha256(identity).hexdigest(), address
         return None, address
 
     def _take(self, key: str, rate: float, burst: int, *, peek: bool = False) -> float:

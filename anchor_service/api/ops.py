@@ -3,28 +3,86 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from web3.exceptions import Web3Exception
 
+from anchor_service import __version__
 from anchor_service.api.deps import ComponentsDep
+from anchor_service.service import Components
 from anchor_service.store import StoreError
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger("anchor_service.api")
+_LISTED = 20  # batch ids listed per issuer and reason in /readyz (the count is exact)
+READINESS_TTL = 1.0  # seconds a readiness answer is reused
+
+
+class _Cached:
+    """One value, computed again once it is ``ttl`` seconds old, by one caller at a time;
+    while it is being computed, the others get the previous value rather than wait (a slow
+    chain node would otherwise hold a worker thread per request)."""
+
+    def __init__(self, ttl: float) -> None:
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._value: tuple[dict[str, object], int] | None = None
+        self._at = 0.0
+
+    def get(self, compute: Callable[[], tuple[dict[str, object], int]]
+            ) -> tuple[dict[str, object], int]:
+        value = self._value
+        if value is not None and time.monotonic() - self._at < self._ttl:
+            return value
+        if value is None:
+            self._lock.acquire()
+        elif not self._lock.acquire(blocking=False):
+            return value  # being computed: the previous answer meanwhile
+        try:
+            if self._value is None or time.monotonic() - self._at >= self._ttl:
+                self._value = compute()
+                self._at = time.monotonic()
+            return self._value
+        finally:
+            self._lock.release()
+
+
+def _readiness_cache(request: Request) -> _Cached:
+    cache: _Cached | None = getattr(request.app.state, "readiness", None)
+    if cache is None:  # one per app; a race here only computes one extra answer
+        cache = request.app.state.readiness = _Cached(READINESS_TTL)
+    return cache
 
 
 @router.get("/healthz", summary="The process is up")
 def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+    return {"status": "ok", "version": __version__}
 
 
-@router.get("/readyz", summary="Database and chain reachable", responses={
-    503: {"description": "Not ready: the database or the chain is unreachable"}})
-def readyz(components: ComponentsDep) -> JSONResponse:
+@router.get("/readyz", summary="Database and chain reachable; batches that cannot be anchored",
+            responses={503: {"description": "Not ready: the database or the chain is "
+                                            "unreachable"}})
+def readyz(request: Request, components: ComponentsDep) -> JSONResponse:
+    """Ready when the database and the chain answer. ``blocked`` lists the batches that
+    cannot be anchored now and why (an issuer the registry does not trust: its body
+    suspended, its key revoked...). They do not make the replica not ready: that is the
+    registry's decision about one issuer, not a fault of this replica; every replica would
+    report it alike, and taking them all out of service would stop receipts, verification and
+    the other issuers without anchoring those batches any sooner.
+
+    The answer is reused for a second, so the database and the chain node are asked at
+    most about once a second however often readiness is asked."""
+    answer, status = _readiness_cache(request).get(lambda: _readiness(components))
+    return JSONResponse(answer, status_code=status)
+
+
+def _readiness(components: Components) -> tuple[dict[str, object], int]:
     checks: dict[str, str] = {}
     try:
         components.store.ping()
@@ -33,16 +91,37 @@ def readyz(components: ComponentsDep) -> JSONResponse:
         # The reason goes to the log (redacted), not to whoever asks: it may name hosts.
         log.warning("readiness: database unreachable: %s", exc)
         checks["database"] = "unreachable"
+    problem = components.pipeline.chain_problem
     try:
-        checks["chain"] = f"ok, block {components.w3.eth.block_number}"
+        # Until the node has been seen to be the deployment's chain, its problem is the answer.
+        checks["chain"] = problem or f"ok, block {components.w3.eth.block_number}"
     except (Web3Exception, OSError) as exc:
         checks["chain"] = f"unreachable: {type(exc).__name__}"
     ready = all(value.startswith("ok") for value in checks.values())
-    return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+    answer: dict[str, object] = {"ready": ready, **checks}
+    if ready:
+        answer["blocked"] = _blocked(components)
+    return answer, 200 if ready else 503
+
+
+def _blocked(components: Components) -> list[dict[str, object]]:
+    try:
+        groups = components.pipeline.blocked()
+    except (StoreError, Web3Exception, OSError) as exc:
+        log.warning("readiness: blocked batches unknown: %s", type(exc).__name__)
+        return []
+    return [{"issuer": g.issuer, "issuerId": g.issuer_id, "reason": g.reason,
+             "batches": len(g.batch_ids), "batchIds": list(g.batch_ids[:_LISTED])}
+            for g in groups]
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
 def metrics(components: ComponentsDep) -> Response:
     depth = sum(components.store.pending(issuer.id)[0] for issuer in components.store.issuers())
     components.metrics.queue_depth.set(depth)
+    try:
+        components.metrics.set_blocked((g.issuer, g.reason, len(g.batch_ids))
+                                       for g in components.pipeline.blocked())
+    except (Web3Exception, OSError) as exc:  # the chain is down: keep the last figures
+        log.warning("metrics: blocked batches not counted: %s", type(exc).__name__)
     return Response(components.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -9,6 +9,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 __all__ = [
     "AcceptedItem",
+    "AccreditationOut",
     "BatchOut",
     "CredentialOut",
     "ErrorOut",
@@ -18,6 +19,7 @@ __all__ = [
     "StatusChangeOut",
     "SubmitIn",
     "SubmitOut",
+    "TrustOut",
     "error_responses",
     "integral",
     "without_default",
@@ -107,6 +109,12 @@ class BatchOut(_Out):
     transaction_hash: str | None = Field(None, alias="transactionHash")
     block_number: int | None = Field(None, alias="blockNumber")
     block_hash: str | None = Field(None, alias="blockHash")
+    blocked_reason: str | None = Field(
+        None, alias="blockedReason",
+        description="why this unfinished batch cannot be anchored now, such as \"issuer not "
+        "trusted: body 1 suspended\" (the registry's view, checked at most once a second); "
+        "null when nothing stands in its way. A blocked batch is anchored as soon as the "
+        "cause is lifted (the body reactivated, for example).")
 
 
 class StatusChangeIn(_In):
@@ -119,14 +127,43 @@ class StatusChangeOut(_Out):
     transaction_hash: str = Field(alias="transactionHash")
 
 
+class AccreditationOut(_Out):
+    """One entity of an issuer's accreditation chain, as the registry records it now."""
+
+    id: int
+    kind: str = Field(description="body or issuer")
+    status: str = Field(description="active, suspended or revoked")
+    did: str
+    revoked_from: int | None = Field(
+        None, alias="revokedFrom",
+        description="unix time from which a back-dated revocation counts, if any")
+
+
+class TrustOut(_Out):
+    """Whether the registry trusts the issuer's key now, as the anchor contract checks it."""
+
+    trusted: bool
+    code: str = Field(description="the registry's trust code: trusted, key revoked, "
+                      "entity not active, accreditor not active...")
+    reason: str | None = Field(None, description="why not, such as \"issuer not trusted: "
+                               "body 1 suspended\"")
+    failing_entity_id: int | None = Field(None, alias="failingEntityId",
+                                          description="the entity that is not active")
+
+
 class IssuerOut(_Out):
     id: int
     name: str
     entity_id: int = Field(alias="entityId")
     did: str
     key_address: str = Field(alias="keyAddress")
-    status: str | None = None
+    status: str | None = Field(None, description="the issuer entity's own status")
     scope: list[str] | None = None
+    trust: TrustOut | None = Field(None, description="the registry's answer now (in GET "
+                                   "/v1/registry/issuers; null elsewhere)")
+    accreditation: list[AccreditationOut] = Field(
+        default_factory=list, description="the issuer's entity, then each accreditation body "
+        "above it up to the root, with its status now (in GET /v1/registry/issuers)")
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

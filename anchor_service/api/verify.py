@@ -2,22 +2,30 @@
 
 The trust list is this service's own deployment (its chain and contracts); the answer is the
 verifier library's report, every check with its evidence. No token is needed: verifying
-reveals nothing that the bundle does not already hold."""
+reveals nothing that the bundle does not already hold.
+
+Being public, the route keeps its own limits: bodies of at most ``verify_max_body_bytes``
+(counted as they arrive, whether or not a Content-Length was sent), at most
+``verify_concurrency`` verifications in flight (beyond, 503 with Retry-After before the body
+is read), and one chain reader shared by every request of the process, so that the chain
+work of a verification is a few cached reads."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from anchor_service.api.deps import ComponentsDep
 from anchor_service.api.errors import ApiError
 from anchor_service.api.schemas import error_responses
+from anchor_service.logs import Redactor
 from anchor_service.service import Components
-from verifier.chain import JsonRpcChainReader
 from verifier.trust import TrustConfig, TrustedDeployment
 from verifier.verify import parse_datetime, verify_bundle_text
 
@@ -30,9 +38,27 @@ router = APIRouter(prefix="/v1", tags=["verify"])
 _BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "description": "A bundle (format microcred-anchor-bundle, version 1): a credential and "
     "its receipt. JSON Schema: verifier/schemas/bundle-v1.schema.json."}}}}}
+_RETRY_AFTER_SECONDS = 1
 
 
-@router.post("/verify", responses=error_responses(413, 415, 422), openapi_extra=_BODY,
+class _Slots:
+    """Verifications in flight, counted on the event loop (only its thread touches this)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.taken = 0
+
+    def take(self) -> bool:
+        if self.taken >= self.limit:
+            return False
+        self.taken += 1
+        return True
+
+    def give_back(self) -> None:
+        self.taken -= 1
+
+
+@router.post("/verify", responses=error_responses(413, 415, 422, 503), openapi_extra=_BODY,
              summary="Verify a bundle (credential and receipt) against the chain")
 async def verify_bundle(
     request: Request, components: ComponentsDep,
@@ -41,17 +67,64 @@ async def verify_bundle(
         description="Judge the credential as of this time (ISO 8601 with a time zone): its "
         "validity period then, and its revocation and suspension as the chain stood then. "
         "Default: now.")] = None,
-) -> JSONResponse:
+) -> Response:
     """Answers 200 with the report for any bundle, valid or not (``valid`` says which); a
-    malformed bundle is reported as a failed ``receipt_well_formed`` check."""
+    malformed bundle is reported as a failed ``receipt_well_formed`` check. A body over the
+    verification limit is refused with 413, and while the service has as many verifications
+    in flight as it allows, requests are refused with 503 and ``Retry-After``."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the bundle as application/json")
-    body = await request.body()
-    if not body.strip():
-        raise ApiError(422, "invalid_request", "send a bundle as the request body")
-    report = await run_in_threadpool(_verify, components, body, _time(as_of))
-    return JSONResponse(report)
+    when = _time(as_of)
+    slots = _slots(request, components)
+    if not slots.take():
+        return JSONResponse(
+            {"error": "busy", "detail": f"{slots.limit} verifications are in flight, the most "
+             f"this service runs at once: retry in {_RETRY_AFTER_SECONDS} s"},
+            status_code=503, headers={"Retry-After": str(_RETRY_AFTER_SECONDS)})
+    try:
+        body = await _read_body(request, components.settings.verify_max_body_bytes)
+        if not body.strip():
+            raise ApiError(422, "invalid_request", "send a bundle as the request body")
+        report = await run_in_threadpool(_verify, components, body, when)
+    finally:
+        slots.give_back()
+    # The report quotes chain errors, and a bundle's own text: the service's secrets (the RPC
+    # URL's path, where providers put API keys) are taken out of it as out of every error.
+    redact: Redactor = getattr(request.app.state, "redact", Redactor())
+    return Response(redact(json.dumps(report, ensure_ascii=False)),
+                    media_type="application/json")
+
+
+def _slots(request: Request, components: Components) -> _Slots:
+    slots = getattr(request.app.state, "verify_slots", None)
+    if not isinstance(slots, _Slots):
+        slots = _Slots(components.settings.verify_concurrency)
+        request.app.state.verify_slots = slots
+    return slots
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed ``limit`` bytes: by its
+    Content-Length before anything is read, or while a chunked body arrives."""
+    too_large = ApiError(413, "body_too_large",
+                         f"a verification request body may have at most {limit} bytes; a "
+                         "bundle is a few kilobytes")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise too_large
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for part in request.stream():
+            size += len(part)
+            if size > limit:
+                raise too_large
+            parts.append(part)
+    except ClientDisconnect:
+        raise ApiError(400, "invalid_request", "the client went away before sending the "
+                       "whole body") from None
+    return b"".join(parts)
 
 
 def _time(text: str | None) -> datetime | None:
@@ -71,5 +144,5 @@ def _verify(components: Components, body: bytes, as_of: datetime | None) -> dict
     trust = TrustConfig(deployments=(TrustedDeployment(
         name="this service", chain_id=deployment.chain_id, anchor=deployment.anchor,
         registry=deployment.registry),), min_confirmations=components.settings.confirmations)
-    reader = JsonRpcChainReader(components.w3)
-    return verify_bundle_text(body, trust=trust, reader=reader, as_of=as_of).to_dict()
+    return verify_bundle_text(body, trust=trust, reader=components.chain_reader(),
+                              as_of=as_of).to_dict()

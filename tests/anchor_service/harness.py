@@ -42,6 +42,9 @@ def running_service(world: World, data: Path, *, max_body_bytes: int,
                     **settings: Any) -> Iterator[Service]:
     """The service for ``world``'s deployment, its files in ``data``, stopped on exit;
     ``settings`` override ServiceSettings fields."""
+    # Tests change the chain and verify at once: the shared verification reader asks for the
+    # head before each read (the service's default lets it lag up to a second).
+    settings.setdefault("verify_head_max_age", 0.0)
     deployment = data / "deployment.json"
     deployment.write_text(world.deployment.to_json(), encoding="utf-8")
     write_keystore(data / "keys", world.issuer, "pw")

@@ -5,8 +5,11 @@ reuses the contracts, the demo issuer and the chain's history."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -16,6 +19,8 @@ import httpx
 
 from tests.support import check_inclusion, free_port, wait_until_up
 from verifier.receipt import Bundle
+
+ROOT = Path(__file__).parents[2]
 
 
 def _start(data: Path, port: int, chain_port: int) -> subprocess.Popen[str]:
@@ -95,3 +100,70 @@ def test_the_stack_comes_up_anchors_and_restarts(tmp_path: Path) -> None:
     finally:
         err = _stop(again)
     assert "reusing the contracts" in err
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_readme_session_verifies_the_examples_with_the_stacks_trust_file(
+        tmp_path: Path) -> None:
+    """The README's session as written: copy the examples, submit them with the demo token,
+    and verify the bundles with the trust file the stack wrote: all VALID, exit 0."""
+    data = tmp_path / "data"
+    port, chain_port = free_port(), free_port()
+    process = _start(data, port, chain_port)
+    try:
+        deployment = json.loads((data / "deployment.json").read_text())
+        trust = json.loads((data / "trust.json").read_text())
+        assert trust == {
+            "deployments": [{"name": "local stack", "chainId": deployment["chain_id"],
+                             "anchor": deployment["anchor"],
+                             "registry": deployment["registry"]}],
+            "minConfirmations": 1,
+        }
+        # Secrets and personal data are owner-only, the database's WAL files included.
+        assert _mode(data) == 0o700
+        assert _mode(data / "keys") == 0o700
+        (keystore,) = (data / "keys").iterdir()
+        for path in (keystore, data / "demo-tokens.json", data / "service.sqlite3",
+                     data / "service.sqlite3-wal", data / "service.sqlite3-shm"):
+            assert _mode(path) == 0o600, (path, oct(_mode(path)))
+
+        credentials = tmp_path / "my-credentials"
+        shutil.copytree(ROOT / "anchor_service" / "examples", credentials)
+        token = json.loads((data / "demo-tokens.json").read_text())["issuer"]
+        bin_dir = Path(sys.executable).parent
+        submitted = subprocess.run(
+            [str(bin_dir / "anchor-service"), "submit", str(credentials), "--quiet",
+             "--url", f"http://127.0.0.1:{port}"],
+            env={**os.environ, "MICROCRED_TOKEN": token},
+            capture_output=True, text=True, timeout=180, check=False,
+        )
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+        bundles = list(credentials.glob("*.bundle.json"))
+        assert len(bundles) == 4
+        assert {_mode(bundle) for bundle in bundles} == {0o600}  # the learners' credentials
+
+        # The folder as submit left it: credentials and bundles side by side. The verifier
+        # takes the bundles and names the credentials it skipped.
+        verified = subprocess.run(
+            [str(bin_dir / "verify-credential"), str(credentials), "--trust",
+             str(data / "trust.json"), "--rpc-url", f"http://127.0.0.1:{chain_port}"],
+            capture_output=True, text=True, timeout=180, check=False,
+        )
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert verified.stdout.count(": VALID, issuer") == 4, verified.stdout
+        assert "4 of 4 valid" in verified.stdout, verified.stdout
+        assert "skipped 4 file(s) that are not bundles" in verified.stderr, verified.stderr
+        # A second run of submit skips the bundles it wrote and anchors nothing new.
+        again = subprocess.run(
+            [str(bin_dir / "anchor-service"), "submit", str(credentials), "--quiet",
+             "--url", f"http://127.0.0.1:{port}"],
+            env={**os.environ, "MICROCRED_TOKEN": token},
+            capture_output=True, text=True, timeout=180, check=False,
+        )
+        assert again.returncode == 0, again.stdout + again.stderr
+    finally:
+        err = _stop(process)
+    assert "Traceback" not in err

@@ -30,16 +30,30 @@ const STATUS_WORDS = {
 
 function $(id) { return document.getElementById(id); }
 
+// Control, bidirectional and invisible formatting characters, written as escapes ("\x1b",
+// "\u202e"): text from a credential must not reorder or hide what the page shows (the same
+// set as verify-credential's terminal output).
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb]/g;
+
+function visible(text) {
+  return String(text).replace(UNSAFE, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
 function element(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
+  if (text !== undefined) node.textContent = visible(text);
   return node;
 }
 
 function showMessage(text) {
   const message = $("message");
-  message.textContent = text;
+  message.textContent = visible(text);
   message.hidden = false;
 }
 

@@ -1,0 +1,306 @@
+"""The HTTP server around the app: uvicorn, with the limits that keep slow or idle clients
+from exhausting the process.
+
+- **Request head time**: a connection has ``header_timeout`` seconds to send its request line
+  and headers (again after each response, on a kept-alive connection); then it is closed.
+  uvicorn itself has no such timeout: a client that never finishes its headers would hold
+  its socket for ever.
+- **Connection cap**: at most ``max_connections`` open connections. A new one beyond the cap
+  closes the connection whose request has been unfinished for the longest time (no complete
+  head yet, a body still coming, or idle between kept-alive requests: a client that sends
+  its request at once is served before slow ones can push it out), or is itself closed when
+  every open connection has a whole request being answered. The cap is kept well below the
+  open-files limit (whose soft value is raised to the hard one at start), so that the
+  database, the chain node's connections and the anchoring pipeline always find file
+  descriptors.
+- **Body time**: :class:`BodyTimeout` gives a request ``body_timeout`` seconds to send its
+  whole body, then answers 408 and closes the connection.
+- **Proxy headers**: ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed only from the
+  configured ``trusted_proxies`` (none by default): otherwise anyone could pick the address
+  that rate limits count against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import resource
+import time
+from typing import Any, ClassVar
+
+import h11
+import uvicorn
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from anchor_service.settings import ServiceSettings
+
+__all__ = [
+    "BodyTimeout",
+    "ConnectionGuard",
+    "build_server",
+    "connection_cap",
+    "guarded_protocol",
+    "raise_open_files_limit",
+    "run_server",
+]
+
+log = logging.getLogger("anchor_service.server")
+
+MAX_HEAD_BYTES = 16 * 1024  # a request line and headers larger than this get 400
+# The listen backlog, which asyncio also uses as the number of connections it accepts in one
+# go before any of them reaches the protocol (and the cap): a burst of 2,048 (uvicorn's
+# default) would hold that many descriptors, whatever the cap, until they are refused.
+BACKLOG = 128
+
+
+def raise_open_files_limit() -> int:
+    """Raise the soft limit of open files to the hard limit (where allowed); return the soft
+    limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-files limit from %d to %d: %s", soft, hard, exc)
+    return soft
+
+
+def connection_cap(requested: int, open_files: int) -> int:
+    """``requested``, lowered if needed so that two bursts of accepted connections that have
+    not reached the cap yet (see :data:`BACKLOG`) fit beside it, and a quarter of
+    ``open_files`` (no fewer than 128) stays free for everything that is not an HTTP client:
+    the database, the chain node, keystores, the pipeline."""
+    if open_files == resource.RLIM_INFINITY:
+        return requested
+    available = max(1, open_files - max(128, open_files // 4) - 2 * BACKLOG)
+    if requested > available:
+        log.warning("max_connections %d lowered to %d: the open-files limit is %d",
+                    requested, available, open_files)
+        return available
+    return requested
+
+
+class ConnectionGuard:
+    """The shared state of one server's connections: how many are open, and which have an
+    unfinished request (no complete head yet, or a body still coming: the slow clients),
+    oldest first; with counts of what it closed."""
+
+    def __init__(self, max_connections: int, header_timeout: float) -> None:
+        self.max_connections = max_connections
+        self.header_timeout = header_timeout
+        self.open = 0
+        # Insertion-ordered, oldest first. A connection keeps its place from its head to the
+        # end of its body; a kept-alive one goes to the end when it is idle again.
+        self.unfinished: dict[GuardedH11Protocol, None] = {}
+        self.refused = 0  # new connections closed at once: the cap was reached
+        self.evicted = 0  # connections with an unfinished request closed for a new one
+        self.timed_out = 0  # connections that did not send a head in time
+
+    def make_room(self) -> bool:
+        """Whether a new connection may stay open: under the cap, or made so by closing the
+        connection whose request is unfinished for the longest time. A client that sends
+        its request at once is thus served before any slow one can push it out, and slow
+        bodies cannot hold the cap until the body timeout."""
+        if self.open < self.max_connections:
+            return True
+        for oldest in self.unfinished:
+            oldest.evict()
+            self.evicted += 1
+            log.warning("connection cap of %d reached: closing the connection whose request "
+                        "is unfinished for the longest time", self.max_connections)
+            return True
+        return False
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a request-head timeout and a connection cap (see the module
+    docstring). Use :func:`guarded_protocol` for a class bound to a :class:`ConnectionGuard`."""
+
+    guard: ClassVar[ConnectionGuard]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._admitted = False  # connection_made of uvicorn ran (the connection was not refused)
+        self._counted = False  # counted in guard.open
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        guard = self.guard
+        if not guard.make_room():
+            guard.refused += 1
+            log.warning("connection cap of %d reached, every connection busy: refusing new "
+                        "connections", guard.max_connections)
+            transport.abort()
+            return
+        guard.open += 1
+        self._counted = self._admitted = True
+        super().connection_made(transport)
+        self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._admitted:
+            return
+        self._release()
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        self._track()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._track()  # idle until the next request: a slow client again, for the cap
+
+    def evict(self) -> None:
+        """Close this connection at once (the cap is reached and its request is unfinished)."""
+        self._release()
+        self.transport.abort()
+
+    def _track(self) -> None:
+        """Follow the request's progress: waiting for a head (timer running), receiving its
+        body, or whole."""
+        if self.transport.is_closing():
+            self._release()
+        elif self.conn.their_state is h11.IDLE:
+            self._await_head()  # a new connection, or the next request on a kept-alive one
+        else:
+            self._stop_head_timer()
+            if self.conn.their_state is not h11.SEND_BODY:
+                self.guard.unfinished.pop(self, None)  # whole: being answered
+
+    def _await_head(self) -> None:
+        self.guard.unfinished.setdefault(self, None)
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.guard.header_timeout,
+                                                    self._head_timed_out)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.guard.timed_out += 1
+            log.info("closing a connection that sent no complete request head in %g s",
+                     self.guard.header_timeout)
+            self._release()
+            self.transport.abort()
+
+    def _release(self) -> None:
+        """Stop counting this connection: it is closed, or about to be."""
+        self._stop_head_timer()
+        self.guard.unfinished.pop(self, None)
+        if self._counted:
+            self._counted = False
+            self.guard.open -= 1
+
+
+def guarded_protocol(guard: ConnectionGuard) -> type[GuardedH11Protocol]:
+    """A protocol class (for ``uvicorn.Config(http=...)``) whose connections ``guard``
+    limits."""
+    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"guard": guard})
+
+
+class BodyTimeout:
+    """Pure ASGI middleware: a request has ``seconds`` from its head to the end of its body.
+    Beyond that the request gets 408 and the connection is closed, whatever the app was doing
+    with the body. A client that disconnects before its body is whole ends its request
+    quietly."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = time.monotonic() + self.seconds
+        body_done = False
+        timed_out = False
+        started = False  # a response start went out (the app's or ours)
+
+        async def bounded_receive() -> Message:
+            nonlocal body_done, timed_out
+            if body_done:  # waiting for a disconnect afterwards is not reading the body
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                timed_out = True
+                raise _BodyTimeoutError from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if timed_out:
+                return  # the app's answer to a body it never got whole: ours goes instead
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, guarded_send)
+        except _BodyTimeoutError:
+            pass  # answered below
+        except ClientDisconnect:
+            # Gone before its body was whole: nobody to answer, and no traceback to log
+            # (a client that does this on purpose would fill the log with them).
+            return
+        if timed_out:
+            log.warning("request body not received in %g s: 408", self.seconds)
+            if not started:
+                await self._reject(send)
+
+    async def _reject(self, send: Send) -> None:
+        body = json.dumps({"error": "body_timeout",
+                           "detail": f"request body not received in {self.seconds:g} s"}).encode()
+        await send({"type": "http.response.start", "status": 408,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"connection", b"close"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTimeoutError(Exception):
+    pass
+
+
+def trusted_proxies(settings: ServiceSettings) -> list[str]:
+    """The configured proxy addresses (empty: trust no forwarding header)."""
+    return [entry.strip() for entry in settings.trusted_proxies.split(",") if entry.strip()]
+
+
+def build_server(app: ASGIApp, settings: ServiceSettings) -> tuple[uvicorn.Server,
+                                                                   ConnectionGuard]:
+    """A uvicorn server for ``app`` with the limits of ``settings``, and its guard."""
+    cap = connection_cap(settings.max_connections, raise_open_files_limit())
+    guard = ConnectionGuard(cap, settings.header_timeout)
+    proxies = trusted_proxies(settings)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, http=guarded_protocol(guard),
+        proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES, timeout_keep_alive=5, backlog=BACKLOG,
+        log_config=None, access_log=False)
+    return uvicorn.Server(config), guard
+
+
+def run_server(app: ASGIApp, settings: ServiceSettings) -> None:
+    """Serve ``app`` in the foreground until interrupted."""
+    server, guard = build_server(app, settings)
+    try:
+        server.run()
+    finally:
+        if guard.refused or guard.evicted or guard.timed_out:
+            log.info("connections closed by the limits: %d refused at the cap, %d with an "
+                     "unfinished request closed for new ones, %d without a request head in "
+                     "time",
+                     guard.refused, guard.evicted, guard.timed_out)

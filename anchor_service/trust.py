@@ -1,0 +1,164 @@
+"""Whether an issuer served here is trusted by the registry now, and why not.
+
+The answer is what the anchor contract itself checks before it accepts an anchor
+(``IIssuerRegistry.checkKeyNow``: the key valid and unrevoked, its entity active, every
+accreditation body above it active), with the failing entity named from the registry's
+accreditation chain. It decides whether a submission is accepted (409 otherwise) and why a
+batch cannot be anchored.
+
+:meth:`IssuerTrustView.cached` keeps each issuer's answer for ``ttl`` seconds (1 s by
+default), so that bulk ingest pays for one ``eth_call`` a second per issuer, not one per
+request; a change in the registry reaches submissions within that second. When the chain
+cannot be asked, the answer is "unknown" (None) and callers go on: credentials are stored
+durably and anchored once the chain answers, and the contract refuses an untrusted anchor
+anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from web3.contract import Contract
+from web3.exceptions import Web3Exception
+
+from anchor_service.errors import AnchorServiceError
+from anchor_service.store import Issuer, Store
+from verifier.registry_terms import KIND_NAMES, STATUS_NAMES, TRUST_CODES
+
+__all__ = ["ChainLink", "IssuerTrust", "IssuerTrustView"]
+
+log = logging.getLogger("anchor_service.trust")
+
+_ENTITY_NOT_ACTIVE, _ACCREDITOR_NOT_ACTIVE = 5, 6  # IIssuerRegistry.TrustCode
+_ACTIVE = 1  # IIssuerRegistry.Status
+_MAX_CHAIN = 8  # the registry allows 4 levels; a longer walk means a malformed answer
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """One entity of an issuer's accreditation chain, as the registry records it now."""
+
+    id: int
+    kind: str  # "body" or "issuer"
+    status: str  # "active", "suspended" or "revoked"
+    did: str
+    scope: int
+    revoked_from: int  # back-dated revocation time (unix seconds), 0 when none
+
+
+@dataclass(frozen=True)
+class IssuerTrust:
+    """The registry's answer for one issuer now. ``reason`` is None when trusted."""
+
+    trusted: bool
+    code: str  # a TRUST_CODES name: "trusted", "key revoked", "accreditor not active"...
+    reason: str | None  # "issuer not trusted: body 1 suspended"
+    failing_entity_id: int | None
+    chain: tuple[ChainLink, ...]  # the issuer's entity first, then its bodies up to the root
+
+
+@dataclass
+class _Entry:
+    issuer: Issuer
+    trust: IssuerTrust | None  # None: the chain could not be asked
+    until: float  # monotonic time until which ``trust`` stands
+    lock: threading.Lock  # held by the one thread asking the chain
+    answered: bool = False  # whether ``trust`` holds an answer at all (even an expired one)
+
+
+class IssuerTrustView:
+    """Reads issuers' trust from the registry, with a short per-issuer cache."""
+
+    def __init__(self, store: Store, registry: Contract, *, ttl: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._registry = registry
+        self._ttl = ttl
+        self._clock = clock
+        self._entries: dict[int, _Entry] = {}
+        self._guard = threading.Lock()
+
+    def check(self, issuer: Issuer, *, with_chain: bool = False) -> IssuerTrust:
+        """Ask the registry now (no cache). The accreditation chain is read when the issuer
+        is not trusted (to name the failing entity) or when ``with_chain``. Raises the chain
+        client's error (Web3Exception, OSError) when the node cannot be asked."""
+        code, _, _, _ = self._registry.functions.checkKeyNow(issuer.key_address).call()
+        code = int(code)
+        chain = self.chain_of(issuer.entity_id) if with_chain or code != 0 else ()
+        if code == 0:
+            return IssuerTrust(True, TRUST_CODES[0], None, None, chain)
+        name = TRUST_CODES[code] if 0 <= code < len(TRUST_CODES) else f"code {code}"
+        failing: ChainLink | None = None
+        if code in (_ENTITY_NOT_ACTIVE, _ACCREDITOR_NOT_ACTIVE):
+            failing = next((link for link in chain if link.status != STATUS_NAMES[_ACTIVE]),
+                           None)
+        if failing is not None:
+            why = f"{failing.kind} {failing.id} {failing.status}"
+        elif code in (2, 3, 4):  # the key's own window or revocation
+            why = f"its key {issuer.key_address} is {name.removeprefix('key ')}"
+        elif code == 1:
+            why = f"its key {issuer.key_address} is not in the registry"
+        else:
+            why = name
+        return IssuerTrust(False, name, f"issuer not trusted: {why}",
+                           None if failing is None else failing.id, chain)
+
+    def chain_of(self, entity_id: int) -> tuple[ChainLink, ...]:
+        """The entity and every accreditation body above it, as the registry has them now."""
+        links: list[ChainLink] = []
+        while entity_id != 0 and len(links) < _MAX_CHAIN:
+            e = self._registry.functions.entity(entity_id).call()
+            links.append(ChainLink(id=int(e[0]), kind=KIND_NAMES.get(int(e[2]), "unknown"),
+                                   status=STATUS_NAMES.get(int(e[3]), "unknown"), did=str(e[9]),
+                                   scope=int(e[4]), revoked_from=int(e[12])))
+            entity_id = int(e[1])
+        return tuple(links)
+
+    def cached(self, issuer_id: int) -> IssuerTrust | None:
+        """The issuer's trust, at most ``ttl`` seconds old; None when the chain cannot be
+        asked (the caller goes on as if trusted). While one thread asks the chain, others
+        take the previous answer instead of waiting."""
+        now = self._clock()
+        entry = self._entries.get(issuer_id)
+        if entry is not None and now < entry.until:
+            return entry.trust
+        if entry is None:
+            with self._guard:
+                entry = self._entries.get(issuer_id)
+                if entry is None:
+                    entry = _Entry(self._store.issuer(issuer_id), None, 0.0, threading.Lock())
+                    self._entries[issuer_id] = entry
+        if not entry.lock.acquire(blocking=not entry.answered):
+            return entry.trust  # someone is asking right now: the previous answer will do
+        try:
+            if self._clock() < entry.until:  # refreshed while this thread waited
+                return entry.trust
+            previous = entry.trust
+            try:
+                trust: IssuerTrust | None = self.check(entry.issuer)
+            except (Web3Exception, OSError, AnchorServiceError) as exc:
+                trust = None
+                if previous is not None or not entry.answered:
+                    log.warning("trust of issuer %s unknown (chain unreachable): %s; "
+                                "accepting its submissions meanwhile", entry.issuer.name,
+                                type(exc).__name__)
+            if trust is not None and trust != previous:  # logged when it changes only
+                if not trust.trusted:
+                    log.warning("%s (issuer %s)", trust.reason, entry.issuer.name)
+                elif previous is not None:
+                    log.info("issuer %s is trusted again", entry.issuer.name)
+            entry.trust, entry.answered = trust, True
+            entry.until = self._clock() + self._ttl
+            return trust
+        finally:
+            entry.lock.release()
+
+    def forget(self, issuer_id: int) -> None:
+        """Drop the cached answer: the next :meth:`cached` asks the chain."""
+        entry = self._entries.get(issuer_id)
+        if entry is not None:
+            entry.until = 0.0

@@ -1,0 +1,195 @@
+"""The registry commands as real processes against anvil: back-dated entity revocation
+(`registry revoke-since`) as the verifier then sees it, ISO 8601 times, help lines; and the
+refused reinstatement of a revoked credential over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+
+from anchor_service.pipeline import BatchPolicy, Pipeline
+from anchor_service.receipts import Receipts
+from anchor_service.store import BatchState, NewCredential, Store
+from localchain import AnvilChain
+from tests.anchor_service.harness import anchor_now, make_credential, running_service
+from tests.contracts.conftest import World
+from verifier.chain import JsonRpcChainReader
+from verifier.credential import canonicalize, credential_digest, new_salt
+from verifier.receipt import Bundle
+from verifier.trust import TrustConfig, TrustedDeployment
+from verifier.verify import CheckStatus, verify
+
+REGISTRY_COMMANDS = ("accredit-body", "add-issuer", "add-key", "revoke-key", "revoke-since",
+                     "suspend", "reactivate", "revoke", "list")
+
+
+def _cli(world: World, signer: LocalAccount | None, *args: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MICROCRED_")}
+    if signer is not None:
+        environment["MICROCRED_PRIVATE_KEY"] = "0x" + bytes(signer.key).hex()
+    chain = world.chain
+    assert isinstance(chain, AnvilChain)
+    return subprocess.run(
+        [sys.executable, "-m", "anchor_service", *args, "--rpc-url", str(chain.rpc_url)],
+        capture_output=True, text=True, timeout=120, check=False, env=environment,
+    )
+
+
+def _record(world: World, directory: Path) -> tuple[str, str]:
+    path = directory / "deployment.json"
+    path.write_text(world.deployment.to_json(), encoding="utf-8")
+    return "--deployment", str(path)
+
+
+def _iso(seconds: int, hours: int = 0) -> str:
+    return datetime.fromtimestamp(seconds, timezone(timedelta(hours=hours))).isoformat()
+
+
+def _anchor(world: World, store: Store, issuer_id: int, key: LocalAccount,
+            credential: dict[str, Any]) -> Bundle:
+    """Anchor one credential with ``key`` through the service's pipeline; its bundle."""
+    (accepted,) = store.accept(issuer_id, [NewCredential(credential_digest(credential),
+                                                         new_salt(), canonicalize(credential))])
+    pipeline = Pipeline(store, world.chain.w3, world.deployment, {issuer_id: key},
+                        BatchPolicy(max_size=100, max_age=0))
+    pipeline.run_once()
+    pipeline.run_once()
+    assert {b.state for b in store.batches(issuer_id=issuer_id)} == {BatchState.ANCHORED}
+    receipts = Receipts(store, chain_id=world.chain.chain_id, contract=world.anchor.address)
+    return receipts.bundle(accepted.public_id)
+
+
+def test_revoke_since_untrusts_later_anchors_only(anvil_world: World, tmp_path: Path) -> None:
+    world = anvil_world
+    dep = _record(world, tmp_path)
+    key, later_key = world.chain.accounts[6], world.chain.accounts[7]
+    step = _cli(world, world.admin, "registry", "add-issuer", *dep, "--parent",
+                str(world.body_id), "--did", "did:web:since.example", "--scope", "non-formal")
+    assert step.returncode == 0, step.stderr
+    entity_id = int(step.stdout.split()[2])
+    # ISO 8601 times with a zone, for every time option.
+    until = "2099-01-01T00:00:00+01:00"
+    step = _cli(world, world.admin, "registry", "add-key", *dep, "--entity", str(entity_id),
+                "--key", key.address, "--valid-until", until)
+    assert step.returncode == 0, step.stderr
+    step = _cli(world, world.admin, "registry", "add-key", *dep, "--entity", str(entity_id),
+                "--key", later_key.address, "--valid-from", "2090-01-01T00:00:00Z")
+    assert step.returncode == 0, step.stderr
+    info = world.registry.functions.keyInfo(key.address).call()
+    assert info[4] == int(datetime.fromisoformat(until).timestamp())
+    later = world.registry.functions.keyInfo(later_key.address).call()
+    assert later[3] == int(datetime(2090, 1, 1, tzinfo=UTC).timestamp())
+
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        issuer = store.add_issuer("since", entity_id=entity_id, key_address=key.address,
+                                  did="did:web:since.example")
+        credential = {
+            "@context": ["https://www.w3.org/ns/credentials/v2"], "id": "urn:since:before",
+            "type": ["VerifiableCredential"], "issuer": {"id": "did:web:since.example"},
+            "credentialSubject": {"name": "Zoë", "learningScope": "non-formal"},
+        }
+        before = _anchor(world, store, issuer.id, key, credential)
+        world.chain.increase_time(3600)
+        after = _anchor(world, store, issuer.id, key, {**credential, "id": "urn:since:after"})
+    finally:
+        store.close()
+    anchored_before = before.receipt.anchor
+    assert anchored_before is not None
+    t_before = int(world.chain.w3.eth.get_block(anchored_before.block_number)["timestamp"])
+    since = _iso(t_before + 1800, hours=2)  # between the two anchors, in another zone
+
+    step = _cli(world, world.admin, "registry", "revoke-key", *dep, "--key", later_key.address,
+                "--effective-from", _iso(t_before))
+    assert step.returncode == 0, step.stderr
+    assert world.registry.functions.keyInfo(later_key.address).call()[5] == t_before
+    step = _cli(world, world.admin, "registry", "revoke-since", *dep, "--entity",
+                str(entity_id), "--since", since)
+    assert step.returncode == 0, step.stderr
+    assert "revoked, with effect from" in step.stdout
+    entity = world.registry.functions.entity(entity_id).call()
+    assert entity[3] == 3  # Revoked
+    assert entity[12] == t_before + 1800  # revokedFrom
+
+    trust = TrustConfig(deployments=(TrustedDeployment(
+        chain_id=world.chain.chain_id, anchor=world.anchor.address,
+        registry=world.registry.address),))
+    reader = JsonRpcChainReader(world.chain.w3)
+    kept = verify(before.credential, before.receipt, trust=trust, reader=reader)
+    assert kept.valid, kept.to_dict()
+    dropped = verify(after.credential, after.receipt, trust=trust, reader=reader)
+    assert not dropped.valid
+    assert [c.name for c in dropped.checks if c.status is CheckStatus.FAILED] == [
+        "issuer_trusted_at_anchoring"]
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--since", "2026-01-01T00:00:00", "has no time zone"),
+    ("--since", "last tuesday", "is not an ISO 8601 date-time"),
+    ("--since", "-5", "is not an ISO 8601 date-time"),
+    ("--since", "99999999999999", "outside the registry's time range"),
+])
+def test_unreadable_times_exit_2(anvil_world: World, tmp_path: Path, option: str, value: str,
+                                 message: str) -> None:
+    dep = _record(anvil_world, tmp_path)
+    result = _cli(anvil_world, anvil_world.admin, "registry", "revoke-since", *dep,
+                  "--entity", str(anvil_world.revoked_id), option, value)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    for command, time_option in (("revoke-key", "--effective-from"), ("add-key", "--valid-from"),
+                                 ("add-key", "--valid-until")):
+        naive = _cli(anvil_world, anvil_world.admin, "registry", command, *dep, "--entity", "1",
+                     "--key", anvil_world.stranger.address, time_option, "2026-01-01T09:00")
+        assert naive.returncode == 2, (command, time_option)
+        assert "has no time zone" in naive.stderr
+
+
+def test_every_registry_command_has_a_help_line(anvil_world: World) -> None:
+    result = _cli(anvil_world, None, "registry", "--help")
+    assert result.returncode == 0, result.stderr
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    for name in REGISTRY_COMMANDS:
+        at = [n for n, line in enumerate(lines) if line.split()[:1] == [name]]
+        assert at, f"{name} is not listed with a description:\n{result.stdout}"
+        text = lines[at[0]].removeprefix(name).strip() or lines[at[0] + 1]
+        assert len(text.split()) >= 3, (name, text)
+    for command in (("deploy",), ("registry", "revoke-since")):
+        own = _cli(anvil_world, None, *command, "--help")
+        assert own.returncode == 0
+        description = own.stdout.split("\n\n")[1]
+        assert not description.startswith(("options:", "positional")), own.stdout
+
+
+def test_reinstating_a_revoked_credential_is_refused(anvil_world: World,
+                                                     tmp_path: Path) -> None:
+    world = anvil_world
+    with (running_service(world, tmp_path, max_body_bytes=256 * 1024) as service,
+          service.client(service.issuer_token) as client):
+        public_id = client.post("/v1/credentials", json={
+            "credentials": [make_credential("reinstate-revoked")]}).json()["accepted"][0]["id"]
+        anchor_now(client, [public_id])
+        batch = client.get(f"/v1/credentials/{public_id}").json()
+        root, index = bytes.fromhex(batch["root"][2:]), batch["leafIndex"]
+        assert client.post(f"/v1/credentials/{public_id}/suspend", json={}).status_code == 200
+        assert client.post(f"/v1/credentials/{public_id}/revoke", json={}).status_code == 200
+        refused = client.post(f"/v1/credentials/{public_id}/reinstate", json={"reason": 3})
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"] == "revoked"
+        assert "revocation is final" in refused.json()["detail"]
+        assert "liftRevocations" in refused.json()["detail"]
+        # Nothing was sent: still revoked, and still suspended.
+        key = world.issuer.address
+        assert world.anchor.functions.isRevoked(key, root, index).call() is True
+        assert world.anchor.functions.isSuspended(key, root, index).call() is True
+        schema = client.get("/openapi.json").json()
+        reinstate = schema["paths"]["/v1/credentials/{credential_id}/reinstate"]["post"]
+        assert "409" in reinstate["responses"]
+        assert "liftRevocations" in reinstate["description"]

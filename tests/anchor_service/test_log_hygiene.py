@@ -1,0 +1,75 @@
+"""The service's log handler, as ``anchor-service serve`` and ``stack`` configure it, in a real
+process writing to a real stderr: plain-text lines carry no raw control characters (credential
+text could otherwise rewrite the operator's terminal), and a flood of identical lines is cut
+down to a few and a count."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+
+HOSTILE = "did:web:evil.example\x1b[2K\r[PASS] issuer trusted\x07\x9b31m\x00"
+
+
+def _run(script: str) -> str:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)],
+                          capture_output=True, text=True, timeout=60, check=True)
+    return done.stderr
+
+
+def test_plain_log_lines_escape_control_characters() -> None:
+    stderr = _run(f"""
+        import logging
+        from anchor_service.logs import configure_logging
+        configure_logging(json_lines=False)
+        log = logging.getLogger("anchor_service.api")
+        log.warning("credential from %s refused", {HOSTILE!r})
+        try:
+            raise ValueError({HOSTILE!r})
+        except ValueError:
+            log.exception("while reading %s", {HOSTILE!r})
+    """)
+    # No control character but the line breaks between lines (and a traceback's lines).
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", stderr), repr(stderr)
+    lines = stderr.splitlines()
+    assert lines[0].endswith(
+        r"credential from did:web:evil.example\x1b[2K\r[PASS] issuer trusted\x07\x9b31m\x00 "
+        "refused")
+    assert not any(line.startswith("[PASS]") for line in lines)
+    assert r"ValueError: did:web:evil.example\x1b[2K\r[PASS]" in stderr
+
+
+def test_json_log_lines_carry_control_characters_escaped() -> None:
+    stderr = _run(f"""
+        import logging
+        from anchor_service.logs import configure_logging
+        configure_logging(json_lines=True)
+        logging.getLogger("anchor_service.api").warning("from %s", {HOSTILE!r})
+    """)
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", stderr), repr(stderr)
+    assert r"\u001b[2K\r[PASS]" in stderr
+
+
+def test_identical_lines_are_limited_and_counted() -> None:
+    stderr = _run("""
+        import logging, time
+        from anchor_service.logs import configure_logging
+        repeats = configure_logging(json_lines=False, repeat_limit=5, repeat_interval=0.5)
+        log = logging.getLogger("uvicorn.error")
+        for n in range(10_000):
+            log.warning("Invalid HTTP request received from %s", n)
+        logging.getLogger("anchor_service.pipeline").info("batch cut")  # another template
+        time.sleep(0.6)
+        log.warning("Invalid HTTP request received from %s", "later")  # a new interval
+        for n in range(3):
+            log.warning("Invalid HTTP request received from %s", n)
+        repeats.flush()  # nothing suppressed in this interval: no summary
+    """)
+    lines = stderr.splitlines()
+    assert len(lines) == 5 + 1 + 1 + 4, stderr
+    assert [line.split(": ", 1)[1] for line in lines[5:7]] == [
+        "batch cut",
+        "suppressed 9995 similar lines in 0.5 s: Invalid HTTP request received from %s"]
+    assert lines[7].endswith("Invalid HTTP request received from later")

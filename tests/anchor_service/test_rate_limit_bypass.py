@@ -1,0 +1,127 @@
+"""Rate limits that a client cannot sidestep, over real HTTP to a real ``anchor-service
+serve`` process: a made-up ``X-Forwarded-For`` is not a new client unless it comes from a
+configured proxy; one token spelled differently is one bucket; readiness and metrics are
+limited, and readiness asks the chain node at most about once a second however often it is
+asked."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.anchor_service.processes import ServiceProcess, prepare
+from tests.anchor_service.test_faults import FlakyRpc
+from tests.contracts.conftest import World
+
+
+class CountingRpc(FlakyRpc):
+    """A JSON-RPC proxy that counts the requests of each method."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream, failure_rate=0, seed=0)
+        self.calls: dict[str, int] = {}
+
+    def answer(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        request = json.loads(body)
+        for call in request if isinstance(request, list) else [request]:
+            self.calls[call["method"]] = self.calls.get(call["method"], 0) + 1
+        super().answer(handler, body)
+
+
+def _service(world: World, tmp_path: Path, **settings: str) -> tuple[ServiceProcess, str]:
+    env, port, _, _, token = prepare(world, tmp_path)
+    env.update({f"MICROCRED_{name.upper()}": value for name, value in settings.items()})
+    return ServiceProcess(env, port, log=tmp_path / "service.log"), token
+
+
+@pytest.fixture
+def limited(anvil_world: World, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A service whose limits allow bursts of 3 (token) and 4 (address), refilled at one
+    request an hour; its URL and an issuer token."""
+    service, token = _service(anvil_world, tmp_path, rate_limit="0.0003",
+                              rate_limit_burst="3", public_rate_limit="0.0003",
+                              public_rate_limit_burst="4")
+    service.start()
+    try:
+        yield f"http://127.0.0.1:{service.port}", token
+    finally:
+        service.kill()
+
+
+def test_forwarded_for_from_an_untrusted_peer_is_not_a_new_client(
+        limited: tuple[str, str]) -> None:
+    url, _ = limited
+    with httpx.Client(base_url=url, timeout=30) as http:
+        statuses = [http.get("/verify", headers={"X-Forwarded-For": f"198.51.100.{n}"}).status_code
+                    for n in range(1, 9)]
+    assert statuses[:4] == [200] * 4
+    assert statuses[4:] == [429] * 4  # every made-up address counted against the real one
+
+
+def test_forwarded_for_from_a_configured_proxy_names_the_client(
+        anvil_world: World, tmp_path: Path) -> None:
+    service, _ = _service(anvil_world, tmp_path, public_rate_limit="0.0003",
+                          public_rate_limit_burst="2", trusted_proxies="127.0.0.1")
+    service.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{service.port}", timeout=30) as http:
+            # Each client the proxy names has a bucket of its own...
+            for n in range(1, 6):
+                answer = http.get("/verify", headers={"X-Forwarded-For": f"198.51.100.{n}"})
+                assert answer.status_code == 200, answer.text
+            # ... and a client that used its bucket up is limited, through the proxy too.
+            again = [http.get("/verify", headers={"X-Forwarded-For": "198.51.100.9"}).status_code
+                     for _ in range(3)]
+            assert again == [200, 200, 429]
+    finally:
+        service.kill()
+
+
+def test_one_token_spelled_differently_is_one_bucket(limited: tuple[str, str]) -> None:
+    url, token = limited
+    spellings = [f"Bearer {token}", f"bearer {token}", f"BEARER {token}", f"Bearer   {token}",
+                 f"bEaReR {token}"]
+    with httpx.Client(base_url=url, timeout=30) as http:
+        statuses = [http.get("/v1/batches", headers={"Authorization": value}).status_code
+                    for value in spellings]
+    assert statuses == [200, 200, 200, 429, 429]
+
+
+def test_readiness_and_metrics_are_limited(limited: tuple[str, str]) -> None:
+    url, token = limited
+    with httpx.Client(base_url=url, timeout=30) as http:
+        ready = [http.get("/readyz").status_code for _ in range(3)]
+        metrics = [http.get("/metrics", headers={"Authorization": f"Bearer {token}"}
+                            ).status_code for _ in range(3)]
+        health = [http.get("/healthz").status_code for _ in range(10)]
+    # One address bucket of 4 for both, whatever token comes along.
+    assert ready + metrics == [200, 200, 200, 200, 429, 429]
+    assert health == [200] * 10  # liveness stays free
+
+
+def test_readiness_asks_the_node_about_once_a_second(anvil_world: World,
+                                                     tmp_path: Path) -> None:
+    node = CountingRpc(str(anvil_world.chain.rpc_url))
+    with node:
+        service, _ = _service(anvil_world, tmp_path, rpc_url=node.url, public_rate_limit="0",
+                              poll_interval="3600")  # one pipeline round, at start
+        service.start()
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{service.port}", timeout=30) as http:
+                assert http.get("/readyz").json()["ready"] is True
+                before = node.calls.get("eth_blockNumber", 0)
+                started = time.monotonic()
+                for _ in range(200):
+                    answer = http.get("/readyz")
+                    assert answer.status_code == 200, answer.text
+                elapsed = time.monotonic() - started
+                asked = node.calls.get("eth_blockNumber", 0) - before
+        finally:
+            service.kill()
+    assert asked <= elapsed / 1.0 + 2, (asked, elapsed)

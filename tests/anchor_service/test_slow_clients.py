@@ -1,0 +1,244 @@
+"""Slow and half-sent requests against a real ``anchor-service serve`` process on anvil: the
+open connections stay under the cap, connections that never finish their request head are
+closed after the head timeout, slow bodies get 408, and meanwhile ``/healthz`` answers and a
+credential is submitted and anchored, with a log that stays small. Loopback only, bounded
+loops."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from anchor_service.receipts import Receipts
+from anchor_service.store import Store
+from tests.anchor_service.processes import ServiceProcess, prepare
+from tests.contracts.conftest import World
+from tests.support import check_inclusion, wait_until_up
+from verifier.receipt import Receipt
+
+HALF_SENT = 2_000
+CAP = 500
+BURST = 128  # connections asyncio accepts in one go before the cap is checked (the backlog)
+HEADER_TIMEOUT = 3.0
+BODY_TIMEOUT = 3.0
+HEAD = b"POST /v1/credentials HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+
+
+@pytest.fixture(autouse=True)
+def open_files() -> None:
+    """This test holds thousands of sockets of its own."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < min(hard, 8192):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _connect(port: int, data: bytes) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(data)
+    return sock
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(4096) == b""
+    except BlockingIOError:
+        return False
+    except OSError:  # reset: closed at once
+        return True
+
+
+def _open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+class Attacker:
+    """A thread that keeps opening half-sent connections (at most ``limit``) until stopped."""
+
+    def __init__(self, port: int, limit: int) -> None:
+        self.port, self.limit = port, limit
+        self.sockets: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Attacker:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        for sock in self.sockets:
+            sock.close()
+
+    def wait_for(self, count: int) -> None:
+        """Until this thread has opened ``count`` connections."""
+        deadline = time.monotonic() + 60
+        while len(self.sockets) < count:
+            assert time.monotonic() < deadline, f"only {len(self.sockets)} opened"
+            time.sleep(0.05)
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and len(self.sockets) < self.limit:
+            with contextlib.suppress(OSError):  # refused or reset under load: go on
+                self.sockets.append(_connect(self.port, HEAD))
+            self._stop.wait(0.002)
+
+
+@pytest.fixture
+def service(anvil_world: World, tmp_path: Path) -> Iterator[tuple[ServiceProcess, str, Path]]:
+    env, port, database, _, token = prepare(anvil_world, tmp_path)
+    env.update({"MICROCRED_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
+                "MICROCRED_BODY_TIMEOUT": str(BODY_TIMEOUT),
+                "MICROCRED_MAX_CONNECTIONS": str(CAP),
+                "MICROCRED_LOG_REPEAT_INTERVAL": "2"})
+    process = ServiceProcess(env, port, log=tmp_path / "service.log")
+    process.start()
+    try:
+        yield process, token, Path(database)
+    finally:
+        process.kill()
+
+
+def _wait_until_closed_by_server(sockets: list[socket.socket], within: float) -> None:
+    deadline = time.monotonic() + within
+    open_ones = list(sockets)
+    while open_ones:
+        assert time.monotonic() < deadline, f"{len(open_ones)} connections still open"
+        open_ones = [s for s in open_ones if not _closed_by_server(s)]
+        time.sleep(0.2)
+
+
+def _anchored_under_attack(url: str, token: str, pid: int) -> tuple[str, int]:
+    """Submit one credential and wait until it is anchored; its public id, and the most
+    descriptors the service held meanwhile."""
+    auth = {"Authorization": f"Bearer {token}"}
+    answer = httpx.post(f"{url}/v1/credentials", timeout=30, headers=auth,
+                        json={"credentials": [{"id": "urn:slow-attack:1"}]})
+    assert answer.status_code == 202, answer.text
+    (public_id,) = (a["id"] for a in answer.json()["accepted"])
+    deadline = time.monotonic() + 90
+    peak, state = 0, ""
+    while state != "anchored":
+        assert time.monotonic() < deadline, f"not anchored under attack: {state}"
+        peak = max(peak, _open_fds(pid))
+        state = httpx.get(f"{url}/v1/credentials/{public_id}", timeout=30,
+                          headers=auth).json()["state"]
+        time.sleep(0.1)
+    return public_id, peak
+
+
+def test_half_sent_requests_neither_exhaust_the_service_nor_stop_anchoring(
+        anvil_world: World, service: tuple[ServiceProcess, str, Path]) -> None:
+    process, token, database = service
+    assert process.process is not None
+    pid, port = process.process.pid, process.port
+    url = f"http://127.0.0.1:{port}"
+    idle_fds = _open_fds(pid)
+
+    half_sent = [_connect(port, HEAD) for _ in range(HALF_SENT)]
+    peak = _open_fds(pid)
+    try:
+        with Attacker(port, limit=HALF_SENT) as attacker:
+            attacker.wait_for(CAP)  # the attack goes on, past the cap, while we are served
+            health = [httpx.get(f"{url}/healthz", timeout=30).status_code for _ in range(5)]
+            public_id, during = _anchored_under_attack(url, token, pid)
+            peak = max(peak, during, _open_fds(pid))
+        assert health == [200] * 5
+        # Under the cap (give or take a burst or two of accepts that have not reached it
+        # yet): 4,000 half-sent requests did not hold 4,000 descriptors.
+        assert peak <= idle_fds + CAP + 2 * BURST + 50, (idle_fds, peak)
+        # Every one of them is closed by the service: evicted for a newer connection at the
+        # cap, or after the head timeout.
+        _wait_until_closed_by_server(half_sent, HEADER_TIMEOUT + 60)
+    finally:
+        for sock in half_sent:
+            sock.close()
+
+    store = Store(str(database))
+    try:
+        receipts = Receipts(store, chain_id=anvil_world.chain.chain_id,
+                            contract=anvil_world.anchor.address)
+        check_inclusion(Receipt.from_json(receipts.receipt(public_id).to_json()))
+    finally:
+        store.close()
+
+
+def test_slow_heads_and_bodies_are_cut_off_with_a_small_log(
+        service: tuple[ServiceProcess, str, Path], tmp_path: Path) -> None:
+    process, token, _ = service
+    port = process.port
+    # Under the cap, so that nothing is evicted: only the head timeout closes these.
+    half_sent = [_connect(port, HEAD) for _ in range(CAP // 2)]
+    slow_head = HEAD + f"Authorization: Bearer {token}\r\nContent-Length: 100\r\n\r\n".encode()
+    slow_bodies = [_connect(port, slow_head + b'{"credentials": [') for _ in range(20)]
+    try:
+        _wait_until_closed_by_server(half_sent, HEADER_TIMEOUT + 60)
+        for sock in slow_bodies:  # 408, then closed
+            sock.setblocking(True)
+            sock.settimeout(BODY_TIMEOUT + 30)
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    finally:
+        for sock in half_sent + slow_bodies:
+            sock.close()
+
+    # Hundreds of connections timed out alike: a few lines, then one summary, written with the
+    # next line logged once the interval is over (a garbage request's warning here).
+    time.sleep(2.5)
+    with _connect(port, b"NOT HTTP\r\n\r\n") as garbage:
+        garbage.recv(4096)
+    log = (tmp_path / "service.log").read_text(encoding="utf-8")
+    assert len(log) < 16 * 1024, len(log)
+    assert log.count("anchor_service.server: closing a connection that sent no") == 10
+    assert (f"suppressed {CAP // 2 - 10} similar lines in 2 s: closing a connection that "
+            "sent no") in log
+    assert "suppressed 10 similar lines in 2 s: request body not received" in log
+
+
+def test_a_low_open_files_limit_lowers_the_cap_and_the_pipeline_keeps_its_descriptors(
+        anvil_world: World, tmp_path: Path) -> None:
+    """With 512 descriptors in all, a cap of 1,000 would let slow clients take every one
+    (EMFILE for the database and the chain node): the service lowers it, keeps room for
+    bursts of accepts and a quarter free, and goes on anchoring under 1,500 half-sent
+    requests."""
+    limit = 512
+    env, port, _, _, token = prepare(anvil_world, tmp_path)
+    env.update({"MICROCRED_MAX_CONNECTIONS": "1000", "MICROCRED_LOG_JSON": "false"})
+    log_path = tmp_path / "service.log"
+    script = ("import resource, sys; "
+              f"resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit})); "
+              "from anchor_service.cli import main; sys.exit(main(['serve']))")
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    half_sent: list[socket.socket] = []
+    try:
+        wait_until_up(f"{url}/healthz", process)
+        half_sent = [_connect(port, HEAD) for _ in range(1_500)]
+        with Attacker(port, limit=1_500):
+            _, peak = _anchored_under_attack(url, token, process.pid)
+            assert httpx.get(f"{url}/healthz", timeout=30).status_code == 200
+    finally:
+        for sock in half_sent:
+            sock.close()
+        process.kill()
+        process.wait(10)
+    assert peak < limit - 64, peak
+    text = log_path.read_text(encoding="utf-8")
+    assert "max_connections 1000 lowered to 128: the open-files limit is 512" in text
+    assert "Too many open files" not in text

@@ -1,0 +1,110 @@
+"""Every Python package that scripts/setup.sh installs, pip and the build backend included, is
+pinned to an exact release with the sha256 of its files and installed hash-checked; the
+project's own build uses the pinned backend, not one fetched unchecked into pip's isolated
+build environment. These are checks of the project's own files; a fresh install from them is
+what scripts/setup.sh does (and `bash scripts/test.sh` runs it first)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+ROOT = Path(__file__).parents[1]
+LOCKS = ("requirements.lock", "requirements-build.lock", "requirements-tools.lock")
+SETUP = (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
+
+
+def pins(lock: str) -> dict[str, tuple[Version, list[str]]]:
+    """name -> (pinned version, its hashes), checking the shape of every entry."""
+    found: dict[str, tuple[Version, list[str]]] = {}
+    text = (ROOT / lock).read_text(encoding="utf-8")
+    # An entry is its requirement line with "\" continuations; comments stand on their own.
+    for entry in re.split(r"\n(?=\S)", text):
+        lines = [line.strip().rstrip("\\").strip() for line in entry.splitlines()]
+        lines = [line for line in lines if line and not line.startswith("#")]
+        if not lines:
+            continue
+        requirement, *options = lines
+        assert not requirement.startswith("-"), f"{lock}: option line {requirement!r}"
+        match = re.fullmatch(r"([A-Za-z0-9._-]+)==([^\s;@]+)", requirement)
+        assert match, f"{lock}: {requirement!r} is not an exact pin"
+        hashes = [option.removeprefix("--hash=sha256:") for option in options]
+        assert hashes, f"{lock}: {requirement} has no hash"
+        for value in hashes:
+            assert re.fullmatch(r"[0-9a-f]{64}", value), f"{lock}: {requirement}: {value!r}"
+        name = canonicalize_name(match.group(1))
+        assert name not in found, f"{lock}: {name} twice"
+        found[name] = (Version(match.group(2)), hashes)
+    return found
+
+
+@pytest.mark.parametrize("lock", LOCKS)
+def test_every_pin_is_exact_and_hashed(lock: str) -> None:
+    assert len(pins(lock)) >= 3
+
+
+def test_the_project_lock_satisfies_every_declared_dependency() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    locked = pins("requirements.lock")
+    declared = [*project["dependencies"],
+                *(d for extra in project["optional-dependencies"].values() for d in extra)]
+    for text in declared:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        if name == canonicalize_name(project["name"]):
+            continue  # the project's own extras
+        assert name in locked, f"{text} is not in requirements.lock: run scripts/update_pins.sh"
+        assert requirement.specifier.contains(locked[name][0], prereleases=True), (
+            f"requirements.lock pins {name} {locked[name][0]}, outside {text}")
+
+
+def test_pip_and_the_build_backend_are_pinned_once() -> None:
+    build = pins("requirements-build.lock")
+    main = pins("requirements.lock")
+    assert {"pip", "setuptools", "wheel"} <= set(build)
+    for name in ("setuptools", "wheel"):
+        assert build[name][0] == main[name][0], name
+    build_system = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+        "build-system"]
+    for text in build_system["requires"]:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert requirement.specifier.contains(build[name][0]), text
+    assert "slither-analyzer" in pins("requirements-tools.lock")
+
+
+def test_setup_installs_only_hash_checked_pins_and_builds_with_the_pinned_backend() -> None:
+    installs = re.findall(r"-m pip install((?:[^\n]*\\\n)*[^\n]*)", SETUP)
+    assert installs
+    for command in installs:
+        if "-e ." in command:
+            # The project from this tree: no dependency resolution, no isolated build env.
+            assert "--no-deps" in command, command
+            assert "--no-build-isolation" in command, command
+        else:
+            assert "--require-hashes" in command, command
+            assert "--no-deps" in command, command
+            assert re.search(r"-r (requirements-build\.lock|\"\$2\")", command), command
+    assert "--no-build-isolation -r" in SETUP  # sdists in the lock build with pinned setuptools
+    assert "-r requirements-build.lock" in SETUP  # pip itself, exact and hashed, comes first
+    assert "locked_install .venv requirements.lock" in SETUP
+    assert "locked_install .venv-tools requirements-tools.lock" in SETUP
+    assert "pip check" in SETUP
+    assert not re.search(r"pip>=|-c constraints|--upgrade", SETUP)
+
+
+def test_the_update_script_regenerates_the_locks_and_is_documented() -> None:
+    script = (ROOT / "scripts" / "update_pins.sh").read_text(encoding="utf-8")
+    assert "--generate-hashes" in script
+    for lock in LOCKS:
+        assert f"--output-file {lock}" in script, lock
+        assert "bash scripts/update_pins.sh" in (ROOT / lock).read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "bash scripts/update_pins.sh" in readme
+    assert "--require-hashes" in readme

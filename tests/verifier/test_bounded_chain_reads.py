@@ -1,0 +1,312 @@
+"""The chain reader on real chains (in-process and anvil): a receipt costs a bounded number of
+calls whatever tree size its batch declares, a shared reader never answers from an abandoned
+branch after a reorganisation, and a node without past state is named as such."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_utils import keccak
+from web3 import Web3
+
+from localchain import AnvilChain
+from tests.contracts.conftest import World, build_world
+from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixtures
+from tests.contracts.conftest import deployed as deployed  # noqa: PLC0414
+from tests.contracts.conftest import world as world  # noqa: PLC0414
+from verifier.chain import JsonRpcChainReader
+from verifier.credential import credential_digest, new_salt
+from verifier.merkle import inclusion_proof_length
+from verifier.receipt import Anchor, Bundle, Receipt
+from verifier.trust import TrustConfig, TrustedDeployment
+from verifier.verify import CheckStatus, VerificationReport, verify
+
+MAX_TREE_SIZE = 2**53 - 1  # CredentialAnchor.MAX_TREE_SIZE, the receipt format's maximum too
+STATUS_WINDOW_WORDS = 256  # the bound SECURITY.md states: status words read per receipt
+STATUS_WORDS = keccak(text="statusWords(address,bytes32,uint256,uint256)")[:4]
+# Calls one cold verification makes: head, chain id, anchor, anchor block, trust, entity,
+# status window. Anything that grew with the tree would blow far past this.
+CALLS_PER_RECEIPT = 7
+
+CREDENTIAL: dict[str, Any] = {
+    "@context": ["https://www.w3.org/ns/credentials/v2"],
+    "id": "urn:huge:1",
+    "type": ["VerifiableCredential"],
+    "issuer": {"id": "did:web:uni-a.example"},
+    "credentialSubject": {"name": "Zoë"},
+}
+
+
+class CountingCalls:
+    """Counts the JSON-RPC requests a Web3 sends, by method, and the status words asked for.
+    Past ``budget`` requests it refuses, so that a reader that would read forever fails fast
+    instead of hanging the test."""
+
+    def __init__(self, budget: int = 200) -> None:
+        self.methods: Counter[str] = Counter()
+        self.status_words = 0
+        self.budget = budget
+
+    def wrap(self, make_request: Callable[..., Any]) -> Callable[..., Any]:
+        def counting(method: str, params: Any) -> Any:
+            self.methods[method] += 1
+            if method == "eth_call":
+                data = bytes.fromhex(str(params[0]["data"]).removeprefix("0x"))
+                if data[:4] == STATUS_WORDS:
+                    self.status_words += int.from_bytes(data[4 + 96:4 + 128], "big")
+            if self.total > self.budget:
+                raise RuntimeError(f"more than {self.budget} JSON-RPC requests")
+            return make_request(method, params)
+
+        return counting
+
+    @property
+    def total(self) -> int:
+        return sum(self.methods.values())
+
+    def reset(self) -> None:
+        self.methods.clear()
+        self.status_words = 0
+
+
+@contextmanager
+def counted(w3: Web3, budget: int = 200) -> Iterator[CountingCalls]:
+    """Count the requests ``w3``'s provider makes within the block."""
+    counter = CountingCalls(budget)
+    provider: Any = w3.provider
+    original = provider.make_request
+    provider.make_request = counter.wrap(original)
+    provider._request_func_cache = (None, None)  # web3 keeps the composed function
+    try:
+        yield counter
+    finally:
+        provider.make_request = original
+        provider._request_func_cache = (None, None)
+
+
+def _root_from_path(leaf_input: bytes, index: int, size: int, path: list[bytes]) -> bytes:
+    """The RFC 9162 root that ``path`` leads to from leaf ``index`` of ``size`` leaves (the
+    verification walk of section 2.1.3.2, run forwards)."""
+    fn, sn = index, size - 1
+    r = hashlib.sha256(b"\x00" + leaf_input).digest()
+    for p in path:
+        if fn & 1 or fn == sn:
+            r = hashlib.sha256(b"\x01" + p + r).digest()
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = hashlib.sha256(b"\x01" + r + p).digest()
+        fn >>= 1
+        sn >>= 1
+    assert sn == 0
+    return r
+
+
+@dataclass
+class HugeBatch:
+    world: World
+    bundle: Bundle
+    trust: TrustConfig
+
+    def verify(self, reader: JsonRpcChainReader,
+               as_of: datetime | None = None) -> VerificationReport:
+        return verify(self.bundle.credential, self.bundle.receipt, trust=self.trust,
+                      reader=reader, as_of=as_of)
+
+
+def anchor_huge_batch(world: World, leaf_index: int,
+                      tree_size: int = MAX_TREE_SIZE) -> HugeBatch:
+    """One real credential at ``leaf_index`` of a batch that declares ``tree_size`` leaves
+    (by default the contract's largest): the audit path's other hashes are made up, and the
+    issuer anchors the root they lead to. Any issuer key can do this."""
+    salt = new_salt()
+    digest = credential_digest(CREDENTIAL)
+    path = [secrets.token_bytes(32)
+            for _ in range(inclusion_proof_length(leaf_index, tree_size))]
+    root = _root_from_path(salt + digest, leaf_index, tree_size, path)
+    anchored = world.tx(world.issuer).transact(world.anchor.functions.anchor(root, tree_size))
+    receipt = Receipt.create(
+        credential_digest=digest, salt=salt, leaf_index=leaf_index, tree_size=tree_size,
+        audit_path=path, root=root,
+        anchor=Anchor(chain_id=world.chain.chain_id,
+                      contract=bytes.fromhex(world.anchor.address[2:]),
+                      transaction_hash=bytes(anchored["transactionHash"]),
+                      block_number=anchored["blockNumber"],
+                      block_hash=bytes(anchored["blockHash"]),
+                      anchoring_key=bytes.fromhex(world.issuer.address[2:])))
+    trust = TrustConfig(deployments=(TrustedDeployment(
+        chain_id=world.chain.chain_id, anchor=world.anchor.address,
+        registry=world.registry.address),))
+    return HugeBatch(world, Bundle.create(CREDENTIAL, receipt), trust)
+
+
+def reader_for(world: World, **options: Any) -> JsonRpcChainReader:
+    """A reader as the CLI and the service make one: by URL (anvil); the in-process chain has
+    no URL, so its reader uses the chain's own Web3."""
+    url = world.chain.rpc_url
+    return JsonRpcChainReader(url if url else world.chain.w3, **options)
+
+
+def _own_requests(calls: CountingCalls) -> int:
+    """Requests the reader made, without those web3's default middleware adds before each
+    eth_call through a caller's Web3 (a chain id check)."""
+    return calls.total - calls.methods["eth_chainId"] - calls.methods["eth_accounts"]
+
+
+def _failed(report: VerificationReport) -> list[str]:
+    return [c.name for c in report.checks if c.status is CheckStatus.FAILED]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("leaf_index", [0, 2**52 + 12_345, MAX_TREE_SIZE - 1])
+def test_a_receipt_of_a_batch_of_2_53_leaves_costs_a_few_calls(world: World,
+                                                                leaf_index: int) -> None:
+    batch = anchor_huge_batch(world, leaf_index)
+    receipt = batch.bundle.receipt
+    first = reader_for(world)
+    with counted(first.w3) as calls:
+        report = batch.verify(first)
+        assert report.valid, report.to_dict()
+        assert _own_requests(calls) <= CALLS_PER_RECEIPT, calls.methods
+        if world.chain.rpc_url:  # the reader's own connection: nothing else is asked
+            assert calls.total <= CALLS_PER_RECEIPT, calls.methods
+        assert calls.methods["eth_call"] <= 4, calls.methods  # anchor, trust, entity, status
+        assert 0 < calls.status_words <= STATUS_WINDOW_WORDS
+
+        # Its issuer revokes it: a fresh reader sees it, at the same cost.
+        world.tx(world.issuer).transact(world.anchor.functions.revoke(
+            world.issuer_id, receipt.root, [leaf_index], 2))
+        calls.reset()
+        second = first.w3  # fresh readers below, on the same (counted) connection
+        revoked = batch.verify(JsonRpcChainReader(second))
+        assert _failed(revoked) == ["not_revoked"]
+        assert _own_requests(calls) <= CALLS_PER_RECEIPT, calls.methods
+        assert calls.status_words <= STATUS_WINDOW_WORDS
+
+        # As of a past time: the status as it stood then, with a block search that grows
+        # with the chain's height (log2), never with the tree.
+        calls.reset()
+        before = batch.verify(JsonRpcChainReader(second), as_of=datetime(
+            2100, 1, 1, tzinfo=UTC))
+        assert _failed(before) == ["not_revoked"]
+        height = world.chain.w3.eth.block_number
+        assert _own_requests(calls) <= CALLS_PER_RECEIPT + 2 * height.bit_length() + 2, \
+            calls.methods
+        assert calls.status_words <= STATUS_WINDOW_WORDS
+
+
+def test_many_receipts_of_one_batch_share_their_status_window(world: World) -> None:
+    """Neighbours in a batch are judged from one window read: receipts of one batch cost one
+    status call per 65,536 credentials, not one each."""
+    batch = anchor_huge_batch(world, 2**40)
+    reader = reader_for(world, head_max_age=3600)
+    with counted(reader.w3) as calls:
+        assert batch.verify(reader).valid
+        first = calls.total
+        for _ in range(20):
+            assert batch.verify(reader).valid
+        assert calls.total == first  # everything else came from the head's view
+        assert calls.status_words <= STATUS_WINDOW_WORDS
+    for other in (2**40 + 1, 2**40 + 65_535):  # same window: answered from it
+        key = "0x" + batch.bundle.receipt.anchor.anchoring_key.hex()
+        assert reader.status_bits(world.anchor.address, key, batch.bundle.receipt.root,
+                                  other) == (False, False)
+
+
+def test_a_shared_reader_never_answers_from_an_abandoned_branch(world: World) -> None:
+    """One reader, its caches warm: the chain is reorganised (the anchor's block replaced),
+    then the credential is judged again through the same reader once it has looked at the
+    head again. It says what the new branch holds, though every cache entry of the old one
+    would still be within its size limits."""
+    before_anchoring = world.chain.snapshot()
+    batch = anchor_huge_batch(world, 7)
+    clock = FakeClock()
+    reader = reader_for(world, clock=clock)
+    assert batch.verify(reader).valid
+    old_head = reader.latest_block()
+
+    # The anchor's block is reorganised away; as many blocks are mined in its place, so the
+    # head has the same number and another hash.
+    world.chain.revert(before_anchoring)
+    world.chain.mine(old_head - world.chain.w3.eth.block_number)
+    assert world.chain.w3.eth.block_number == old_head
+    clock.now += 1.5  # past head_max_age: the reader looks at the head again
+    report = batch.verify(reader)
+    assert _failed(report) == ["anchored_on_chain"], report.to_dict()
+
+    # And on the new branch, the issuer anchors the same root again and revokes the
+    # credential: the same reader sees exactly that.
+    again = anchor_huge_batch_again(world, batch)
+    world.tx(world.issuer).transact(world.anchor.functions.revoke(
+        world.issuer_id, again.bundle.receipt.root, [7], 1))
+    clock.now += 1.5
+    assert _failed(again.verify(reader)) == ["not_revoked"]
+
+
+def anchor_huge_batch_again(world: World, batch: HugeBatch) -> HugeBatch:
+    """``batch``'s root anchored once more (on another branch), with a receipt naming the new
+    block."""
+    receipt = batch.bundle.receipt
+    anchored = world.tx(world.issuer).transact(world.anchor.functions.anchor(receipt.root,
+                                                                             MAX_TREE_SIZE))
+    document = receipt.to_dict()
+    document["anchor"].update(blockNumber=anchored["blockNumber"],
+                              blockHash="0x" + bytes(anchored["blockHash"]).hex(),
+                              transactionHash="0x" + bytes(anchored["transactionHash"]).hex())
+    return HugeBatch(world, Bundle.create(CREDENTIAL, Receipt.from_dict(document)),
+                     batch.trust)
+
+
+def test_a_node_without_past_state_is_named_not_called_unreachable(tmp_path: Path) -> None:
+    """anvil restarted from its state file keeps the blocks but not the state of old ones:
+    judging a credential as of a time before the restart is refused by the node, and the
+    report says so plainly."""
+    state = tmp_path / "anvil-state.json"
+    first = AnvilChain.start(state_path=state)
+    try:
+        world = build_world(first)
+        batch = anchor_huge_batch(world, 3, tree_size=8)
+        first.increase_time(3600)
+        first.mine(3)
+    finally:
+        first.close()
+    restarted = AnvilChain.start(state_path=state)
+    try:
+        # The clock shift is not saved with the state: shift it again, so that block times
+        # still grow.
+        restarted.increase_time(7200)
+        restarted.mine(2)
+        report = verify(batch.bundle.credential, batch.bundle.receipt, trust=batch.trust,
+                        reader=JsonRpcChainReader(restarted.w3), as_of=datetime.fromtimestamp(
+                            restarted.w3.eth.get_block(batch.bundle.receipt.anchor
+                                                       .block_number)["timestamp"] + 1, UTC))
+        now = verify(batch.bundle.credential, batch.bundle.receipt, trust=batch.trust,
+                     reader=JsonRpcChainReader(restarted.w3))
+    finally:
+        restarted.close()
+    assert now.valid, now.to_dict()  # the present state is there
+    status = report.check("not_revoked")
+    assert status.status is CheckStatus.NOT_CHECKED
+    block = batch.bundle.receipt.anchor.block_number
+    assert f"the node has no state for block {block}" in status.detail, status.detail
+    assert "not an archive node, or restarted" in status.detail
+    assert "unreachable" not in status.detail
+    assert os.path.exists(state)
