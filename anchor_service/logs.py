@@ -5,11 +5,13 @@ Secrets are never passed to logs on purpose, and a :class:`Redactor` catches the
 arrive by accident: a driver's error message that quotes the RPC URL (whose path often holds
 a provider's API key), or a connection string's password.
 
-Plain-text lines escape control characters (a credential's text could otherwise move the
-cursor, erase the line or forge a line of its own on the operator's terminal), and a
-:class:`RepeatLimit` keeps a flood of identical lines (a client sending garbage, thousands of
-dropped connections) from filling the disk: past a few, they are counted and summed up in one
-line."""
+Plain-text lines escape control, bidi and invisible characters (a credential's text could
+otherwise move the cursor, erase the line, reorder it or forge a line of its own on the
+operator's terminal), and indent every line after a record's first (a traceback's, say), so
+that only a record starts a line at its first column. A :class:`RepeatLimit` keeps a flood of
+identical lines that clients can cause (garbage requests, thousands of dropped connections)
+from filling the disk: past a few, they are counted and summed up in one line. Audit and
+anchoring records are never limited."""
 
 from __future__ import annotations
 
@@ -22,22 +24,29 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from verifier.text import UNSAFE
+
 __all__ = ["Redactor", "RepeatLimit", "configure_logging", "escape_controls"]
 
-# C0 controls, DEL and C1 controls: what a terminal may act on rather than print.
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROLS_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+# What a terminal may act on rather than print: the character class the verifier's CLI
+# escapes too (controls, DEL, bidi overrides and isolates, invisible formatting characters).
+_CONTROLS = UNSAFE
+_CONTROLS_BUT_NEWLINE = re.compile("(?!\n)" + UNSAFE.pattern)
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Continuation lines of a record (a traceback's) start with this: only a record starts a line
+# at its first column, so an exception message cannot forge a record of its own.
+_CONTINUATION = "    | "
 
 
 def _escaped(match: re.Match[str]) -> str:
     char = match.group()
-    return _NAMED.get(char) or f"\\x{ord(char):02x}"
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
-    """``text`` with each control character written as an escape (``\\x1b``, ``\\r``):
-    printable, and unable to act on a terminal."""
+    """``text`` with each control, bidi or invisible character written as an escape
+    (``\\x1b``, ``\\r``, ``\\u202e``): printable, and unable to act on a terminal."""
     return (_CONTROLS_BUT_NEWLINE if keep_newlines else _CONTROLS).sub(_escaped, text)
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -68,11 +77,15 @@ class _Redacting(logging.Formatter):
 
 
 class _PlainFormatter(logging.Formatter):
-    """One line a record; control characters escaped (in a traceback, all but its line
-    breaks)."""
+    """One line a record (a traceback's lines follow it, indented); control characters
+    escaped (in a traceback, all but its line breaks)."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        first, *rest = super().format(record).split("\n")
+        return "\n".join([first, *(_CONTINUATION + line for line in rest)])
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
         # A trailing line break (some libraries end messages with one) is dropped, not shown.
@@ -98,9 +111,19 @@ class RepeatLimit(logging.Filter):
     through per ``interval`` seconds, counts the rest, and once that interval is over writes
     one line saying how many were suppressed. The summary goes out with the next record the
     handler sees after the interval (or at :meth:`flush`), so a quiet service does not need
-    a timer thread for it."""
+    a timer thread for it.
+
+    Only the records that clients can cause by the thousand are limited: every record of the
+    HTTP server's loggers (:data:`NOISY`), and warnings and errors without ``extra`` fields.
+    Audit records, and records that carry data in ``extra`` fields (a batch cut, an anchor
+    sent, a credential accepted: one record per event, each saying something of its own), are
+    never limited."""
 
     MAX_KEYS = 10_000  # templates tracked; the least recently restarted are forgotten first
+    # Loggers whose records any client can cause, at any level (connections, garbage
+    # requests, accept errors).
+    NOISY = ("uvicorn", "asyncio", "anchor_service.server")
+    NEVER = ("anchor_service.audit",)  # the audit trail is complete or it is worthless
 
     def __init__(self, handler: logging.Handler, *, limit: int = 10, interval: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -116,10 +139,14 @@ class RepeatLimit(logging.Filter):
             return True
         key = (record.name, str(record.msg))
         now = self._clock()
+        limited = self._limited(record)
+        allowed = True
         with self._lock:
             summaries = self._due(now)
-            window = self._windows.get(key)
-            if window is None or now - window.start >= self._interval:
+            window = self._windows.get(key) if limited else None
+            if not limited:
+                pass  # let through; only the summaries that are due go out with it
+            elif window is None or now - window.start >= self._interval:
                 if window is not None and window.suppressed:
                     summaries.append(self._summary(key, window))
                     self._pending.discard(key)
@@ -129,15 +156,27 @@ class RepeatLimit(logging.Filter):
                     dropped = next(iter(self._windows))
                     del self._windows[dropped]
                     self._pending.discard(dropped)
-            window.seen += 1
-            allowed = window.seen <= self._limit
-            if not allowed:
-                window.suppressed += 1
-                window.level = max(window.level, record.levelno)
-                self._pending.add(key)
+            if window is not None:
+                window.seen += 1
+                allowed = window.seen <= self._limit
+                if not allowed:
+                    window.suppressed += 1
+                    window.level = max(window.level, record.levelno)
+                    self._pending.add(key)
         for summary in summaries:
             self._handler.handle(summary)
         return allowed
+
+    @classmethod
+    def _limited(cls, record: logging.LogRecord) -> bool:
+        def under(names: tuple[str, ...]) -> bool:
+            return any(record.name == n or record.name.startswith(n + ".") for n in names)
+
+        if under(cls.NEVER):
+            return False
+        if under(cls.NOISY):
+            return True
+        return record.levelno >= logging.WARNING and not (set(vars(record)) - _STANDARD)
 
     def flush(self) -> None:
         """Write the summaries of every window with suppressed lines now."""

@@ -14,7 +14,15 @@ from exhausting the process.
   database, the chain node's connections and the anchoring pipeline always find file
   descriptors.
 - **Body time**: :class:`BodyTimeout` gives a request ``body_timeout`` seconds to send its
-  whole body, then answers 408 and closes the connection.
+  whole body, then answers 408 and closes the connection. A request answered before its
+  body was read (413, 401, 429) has ``body_timeout`` seconds from the end of its answer to
+  finish sending the body it announced, which is read and dropped; then the connection is
+  closed.
+- **Reading the answer**: each connection's write buffer is small
+  (:data:`WRITE_BUFFER_HIGH` bytes), so a client that does not read keeps at most about that
+  much of its answer in memory. A connection whose client has read nothing for
+  ``body_timeout`` seconds while its answer waits is closed, and such a stalled connection
+  may be closed at once for a new one at the cap, like one with an unfinished request.
 - **Proxy headers**: ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed only from the
   configured ``trusted_proxies`` (none by default): otherwise anyone could pick the address
   that rate limits count against.
@@ -23,9 +31,12 @@ from exhausting the process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import resource
+import socket
+import struct
 import time
 from typing import Any, ClassVar
 
@@ -54,6 +65,15 @@ MAX_HEAD_BYTES = 16 * 1024  # a request line and headers larger than this get 40
 # go before any of them reaches the protocol (and the cap): a burst of 2,048 (uvicorn's
 # default) would hold that many descriptors, whatever the cap, until they are refused.
 BACKLOG = 128
+# The write buffer of a connection: past this many bytes waiting for a client that does not
+# read, the answer's sender waits (and the connection counts as stalled); an answer is sent in
+# chunks of 64 KiB or so (files, streams), so a connection holds about this much at most
+# beyond the kernel's socket buffer. Small JSON answers are written whole.
+WRITE_BUFFER_HIGH = 64 * 1024
+# The kernel's send buffer of a connection (Linux doubles it). Left to autotuning, it grows to
+# megabytes (about 3 MB on loopback) for a client that does not read; this keeps a stalled
+# connection's kernel memory small while allowing about 2.5 MB/s at a 100 ms round trip.
+SEND_BUFFER = 128 * 1024
 
 
 def raise_open_files_limit() -> int:
@@ -85,34 +105,43 @@ def connection_cap(requested: int, open_files: int) -> int:
 
 
 class ConnectionGuard:
-    """The shared state of one server's connections: how many are open, and which have an
-    unfinished request (no complete head yet, or a body still coming: the slow clients),
-    oldest first; with counts of what it closed."""
+    """The shared state of one server's connections: how many are open, which have an
+    unfinished request (no complete head yet, or a body still coming: the slow clients) and
+    which have an answer their client does not read (stalled), oldest first; with counts of
+    what it closed."""
 
-    def __init__(self, max_connections: int, header_timeout: float) -> None:
+    def __init__(self, max_connections: int, header_timeout: float,
+                 body_timeout: float | None = None) -> None:
         self.max_connections = max_connections
         self.header_timeout = header_timeout
+        self.body_timeout = header_timeout if body_timeout is None else body_timeout
         self.open = 0
         # Insertion-ordered, oldest first. A connection keeps its place from its head to the
         # end of its body; a kept-alive one goes to the end when it is idle again.
         self.unfinished: dict[GuardedH11Protocol, None] = {}
+        # Connections whose write buffer is full (their client reads nothing), oldest first.
+        self.stalled: dict[GuardedH11Protocol, None] = {}
         self.refused = 0  # new connections closed at once: the cap was reached
-        self.evicted = 0  # connections with an unfinished request closed for a new one
-        self.timed_out = 0  # connections that did not send a head in time
+        self.evicted = 0  # connections with an unfinished request or stalled, closed for a new one
+        self.timed_out = 0  # connections closed for a head, body or read not done in time
 
     def make_room(self) -> bool:
         """Whether a new connection may stay open: under the cap, or made so by closing the
         connection whose request is unfinished for the longest time. A client that sends
         its request at once is thus served before any slow one can push it out, and slow
-        bodies cannot hold the cap until the body timeout."""
+        bodies cannot hold the cap until the body timeout. Failing those, the connection
+        whose client has not read its answer for the longest time is closed: clients that
+        never read (a pipelined request for a large answer) cannot hold the cap either."""
         if self.open < self.max_connections:
             return True
-        for oldest in self.unfinished:
-            oldest.evict()
-            self.evicted += 1
-            log.warning("connection cap of %d reached: closing the connection whose request "
-                        "is unfinished for the longest time", self.max_connections)
-            return True
+        for waiting, what in ((self.unfinished, "whose request is unfinished"),
+                              (self.stalled, "whose client reads nothing of its answer")):
+            for oldest in waiting:
+                oldest.evict()
+                self.evicted += 1
+                log.warning("connection cap of %d reached: closing the connection %s for the "
+                            "longest time", self.max_connections, what)
+                return True
         return False
 
 
@@ -127,6 +156,10 @@ class GuardedH11Protocol(H11Protocol):
         self._admitted = False  # connection_made of uvicorn ran (the connection was not refused)
         self._counted = False  # counted in guard.open
         self._head_timer: asyncio.TimerHandle | None = None
+        # Runs while the client has read nothing of its answer (write buffer full), or sends
+        # the rest of a body after its request was answered: closes the connection when due.
+        self._stall_timer: asyncio.TimerHandle | None = None
+        self._drain_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         guard = self.guard
@@ -138,6 +171,10 @@ class GuardedH11Protocol(H11Protocol):
             return
         guard.open += 1
         self._counted = self._admitted = True
+        transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         super().connection_made(transport)
         self._await_head()
 
@@ -154,10 +191,41 @@ class GuardedH11Protocol(H11Protocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         self._track()  # idle until the next request: a slow client again, for the cap
+        if (self._drain_timer is None and not self.transport.is_closing()
+                and self.conn.their_state is h11.SEND_BODY):
+            # Answered before its body was read (413, 401, 429...): uvicorn reads and drops
+            # the rest, and no other timer runs (its keep-alive timer stops whenever data
+            # comes), so a client sending a byte now and then would keep it for ever.
+            self._drain_timer = self.loop.call_later(self.guard.body_timeout, self._time_out,
+                                                     "sent the rest of an answered request's "
+                                                     "body")
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        # The client reads nothing: evictable at the cap, and closed if it goes on.
+        self.guard.stalled.setdefault(self, None)
+        if self._stall_timer is None and not self.transport.is_closing():
+            self._stall_timer = self.loop.call_later(self.guard.body_timeout, self._time_out,
+                                                     "read any of its answer")
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._stop_stall_timer()
 
     def evict(self) -> None:
-        """Close this connection at once (the cap is reached and its request is unfinished)."""
+        """Close this connection at once (the cap is reached, and its request is unfinished
+        or its client reads nothing)."""
         self._release()
+        self._reset()
+
+    def _reset(self) -> None:
+        """Close with a reset: what is still queued for the client is dropped at once. A plain
+        close would leave the kernel sending it to a client that reads nothing, holding the
+        memory and leaving the client's side open, for minutes."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.transport.abort()
 
     def _track(self) -> None:
@@ -166,6 +234,7 @@ class GuardedH11Protocol(H11Protocol):
         if self.transport.is_closing():
             self._release()
         elif self.conn.their_state is h11.IDLE:
+            self._stop_drain_timer()  # the rest of an answered request's body has come
             self._await_head()  # a new connection, or the next request on a kept-alive one
         else:
             self._stop_head_timer()
@@ -183,6 +252,17 @@ class GuardedH11Protocol(H11Protocol):
             self._head_timer.cancel()
             self._head_timer = None
 
+    def _stop_stall_timer(self) -> None:
+        self.guard.stalled.pop(self, None)
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+
+    def _stop_drain_timer(self) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+
     def _head_timed_out(self) -> None:
         self._head_timer = None
         if not self.transport.is_closing():
@@ -190,11 +270,22 @@ class GuardedH11Protocol(H11Protocol):
             log.info("closing a connection that sent no complete request head in %g s",
                      self.guard.header_timeout)
             self._release()
-            self.transport.abort()
+            self._reset()
+
+    def _time_out(self, what: str) -> None:
+        self._stall_timer = self._drain_timer = None
+        if not self.transport.is_closing():
+            self.guard.timed_out += 1
+            log.info("closing a connection whose client has not %s in %g s", what,
+                     self.guard.body_timeout)
+            self._release()
+            self._reset()
 
     def _release(self) -> None:
         """Stop counting this connection: it is closed, or about to be."""
         self._stop_head_timer()
+        self._stop_stall_timer()
+        self._stop_drain_timer()
         self.guard.unfinished.pop(self, None)
         if self._counted:
             self._counted = False
@@ -283,13 +374,15 @@ def build_server(app: ASGIApp, settings: ServiceSettings) -> tuple[uvicorn.Serve
                                                                    ConnectionGuard]:
     """A uvicorn server for ``app`` with the limits of ``settings``, and its guard."""
     cap = connection_cap(settings.max_connections, raise_open_files_limit())
-    guard = ConnectionGuard(cap, settings.header_timeout)
+    guard = ConnectionGuard(cap, settings.header_timeout, settings.body_timeout)
     proxies = trusted_proxies(settings)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, http=guarded_protocol(guard),
         proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES, timeout_keep_alive=5, backlog=BACKLOG,
-        log_config=None, access_log=False)
+        # No WebSocket routes: an upgrade request is answered as plain HTTP, so every
+        # connection stays a guarded one (a WebSocket protocol would take it over unguarded).
+        ws="none", log_config=None, access_log=False)
     return uvicorn.Server(config), guard
 
 
@@ -301,6 +394,6 @@ def run_server(app: ASGIApp, settings: ServiceSettings) -> None:
     finally:
         if guard.refused or guard.evicted or guard.timed_out:
             log.info("connections closed by the limits: %d refused at the cap, %d with an "
-                     "unfinished request closed for new ones, %d without a request head in "
-                     "time",
+                     "unfinished request or an unread answer closed for new ones, %d for a "
+                     "head, body or read not done in time",
                      guard.refused, guard.evicted, guard.timed_out)

@@ -53,6 +53,9 @@ class ServiceSettings(BaseSettings):
     verify_concurrency: int = Field(16, ge=1, le=10_000, description="verifications in "
                                     "flight at most; beyond, POST /v1/verify answers 503 with "
                                     "Retry-After, without reading the body")
+    verify_per_client: int = Field(4, ge=1, le=10_000, description="verifications in flight "
+                                   "at most from one client address (its share of "
+                                   "verify_concurrency)")
     verify_head_max_age: float = Field(1.0, ge=0, description="seconds the shared "
                                        "verification reader uses a chain head before asking "
                                        "for it again: how far verifications may lag behind "

@@ -121,7 +121,8 @@ class IssuerTrustView:
     def cached(self, issuer_id: int) -> IssuerTrust | None:
         """The issuer's trust, at most ``ttl`` seconds old; None when the chain cannot be
         asked (the caller goes on as if trusted). While one thread asks the chain, others
-        take the previous answer instead of waiting."""
+        take the previous answer instead of waiting: None (unknown) if there is none yet, so
+        that a node that does not answer holds one thread per issuer, not every request."""
         now = self._clock()
         entry = self._entries.get(issuer_id)
         if entry is not None and now < entry.until:
@@ -132,7 +133,7 @@ class IssuerTrustView:
                 if entry is None:
                     entry = _Entry(self._store.issuer(issuer_id), None, 0.0, threading.Lock())
                     self._entries[issuer_id] = entry
-        if not entry.lock.acquire(blocking=not entry.answered):
+        if not entry.lock.acquire(blocking=False):
             return entry.trust  # someone is asking right now: the previous answer will do
         try:
             if self._clock() < entry.until:  # refreshed while this thread waited

@@ -8,7 +8,7 @@
 #   hardhat-free-local/package-lock.json.
 #   With --tests: Debian's chromium and postgresql too, for the browser and database tests,
 #   and Slither in .venv-tools (hash-checked against requirements-tools.lock) for the contract
-#   analysis.
+#   analysis, and Debian's wrk for the HTTP benchmark (scripts/bench_verify_http.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -94,6 +94,14 @@ if [ "${1:-}" = "--tests" ] && ! command -v chromium >/dev/null 2>&1; then
     apt_install --no-install-recommends chromium fonts-liberation
     if ! command -v chromium >/dev/null 2>&1; then
         echo "setup: the browser tests need Chromium (Debian: apt-get install chromium)" >&2
+        exit 2
+    fi
+fi
+# The HTTP benchmark of POST /v1/verify drives the service with wrk.
+if [ "${1:-}" = "--tests" ] && ! command -v wrk >/dev/null 2>&1; then
+    apt_install --no-install-recommends wrk
+    if ! command -v wrk >/dev/null 2>&1; then
+        echo "setup: the HTTP benchmark needs wrk (Debian: apt-get install wrk)" >&2
         exit 2
     fi
 fi

@@ -16,6 +16,8 @@ from verifier.errors import (
     MerkleError,
     ProofError,
     ReceiptError,
+    UnreadableDocumentError,
+    UnreadableJSONError,
     VerifierError,
 )
 from verifier.receipt import Anchor, Bundle, Receipt
@@ -28,6 +30,8 @@ __all__ = [
     "ProofError",
     "Receipt",
     "ReceiptError",
+    "UnreadableDocumentError",
+    "UnreadableJSONError",
     "VerifierError",
     "__version__",
     "canonicalize",

@@ -6,9 +6,10 @@
 
 Exit codes:
   0  every bundle is valid
-  1  at least one bundle is not valid (a malformed bundle is not valid, reported like any
-     other failure)
-  2  error: bad arguments, an unreadable file or trust file
+  1  at least one bundle is not valid (a JSON document that is not a well-formed bundle is
+     not valid, reported like any other failure)
+  2  error: bad arguments, a file that cannot be read or is not JSON (a syntax error, a
+     duplicate key, an integer beyond +-(2**53 - 1), nesting too deep), a bad trust file
   3  offline checks passed: with --offline, every check that ran passed, and the chain
      checks (anchor, issuer trust, scope, revocation) were not run; no bundle failed
 """
@@ -25,7 +26,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from verifier.chain import ChainReader, JsonRpcChainReader
-from verifier.errors import VerifierError
+from verifier.credential import parse_json_object
+from verifier.errors import (
+    CredentialError,
+    UnreadableDocumentError,
+    UnreadableJSONError,
+    VerifierError,
+)
+from verifier.receipt import BUNDLE_FORMAT
 from verifier.trust import TrustConfig
 from verifier.verify import CheckStatus, VerificationReport, parse_datetime, verify_bundle_text
 
@@ -66,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     # that scan was a third of the time spent verifying a folder of thousands of bundles.
     gc.freeze()
     reports = []
-    skipped = []
+    skipped: list[str] = []
+    unreadable: list[Path] = []
     folder = args.path.is_dir()
     for file in files:
         try:
@@ -74,22 +83,28 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"verify-credential: error: {visible(str(exc))}", file=sys.stderr)
             return 2
-        if folder and _BUNDLE_MARK not in text:
+        if folder and _BUNDLE_MARK not in text and not _names_bundle_format(text):
             skipped.append(file.name)  # a credential or another file beside the bundles
             continue
-        reports.append((file, verify_bundle_text(text, trust=trust, reader=reader,
-                                                  as_of=args.as_of)))
+        try:
+            reports.append((file, verify_bundle_text(text, trust=trust, reader=reader,
+                                                      as_of=args.as_of)))
+        except UnreadableDocumentError as exc:
+            unreadable.append(file)
+            print(visible(f"verify-credential: error: {file}: {exc}"), file=sys.stderr)
     if skipped:
         print(visible(f"verify-credential: skipped {len(skipped)} file(s) that are not "
                       f"bundles: {', '.join(skipped[:5])}" + (", ..." if len(skipped) > 5
                                                                else "")), file=sys.stderr)
-    if not reports:
+    if not reports and not unreadable:
         print(visible(f"verify-credential: error: {args.path}: no bundles among its *.json "
                       "files"), file=sys.stderr)
         return 2
-    code = _exit_code([report for _, report in reports])
+    # An unreadable file is an error (2), whatever the others' verdicts; they are still shown.
+    code = 2 if unreadable else _exit_code([report for _, report in reports])
     try:
-        _print(reports, as_json=args.json, folder=folder)
+        if reports:
+            _print(reports, as_json=args.json, folder=folder)
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as other command-line tools do. The
@@ -135,6 +150,18 @@ def _aware_time(text: str) -> datetime:
 # In a folder, bundles sit beside the credentials they were made from (``anchor-service
 # submit`` writes them there): only files that name the bundle format are verified.
 _BUNDLE_MARK = b'"microcred-anchor-bundle"'
+
+
+def _names_bundle_format(text: bytes) -> bool:
+    """Whether a file without the plain bundle marker is a bundle all the same (its format
+    written with escapes), or is not JSON at all; either way it is verified, not skipped."""
+    try:
+        document = parse_json_object(text, "file")
+    except UnreadableJSONError:
+        return True  # verified, and so reported as the error it is
+    except CredentialError:
+        return False  # JSON, but not an object: not a bundle
+    return document.get("format") == BUNDLE_FORMAT
 
 
 def _bundle_files(path: Path) -> list[Path]:

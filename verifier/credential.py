@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import rfc8785
 
-from verifier.errors import CredentialError
+from verifier.errors import CredentialError, UnreadableJSONError
 
 __all__ = [
     "DIGEST_SIZE",
@@ -63,7 +63,8 @@ def parse_json_object(text: str | bytes, what: str = "credential", *,
     Stricter than :func:`json.loads`: bytes must be UTF-8, the literals ``NaN``/``Infinity``,
     duplicate keys and integer literals of more than 16 digits (outside +-(2**53 - 1) whatever
     their value) are errors, nesting is bounded, and the top level must be an object. Errors
-    raise :class:`CredentialError` whose message starts with ``what``.
+    raise :class:`CredentialError` whose message starts with ``what``: its subclass
+    :class:`UnreadableJSONError` when the text is not such JSON at all.
 
     Nesting is counted on the credential: ``wrapper_depth`` is how many levels of the document
     wrap it (1 for a bundle's ``credential``, 2 for ``{"credentials": [...]}``), so a
@@ -74,7 +75,7 @@ def parse_json_object(text: str | bytes, what: str = "credential", *,
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise CredentialError(f"{what}: not UTF-8 (byte {exc.start})") from None
+            raise UnreadableJSONError(f"{what}: not UTF-8 (byte {exc.start})") from None
         _check_nesting(data, what, wrapper_depth)
     elif isinstance(text, str):
         _check_nesting(text, what, wrapper_depth)
@@ -83,13 +84,13 @@ def parse_json_object(text: str | bytes, what: str = "credential", *,
     try:
         value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
-        raise CredentialError(
+        raise UnreadableJSONError(
             f"{what}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
     except _JSONValueError as exc:
-        raise CredentialError(f"{what}: {exc}") from None
+        raise UnreadableJSONError(f"{what}: {exc}") from None
     except RecursionError:
-        raise CredentialError(f"{what}: JSON is nested too deeply") from None
+        raise UnreadableJSONError(f"{what}: JSON is nested too deeply") from None
     if not isinstance(value, dict):
         raise CredentialError(f"{what}: top level must be a JSON object, got {_json_type(value)}")
     return value
@@ -176,7 +177,7 @@ def _check_nesting(text: str | bytes, what: str, wrapper_depth: int = 0) -> None
     if _max_depth_exceeds(data, limit):
         around = (f" (not counting the {wrapper_depth} level{'s' * (wrapper_depth > 1)} "
                   "around the credential)" if wrapper_depth else "")
-        raise CredentialError(f"{what}: JSON is nested deeper than {MAX_DEPTH} levels{around}")
+        raise UnreadableJSONError(f"{what}: JSON is nested deeper than {MAX_DEPTH} levels{around}")
 
 
 def _max_depth_exceeds(data: bytes, limit: int) -> bool:
@@ -191,20 +192,29 @@ def _max_depth_exceeds(data: bytes, limit: int) -> bool:
     if b"\\" in data:
         data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
     data = data.translate(None, _NOT_STRUCTURAL)
-    if b'"' in data:
-        data = b"".join(data.split(b'"')[0::2])
-    steps = data.translate(_STEPS)
     height = 0
-    for start in range(0, len(steps), _CHUNK):
-        chunk = steps[start:start + _CHUNK]
-        opening = chunk.count(1)
+    in_string = False
+    # Chunk by chunk, carrying whether a string is open, so that splitting on quotes never
+    # holds more than one chunk's parts (a part per quote costs ~35 bytes of list and object).
+    for start in range(0, len(data), _CHUNK):
+        chunk = data[start:start + _CHUNK]
+        if b'"' in chunk:
+            parts = chunk.split(b'"')
+            outside = b"".join(parts[1 if in_string else 0::2])
+            in_string ^= (len(parts) - 1) % 2 == 1
+        elif in_string:
+            continue
+        else:
+            outside = chunk
+        steps = outside.translate(_STEPS)
+        opening = steps.count(1)
         # Exact heights only where this chunk could reach the limit at all.
         if height + opening > limit:
             signed = array("b")
-            signed.frombytes(chunk)
+            signed.frombytes(steps)
             if max(accumulate(signed, initial=height)) > limit:
                 return True
-        height += 2 * opening - len(chunk)
+        height += 2 * opening - len(steps)
     return False
 
 

@@ -12,6 +12,8 @@ __all__ = [
     "ProofError",
     "ReceiptError",
     "RootMismatchError",
+    "UnreadableDocumentError",
+    "UnreadableJSONError",
     "VerifierError",
 ]
 
@@ -51,6 +53,12 @@ class CredentialError(VerifierError, ValueError):
     """A credential is not a JSON object that RFC 8785 (JCS) can canonicalise."""
 
 
+class UnreadableJSONError(CredentialError):
+    """The text is not JSON this verifier reads: not UTF-8, a syntax error, a duplicate key,
+    ``NaN`` or ``Infinity``, an integer literal outside +-(2**53 - 1), or nesting deeper than
+    the limit. (Valid JSON of the wrong shape raises the plain :class:`CredentialError`.)"""
+
+
 class ReceiptError(VerifierError, ValueError):
     """A receipt or bundle is malformed. ``field`` names the offending field (dotted path)."""
 
@@ -62,3 +70,8 @@ class ReceiptError(VerifierError, ValueError):
 
 class ArtifactError(VerifierError):
     """A compiled contract artifact (``verifier/artifacts/<Name>.json``) is unknown or malformed."""
+
+
+class UnreadableDocumentError(ReceiptError):
+    """A receipt's or bundle's text is not JSON this verifier reads (see
+    :class:`UnreadableJSONError`); ``field`` names the document."""

@@ -38,7 +38,12 @@ from verifier.credential import (
     canonicalize,
     parse_json_object,
 )
-from verifier.errors import CredentialError, ReceiptError
+from verifier.errors import (
+    CredentialError,
+    ReceiptError,
+    UnreadableDocumentError,
+    UnreadableJSONError,
+)
 from verifier.merkle import HASH_SIZE, inclusion_proof_length
 
 __all__ = [
@@ -265,6 +270,8 @@ class Bundle(BaseModel):
 def _parse_document(text: str | bytes, what: str, *, wrapper_depth: int = 0) -> dict[str, Any]:
     try:
         return parse_json_object(text, what, wrapper_depth=wrapper_depth)
+    except UnreadableJSONError as exc:
+        raise UnreadableDocumentError(what, str(exc).removeprefix(f"{what}: ")) from None
     except CredentialError as exc:
         raise ReceiptError(what, str(exc).removeprefix(f"{what}: ")) from None
 

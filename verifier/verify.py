@@ -16,12 +16,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from hashlib import sha256
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from verifier.chain import AnchorInfo, ChainReader, ChainReadError
-from verifier.credential import credential_digest
-from verifier.errors import CredentialError, ProofError, ReceiptError, VerifierError
+from verifier.credential import canonicalize
+from verifier.errors import (
+    CredentialError,
+    ProofError,
+    ReceiptError,
+    UnreadableDocumentError,
+    VerifierError,
+)
 from verifier.merkle import verify_inclusion
 from verifier.receipt import Bundle, Receipt
 from verifier.registry_terms import SCOPES
@@ -127,6 +134,7 @@ class _Checks:
     def __init__(self, as_of: int | None = None) -> None:
         self.items: dict[str, Check] = {}
         self.as_of = as_of
+        self.names_scope = True  # whether the credential may hold a learningScope key
 
     def add(self, name: str, passed: bool, detail: str, **evidence: Any) -> bool:
         status = CheckStatus.PASSED if passed else CheckStatus.FAILED
@@ -147,9 +155,16 @@ class _Checks:
 
 def verify_bundle_text(text: str | bytes, *, trust: TrustConfig, reader: ChainReader | None,
                        as_of: datetime | None = None) -> VerificationReport:
-    """Verify a bundle (credential and receipt in one JSON document)."""
+    """Verify a bundle (credential and receipt in one JSON document).
+
+    Any JSON object gets a report: one that is not a well-formed bundle fails
+    ``receipt_well_formed``. Text that is not JSON this verifier reads (a syntax error, a
+    duplicate key, an integer beyond +-(2**53 - 1), nesting too deep) raises
+    :class:`~verifier.errors.UnreadableDocumentError`: there is nothing to report on."""
     try:
         bundle = Bundle.from_json(text)
+    except UnreadableDocumentError:
+        raise
     except ReceiptError as exc:
         checks = _Checks(_seconds(as_of))
         checks.add("receipt_well_formed", False, str(exc), field=exc.field)
@@ -194,10 +209,14 @@ def _offline_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Rec
                     trust: TrustConfig) -> TrustedDeployment | None:
     """Digest, inclusion and trusted deployment; the deployment if all three pass."""
     try:
-        digest = credential_digest(credential)
+        canonical = canonicalize(credential)
     except CredentialError as exc:
         checks.add("digest_matches", False, str(exc))
         return None
+    digest = sha256(canonical).digest()
+    # Most credentials name no learningScope at all: one search of the canonical text (in C)
+    # spares them the walk that looks for one in every place.
+    checks.names_scope = _SCOPE_KEY in canonical
     if not checks.add("digest_matches", digest == receipt.credential_digest,
                       "the credential hashes to the receipt's digest"
                       if digest == receipt.credential_digest else
@@ -322,25 +341,49 @@ def _declared_scopes(credential: Mapping[str, Any]) -> list[str]:
     """Every scope the credential declares, in order, each once.
 
     This project's convention: ``learningScope`` (a string, or a non-empty array of strings)
-    at the top level and/or in each ``credentialSubject`` (an object, or a non-empty array of
-    objects, as VC 2.0 allows). Every place counts: a scope declared anywhere must be allowed,
-    so none can hide behind another. Any other shape raises :class:`_ScopeShapeError`."""
+    at the top level and/or in each ``credentialSubject`` (an object, or an array of objects,
+    as VC 2.0 allows). Every place counts: a scope declared anywhere must be allowed, so none
+    can hide behind another. A ``learningScope`` anywhere else in the credential, or in
+    another shape, raises :class:`_ScopeShapeError`: it is never ignored."""
     declared: list[str] = []
     _collect_scope(credential, "learningScope", declared)
-    if "credentialSubject" in credential:
-        subject = credential["credentialSubject"]
-        if isinstance(subject, Mapping):
-            _collect_scope(subject, "credentialSubject.learningScope", declared)
-        elif isinstance(subject, list) and subject:
-            for index, item in enumerate(subject):
-                if not isinstance(item, Mapping):
-                    raise _ScopeShapeError(f"credentialSubject[{index}] is {_shape(item)}, "
-                                           "not an object")
+    subject = credential.get("credentialSubject")
+    if isinstance(subject, Mapping):
+        _collect_scope(subject, "credentialSubject.learningScope", declared)
+    elif isinstance(subject, list):
+        for index, item in enumerate(subject):
+            if isinstance(item, Mapping):
                 _collect_scope(item, f"credentialSubject[{index}].learningScope", declared)
-        else:
-            raise _ScopeShapeError(f"credentialSubject is {_shape(subject)}: it must be an "
-                                   "object or a non-empty array of objects")
+    stray = _stray_scope(credential)
+    if stray is not None:
+        raise _ScopeShapeError(f"{stray} declares a learningScope where the scope rule does "
+                               "not read it (the top level, or a credentialSubject object)")
     return list(dict.fromkeys(declared))
+
+
+def _stray_scope(credential: Mapping[str, Any]) -> str | None:
+    """The path of the first ``learningScope`` key outside the places the rule reads, or None.
+    (The credential is already known to nest at most MAX_DEPTH levels, so the walk is
+    bounded by its size.)"""
+    subject = credential.get("credentialSubject")
+    read: list[Mapping[str, Any]] = [credential]
+    if isinstance(subject, Mapping):
+        read.append(subject)
+    elif isinstance(subject, list):
+        read += [item for item in subject if isinstance(item, Mapping)]
+    read_ids = {id(holder) for holder in read}
+    stack: list[tuple[str, Any]] = [("credential", credential)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, Mapping):
+            if "learningScope" in value and id(value) not in read_ids:
+                return f"{path}.learningScope"
+            stack.extend((f"{path}.{key}", item) for key, item in value.items()
+                         if key != "learningScope" and isinstance(item, (Mapping, list)))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{index}]", item) for index, item in enumerate(value)
+                         if isinstance(item, (Mapping, list)))
+    return None
 
 
 def _collect_scope(holder: Mapping[str, Any], where: str, declared: list[str]) -> None:
@@ -364,7 +407,13 @@ def _shape(value: object) -> str:
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
+_SCOPE_KEY = b'"learningScope"'
+
+
 def _scope(checks: _Checks, credential: Mapping[str, Any], entity_scope: int | None) -> None:
+    if not checks.names_scope:
+        checks.put(_NO_SCOPE)
+        return
     try:
         declared = _declared_scopes(credential)
     except _ScopeShapeError as exc:

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from anchor_service.api.errors import ApiError
+from anchor_service.api.limits import mark_authenticated
 from anchor_service.service import Components
 from anchor_service.store import TokenIdentity
 
@@ -25,6 +26,7 @@ ComponentsDep = Annotated[Components, Depends(_components)]
 
 
 def _identity(
+    request: Request,
     components: ComponentsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> TokenIdentity:
@@ -33,6 +35,8 @@ def _identity(
     identity = components.store.token_identity(credentials.credentials)
     if identity is None:
         raise ApiError(401, "unauthenticated", "unknown API token")
+    # Counted against the token's own rate-limit bucket, not the client's address.
+    mark_authenticated(request.scope.setdefault("state", {}))
     return identity
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodySizeLimit", "RateLimit"]
+__all__ = ["AUTHENTICATED", "BodySizeLimit", "RateLimit", "mark_authenticated"]
 
 
 class BodySizeLimit:
@@ -65,15 +65,26 @@ class _BodyTooLargeError(Exception):
     pass
 
 
+AUTHENTICATED = "authenticated"  # key in scope["state"]: set once a request's token is known
+
+
+def mark_authenticated(state: dict[str, object]) -> None:
+    """Record in a request's ASGI ``scope["state"]`` that its token authenticated, so that
+    :class:`RateLimit` counts it against the token rather than the client's address."""
+    state[AUTHENTICATED] = True
+
+
 class RateLimit:
     """Token buckets: one per API token (``rate`` requests a second, bursts of ``burst``), and
-    one per client address (``public_rate``) for requests without a token (the public
-    verification routes and page) and for every request refused 401: a made-up token does not
-    buy a fresh bucket. A token's bucket is its own however the header spells it (the scheme
-    in any case, any spacing). Readiness and metrics are limited by address whatever token
-    comes with them; liveness (``/healthz``) is never limited. A rate of 0 turns that limit
-    off. The buckets live in this process: with several replicas, each enforces its own share.
-    The address is the TCP peer's, or the client's as a configured trusted proxy forwards it
+    one per client address (``public_rate``) for every request whose token did not
+    authenticate: requests without a token (the public verification routes and page), with a
+    made-up one (on any route, public ones included), or refused 401. A token gets a bucket
+    once it has authenticated, so made-up tokens neither buy fresh buckets nor fill the table.
+    A token's bucket is its own however the header spells it (the scheme in any case, any
+    spacing). Readiness and metrics are limited by address whatever token comes with them;
+    liveness (``/healthz``) is never limited. A rate of 0 turns that limit off. The buckets
+    live in this process: with several replicas, each enforces its own share. The address is
+    the TCP peer's, or the client's as a configured trusted proxy forwards it
     (``trusted_proxies``; see :mod:`anchor_service.server`)."""
 
     EXEMPT = frozenset({"/healthz"})
@@ -96,27 +107,43 @@ class RateLimit:
         if scope.get("path") in self.BY_ADDRESS:
             token = None
         public_rate, public_burst = self._limits["address"]
-        if token is None:
-            wait = self._take(f"address:{address}", public_rate, public_burst)
+        rate, burst = self._limits["token"]
+        token_key = None if token is None else f"token:{token}"
+        if token_key is not None and self._known(token_key):
+            # A token that has authenticated before: its own bucket, whatever the public
+            # requests from its address have spent (at most its own rate if it is refused
+            # now: a revoked token, say; such requests are charged to the address too).
+            wait = self._take(token_key, rate, burst)
+            charged = "token"
         else:
-            # An address whose made-up tokens used up its bucket is turned away first.
-            wait = self._take(f"address:{address}", public_rate, public_burst, peek=True)
-            if wait == 0.0:
-                rate, burst = self._limits["token"]
-                wait = self._take(f"token:{token}", rate, burst)
+            # No token, or one never seen to authenticate: the address pays, up front.
+            wait = self._take(f"address:{address}", public_rate, public_burst)
+            charged = "address"
         if wait > 0:
             await self._reject(send, wait)
             return
-        if token is None:
+        if token_key is None:
             await self.app(scope, receive, send)
             return
+        state = scope.setdefault("state", {})
+        known_key: str = token_key
 
         async def charging_send(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 401:
-                self._take(f"address:{address}", public_rate, public_burst)
+            if message["type"] == "http.response.start":
+                if not state.get(AUTHENTICATED):
+                    # Not authenticated (a public route, or refused 401): the address pays.
+                    if charged == "token":
+                        self._take(f"address:{address}", public_rate, public_burst)
+                elif charged == "address":
+                    # First seen to authenticate: from now on the token has its bucket.
+                    self._take(known_key, rate, burst)
             await send(message)
 
         await self.app(scope, receive, charging_send)
+
+    def _known(self, key: str) -> bool:
+        with self._lock:
+            return key in self._buckets
 
     @staticmethod
     def _client(scope: Scope) -> tuple[str | None, str]:
@@ -133,9 +160,8 @@ class RateLimit:
                 return hashlib.sha256(identity).hexdigest(), address
         return None, address
 
-    def _take(self, key: str, rate: float, burst: int, *, peek: bool = False) -> float:
-        """Take one request from ``key``'s bucket (or only look, with ``peek``); 0 if
-        allowed, else seconds to wait."""
+    def _take(self, key: str, rate: float, burst: int) -> float:
+        """Take one request from ``key``'s bucket; 0 if allowed, else seconds to wait."""
         if rate <= 0:
             return 0.0
         now = self._clock()
@@ -143,7 +169,7 @@ class RateLimit:
             tokens, when = self._buckets.pop(key, (float(burst), now))
             tokens = min(float(burst), tokens + (now - when) * rate)
             allowed = tokens >= 1.0
-            self._buckets[key] = (tokens - 1.0 if allowed and not peek else tokens, now)
+            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
             while len(self._buckets) > self.MAX_CLIENTS:
                 self._buckets.popitem(last=False)
         return 0.0 if allowed else (1.0 - tokens) / rate

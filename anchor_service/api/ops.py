@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -22,9 +23,12 @@ router = APIRouter(tags=["operations"])
 log = logging.getLogger("anchor_service.api")
 _LISTED = 20  # batch ids listed per issuer and reason in /readyz (the count is exact)
 READINESS_TTL = 1.0  # seconds a readiness answer is reused
+METRICS_TTL = 1.0  # seconds the queue and blocked-batch gauges are reused
+
+T = TypeVar("T")
 
 
-class _Cached:
+class _Cached(Generic[T]):
     """One value, computed again once it is ``ttl`` seconds old, by one caller at a time;
     while it is being computed, the others get the previous value rather than wait (a slow
     chain node would otherwise hold a worker thread per request)."""
@@ -32,11 +36,10 @@ class _Cached:
     def __init__(self, ttl: float) -> None:
         self._ttl = ttl
         self._lock = threading.Lock()
-        self._value: tuple[dict[str, object], int] | None = None
+        self._value: T | None = None
         self._at = 0.0
 
-    def get(self, compute: Callable[[], tuple[dict[str, object], int]]
-            ) -> tuple[dict[str, object], int]:
+    def get(self, compute: Callable[[], T]) -> T:
         value = self._value
         if value is not None and time.monotonic() - self._at < self._ttl:
             return value
@@ -53,10 +56,18 @@ class _Cached:
             self._lock.release()
 
 
-def _readiness_cache(request: Request) -> _Cached:
-    cache: _Cached | None = getattr(request.app.state, "readiness", None)
+def _readiness_cache(request: Request) -> _Cached[tuple[dict[str, object], int]]:
+    cache: _Cached[tuple[dict[str, object], int]] | None = getattr(request.app.state,
+                                                                   "readiness", None)
     if cache is None:  # one per app; a race here only computes one extra answer
         cache = request.app.state.readiness = _Cached(READINESS_TTL)
+    return cache
+
+
+def _gauges_cache(request: Request) -> _Cached[bool]:
+    cache: _Cached[bool] | None = getattr(request.app.state, "metrics_gauges", None)
+    if cache is None:  # one per app; a race here only counts once more
+        cache = request.app.state.metrics_gauges = _Cached(METRICS_TTL)
     return cache
 
 
@@ -116,7 +127,15 @@ def _blocked(components: Components) -> list[dict[str, object]]:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-def metrics(components: ComponentsDep) -> Response:
+def metrics(request: Request, components: ComponentsDep) -> Response:
+    """The service's metrics. The queue depth and the blocked batches are counted again at
+    most once a second (counting reads every issuer's pending credentials and batches, which
+    a public route cannot do once per request); the other figures are current."""
+    _gauges_cache(request).get(lambda: _count_gauges(components))
+    return Response(components.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def _count_gauges(components: Components) -> bool:
     depth = sum(components.store.pending(issuer.id)[0] for issuer in components.store.issuers())
     components.metrics.queue_depth.set(depth)
     try:
@@ -124,4 +143,4 @@ def metrics(components: ComponentsDep) -> Response:
                                        for g in components.pipeline.blocked())
     except (Web3Exception, OSError) as exc:  # the chain is down: keep the last figures
         log.warning("metrics: blocked batches not counted: %s", type(exc).__name__)
-    return Response(components.metrics.render(), media_type="text/plain; version=0.0.4")
+    return True

@@ -26,14 +26,16 @@ from anchor_service.api.errors import ApiError
 from anchor_service.api.schemas import error_responses
 from anchor_service.logs import Redactor
 from anchor_service.service import Components
+from verifier.errors import UnreadableDocumentError
 from verifier.trust import TrustConfig, TrustedDeployment
 from verifier.verify import parse_datetime, verify_bundle_text
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["verify"])
-# Any JSON is documented as acceptable, because any JSON gets an answer: a document that is
-# not a well-formed bundle is reported as a failed receipt_well_formed check, not refused.
+# Any JSON is documented as acceptable, because any JSON object gets an answer: a document
+# that is not a well-formed bundle is reported as a failed receipt_well_formed check, not
+# refused. Text that is not strict JSON is a 400, as on every route.
 # The bundle's own schema is verifier/schemas/bundle-v1.schema.json.
 _BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "description": "A bundle (format microcred-anchor-bundle, version 1): a credential and "
@@ -42,23 +44,37 @@ _RETRY_AFTER_SECONDS = 1
 
 
 class _Slots:
-    """Verifications in flight, counted on the event loop (only its thread touches this)."""
+    """Verifications in flight, in all and per client address, counted on the event loop
+    (only its thread touches this). The per-client share keeps one slow sender from holding
+    every slot while its bodies trickle in (each for up to the body timeout)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_client: int) -> None:
         self.limit = limit
+        self.per_client = per_client
         self.taken = 0
+        self._by_client: dict[str, int] = {}
 
-    def take(self) -> bool:
+    def take(self, client: str) -> str | None:
+        """Take a slot for ``client``; None if taken, else why not."""
         if self.taken >= self.limit:
-            return False
+            return (f"{self.limit} verifications are in flight, the most this service runs "
+                    "at once")
+        held = self._by_client.get(client, 0)
+        if held >= self.per_client:
+            return (f"{held} verifications from your address are in flight, the most it may "
+                    "have at once")
         self.taken += 1
-        return True
+        self._by_client[client] = held + 1
+        return None
 
-    def give_back(self) -> None:
+    def give_back(self, client: str) -> None:
         self.taken -= 1
+        held = self._by_client.pop(client) - 1
+        if held:
+            self._by_client[client] = held
 
 
-@router.post("/verify", responses=error_responses(413, 415, 422, 503), openapi_extra=_BODY,
+@router.post("/verify", responses=error_responses(400, 413, 415, 422, 503), openapi_extra=_BODY,
              summary="Verify a bundle (credential and receipt) against the chain")
 async def verify_bundle(
     request: Request, components: ComponentsDep,
@@ -69,7 +85,9 @@ async def verify_bundle(
         "Default: now.")] = None,
 ) -> Response:
     """Answers 200 with the report for any bundle, valid or not (``valid`` says which); a
-    malformed bundle is reported as a failed ``receipt_well_formed`` check. A body over the
+    malformed bundle is reported as a failed ``receipt_well_formed`` check, and text that is
+    not strict JSON (a syntax error, a duplicate key, NaN, an integer beyond +-(2**53 - 1),
+    nesting too deep) is refused with 400. A body over the
     verification limit is refused with 413, and while the service has as many verifications
     in flight as it allows, requests are refused with 503 and ``Retry-After``."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -77,10 +95,11 @@ async def verify_bundle(
         raise ApiError(415, "unsupported_media_type", "send the bundle as application/json")
     when = _time(as_of)
     slots = _slots(request, components)
-    if not slots.take():
+    client = request.client.host if request.client else "unknown"
+    refused = slots.take(client)
+    if refused is not None:
         return JSONResponse(
-            {"error": "busy", "detail": f"{slots.limit} verifications are in flight, the most "
-             f"this service runs at once: retry in {_RETRY_AFTER_SECONDS} s"},
+            {"error": "busy", "detail": f"{refused}: retry in {_RETRY_AFTER_SECONDS} s"},
             status_code=503, headers={"Retry-After": str(_RETRY_AFTER_SECONDS)})
     try:
         body = await _read_body(request, components.settings.verify_max_body_bytes)
@@ -88,18 +107,20 @@ async def verify_bundle(
             raise ApiError(422, "invalid_request", "send a bundle as the request body")
         report = await run_in_threadpool(_verify, components, body, when)
     finally:
-        slots.give_back()
+        slots.give_back(client)
     # The report quotes chain errors, and a bundle's own text: the service's secrets (the RPC
     # URL's path, where providers put API keys) are taken out of it as out of every error.
     redact: Redactor = getattr(request.app.state, "redact", Redactor())
-    return Response(redact(json.dumps(report, ensure_ascii=False)),
+    return Response(redact(json.dumps(report, ensure_ascii=False, allow_nan=False,
+                                      separators=(",", ":"))),
                     media_type="application/json")
 
 
 def _slots(request: Request, components: Components) -> _Slots:
     slots = getattr(request.app.state, "verify_slots", None)
     if not isinstance(slots, _Slots):
-        slots = _Slots(components.settings.verify_concurrency)
+        settings = components.settings
+        slots = _Slots(settings.verify_concurrency, settings.verify_per_client)
         request.app.state.verify_slots = slots
     return slots
 
@@ -144,5 +165,10 @@ def _verify(components: Components, body: bytes, as_of: datetime | None) -> dict
     trust = TrustConfig(deployments=(TrustedDeployment(
         name="this service", chain_id=deployment.chain_id, anchor=deployment.anchor,
         registry=deployment.registry),), min_confirmations=components.settings.confirmations)
-    return verify_bundle_text(body, trust=trust, reader=components.chain_reader(),
-                              as_of=as_of).to_dict()
+    try:
+        return verify_bundle_text(body, trust=trust, reader=components.chain_reader(),
+                                  as_of=as_of).to_dict()
+    except UnreadableDocumentError as exc:
+        # Not JSON at all (syntax, duplicate keys, an integer beyond +-(2**53 - 1), nesting):
+        # refused like any malformed request body. JSON of another shape gets a report.
+        raise ApiError(400, "invalid_json", str(exc)) from None

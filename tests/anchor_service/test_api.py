@@ -322,10 +322,17 @@ def test_verify_endpoint_reports_every_check(service: Service) -> None:
                                   headers={"Content-Type": "application/json"})
             assert refused.status_code == 422, refused.text
             assert refused.json()["detail"].startswith("query.asOf: ")
-        junk = anyone.post("/v1/verify", content=b"{nope",
-                           headers={"Content-Type": "application/json"}).json()
-        assert [c["name"] for c in junk["checks"] if c["status"] == "failed"] == [
+        # JSON that is not a bundle gets a report; text that is not JSON is a 400.
+        other = anyone.post("/v1/verify", content=b'{"format": "something else"}',
+                            headers={"Content-Type": "application/json"}).json()
+        assert [c["name"] for c in other["checks"] if c["status"] == "failed"] == [
             "receipt_well_formed"]
+        junk = anyone.post("/v1/verify", content=b"{nope",
+                           headers={"Content-Type": "application/json"})
+        assert junk.status_code == 400, junk.text
+        assert junk.json() == {"error": "invalid_json", "detail": "bundle: invalid JSON at "
+                               "line 1 column 2: Expecting property name enclosed in double "
+                               "quotes"}
 
 
 def test_rate_limits_answer_429_per_token_and_per_address(

@@ -125,3 +125,31 @@ def test_readiness_asks_the_node_about_once_a_second(anvil_world: World,
         finally:
             service.kill()
     assert asked <= elapsed / 1.0 + 2, (asked, elapsed)
+
+
+def test_made_up_tokens_are_charged_to_the_address(limited: tuple[str, str]) -> None:
+    """A token that never authenticated buys no bucket of its own, on public routes (which
+    never answer 401) as on the others: each request with one is counted against the
+    client's address."""
+    url, _ = limited
+    with httpx.Client(base_url=url, timeout=30) as http:
+        public = [http.get("/verify", headers={"Authorization": f"Bearer made-up-{n}"}
+                           ).status_code for n in range(6)]
+        private = http.get("/v1/batches", headers={"Authorization": "Bearer made-up-x"})
+    assert public == [200] * 4 + [429] * 2
+    assert private.status_code == 429  # the address is spent: refused before authentication
+
+
+def test_a_real_token_keeps_its_own_bucket_after_authenticating(
+        limited: tuple[str, str]) -> None:
+    """Once a token has authenticated, its requests are counted against it, not against the
+    address that public requests share."""
+    url, token = limited
+    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, timeout=30) as http:
+        first = http.get("/v1/batches", headers=auth).status_code  # charged to the address once
+        public = [http.get("/verify").status_code for _ in range(4)]
+        after = [http.get("/v1/batches", headers=auth).status_code for _ in range(3)]
+    assert first == 200
+    assert public == [200, 200, 200, 429]  # the address had 4, and the token's first took 1
+    assert after == [200, 200, 429]  # the token's bucket of 3, its first request included

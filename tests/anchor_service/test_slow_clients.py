@@ -242,3 +242,129 @@ def test_a_low_open_files_limit_lowers_the_cap_and_the_pipeline_keeps_its_descri
     text = log_path.read_text(encoding="utf-8")
     assert "max_connections 1000 lowered to 128: the open-files limit is 512" in text
     assert "Too many open files" not in text
+
+
+# --- Clients that do not read, trickle an answered body, or switch protocols ---
+
+SMALL_CAP = 8
+# About 34 KB an answer: 300 of them, pipelined, are far more than the socket buffers hold.
+PIPELINED = b"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 300
+
+
+def _guarded_service(world: World, tmp_path: Path, **settings: str) -> ServiceProcess:
+    env, port, _, _, _ = prepare(world, tmp_path)
+    env.update({"MICROCRED_MAX_CONNECTIONS": str(SMALL_CAP),
+                "MICROCRED_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
+                "MICROCRED_PUBLIC_RATE_LIMIT": "0"})
+    env.update({f"MICROCRED_{name.upper()}": value for name, value in settings.items()})
+    process = ServiceProcess(env, port, log=tmp_path / "service.log")
+    process.start()
+    return process
+
+
+def _still_open(sock: socket.socket) -> bool:
+    """Whether the server has neither closed nor reset this connection, found without reading
+    from it (reading would let a stalled answer go on)."""
+    state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+    return state == 1  # TCP_ESTABLISHED; CLOSE_WAIT (FIN) or CLOSE (reset) otherwise
+
+
+def _non_reader(port: int) -> socket.socket:
+    """A connection that asks for megabytes of answers, pipelined, and never reads: the
+    service's writes to it stall."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # set before the handshake
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(PIPELINED)
+    return sock
+
+
+def _healthz_within(url: str, attempts: int) -> list[object]:
+    """Ask ``/healthz`` until it answers 200, at most ``attempts`` times; what each try got."""
+    outcomes: list[object] = []
+    for _ in range(attempts):
+        try:
+            outcomes.append(httpx.get(f"{url}/healthz", timeout=5).status_code)
+        except httpx.TransportError as exc:
+            outcomes.append(type(exc).__name__)
+        if outcomes[-1] == 200:
+            break
+        time.sleep(0.3)
+    return outcomes
+
+
+def test_clients_that_never_read_their_answers_neither_hold_the_cap_nor_stay(
+        anvil_world: World, tmp_path: Path) -> None:
+    """A full cap of connections whose answers nobody reads: a new client is still served
+    (a stalled connection is closed for it), and every stalled one is closed once its client
+    has read nothing for the body timeout."""
+    stall_timeout = 8.0
+    process = _guarded_service(anvil_world, tmp_path, body_timeout=str(stall_timeout))
+    url = f"http://127.0.0.1:{process.port}"
+    readers: list[socket.socket] = []
+    try:
+        readers = [_non_reader(process.port) for _ in range(SMALL_CAP)]
+        time.sleep(1.0)  # the answers fill the socket buffers and the writes stall
+        outcomes = _healthz_within(url, attempts=5)  # well within the stall timeout
+        assert outcomes[-1] == 200, outcomes
+        deadline = time.monotonic() + stall_timeout + 30
+        while any(_still_open(sock) for sock in readers):
+            assert time.monotonic() < deadline, (
+                f"{sum(map(_still_open, readers))} non-reading connections still open")
+            time.sleep(0.2)
+        log = (tmp_path / "service.log").read_text(encoding="utf-8")
+        assert "closing a connection whose client has not read any of its answer" in log
+    finally:
+        for sock in readers:
+            sock.close()
+        process.kill()
+
+
+def test_an_answered_request_cannot_trickle_its_body_for_ever(
+        anvil_world: World, tmp_path: Path) -> None:
+    """A request refused before its body was read (413 here) announced a body the service
+    drops as it comes; a client sending a byte of it now and then is closed after the body
+    timeout, instead of holding its connection for ever."""
+    body_timeout = 3.0
+    process = _guarded_service(anvil_world, tmp_path, body_timeout=str(body_timeout))
+    sock = _connect(process.port, HEAD + b"Content-Length: 100000000\r\n\r\n")
+    try:
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(4096)
+            assert chunk, answer
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+        deadline = time.monotonic() + body_timeout + 20
+        closed = False
+        while not closed:
+            assert time.monotonic() < deadline, "still open, a byte at a time"
+            try:
+                sock.sendall(b"x")
+            except OSError:  # reset by the server
+                closed = True
+            closed = closed or not _still_open(sock)
+            time.sleep(0.5)
+    finally:
+        sock.close()
+        process.kill()
+
+
+def test_websocket_upgrades_do_not_fill_the_cap(anvil_world: World, tmp_path: Path) -> None:
+    """The service has no WebSocket routes: an upgrade request is plain HTTP to it, and its
+    connection is counted, and released, like any other."""
+    process = _guarded_service(anvil_world, tmp_path)
+    url = f"http://127.0.0.1:{process.port}"
+    upgrade = (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+               b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               b"Sec-WebSocket-Version: 13\r\n\r\n")
+    try:
+        for _ in range(2 * SMALL_CAP):
+            with _connect(process.port, upgrade) as sock:
+                answer = sock.recv(4096)
+                assert answer.startswith(b"HTTP/1.1 "), answer[:200]
+        outcomes = _healthz_within(url, attempts=5)
+        assert outcomes[-1] == 200, outcomes
+    finally:
+        process.kill()

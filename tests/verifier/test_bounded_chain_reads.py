@@ -5,8 +5,10 @@ branch after a reorganisation, and a node without past state is named as such.""
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
+import subprocess
+import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from web3 import Web3
 
 from localchain import AnvilChain
@@ -294,14 +296,24 @@ def test_a_node_without_past_state_is_named_not_called_unreachable(tmp_path: Pat
         # still grow.
         restarted.increase_time(7200)
         restarted.mine(2)
+        then = datetime.fromtimestamp(restarted.w3.eth.get_block(
+            batch.bundle.receipt.anchor.block_number)["timestamp"] + 1, UTC)
         report = verify(batch.bundle.credential, batch.bundle.receipt, trust=batch.trust,
-                        reader=JsonRpcChainReader(restarted.w3), as_of=datetime.fromtimestamp(
-                            restarted.w3.eth.get_block(batch.bundle.receipt.anchor
-                                                       .block_number)["timestamp"] + 1, UTC))
+                        reader=JsonRpcChainReader(restarted.w3), as_of=then)
         now = verify(batch.bundle.credential, batch.bundle.receipt, trust=batch.trust,
                      reader=JsonRpcChainReader(restarted.w3))
+        # The CLI says the same.
+        bundle, trust = tmp_path / "bundle.json", tmp_path / "trust.json"
+        bundle.write_text(batch.bundle.to_json(), encoding="utf-8")
+        trust.write_text(batch.trust.model_dump_json(by_alias=True), encoding="utf-8")
+        cli = subprocess.run(
+            [sys.executable, "-m", "verifier.cli", str(bundle), "--trust", str(trust),
+             "--rpc-url", str(restarted.rpc_url), "--as-of", then.isoformat()],
+            capture_output=True, text=True, timeout=120, check=False)
     finally:
         restarted.close()
+    assert "the node has no state for block" in cli.stdout, cli.stdout + cli.stderr
+    assert "unreachable" not in cli.stdout
     assert now.valid, now.to_dict()  # the present state is there
     status = report.check("not_revoked")
     assert status.status is CheckStatus.NOT_CHECKED
@@ -309,4 +321,32 @@ def test_a_node_without_past_state_is_named_not_called_unreachable(tmp_path: Pat
     assert f"the node has no state for block {block}" in status.detail, status.detail
     assert "not an archive node, or restarted" in status.detail
     assert "unreachable" not in status.detail
-    assert os.path.exists(state)
+
+
+def test_one_reader_shared_by_threads_while_blocks_come(anvil_world: World) -> None:
+    """Eight threads verify through one reader that asks for the head before every read,
+    while blocks are mined (each a new head, so views are replaced under their feet): every
+    answer is right, the valid bundle valid and the revoked one revoked."""
+    valid = anchor_huge_batch(anvil_world, 2**30)
+    revoked = anchor_huge_batch(anvil_world, 2**31)
+    anvil_world.tx(anvil_world.issuer).transact(anvil_world.anchor.functions.revoke(
+        anvil_world.issuer_id, revoked.bundle.receipt.root, [2**31], 2))
+    reader = JsonRpcChainReader(str(anvil_world.chain.rpc_url), head_max_age=0)
+    outcomes: list[tuple[bool, list[str]]] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        for _ in range(8):
+            good, bad = valid.verify(reader), revoked.verify(reader)
+            with lock:
+                outcomes.append((good.valid, _failed(bad)))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        anvil_world.chain.mine(1)
+    for thread in threads:
+        thread.join()
+    assert len(outcomes) == 8 * 8
+    assert all(outcome == (True, ["not_revoked"]) for outcome in outcomes), outcomes[:3]

@@ -64,16 +64,40 @@ def test_a_folder_with_a_tampered_bundle_exits_1_with_a_summary(
     document = json.loads(good)
     document["credential"]["id"] = "urn:forged"
     (folder / "forged.json").write_text(json.dumps(document))
-    (folder / "junk.json").write_text("{not json")
+    # Its format spelled with an escape: still a bundle, verified (and well formed).
+    (folder / "escaped.json").write_text(good.replace("microcred-anchor-bundle",
+                                                      "microcred-anchor-bundl\\u0065"))
+    # A bundle without its receipt: malformed, so not valid.
+    (folder / "broken.json").write_text('{"format": "microcred-anchor-bundle", "version": 1}')
+    # The credential a bundle was made from, beside it: skipped and named.
+    (folder / "credential.json").write_text(json.dumps(document["credential"]))
     result = _run(anvil_world, wallet, str(folder))
-    assert result.returncode == 1
-    assert "1 of 3 valid" in result.stdout
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "2 of 4 valid" in result.stdout
     assert "forged.json" in result.stdout
     assert "failed: digest_matches" in result.stdout
     assert "failed: receipt_well_formed" in result.stdout
+    assert "skipped 1 file(s) that are not bundles: credential.json" in result.stderr
     as_json = json.loads(_run(anvil_world, wallet, str(folder), "--json").stdout)
     assert {Path(d["file"]).name: d["valid"] for d in as_json} == {
-        "forged.json": False, "good.json": True, "junk.json": False}
+        "broken.json": False, "escaped.json": True, "forged.json": False, "good.json": True}
+
+
+def test_a_file_that_is_not_json_is_an_error_and_the_others_are_still_verified(
+    anvil_world: World, wallet: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "with-junk"
+    folder.mkdir()
+    (folder / "good.json").write_text((wallet / "bundle0.json").read_text())
+    (folder / "junk.json").write_text("{not json")
+    result = _run(anvil_world, wallet, str(folder))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "junk.json: bundle: invalid JSON at line 1 column 2" in result.stderr
+    assert "1 of 1 valid" in result.stdout
+    alone = _run(anvil_world, wallet, str(folder / "junk.json"), "--json")
+    assert alone.returncode == 2
+    assert alone.stdout == ""
+    assert "Traceback" not in result.stderr + alone.stderr
 
 
 def test_offline_exits_3_and_marks_chain_checks_not_checked(

@@ -135,9 +135,9 @@ def test_huge_integers_are_clean_answers(
     assert huge in bundle
     (tmp_path / "huge.json").write_text(bundle)
     result = _run(anvil_world, wallet, str(tmp_path / "huge.json"))
-    assert result.returncode == 1
-    assert b"[FAIL] receipt_well_formed: bundle: integer 99999999999999999999... " \
-        b"(5000 digits) is outside" in result.stdout
+    assert result.returncode == 2
+    assert b"huge.json: bundle: integer 99999999999999999999... " \
+        b"(5000 digits) is outside" in result.stderr
     assert b"Traceback" not in result.stderr
     trust = tmp_path / "trust.json"
     trust.write_text('{"deployments": [], "minConfirmations": ' + huge + "}")

@@ -58,16 +58,23 @@ MALFORMED = {
     "an array holding a number": (
         credential("mixed", credentialSubject=[{"learningScope": ["non-formal", 1]}]),
         "credentialSubject[0].learningScope is an array holding a non-string"),
-    "a subject that is a string": (credential("subject-string", credentialSubject="Zoë"),
-                                   "credentialSubject is a string"),
-    "a subject array holding a string": (
-        credential("subject-item", credentialSubject=[{"learningScope": "non-formal"}, "x"]),
-        "credentialSubject[1] is a string, not an object"),
-    "an empty subject array": (credential("no-subjects", credentialSubject=[]),
-                               "credentialSubject is an empty array"),
+    "a scope deeper in the subject": (
+        credential("deeper", credentialSubject={"achievement": {"learningScope": "formal-degree"}}),
+        "credential.credentialSubject.achievement.learningScope declares a learningScope where"),
+    "a subject inside an array inside the subject array": (
+        credential("nested-subject", credentialSubject=[[{"learningScope": "formal-degree"}]]),
+        "credential.credentialSubject[0][0].learningScope declares a learningScope where"),
     "an unknown scope among known ones": (
         credential("unknown", learningScope=["non-formal", "informal"]),
         "unknown learningScope 'informal'"),
+}
+
+# Subjects of other shapes that cannot hold a scope: nothing is hidden, so nothing fails.
+UNSCOPED_SHAPES = {
+    "a subject that is a string": credential("subject-string", credentialSubject="Zoë"),
+    "a subject array holding a string": credential(
+        "subject-item", credentialSubject=[{"learningScope": "non-formal"}, "x"]),
+    "an empty subject array": credential("no-subjects", credentialSubject=[]),
 }
 
 
@@ -78,7 +85,8 @@ def anchored(world: World, tmp_path: Path) -> Iterator[tuple[dict[str, Bundle], 
     entity = accredit(world.tx(world.body), world.registry, parent=world.body_id, kind=ISSUER,
                       did=DID, scope=SCOPES["non-formal"])
     world.tx(world.body).transact(world.registry.functions.addKey(entity, key.address, 0, 0))
-    credentials = {**BYPASSES, **ALLOWED, **{name: c for name, (c, _) in MALFORMED.items()}}
+    credentials = {**BYPASSES, **ALLOWED, **UNSCOPED_SHAPES,
+                   **{name: c for name, (c, _) in MALFORMED.items()}}
     store = Store(tmp_path / "db.sqlite3")
     store.add_issuer("academy", entity_id=entity, key_address=key.address, did=DID)
     accepted = store.accept(1, [NewCredential(credential_digest(c), new_salt(), canonicalize(c))
@@ -135,6 +143,15 @@ def test_any_other_shape_fails_the_check_online_and_offline(
             assert not report.offline_checks_passed, name
             assert _failed(report) == ["scope_allows_kind"], (name, offline)
             assert detail in report.check("scope_allows_kind").detail, name
+
+
+def test_subjects_that_cannot_hold_a_scope_do_not_fail(
+    world: World, anchored: tuple[dict[str, Bundle], TrustConfig]
+) -> None:
+    bundles, trust = anchored
+    for name in UNSCOPED_SHAPES:
+        report = _check(world, bundles[name], trust)
+        assert report.valid, (name, report.to_dict())
 
 
 def test_offline_a_known_scope_is_not_checked(

@@ -1,0 +1,232 @@
+"""Benchmark of POST /v1/verify over real HTTP, on this machine. Prints figures; asserts
+nothing.
+
+    python scripts/bench_verify_http.py              # 10 s per load phase
+    python scripts/bench_verify_http.py --seconds 3  # shorter
+
+The service runs as its own process (`anchor-service serve`, SQLite) against a real anvil
+node, with the public rate limit off; wrk (Debian package `wrk`, installed by
+`scripts/setup.sh --tests`) is the client. Figures, each measured in this one run:
+  1. verifications per second of one valid bundle with 16 connections, p50 and p99 latency
+     (target >= 300/s), and GET /healthz under the same load for comparison;
+  2. the service's memory (RSS, and its peak) for a maximal verification request (a body of
+     the verification limit, 1 MiB, made of the smallest JSON values), for 16 of them at
+     once, and for a 64 MiB body (refused with 413).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the contract test world: deploy, accredit, keys
+
+from anchor_service.service import write_keystore  # noqa: E402
+from anchor_service.store import Store  # noqa: E402
+from localchain import AnvilChain  # noqa: E402
+from tests.contracts.conftest import build_world  # noqa: E402
+from tests.support import free_port, wait_until_up  # noqa: E402
+
+CONNECTIONS = 16
+VERIFY_LIMIT = 2**20  # the default verify_max_body_bytes
+
+
+def start_service(data: Path, chain: AnvilChain) -> tuple[subprocess.Popen[bytes], str, str]:
+    """The service for a fresh deployment on ``chain``: its process, base URL and an issuer
+    token."""
+    world = build_world(chain)
+    (data / "deployment.json").write_text(world.deployment.to_json(), encoding="utf-8")
+    write_keystore(data / "keys", world.issuer, "pw", scrypt_cost=2**10)
+    store = Store(data / "service.sqlite3")
+    issuer = store.add_issuer("bench", entity_id=world.issuer_id,
+                              key_address=world.issuer.address, did="did:web:uni-a.example")
+    token = store.add_token(role="issuer", issuer_id=issuer.id)
+    store.close()
+    port = free_port()
+    env = {**os.environ, "MICROCRED_RPC_URL": str(chain.rpc_url),
+           "MICROCRED_DEPLOYMENT": str(data / "deployment.json"),
+           "MICROCRED_DATABASE_URL": f"sqlite:///{data / 'service.sqlite3'}",
+           "MICROCRED_KEYSTORE_DIR": str(data / "keys"), "MICROCRED_KEYSTORE_PASSWORD": "pw",
+           "MICROCRED_PORT": str(port), "MICROCRED_BATCH_MAX_AGE": "0.1",
+           "MICROCRED_LOG_JSON": "true",
+           # The load comes from one address: without this, 50 requests/s is the ceiling.
+           "MICROCRED_PUBLIC_RATE_LIMIT": "0"}
+    process = subprocess.Popen([sys.executable, "-m", "anchor_service", "serve"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_up(f"{url}/healthz", process)
+    return process, url, token
+
+
+def issue_bundle(url: str, token: str) -> bytes:
+    """One credential submitted, anchored, and its bundle fetched."""
+    credential = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"], "id": "urn:bench:verify:1",
+        "type": ["VerifiableCredential"], "issuer": {"id": "did:web:uni-a.example"},
+        "validFrom": "2026-01-01T00:00:00Z",
+        "credentialSubject": {"name": "Zoë", "learningScope": "non-formal"},
+    }
+    with httpx.Client(base_url=url, timeout=60,
+                      headers={"Authorization": f"Bearer {token}"}) as http:
+        answer = http.post("/v1/credentials", json={"credentials": [credential]})
+        answer.raise_for_status()
+        public_id = answer.json()["accepted"][0]["id"]
+        deadline = time.monotonic() + 60
+        while http.get(f"/v1/credentials/{public_id}").json()["state"] != "anchored":
+            if time.monotonic() > deadline:
+                raise SystemExit("the credential was not anchored within 60 s")
+            time.sleep(0.1)
+        bundle = http.get(f"/v1/credentials/{public_id}/bundle")
+        bundle.raise_for_status()
+        return bundle.content
+
+
+def wrk(url: str, seconds: float, script: Path | None) -> dict[str, float]:
+    """Run wrk with CONNECTIONS connections; requests/s, p50 and p99 (ms), errors."""
+    command = ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{seconds:g}s", "--latency",
+               "--timeout", "10s"]
+    if script is not None:
+        command += ["-s", str(script)]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors:.*", output)
+    return {"rate": rate, "p50": _latency(output, "50%"), "p99": _latency(output, "99%"),
+            "non_2xx": float(non_2xx.group(1)) if non_2xx else 0.0,
+            "socket_errors": 1.0 if errors else 0.0}
+
+
+def _latency(output: str, quantile: str) -> float:
+    match = re.search(rf"^\s+{quantile}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if match is None:
+        return float("nan")
+    value, unit = float(match.group(1)), match.group(2)
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def post_script(directory: Path, body: bytes) -> Path:
+    """A wrk Lua script that POSTs ``body`` as JSON."""
+    (directory / "bundle.json").write_bytes(body)
+    script = directory / "post.lua"
+    script.write_text(
+        f'local f = io.open("{directory / "bundle.json"}", "rb")\n'
+        "wrk.body = f:read(\"*a\")\nf:close()\n"
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n',
+        encoding="utf-8")
+    return script
+
+
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(RSS, peak RSS) of process ``pid`` in KiB (Linux /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    peak = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    return rss, peak
+
+
+def maximal_body() -> bytes:
+    """A bundle-shaped document of exactly the verification limit whose credential is made
+    of the smallest JSON values (the most parsed objects per byte)."""
+    head = b'{"format":"microcred-anchor-bundle","version":1,"credential":{"a":['
+    tail = b'0]},"receipt":{}}'
+    count = (VERIFY_LIMIT - len(head) - len(tail)) // 2
+    body = head + b"0," * count + tail
+    return body + b" " * (VERIFY_LIMIT - len(body))
+
+
+def send_declared(url: str, size: int) -> bytes:
+    """A verification request declaring ``size`` bytes, sent whole (unless refused early):
+    the start of the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as connection:
+        connection.sendall(f"POST /v1/verify HTTP/1.1\r\nHost: {host}\r\nContent-Type: "
+                           f"application/json\r\nContent-Length: {size}\r\n\r\n".encode())
+        chunk = b" " * 2**20
+        try:
+            for _ in range(size // len(chunk)):
+                connection.sendall(chunk)
+        except OSError:
+            pass  # refused and closed early
+        return connection.recv(200)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench_verify_http: needs wrk (bash scripts/setup.sh --tests, or "
+              "apt-get install wrk)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp, AnvilChain.start() as chain:
+        data = Path(tmp)
+        (data / "service").mkdir()
+        process, url, token = start_service(data / "service", chain)
+        try:
+            bundle = issue_bundle(url, token)
+            check = httpx.post(f"{url}/v1/verify", content=bundle,
+                               headers={"Content-Type": "application/json"}, timeout=60)
+            if not check.json().get("valid"):
+                print(f"the bundle does not verify: {check.text}", file=sys.stderr)
+                return 1
+            print(f"service {url} (SQLite, anvil), wrk with {CONNECTIONS} connections, "
+                  f"{os.cpu_count()} cpus; {args.seconds:g} s per phase")
+            script = post_script(data, bundle)
+            verify = wrk(f"{url}/v1/verify", args.seconds, script)
+            health = wrk(f"{url}/healthz", args.seconds, None)
+            print(f"1. POST /v1/verify (one valid bundle, {len(bundle)} bytes): "
+                  f"{verify['rate']:,.0f} verifications/s, p50 {verify['p50']:.1f} ms, "
+                  f"p99 {verify['p99']:.1f} ms, non-2xx {verify['non_2xx']:.0f} "
+                  "(target >= 300/s)")
+            print(f"   GET /healthz, same connections: {health['rate']:,.0f}/s, "
+                  f"p50 {health['p50']:.1f} ms, p99 {health['p99']:.1f} ms")
+
+            before = memory_kib(process.pid)
+            body = maximal_body()
+            one = httpx.post(f"{url}/v1/verify", content=body,
+                             headers={"Content-Type": "application/json"}, timeout=120)
+            after_one = memory_kib(process.pid)
+            answers: list[int] = []
+
+            def maximal() -> None:
+                answers.append(httpx.post(f"{url}/v1/verify", content=body, timeout=120,
+                                          headers={"Content-Type": "application/json"})
+                               .status_code)
+
+            threads = [threading.Thread(target=maximal) for _ in range(CONNECTIONS)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            after_many = memory_kib(process.pid)
+            refused = send_declared(url, 64 * 2**20).split(b"\r\n")[0].decode()
+            after_huge = memory_kib(process.pid)
+            print(f"2. memory of the service (RSS / peak RSS): before {before[0] / 1024:.0f} /"
+                  f" {before[1] / 1024:.0f} MiB")
+            print(f"   after one maximal request ({len(body):,} bytes, answered "
+                  f"{one.status_code}): {after_one[0] / 1024:.0f} / "
+                  f"{after_one[1] / 1024:.0f} MiB")
+            print(f"   after {CONNECTIONS} at once (answers {sorted(set(answers))}): "
+                  f"{after_many[0] / 1024:.0f} / {after_many[1] / 1024:.0f} MiB")
+            print(f"   after a 64 MiB body ({refused}): {after_huge[0] / 1024:.0f} / "
+                  f"{after_huge[1] / 1024:.0f} MiB")
+        finally:
+            process.terminate()
+            process.wait(30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""A JSON-RPC proxy in front of a node, for tests: it counts the requests by method, answers
+on any path (so that a URL may carry a made-up API key), and can answer HTTP 429 instead of
+forwarding, or stop listening altogether (the node is down)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+
+__all__ = ["CountingRpcProxy"]
+
+
+class CountingRpcProxy:
+    """Forwards JSON-RPC POSTs to ``upstream``; ``methods`` counts them (batches item by
+    item). With ``rate_limited`` set it answers 429 Too Many Requests instead, as a provider
+    whose quota is used up does."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.methods: Counter[str] = Counter()
+        self.rate_limited = False
+        self._lock = threading.Lock()
+        self._http = httpx.Client(timeout=30)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                proxy.answer(self, body)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._running = False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def calls(self, method: str) -> int:
+        with self._lock:
+            return self.methods[method]
+
+    def __enter__(self) -> CountingRpcProxy:
+        self._thread.start()
+        self._running = True
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+        self._http.close()
+
+    def stop(self) -> None:
+        """Stop listening: connections are refused from now on."""
+        if self._running:
+            self._running = False
+            self._server.shutdown()
+            self._server.server_close()
+
+    def answer(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        try:
+            request = json.loads(body)
+        except ValueError:
+            request = {}
+        with self._lock:
+            for item in request if isinstance(request, list) else [request]:
+                if isinstance(item, dict):
+                    self.methods[str(item.get("method"))] += 1
+        if self.rate_limited:
+            self._reply(handler, 429, b"Too Many Requests")
+            return
+        upstream = self._http.post(self.upstream, content=body,
+                                   headers={"Content-Type": "application/json"})
+        self._reply(handler, upstream.status_code, upstream.content)
+
+    @staticmethod
+    def _reply(handler: BaseHTTPRequestHandler, status: int, content: bytes) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(content)))
+        handler.end_headers()
+        handler.wfile.write(content)
