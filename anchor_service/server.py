@@ -19,8 +19,10 @@ from exhausting the process.
   finish sending the body it announced, which is read and dropped; then the connection is
   closed.
 - **Reading the answer**: each connection's write buffer is small
-  (:data:`WRITE_BUFFER_HIGH` bytes), so a client that does not read keeps at most about that
-  much of its answer in memory. A connection whose client has read nothing for
+  (:data:`WRITE_BUFFER_HIGH` bytes), and :class:`ChunkedAnswers` hands a large answer to the
+  server in pieces of :data:`ANSWER_CHUNK` bytes, each written once the client has taken the
+  previous ones, so a client that does not read makes the process queue at most about that
+  much for it. A connection whose client has read nothing for
   ``body_timeout`` seconds while its answer waits is closed, and such a stalled connection
   may be closed at once for a new one at the cap, like one with an unfinished request.
 - **Proxy headers**: ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed only from the
@@ -50,6 +52,7 @@ from anchor_service.settings import ServiceSettings
 
 __all__ = [
     "BodyTimeout",
+    "ChunkedAnswers",
     "ConnectionGuard",
     "build_server",
     "connection_cap",
@@ -74,6 +77,7 @@ WRITE_BUFFER_HIGH = 64 * 1024
 # megabytes (about 3 MB on loopback) for a client that does not read; this keeps a stalled
 # connection's kernel memory small while allowing about 2.5 MB/s at a 100 ms round trip.
 SEND_BUFFER = 128 * 1024
+ANSWER_CHUNK = 64 * 1024  # the largest piece of an answer written at once
 
 
 def raise_open_files_limit() -> int:
@@ -211,6 +215,11 @@ class GuardedH11Protocol(H11Protocol):
     def resume_writing(self) -> None:
         super().resume_writing()
         self._stop_stall_timer()
+
+    def _unsupported_upgrade_warning(self) -> None:
+        # uvicorn's warning asks for a WebSocket library to be installed: the service has no
+        # WebSocket routes on purpose (ws="none"), and the request is answered as plain HTTP.
+        log.debug("upgrade request answered as plain HTTP: no WebSocket routes")
 
     def evict(self) -> None:
         """Close this connection at once (the cap is reached, and its request is unfinished
@@ -365,6 +374,36 @@ class _BodyTimeoutError(Exception):
     pass
 
 
+class ChunkedAnswers:
+    """Pure ASGI middleware: an answer body larger than :data:`ANSWER_CHUNK` goes to the
+    server in pieces of that size. The server writes a piece only once the connection's
+    write buffer has drained, so a client that reads nothing makes the process copy and queue
+    one piece, not the whole answer (the API page's script is 1.5 MB)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def chunked_send(message: Message) -> None:
+            body = message.get("body", b"")
+            if message["type"] != "http.response.body" or len(body) <= ANSWER_CHUNK:
+                await send(message)
+                return
+            more = message.get("more_body", False)
+            view = memoryview(body)
+            for start in range(0, len(body), ANSWER_CHUNK):
+                last = start + ANSWER_CHUNK >= len(body)
+                await send({"type": "http.response.body",
+                            "body": bytes(view[start:start + ANSWER_CHUNK]),
+                            "more_body": more or not last})
+
+        await self.app(scope, receive, chunked_send)
+
+
 def trusted_proxies(settings: ServiceSettings) -> list[str]:
     """The configured proxy addresses (empty: trust no forwarding header)."""
     return [entry.strip() for entry in settings.trusted_proxies.split(",") if entry.strip()]
@@ -377,7 +416,7 @@ def build_server(app: ASGIApp, settings: ServiceSettings) -> tuple[uvicorn.Serve
     guard = ConnectionGuard(cap, settings.header_timeout, settings.body_timeout)
     proxies = trusted_proxies(settings)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, http=guarded_protocol(guard),
+        ChunkedAnswers(app), host=settings.host, port=settings.port, http=guarded_protocol(guard),
         proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES, timeout_keep_alive=5, backlog=BACKLOG,
         # No WebSocket routes: an upgrade request is answered as plain HTTP, so every

@@ -53,6 +53,9 @@ class ServiceSettings(BaseSettings):
     verify_concurrency: int = Field(16, ge=1, le=10_000, description="verifications in "
                                     "flight at most; beyond, POST /v1/verify answers 503 with "
                                     "Retry-After, without reading the body")
+    verify_body_timeout: float = Field(10.0, gt=0, description="seconds a POST /v1/verify "
+                                       "body may take to arrive (408 beyond): a bundle is a "
+                                       "few KB")
     verify_per_client: int = Field(4, ge=1, le=10_000, description="verifications in flight "
                                    "at most from one client address (its share of "
                                    "verify_concurrency)")
@@ -64,7 +67,8 @@ class ServiceSettings(BaseSettings):
     header_timeout: float = Field(10.0, gt=0, description="seconds a connection has to send "
                                   "its request head (line and headers) before it is closed")
     body_timeout: float = Field(30.0, gt=0, description="seconds a request has to send its "
-                                "whole body (408 and close beyond)")
+                                "whole body (408 and close beyond), and a client may read "
+                                "nothing of its answer (reset beyond)")
     max_connections: int = Field(1000, ge=1, description="open HTTP connections at most (kept "
                                  "well below the open-files limit); beyond it the connection "
                                  "whose request is unfinished longest is closed, or the new "
@@ -73,8 +77,9 @@ class ServiceSettings(BaseSettings):
                                  "reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
                                  "are believed; empty: none, the TCP peer is the client")
     log_repeat_limit: int = Field(10, ge=1, description="identical log lines (same logger and "
-                                  "message template) let through per interval; the rest are "
-                                  "counted and summed up in one line")
+                                  "message template) of the HTTP server and of warnings let "
+                                  "through per interval; the rest are counted and summed up "
+                                  "in one line (audit and anchoring lines are never limited)")
     log_repeat_interval: float = Field(60.0, gt=0, description="seconds of that interval")
 
     @field_validator("database_url")

@@ -6,10 +6,11 @@
 The service runs as its own process (``anchor-service serve``, default limits: 10 s to send a
 request head, 30 s for a body, 1,000 connections) against a real anvil node. Attack processes
 on loopback hold ``--connections`` connections between them, opening a new one for each one
-the service closes: most send a request head that never ends, the rest (``--slow-bodies``) a
-complete head and a body that never ends. Meanwhile this process asks ``/healthz`` twice a
-second, submits one credential and waits for its anchor, and samples the service's open file
-descriptors and log size.
+the service closes: most send a request head that never ends, ``--slow-bodies`` a complete
+head and a body that never ends, and ``--slow-readers`` pipeline requests for megabytes of
+answers (the API page's script) and never read them. Meanwhile this process asks ``/healthz``
+twice a second, submits one credential and waits for its anchor, and samples the service's
+open file descriptors, memory (RSS) and log size.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ from tests.contracts.conftest import build_world  # noqa: E402
 from tests.support import free_port, wait_until_up  # noqa: E402
 
 HEAD = b"POST /v1/credentials HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+# About 1.5 MB an answer, four of them pipelined: far more than the socket buffers hold.
+NEVER_READ = b"GET /docs/swagger-ui-bundle.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 4
+TCP_ESTABLISHED = 1
 
 
 def _raise_open_files() -> int:
@@ -65,11 +69,38 @@ class Target:
 @dataclass(frozen=True)
 class Share:
     """One attack process's part: ``count`` connections, ``slow_bodies`` of them with a slow
-    body, held for ``duration`` seconds."""
+    body and ``slow_readers`` that never read, held for ``duration`` seconds."""
 
     count: int
     slow_bodies: int
+    slow_readers: int
     duration: float
+
+
+def _open(port: int, payload: bytes, *, reader: bool) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if reader:  # a small window, set before the handshake: the answers stall at once
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(5)
+    try:
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(payload)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _still_open(readers: list[socket.socket]) -> tuple[list[socket.socket], int]:
+    """The connections the server has neither reset nor closed (found from their TCP state,
+    without reading), and how many it has; those are closed here."""
+    still = []
+    for sock in readers:
+        if sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_ESTABLISHED:
+            still.append(sock)
+        else:
+            sock.close()
+    return still, len(readers) - len(still)
 
 
 def _attack(target: Target, share: Share, results: Queue[dict[str, int]]) -> None:
@@ -79,22 +110,34 @@ def _attack(target: Target, share: Share, results: Queue[dict[str, int]]) -> Non
     body_head = HEAD + (f"Authorization: Bearer {target.token}\r\nContent-Length: 100000"
                         '\r\n\r\n{"credentials": [').encode()
     selector = selectors.DefaultSelector()
-    stats = {"opened": 0, "connect_failed": 0, "closed_by_server": 0, "answered": 0}
+    stats = {"opened": 0, "connect_failed": 0, "closed_by_server": 0, "answered": 0,
+             "readers_closed_by_server": 0}
+    readers: list[socket.socket] = []  # never read: watched by their TCP state instead
     live = 0
     end = time.monotonic() + share.duration
+    checked = time.monotonic()
     while time.monotonic() < end:
         for _ in range(min(200, count - live)):
-            payload = body_head if stats["opened"] % count < slow_bodies else HEAD
+            slot = stats["opened"] % count
+            reader = slow_bodies <= slot < slow_bodies + share.slow_readers
+            payload = body_head if slot < slow_bodies else NEVER_READ if reader else HEAD
             try:
-                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-                sock.sendall(payload)
+                sock = _open(port, payload, reader=reader)
             except OSError:
                 stats["connect_failed"] += 1
                 continue
-            sock.setblocking(False)
-            selector.register(sock, selectors.EVENT_READ)
             stats["opened"] += 1
             live += 1
+            if reader:
+                readers.append(sock)
+                continue
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ)
+        if time.monotonic() - checked >= 1:
+            checked = time.monotonic()
+            readers, closed = _still_open(readers)
+            stats["readers_closed_by_server"] += closed
+            live -= closed
         for key, _ in selector.select(timeout=0.01 if live < count else 0.2):
             sock = cast(socket.socket, key.fileobj)
             try:
@@ -110,6 +153,8 @@ def _attack(target: Target, share: Share, results: Queue[dict[str, int]]) -> Non
             live -= 1
     for key in list(selector.get_map().values()):
         key.fileobj.close()  # type: ignore[union-attr]
+    for sock in readers:
+        sock.close()
     results.put(stats)
 
 
@@ -141,11 +186,21 @@ def _fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=20_000)
     parser.add_argument("--slow-bodies", type=int, default=2_000,
                         help="how many of them send a complete head and a slow body")
+    parser.add_argument("--slow-readers", type=int, default=2_000,
+                        help="how many of them pipeline requests for large answers and never "
+                             "read")
     parser.add_argument("--workers", type=int, default=4, help="attack processes")
     parser.add_argument("--duration", type=float, default=40.0, help="seconds of attack")
     args = parser.parse_args()
@@ -156,10 +211,11 @@ def main() -> None:
         pid, log, url = process.pid, target.log, target.url
         try:
             idle_fds, idle_log = _fds(pid), log.stat().st_size
-            print(f"service up: {idle_fds} open fds, log {idle_log} bytes")
+            print(f"service up: {idle_fds} open fds, RSS {_rss_mib(pid):.0f} MiB, log "
+                  f"{idle_log} bytes")
             results: Queue[dict[str, int]] = multiprocessing.Queue()
             share = Share(args.connections // args.workers, args.slow_bodies // args.workers,
-                          args.duration)
+                          args.slow_readers // args.workers, args.duration)
             workers = [multiprocessing.Process(target=_attack, args=(target, share, results))
                        for _ in range(args.workers)]
             started = time.monotonic()
@@ -172,7 +228,8 @@ def main() -> None:
             totals = {k: sum(s[k] for s in stats) for k in stats[0]}
             print(f"attack: {totals}")
             time.sleep(1)
-            print(f"after the attack: {_fds(pid)} open fds, log {log.stat().st_size} bytes, "
+            print(f"after the attack: {_fds(pid)} open fds, RSS {_rss_mib(pid):.0f} MiB, "
+                  f"log {log.stat().st_size} bytes, "
                   f"/healthz {httpx.get(f'{url}/healthz', timeout=10).status_code}")
         finally:
             process.terminate()
@@ -192,6 +249,7 @@ def _watch(target: Target, started: float, duration: float) -> None:
     latencies: list[float] = []
     failures: dict[str, int] = {}
     peak_fds = 0
+    peak_rss = 0.0
     public_id: str | None = None
     submitted_at = anchored_after = None
     last_print = 0.0
@@ -207,6 +265,7 @@ def _watch(target: Target, started: float, duration: float) -> None:
         except httpx.HTTPError as exc:
             failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
         peak_fds = max(peak_fds, fds := _fds(pid))
+        peak_rss = max(peak_rss, _rss_mib(pid))
         try:
             if public_id is None and elapsed > 5:
                 answer = httpx.post(f"{url}/v1/credentials", headers=auth, timeout=10,
@@ -235,7 +294,7 @@ def _watch(target: Target, started: float, duration: float) -> None:
     print(f"/healthz during the attack: {len(ordered)} answered 200, p50 {1000 * p50:.1f} ms, "
           f"p99 {1000 * p99:.1f} ms, max {1000 * max(ordered, default=float('nan')):.1f} ms; "
           f"failures {failures or 'none'}")
-    print(f"peak open fds of the service: {peak_fds}")
+    print(f"peak open fds of the service: {peak_fds}; peak RSS {peak_rss:.0f} MiB")
     print(f"log size after the attack: {log.stat().st_size} bytes")
     print("credential submitted during the attack: " + (
         f"anchored {anchored_after:.1f} s after it was accepted" if anchored_after is not None

@@ -8,8 +8,10 @@ Exit codes:
   0  every bundle is valid
   1  at least one bundle is not valid (a JSON document that is not a well-formed bundle is
      not valid, reported like any other failure)
-  2  error: bad arguments, a file that cannot be read or is not JSON (a syntax error, a
-     duplicate key, an integer beyond +-(2**53 - 1), nesting too deep), a bad trust file
+  2  error, and no bundle found not valid: bad arguments, a bad trust file, a file that
+     cannot be read or is not JSON (a syntax error, a duplicate key, an integer beyond
+     +-(2**53 - 1), nesting too deep), or a chain that could not be read (NOT CHECKED: the
+     node unreachable, or without the past state --as-of needs)
   3  offline checks passed: with --offline, every check that ran passed, and the chain
      checks (anchor, issuer trust, scope, revocation) were not run; no bundle failed
 """
@@ -80,9 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     for file in files:
         try:
             text = file.read_bytes()
-        except OSError as exc:
+        except OSError as exc:  # named, and the other files are still verified
+            unreadable.append(file)
             print(f"verify-credential: error: {visible(str(exc))}", file=sys.stderr)
-            return 2
+            continue
         if folder and _BUNDLE_MARK not in text and not _names_bundle_format(text):
             skipped.append(file.name)  # a credential or another file beside the bundles
             continue
@@ -100,8 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         print(visible(f"verify-credential: error: {args.path}: no bundles among its *.json "
                       "files"), file=sys.stderr)
         return 2
-    # An unreadable file is an error (2), whatever the others' verdicts; they are still shown.
-    code = 2 if unreadable else _exit_code([report for _, report in reports])
+    # A bundle found not valid is 1 whatever else happened; then an unreadable file (or a
+    # chain that could not be read) is an error, 2.
+    code = _exit_code([report for _, report in reports])
+    if unreadable and code != 1:
+        code = 2
     try:
         if reports:
             _print(reports, as_json=args.json, folder=folder)
@@ -114,11 +120,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _exit_code(reports: list[VerificationReport]) -> int:
-    if all(report.valid for report in reports):
-        return 0
-    if all(report.valid or report.offline_checks_passed for report in reports):
+    if any(report.verdict == "not_valid" for report in reports):
+        return 1
+    if any(report.not_checked for report in reports):
+        return 2  # the chain could not be read: an error, not a verdict on the credential
+    if any(report.offline_checks_passed for report in reports):
         return 3
-    return 1
+    return 0
 
 
 # Characters that move the cursor, erase, or reorder what a terminal shows: C0 and C1
@@ -176,8 +184,10 @@ def _bundle_files(path: Path) -> list[Path]:
 
 
 _VERDICTS = {"valid": "VALID", "not_valid": "NOT VALID",
-             "offline_checks_passed": "OFFLINE CHECKS PASSED (chain not checked)"}
-_RESULTS = {"valid": "valid", "offline_checks_passed": "offline checks passed (chain not checked)"}
+             "offline_checks_passed": "OFFLINE CHECKS PASSED (chain not checked)",
+             "not_checked": "NOT CHECKED (the chain could not be read)"}
+_RESULTS = {"valid": "valid", "offline_checks_passed": "offline checks passed (chain not checked)",
+            "not_checked": "not checked: the chain could not be read"}
 
 
 def _print(reports: list[tuple[Path, VerificationReport]], *, as_json: bool,

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import rfc8785
 
+from verifier._paths import Link, spell
 from verifier.errors import CredentialError, UnreadableJSONError
 
 __all__ = [
@@ -365,21 +366,24 @@ def _valid_unicode(text: str) -> bool:
 
 
 def _locate_unrepresentable(root: Mapping[str, Any]) -> None:
-    stack: list[tuple[str, int, Any]] = [("credential", 0, root)]
+    stack: list[tuple[Link | None, int, Any]] = [(None, 0, root)]
     while stack:
-        path, depth, value = stack.pop()
+        link, depth, value = stack.pop()
         if depth > MAX_DEPTH:
-            raise CredentialError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+            raise CredentialError(f"{spell('credential', link)}: nested deeper than "
+                                  f"{MAX_DEPTH} levels")
         if isinstance(value, Mapping):
             for key, item in value.items():
                 if not isinstance(key, str):
-                    raise CredentialError(f"{path}: object key {key!r} is not a string")
-                _check_unicode(f"{path} key", key)
-                stack.append((f"{path}.{key}", depth + 1, item))
+                    raise CredentialError(f"{spell('credential', link)}: object key {key!r} "
+                                          "is not a string")
+                if not key.isascii() and _unicode_problem(key) is not None:
+                    _check_unicode(f"{spell('credential', link)} key", key)
+                stack.append(((link, key), depth + 1, item))
         elif isinstance(value, (list, tuple)):
-            stack.extend((f"{path}[{i}]", depth + 1, item) for i, item in enumerate(value))
-        else:
-            _check_scalar(path, value)
+            stack.extend(((link, i), depth + 1, item) for i, item in enumerate(value))
+        elif _scalar_problem(value) is not None:
+            _check_scalar(spell("credential", link), value)
 
 
 def _check_scalar(path: str, value: object) -> None:

@@ -20,6 +20,7 @@ from hashlib import sha256
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from verifier._paths import Link, spell
 from verifier.chain import AnchorInfo, ChainReader, ChainReadError
 from verifier.credential import canonicalize
 from verifier.errors import (
@@ -96,11 +97,20 @@ class VerificationReport:
             or c is _OFFLINE.get(c.name) for c in self.checks)
 
     @property
+    def not_checked(self) -> bool:
+        """Not valid only because the chain could not be read (the node unreachable, or
+        without the past state an as-of check needs): no check failed."""
+        return (not self.valid and not self.offline_checks_passed
+                and all(c.status is not CheckStatus.FAILED for c in self.checks))
+
+    @property
     def verdict(self) -> str:
-        """``valid``, ``not_valid``, or ``offline_checks_passed`` (see above): what to tell
-        a person, who must not read an unchecked chain as a failed credential."""
+        """``valid``, ``not_valid``, ``offline_checks_passed`` or ``not_checked`` (see
+        above): what to tell a person, who must not read an unchecked chain as a failed
+        credential."""
         return ("valid" if self.valid else
-                "offline_checks_passed" if self.offline_checks_passed else "not_valid")
+                "offline_checks_passed" if self.offline_checks_passed else
+                "not_checked" if self.not_checked else "not_valid")
 
     def check(self, name: str) -> Check:
         return next(c for c in self.checks if c.name == name)
@@ -363,8 +373,10 @@ def _declared_scopes(credential: Mapping[str, Any]) -> list[str]:
 
 def _stray_scope(credential: Mapping[str, Any]) -> str | None:
     """The path of the first ``learningScope`` key outside the places the rule reads, or None.
-    (The credential is already known to nest at most MAX_DEPTH levels, so the walk is
-    bounded by its size.)"""
+
+    The walk keeps, per value, only a link to its parent (no path strings: they would grow
+    with the depth for every value, quadratic in the document's size), and spells the path
+    of the one value found."""
     subject = credential.get("credentialSubject")
     read: list[Mapping[str, Any]] = [credential]
     if isinstance(subject, Mapping):
@@ -372,16 +384,17 @@ def _stray_scope(credential: Mapping[str, Any]) -> str | None:
     elif isinstance(subject, list):
         read += [item for item in subject if isinstance(item, Mapping)]
     read_ids = {id(holder) for holder in read}
-    stack: list[tuple[str, Any]] = [("credential", credential)]
+    # (value, link): link is None at the top, else (parent's link, key or index).
+    stack: list[tuple[Any, Link | None]] = [(credential, None)]
     while stack:
-        path, value = stack.pop()
+        value, link = stack.pop()
         if isinstance(value, Mapping):
             if "learningScope" in value and id(value) not in read_ids:
-                return f"{path}.learningScope"
-            stack.extend((f"{path}.{key}", item) for key, item in value.items()
+                return spell("credential", link) + ".learningScope"
+            stack.extend((item, (link, key)) for key, item in value.items()
                          if key != "learningScope" and isinstance(item, (Mapping, list)))
         elif isinstance(value, list):
-            stack.extend((f"{path}[{index}]", item) for index, item in enumerate(value)
+            stack.extend((item, (link, index)) for index, item in enumerate(value)
                          if isinstance(item, (Mapping, list)))
     return None
 

@@ -11,7 +11,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from anchor_service.store import StoreError
 
 __all__ = ["AUTHENTICATED", "BodySizeLimit", "RateLimit", "mark_authenticated"]
 
@@ -80,6 +83,10 @@ class RateLimit:
     authenticate: requests without a token (the public verification routes and page), with a
     made-up one (on any route, public ones included), or refused 401. A token gets a bucket
     once it has authenticated, so made-up tokens neither buy fresh buckets nor fill the table.
+    A token not seen yet is counted against its address until it authenticates (then the
+    request is given back to the address), or, when the address has used up its bucket,
+    looked up in the store (``app.state.components``): a real one gets its bucket there and
+    then, so public traffic from a shared address never locks an issuer out.
     A token's bucket is its own however the header spells it (the scheme in any case, any
     spacing). Readiness and metrics are limited by address whatever token comes with them;
     liveness (``/healthz``) is never limited. A rate of 0 turns that limit off. The buckets
@@ -103,7 +110,7 @@ class RateLimit:
         if scope["type"] != "http" or scope.get("path") in self.EXEMPT:
             await self.app(scope, receive, send)
             return
-        token, address = self._client(scope)
+        token, raw_token, address = self._client(scope)
         if scope.get("path") in self.BY_ADDRESS:
             token = None
         public_rate, public_burst = self._limits["address"]
@@ -119,6 +126,9 @@ class RateLimit:
             # No token, or one never seen to authenticate: the address pays, up front.
             wait = self._take(f"address:{address}", public_rate, public_burst)
             charged = "address"
+            if wait > 0 and token_key is not None and await self._is_real(scope, raw_token):
+                wait = self._take(token_key, rate, burst)  # its bucket, from now on
+                charged = "token"
         if wait > 0:
             await self._reject(send, wait)
             return
@@ -135,19 +145,43 @@ class RateLimit:
                     if charged == "token":
                         self._take(f"address:{address}", public_rate, public_burst)
                 elif charged == "address":
-                    # First seen to authenticate: from now on the token has its bucket.
+                    # First seen to authenticate: from now on the token has its bucket, and
+                    # this request is its, not the address's.
                     self._take(known_key, rate, burst)
+                    self._give_back(f"address:{address}", public_burst)
             await send(message)
 
         await self.app(scope, receive, charging_send)
+
+    def _give_back(self, key: str, burst: int) -> None:
+        """Return one request to ``key``'s bucket (taken from it for a request that turned out
+        to be someone else's to pay)."""
+        with self._lock:
+            if key in self._buckets:
+                tokens, when = self._buckets[key]
+                self._buckets[key] = (min(float(burst), tokens + 1.0), when)
 
     def _known(self, key: str) -> bool:
         with self._lock:
             return key in self._buckets
 
     @staticmethod
-    def _client(scope: Scope) -> tuple[str | None, str]:
-        """The hash of the request's token (None without one), and the client's address."""
+    async def _is_real(scope: Scope, token: str) -> bool:
+        """Whether the store knows ``token`` (False when there is no store to ask, or it
+        fails): asked in a worker thread, the event loop goes on meanwhile."""
+        components = getattr(getattr(scope.get("app"), "state", None), "components", None)
+        lookup = getattr(getattr(components, "store", None), "token_identity", None)
+        if lookup is None or not token:
+            return False
+        try:
+            return await run_in_threadpool(lookup, token) is not None
+        except StoreError:  # counted as unknown; the app answers the request itself
+            return False
+
+    @staticmethod
+    def _client(scope: Scope) -> tuple[str | None, str, str]:
+        """The hash of the request's token (None without one), the token, and the client's
+        address."""
         client = scope.get("client")
         address = str(client[0]) if client else "unknown"
         for name, value in scope.get("headers", []):
@@ -157,8 +191,9 @@ class RateLimit:
                 # reads them, so they share one bucket.
                 scheme, _, credentials = value.strip().partition(b" ")
                 identity = credentials.strip() if scheme.lower() == b"bearer" else value.strip()
-                return hashlib.sha256(identity).hexdigest(), address
-        return None, address
+                return (hashlib.sha256(identity).hexdigest(), identity.decode("latin-1"),
+                        address)
+        return None, "", address
 
     def _take(self, key: str, rate: float, burst: int) -> float:
         """Take one request from ``key``'s bucket; 0 if allowed, else seconds to wait."""

@@ -12,6 +12,8 @@ work of a verification is a few cached reads."""
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import json
 from datetime import datetime
 from typing import Annotated
@@ -74,7 +76,8 @@ class _Slots:
             self._by_client[client] = held
 
 
-@router.post("/verify", responses=error_responses(400, 413, 415, 422, 503), openapi_extra=_BODY,
+@router.post("/verify", responses=error_responses(400, 408, 413, 415, 422, 503),
+             openapi_extra=_BODY,
              summary="Verify a bundle (credential and receipt) against the chain")
 async def verify_bundle(
     request: Request, components: ComponentsDep,
@@ -95,14 +98,22 @@ async def verify_bundle(
         raise ApiError(415, "unsupported_media_type", "send the bundle as application/json")
     when = _time(as_of)
     slots = _slots(request, components)
-    client = request.client.host if request.client else "unknown"
+    client = _client_key(request)
     refused = slots.take(client)
     if refused is not None:
         return JSONResponse(
             {"error": "busy", "detail": f"{refused}: retry in {_RETRY_AFTER_SECONDS} s"},
             status_code=503, headers={"Retry-After": str(_RETRY_AFTER_SECONDS)})
     try:
-        body = await _read_body(request, components.settings.verify_max_body_bytes)
+        # A bundle is a few kilobytes: a body slower than this is a client holding a slot,
+        # not a slow upload (the service-wide body timeout is for large submissions).
+        deadline = components.settings.verify_body_timeout
+        try:
+            async with asyncio.timeout(deadline):
+                body = await _read_body(request, components.settings.verify_max_body_bytes)
+        except TimeoutError:
+            raise ApiError(408, "body_timeout", "a verification request body must arrive "
+                           f"within {deadline:g} s") from None
         if not body.strip():
             raise ApiError(422, "invalid_request", "send a bundle as the request body")
         report = await run_in_threadpool(_verify, components, body, when)
@@ -114,6 +125,20 @@ async def verify_bundle(
     return Response(redact(json.dumps(report, ensure_ascii=False, allow_nan=False,
                                       separators=(",", ":"))),
                     media_type="application/json")
+
+
+def _client_key(request: Request) -> str:
+    """Whose share a request counts against: its address, or for IPv6 its /64 (the block a
+    single host or subscriber is usually given, so that one client cannot take a share per
+    address)."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return host
 
 
 def _slots(request: Request, components: Components) -> _Slots:

@@ -147,9 +147,25 @@ def test_a_real_token_keeps_its_own_bucket_after_authenticating(
     url, token = limited
     auth = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=url, timeout=30) as http:
-        first = http.get("/v1/batches", headers=auth).status_code  # charged to the address once
-        public = [http.get("/verify").status_code for _ in range(4)]
+        first = http.get("/v1/batches", headers=auth).status_code
+        public = [http.get("/verify").status_code for _ in range(5)]
         after = [http.get("/v1/batches", headers=auth).status_code for _ in range(3)]
     assert first == 200
-    assert public == [200, 200, 200, 429]  # the address had 4, and the token's first took 1
+    assert public == [200] * 4 + [429]  # the address's 4: the token's request was not one
     assert after == [200, 200, 429]  # the token's bucket of 3, its first request included
+
+
+def test_a_real_token_is_served_from_an_address_that_public_requests_used_up(
+        limited: tuple[str, str]) -> None:
+    """Public requests from the address an issuer shares (a NAT, say) have used up its
+    bucket: the issuer's token, not seen before, is looked up and gets its own bucket instead
+    of being refused with the public requests; a made-up token is still refused."""
+    url, token = limited
+    with httpx.Client(base_url=url, timeout=30) as http:
+        public = [http.get("/verify").status_code for _ in range(5)]
+        made_up = http.get("/v1/batches", headers={"Authorization": "Bearer made-up"})
+        real = [http.get("/v1/batches", headers={"Authorization": f"Bearer {token}"}
+                         ).status_code for _ in range(4)]
+    assert public == [200] * 4 + [429]
+    assert made_up.status_code == 429
+    assert real == [200, 200, 200, 429]  # its bucket of 3

@@ -353,7 +353,8 @@ def test_an_answered_request_cannot_trickle_its_body_for_ever(
 
 def test_websocket_upgrades_do_not_fill_the_cap(anvil_world: World, tmp_path: Path) -> None:
     """The service has no WebSocket routes: an upgrade request is plain HTTP to it, and its
-    connection is counted, and released, like any other."""
+    connection is counted, and released, like any other (a connection handed over to a
+    WebSocket protocol would stay counted: the cap would fill with closed connections)."""
     process = _guarded_service(anvil_world, tmp_path)
     url = f"http://127.0.0.1:{process.port}"
     upgrade = (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
@@ -363,8 +364,62 @@ def test_websocket_upgrades_do_not_fill_the_cap(anvil_world: World, tmp_path: Pa
         for _ in range(2 * SMALL_CAP):
             with _connect(process.port, upgrade) as sock:
                 answer = sock.recv(4096)
-                assert answer.startswith(b"HTTP/1.1 "), answer[:200]
+                assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
         outcomes = _healthz_within(url, attempts=5)
         assert outcomes[-1] == 200, outcomes
+        # One connection at a time: the cap was never reached.
+        log = (tmp_path / "service.log").read_text(encoding="utf-8")
+        assert "connection cap of" not in log, log[-2000:]
     finally:
+        process.kill()
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def _tcp_memory_bytes() -> int:
+    """The kernel's memory for TCP buffers, all sockets of the machine (``/proc/net/sockstat``
+    counts it in pages)."""
+    for line in Path("/proc/net/sockstat").read_text(encoding="ascii").splitlines():
+        if line.startswith("TCP:"):
+            fields = line.split()
+            return int(fields[fields.index("mem") + 1]) * resource.getpagesize()
+    raise AssertionError("no TCP line in /proc/net/sockstat")
+
+
+def test_clients_that_never_read_hold_little_of_their_answers_in_memory(
+        anvil_world: World, tmp_path: Path) -> None:
+    """200 clients pipelining requests for the API page's 1.5 MB script and reading nothing:
+    the process and the kernel queue a small piece of each answer, not the answers (the
+    kernel's send buffers alone, left to grow, would hold about 600 MB)."""
+    readers_count = 200
+    process = _guarded_service(anvil_world, tmp_path, max_connections=str(2 * readers_count),
+                               body_timeout="60")
+    assert process.process is not None
+    pid = process.process.pid
+    big = b"GET /docs/swagger-ui-bundle.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 4
+    readers: list[socket.socket] = []
+    try:
+        assert httpx.get(f"http://127.0.0.1:{process.port}/docs/swagger-ui-bundle.js",
+                         timeout=30).status_code == 200  # loaded and cached once
+        before = _rss_bytes(pid) + _tcp_memory_bytes()
+        for _ in range(readers_count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(10)
+            sock.connect(("127.0.0.1", process.port))
+            sock.sendall(big)
+            readers.append(sock)
+        time.sleep(2.0)  # the answers are being written until every connection stalls
+        grown = _rss_bytes(pid) + _tcp_memory_bytes() - before
+        assert all(_still_open(sock) for sock in readers)  # under the cap and the timeout
+        # About 200 x (a 64 KiB write buffer, a 64 KiB piece, a 256 KiB kernel buffer).
+        assert grown < 160 * 2**20, f"RSS and TCP buffers grew by {grown / 2**20:.0f} MiB"
+    finally:
+        for sock in readers:
+            sock.close()
         process.kill()

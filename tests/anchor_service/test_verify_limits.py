@@ -193,6 +193,25 @@ def test_one_client_holds_only_its_share_of_the_verification_slots(
                 holder.close()
 
 
+def test_a_verification_body_that_trickles_is_cut_off_and_frees_its_slot(
+        anvil_world: World, node: CountingRpcProxy, batch: HugeBatch, tmp_path: Path) -> None:
+    bundle = batch.bundle.to_json().encode()
+    with verify_service(anvil_world, tmp_path, node.url, verify_per_client=1,
+                        verify_body_timeout=1.0) as url, \
+            httpx.Client(base_url=url, timeout=60) as http:
+        slow = _open_request(url, len(bundle))
+        try:
+            slow.sendall(bundle[:10])  # and never the rest
+            head, _, body = _answer(slow).partition(b"\r\n\r\n")
+        finally:
+            slow.close()
+        assert head.startswith(b"HTTP/1.1 408"), head
+        assert json.loads(body) == {"error": "body_timeout", "detail": "a verification "
+                                    "request body must arrive within 1 s"}
+        # Its slot (the client's only one here) is free again.
+        assert http.post("/v1/verify", content=bundle, headers=JSON).json()["valid"] is True
+
+
 def test_one_reader_serves_every_request_and_follows_a_reorganisation(
         anvil_world: World, node: CountingRpcProxy, tmp_path: Path) -> None:
     """The first verification reads the chain; the next ones are answered from the shared

@@ -109,6 +109,11 @@ def test_the_cli_prints_no_secret(anvil_world: World, node: CountingRpcProxy,
     node.stop()
     down = _cli(bundle, trust, url)
     assert "cannot connect to the node" in down.stdout, down.stdout + down.stderr
+    # A chain that cannot be read is no verdict on the credential: said so, exit 2, not 1.
+    for unread in (limited, down):
+        assert unread.returncode == 2, unread.stdout + unread.stderr
+        assert ": NOT CHECKED (the chain could not be read)" in unread.stdout
+        assert "NOT VALID" not in unread.stdout
     for result in (ok, limited, down):
         assert "Traceback" not in result.stderr
         for secret in secrets:

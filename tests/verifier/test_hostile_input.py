@@ -5,7 +5,9 @@ limit is counted on the credential itself whatever wraps it."""
 from __future__ import annotations
 
 import json
+import re
 import sys
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +19,15 @@ from verifier.credential import (
     MAX_DEPTH,
     _check_nesting,
     canonicalize,
+    credential_digest,
     parse_credential,
     parse_json_object,
 )
 from verifier.errors import CredentialError, ReceiptError
+from verifier.merkle import MerkleTree
 from verifier.receipt import Bundle, Receipt
 from verifier.trust import TrustConfig, TrustConfigError
+from verifier.verify import VerificationReport, verify
 
 VECTORS = Path(__file__).parent / "vectors" / "receipts"
 BUNDLE: dict[str, Any] = json.loads((VECTORS / "valid-bundle.json").read_text("utf-8"))
@@ -165,3 +170,63 @@ def test_the_largest_safe_integers_still_parse() -> None:
         "a": 2**53 - 1, "b": -(2**53 - 1)}
     with pytest.raises(CredentialError, match=r"credential\.a: integer 9007199254740992"):
         parse_credential('{"a": 9007199254740992}')  # 16 digits: the path is named
+
+
+def _long_keyed(depth: int, key_size: int, leaves: list[Any]) -> dict[str, Any]:
+    """``depth`` objects nested under keys of ``key_size`` characters, ``leaves`` at the
+    bottom: the shape where naming every value's path costs depth * key_size bytes each."""
+    document: dict[str, Any] = {"leaves": leaves}
+    for level in range(depth):
+        document = {f"{level:04d}" + "k" * key_size: document}
+    return document
+
+
+def _peak_bytes(work: Any) -> int:
+    tracemalloc.start()
+    try:
+        work()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_locating_an_unrepresentable_value_holds_memory_proportional_to_the_document() -> None:
+    # ~100 KB of keys above 2,000 values and one float JCS cannot write exactly: naming a path
+    # per value would hold 2,000 copies of those 100 KB (200 MB).
+    credential = _long_keyed(100, 1000, [[] for _ in range(2000)] + [1e16])
+    size = len(json.dumps(credential))
+    refused: list[str] = []
+
+    def attempt() -> None:
+        try:
+            canonicalize(credential)
+        except CredentialError as exc:
+            refused.append(str(exc))
+
+    peak = _peak_bytes(attempt)
+    assert peak < 20 * size, (peak, size)
+    (message,) = refused
+    assert re.search(r"\.\.\..*leaves\[2000\]: number 1e\+16", message), message
+    assert len(message) < 400  # the path is shortened in the middle
+
+
+def test_the_scope_rule_holds_memory_proportional_to_the_credential() -> None:
+    """A credential that names a learningScope is walked for stray ones: the walk must not
+    name every value's path (which costs the depth's keys for each value)."""
+    credential = {"learningScope": "non-formal",
+                  **_long_keyed(100, 1000, [[] for _ in range(2000)])}
+    size = len(json.dumps(credential))
+    leaf = bytes(16) + credential_digest(credential)
+    tree = MerkleTree([leaf])
+    receipt = Receipt.model_validate({
+        **{k: v for k, v in BUNDLE["receipt"].items() if k != "auditPath"}, "auditPath": [],
+        "salt": "0x" + bytes(16).hex(), "credentialDigest": "0x" + leaf[16:].hex(),
+        "treeSize": 1, "leafIndex": 0, "root": "0x" + tree.root.hex()})
+    trust = TrustConfig.model_validate({"deployments": [{
+        "chainId": receipt.anchor.chain_id, "anchor": "0x" + receipt.anchor.contract.hex(),
+        "registry": "0x" + "11" * 20}]})
+    reports: list[VerificationReport] = []
+    peak = _peak_bytes(lambda: reports.append(verify(credential, receipt, trust=trust,
+                                                      reader=None)))
+    assert reports[0].offline_checks_passed, reports[0].to_dict()
+    assert peak < 20 * size, (peak, size)

@@ -125,12 +125,16 @@ function render(report) {
     verdict.className = "verdict valid";
     verdict.append(element("strong", "", "✓ Valid credential"),
       element("span", "", `Every check passed against the blockchain${when}.`));
-  } else {
+  } else if (failed.length) {
     verdict.className = "verdict invalid";
-    const why = failed.length
-      ? `Failed: ${failed.map((c) => LABELS[c.name] || c.name).join("; ")}.`
-      : `Not every check could be made (${unchecked.length} not checked).`;
+    const why = `Failed: ${failed.map((c) => LABELS[c.name] || c.name).join("; ")}.`;
     verdict.append(element("strong", "", `✗ Not valid${when}`), element("span", "", why));
+  } else {
+    // Nothing failed, but the blockchain could not be read: no verdict on the credential.
+    verdict.className = "verdict invalid";
+    verdict.append(element("strong", "", `? Not checked${when}`), element("span", "",
+      `The blockchain could not be read, so ${unchecked.length} checks were not made. ` +
+      "Try again later."));
   }
 
   const summary = $("summary");
