@@ -69,15 +69,15 @@ MAX_HEAD_BYTES = 16 * 1024  # a request line and headers larger than this get 40
 # default) would hold that many descriptors, whatever the cap, until they are refused.
 BACKLOG = 128
 # The write buffer of a connection: past this many bytes waiting for a client that does not
-# read, the answer's sender waits (and the connection counts as stalled); an answer is sent in
-# chunks of 64 KiB or so (files, streams), so a connection holds about this much at most
-# beyond the kernel's socket buffer. Small JSON answers are written whole.
-WRITE_BUFFER_HIGH = 64 * 1024
+# read, the answer's sender waits (and the connection counts as stalled). With answers written
+# in pieces of ANSWER_CHUNK bytes, a stalled connection holds about the two of them in the
+# process, beyond the kernel's socket buffer.
+WRITE_BUFFER_HIGH = 16 * 1024
+ANSWER_CHUNK = 16 * 1024  # the largest piece of an answer written at once
 # The kernel's send buffer of a connection (Linux doubles it). Left to autotuning, it grows to
 # megabytes (about 3 MB on loopback) for a client that does not read; this keeps a stalled
 # connection's kernel memory small while allowing about 2.5 MB/s at a 100 ms round trip.
 SEND_BUFFER = 128 * 1024
-ANSWER_CHUNK = 64 * 1024  # the largest piece of an answer written at once
 
 
 def raise_open_files_limit() -> int:

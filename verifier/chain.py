@@ -4,17 +4,26 @@
 it with web3 (the ``chain`` extra). One reader may serve many verifications, in many threads
 at once (the service shares one per process):
 
-* It looks at the chain's head (number and hash) at most once every ``head_max_age`` seconds,
-  and reads every state that can change (anchors, status bits, trust, entities, blocks by
-  number) at that head's block number. Those answers are cached in a view of that head, which
-  is dropped as a whole when a head with another hash is seen: after a reorganisation, no
-  answer of the abandoned branch is served again.
+* It looks at the chain's head (number and hash) at most once every ``head_max_age`` seconds.
+  One verification reads the chain through :meth:`ChainReader.at_head`: every read it makes
+  (anchors, status bits, trust, entities, blocks) is of the state of that one head, so a
+  report never combines two states of the chain.
+* Answers are cached in a view of that head. A head with another hash replaces the view, and
+  its answers go with it. A read the cache cannot answer is made at the head's block hash with
+  ``requireCanonical`` (EIP-1898), or, on a node that does not take that, by number and then
+  checked against the head's hash; if the head was reorganised away meanwhile, the read fails
+  with :class:`ReorganisedError` (``verify`` then judges again at the new head), so no answer
+  of an abandoned branch is mixed with the head's or cached.
 * The work per receipt is bounded whatever the anchored tree size: the status bits are read
   as one aligned window of at most :data:`STATUS_WINDOW_WORDS` words (one ``eth_call``) around
   the credential's word, never the batch's whole bitmap.
-* Caches are bounded (least recently used entries go first) and guarded by a lock.
-* Error messages never quote the node's URL, whose path and query often hold a provider's API
-  key: they name the kind of failure and the HTTP status only.
+* Caches are bounded (least recently used entries go first) and guarded by a lock. One thread
+  at a time asks for the head; when that fails, the threads that waited for it get the same
+  failure instead of asking again, one after another. Only a read that the chain's state may
+  have made fail (the node's own error, a missing block) leads to a look at the head; an
+  HTTP error (such as 429) or a connection failure does not add requests.
+* Error messages never quote the node's URL, whose user, path and query often hold a
+  provider's API key: they name the kind of failure and the HTTP status only.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from verifier.contracts_abi import load_artifact
 from verifier.errors import VerifierError
@@ -41,6 +50,7 @@ __all__ = [
     "EntityInfo",
     "JsonRpcChainReader",
     "PastStateError",
+    "ReorganisedError",
     "TrustAt",
 ]
 
@@ -54,6 +64,9 @@ _BITS_PER_WORD = 256
 # (each up to 2 x 256 words, about 35 KB when every bit is set).
 _MAX_SMALL_ENTRIES = 16_384
 _MAX_WINDOWS = 256
+# The shortest URL part (user, path segment, query value) taken for a secret: shorter ones
+# ("v1", "rpc", "1") are names, not keys, and would blank out ordinary words.
+_MIN_SECRET_CHARS = 8
 _T = TypeVar("_T")
 
 
@@ -69,6 +82,12 @@ class PastStateError(ChainReadError):
     node, or restarted from a saved state)."""
 
     headline = "cannot judge as of that time"
+
+
+class ReorganisedError(ChainReadError):
+    """The head a verification was reading was reorganised away while it read."""
+
+    headline = "the chain was reorganised while it was read"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +134,11 @@ class EntityInfo:
 class ChainReader(Protocol):
     """What the verification checks need from a chain."""
 
+    def at_head(self) -> ChainReader:
+        """A reader whose every answer is of one state of the chain (one head): what one
+        verification reads through, so that its report never mixes two states."""
+        ...
+
     def chain_id(self) -> int: ...
     def latest_block(self) -> int: ...
     def block(self, number: int) -> BlockInfo | None: ...
@@ -151,11 +175,12 @@ _MISSING = object()
 
 
 class _View:
-    """The chain as one head shows it, with every answer read at that head."""
+    """The chain as one head shows it, with answers read at that head only."""
 
-    def __init__(self, number: int, block_hash: bytes, seen: float) -> None:
+    def __init__(self, number: int, block_hash: bytes, timestamp: int, seen: float) -> None:
         self.number = number
         self.hash = block_hash
+        self.timestamp = timestamp
         self.seen = seen  # when this head was last confirmed as the chain's head
         self.small = _Lru(_MAX_SMALL_ENTRIES)
         self.windows = _Lru(_MAX_WINDOWS)
@@ -169,7 +194,10 @@ class JsonRpcChainReader:
     wanted now, such as a public verification endpoint). Given a ``Web3``, it uses that.
     ``head_max_age`` is how long (seconds) an observed head is used before the node is asked
     again; answers are as fresh as that. ``clock`` is the monotonic clock (tests pass their
-    own)."""
+    own).
+
+    Its own read methods each read at the current head (a reorganisation meanwhile is met by
+    reading once more at the new one); a verification reads through :meth:`at_head`."""
 
     def __init__(self, w3_or_url: Any, *, timeout: float = 30.0, retries: bool = True,
                  head_max_age: float = 1.0,
@@ -197,27 +225,31 @@ class JsonRpcChainReader:
         self._lock = threading.Lock()  # guards the caches and the current view
         self._refreshing = threading.Lock()  # one thread asks for the head at a time
         self._view: _View | None = None
+        self._head_attempts = 0  # head requests finished (guarded by _refreshing)
+        self._head_failure: ChainReadError | None = None  # of the last finished attempt
         self._chain_id: int | None = None
         self._contracts: dict[tuple[str, str], Any] = {}
-        self._secrets = _url_secrets(getattr(self.w3.provider, "endpoint_uri", None))
+        endpoint = getattr(self.w3.provider, "endpoint_uri", None)
+        self._secrets = _url_secrets(endpoint)
+        # Whether the node takes EIP-1898 block hashes for eth_call: tried on HTTP nodes (all
+        # common ones do), and given up if a node refuses them while its head stands; web3's
+        # own calls turn a hash into a number first, so they cannot be used for it.
+        self._by_hash: bool | None = None if isinstance(endpoint, str) else False
 
     # ------------------------------------------------------------------ plumbing
 
-    def _call(self, what: str, fn: Callable[[], _T], *, past_block: int | None = None) -> _T:
+    def _call(self, what: str, fn: Callable[[], _T]) -> _T:
         try:
             return fn()
+        except ChainReadError:
+            raise
         except Exception as exc:  # web3 raises many types; all mean "could not read"
-            detail = self._describe(exc)
-            if past_block is not None and _node_answered(exc):
-                raise PastStateError(
-                    f"the node has no state for block {past_block} (not an archive node, or "
-                    f"restarted): {detail}") from None
-            raise ChainReadError(f"cannot read {what}: {detail}") from None
+            raise ChainReadError(f"cannot read {what}: {self._describe(exc)}") from None
 
     def _describe(self, exc: Exception) -> str:
         """The failure without the node's URL (requests' messages quote it whole)."""
         text = _describe(exc)
-        for secret in self._secrets:  # a node's own message might still echo it
+        for secret in self._secrets:  # a node's own message might still echo parts of it
             text = text.replace(secret, "[redacted]")
         return text
 
@@ -231,59 +263,136 @@ class JsonRpcChainReader:
                 self._contracts[cache_key] = contract
         return contract
 
+    def _fresh(self, view: _View | None) -> bool:
+        return view is not None and self._clock() - view.seen <= self._head_max_age
+
     def _current(self) -> _View:
-        """The view of the chain's head, asking the node when it is older than allowed."""
+        """The view of the chain's head, asking the node when it is older than allowed.
+
+        One thread asks at a time. If that request fails, the threads that waited behind it
+        get its failure without asking again: a node that does not answer costs a request
+        at most one timeout plus the one it waited for, not one timeout per request queued
+        before it."""
         view = self._view
-        if view is not None and self._clock() - view.seen <= self._head_max_age:
-            return view
+        if self._fresh(view):
+            return view  # type: ignore[return-value]
+        attempts = self._head_attempts
         with self._refreshing:
             view = self._view
-            if view is not None and self._clock() - view.seen <= self._head_max_age:
-                return view  # another thread asked meanwhile
-            return self._observe_head(view)
+            if self._fresh(view):
+                return view  # type: ignore[return-value]  # another thread asked meanwhile
+            failure = self._head_failure
+            if failure is not None and self._head_attempts != attempts:
+                raise type(failure)(str(failure))  # it failed while this one waited
+            try:
+                view = self._observe_head(view)
+            except ChainReadError as exc:
+                self._head_failure = exc
+                raise
+            finally:
+                self._head_attempts += 1
+            self._head_failure = None
+            return view
 
     def _observe_head(self, old: _View | None) -> _View:
         seen = self._clock()
         data = self._call("the latest block", lambda: self.w3.eth.get_block("latest"))
         number, block_hash = int(data["number"]), bytes(data["hash"])
         with self._lock:
-            if old is not None and old.hash == block_hash and self._view is old:
-                old.seen = seen
-                return old
-            view = _View(number, block_hash, seen)
+            current = self._view
+            if current is not None and current.hash == block_hash:
+                current.seen = seen
+                return current
+            view = _View(number, block_hash, int(data["timestamp"]), seen)
             self._view = view  # the old view's answers go with it
             return view
 
-    def _renewed(self, view: _View) -> _View:
-        """The head right now, whatever the age of ``view`` (after a read at ``view`` failed,
-        perhaps because its block was reorganised away)."""
-        with self._refreshing:
-            current = self._view
-            if current is not None and current is not view:
-                return current
-            return self._observe_head(view)
+    def _confirm(self, view: _View) -> None:
+        """Raise :class:`ReorganisedError` unless ``view``'s head is still in the chain (after
+        a read made by number, which the node answers from whatever branch it now follows).
+        A view found reorganised away is dropped, so the next head is asked for at once."""
+        data = self._call(f"block {view.number}", lambda: _get_block(self.w3, view.number))
+        if data is not None and bytes(data["hash"]) == view.hash:
+            return
+        with self._lock:
+            if self._view is view:
+                self._view = None
+        raise ReorganisedError(f"block {view.number} is no longer 0x{view.hash.hex()}")
 
-    def _cached(self, cache: str, key: Hashable, read: Callable[[_View], _T]) -> _T:
-        """``read`` at the current head, cached in that head's view. A read that fails is
-        tried once more if the head has changed meanwhile."""
-        view = self._current()
-        with self._lock:
-            found = getattr(view, cache).get(key)
-        if found is not _MISSING:
-            return found  # type: ignore[no-any-return]
+    def _eth_call(self, view: _View, what: str, function: Any, block: tuple[int, bytes],
+                  *, past: bool = False) -> Any:
+        """``function`` (a web3 contract function) called at ``block`` (number, hash), a block
+        of ``view``'s chain: by hash where the node takes it, else by number and confirmed."""
+        number, block_hash = block
+        if self._by_hash is not False:
+            try:
+                value = self._call_by_hash(function, block_hash)
+            except _NodeAnswered as exc:
+                self._confirm(view)  # a block reorganised away is refused: say so
+                if self._by_hash is None:  # the head stands: perhaps hashes are not taken
+                    value = self._call_by_number(view, what, function, number, past)
+                    self._by_hash = False
+                    return value
+                raise self._read_error(what, exc, number if past else None) from None
+            except Exception as exc:
+                raise ChainReadError(f"cannot read {what}: {self._describe(exc)}") from None
+            self._by_hash = True
+            return value
+        return self._call_by_number(view, what, function, number, past)
+
+    def _call_by_hash(self, function: Any, block_hash: bytes) -> Any:
+        # The chain extra's modules.
+        from eth_utils.abi import (  # noqa: PLC0415
+            function_abi_to_4byte_selector,
+            get_abi_input_types,
+            get_abi_output_types,
+        )
+        from web3.types import RPCEndpoint  # noqa: PLC0415
+
+        data = function_abi_to_4byte_selector(function.abi) + self.w3.codec.encode(
+            get_abi_input_types(function.abi), function.args)
+        transaction = {"to": function.address, "data": "0x" + data.hex()}
+        response = self.w3.provider.make_request(
+            RPCEndpoint("eth_call"), [transaction, {"blockHash": "0x" + block_hash.hex(),
+                                                    "requireCanonical": True}])
+        error = response.get("error")
+        if error is not None or "result" not in response:
+            message = error.get("message") if isinstance(error, dict) else error
+            raise _NodeAnswered(str(message))
+        types = get_abi_output_types(function.abi)
+        values = self.w3.codec.decode(types, bytes.fromhex(str(response["result"])[2:]))
+        return values[0] if len(values) == 1 else values
+
+    def _call_by_number(self, view: _View, what: str, function: Any, number: int,
+                        past: bool) -> Any:
         try:
-            value = read(view)
-        except ChainReadError:
-            renewed = self._renewed(view)
-            if renewed is view:
-                raise
-            view = renewed
-            value = read(view)
-        with self._lock:
-            getattr(view, cache).put(key, value)
+            value = function.call(block_identifier=number)
+        except Exception as exc:
+            if not _transport_failure(exc):  # perhaps the block is gone: say so if it is
+                self._confirm(view)
+            raise self._read_error(what, exc, number if past else None) from None
+        self._confirm(view)
         return value
 
+    def _read_error(self, what: str, exc: Exception, past_block: int | None) -> ChainReadError:
+        detail = self._describe(exc)
+        if past_block is not None and _node_answered(exc) and _NO_STATE.search(detail):
+            return PastStateError(f"the node has no state for block {past_block} (not an "
+                                  f"archive node, or restarted): {detail}")
+        if past_block is not None:
+            return PastStateError(f"cannot read {what} as of block {past_block}: {detail}")
+        return ChainReadError(f"cannot read {what}: {detail}")
+
+    def _retried(self, read: Callable[[_PinnedReader], _T]) -> _T:
+        try:
+            return read(self.at_head())
+        except ReorganisedError:
+            return read(self.at_head())  # once more, at the head that replaced it
+
     # ------------------------------------------------------------------ the interface
+
+    def at_head(self) -> _PinnedReader:
+        return _PinnedReader(self, self._current())
 
     def chain_id(self) -> int:
         if self._chain_id is None:
@@ -296,46 +405,127 @@ class JsonRpcChainReader:
         return self._current().number
 
     def block(self, number: int) -> BlockInfo | None:
-        """Block ``number`` of the canonical chain (None if there is none yet)."""
-        def read(_: _View) -> BlockInfo | None:
-            data = self._call(f"block {number}", lambda: _get_block(self.w3, number))
-            return None if data is None else BlockInfo(
-                int(data["number"]), bytes(data["hash"]), int(data["timestamp"]))
+        return self._retried(lambda pinned: pinned.block(number))
+
+    def block_at_time(self, timestamp: int) -> int | None:
+        return self._retried(lambda pinned: pinned.block_at_time(timestamp))
+
+    def anchor_of(self, anchor: str, key: str, root: bytes) -> AnchorInfo:
+        return self._retried(lambda pinned: pinned.anchor_of(anchor, key, root))
+
+    def status_bits(self, anchor: str, key: str, root: bytes, leaf_index: int,
+                    at_block: int | None = None) -> tuple[bool, bool]:
+        return self._retried(lambda pinned: pinned.status_bits(anchor, key, root, leaf_index,
+                                                               at_block))
+
+    def trusted_at(self, registry: str, key: str, when: int) -> TrustAt:
+        return self._retried(lambda pinned: pinned.trusted_at(registry, key, when))
+
+    def entity(self, registry: str, entity_id: int) -> EntityInfo:
+        return self._retried(lambda pinned: pinned.entity(registry, entity_id))
+
+
+class _PinnedReader:
+    """A :class:`ChainReader` of one head's state, sharing that head's cache with every
+    other reader pinned to it."""
+
+    def __init__(self, reader: JsonRpcChainReader, view: _View) -> None:
+        self._reader = reader
+        self._view = view
+
+    def _cached(self, cache: str, key: Hashable, read: Callable[[], _T]) -> _T:
+        reader, view = self._reader, self._view
+        with reader._lock:
+            found = getattr(view, cache).get(key)
+        if found is not _MISSING:
+            return found  # type: ignore[no-any-return]
+        value = read()  # of this head, or ReorganisedError: nothing else is cached
+        with reader._lock:
+            getattr(view, cache).put(key, value)
+        return value
+
+    def _head_block(self) -> tuple[int, bytes]:
+        return self._view.number, self._view.hash
+
+    def at_head(self) -> _PinnedReader:
+        return self
+
+    def chain_id(self) -> int:
+        return self._reader.chain_id()
+
+    def latest_block(self) -> int:
+        return self._view.number
+
+    def block(self, number: int) -> BlockInfo | None:
+        """Block ``number`` of this head's chain (None beyond the head)."""
+        view = self._view
+        if number == view.number:
+            return BlockInfo(view.number, view.hash, view.timestamp)
+        if not 0 <= number < view.number:
+            return None
+
+        def read() -> BlockInfo | None:
+            found = self._unconfirmed_block(number)
+            self._reader._confirm(view)  # read by number: of this head's chain only if it stands
+            return found
 
         return self._cached("small", ("block", number), read)
 
+    def _unconfirmed_block(self, number: int) -> BlockInfo | None:
+        reader = self._reader
+        data = reader._call(f"block {number}", lambda: _get_block(reader.w3, number))
+        return None if data is None else BlockInfo(
+            int(data["number"]), bytes(data["hash"]), int(data["timestamp"]))
+
     def block_at_time(self, timestamp: int) -> int | None:
         """The last block made at or before ``timestamp`` (None if the chain began later):
-        a binary search over block timestamps, about log2(height) block reads, cached."""
+        a binary search over block timestamps, about log2(height) block reads and one check
+        that the head still stands, cached."""
         return self._cached("small", ("block_at", timestamp),
-                            lambda view: self._search_block_at(timestamp, view.number))
+                            lambda: self._search_block_at(timestamp))
 
-    def _search_block_at(self, timestamp: int, head: int) -> int | None:
+    def _search_block_at(self, timestamp: int) -> int | None:
+        view = self._view
+        seen: dict[int, BlockInfo] = {}
+
         def time_of(number: int) -> int:
-            block = self.block(number)
+            if number == view.number:
+                return view.timestamp
+            with self._reader._lock:
+                cached = view.small.get(("block", number))
+            block = cached if isinstance(cached, BlockInfo) else self._unconfirmed_block(number)
             if block is None:
                 raise ChainReadError(f"block {number} is missing")
+            seen[number] = block
             return block.timestamp
 
-        low, high = 0, head
+        low, high = 0, view.number
         if time_of(high) <= timestamp:
             return high
         if time_of(low) > timestamp:
-            return None
-        while high - low > 1:  # time_of(low) <= timestamp < time_of(high)
-            middle = (low + high) // 2
-            if time_of(middle) <= timestamp:
-                low = middle
-            else:
-                high = middle
-        return low
+            found = None
+        else:
+            while high - low > 1:  # time_of(low) <= timestamp < time_of(high)
+                middle = (low + high) // 2
+                if time_of(middle) <= timestamp:
+                    low = middle
+                else:
+                    high = middle
+            found = low
+        self._reader._confirm(view)  # every block read above is of this head's chain
+        with self._reader._lock:
+            for number, block in seen.items():
+                view.small.put(("block", number), block)
+        return found
 
     def anchor_of(self, anchor: str, key: str, root: bytes) -> AnchorInfo:
         """The anchor of ``root`` by the issuer of ``key``; read once per batch and head."""
-        def read(view: _View) -> AnchorInfo:
-            contract = self._contract(anchor, self._anchor_abi, "anchor")
-            values = self._call("the anchor", lambda: contract.functions.anchorOf(
-                self._Web3.to_checksum_address(key), root).call(block_identifier=view.number))
+        reader = self._reader
+
+        def read() -> AnchorInfo:
+            contract = reader._contract(anchor, reader._anchor_abi, "anchor")
+            values = reader._eth_call(self._view, "the anchor", contract.functions.anchorOf(
+                reader._Web3.to_checksum_address(key), root), self._head_block())
             return AnchorInfo(bool(values[0]), int(values[1]), str(values[2]), int(values[3]),
                               int(values[4]), int(values[5]))
 
@@ -343,56 +533,76 @@ class JsonRpcChainReader:
 
     def status_bits(self, anchor: str, key: str, root: bytes, leaf_index: int,
                     at_block: int | None = None) -> tuple[bool, bool]:
-        """(revoked, suspended) of one credential, now or as the chain stood at ``at_block``
-        (which needs a node that keeps past state). One call reads the aligned window of
-        :data:`STATUS_WINDOW_WORDS` words that holds the credential's word, so the status of
-        the credentials of one batch costs one call per 65,536 of them and head, and a batch
-        declaring 2**53 leaves costs no more than one of eight."""
+        """(revoked, suspended) of one credential, as this head shows it or as the chain
+        stood at ``at_block`` (a block of this head's chain; a past one needs a node that
+        keeps past state). One call reads the aligned window of :data:`STATUS_WINDOW_WORDS`
+        words that holds the credential's word, so the status of the credentials of one batch
+        costs one call per 65,536 of them and head, and a batch declaring 2**53 leaves costs no
+        more than one of eight."""
+        reader, view = self._reader, self._view
         word, bit = divmod(leaf_index, _BITS_PER_WORD)
+        # The tree size comes from this head's anchor, as the window's read does below.
         words = -(-self.anchor_of(anchor, key, root).tree_size // _BITS_PER_WORD)
         if word >= words:
             return False, False  # not a leaf of the anchored tree: no status bits
         window = word // STATUS_WINDOW_WORDS
         first = window * STATUS_WINDOW_WORDS
         count = min(STATUS_WINDOW_WORDS, words - first)
+        if at_block is None or at_block == view.number:
+            block, past = self._head_block(), False
+        else:
+            found = self.block(at_block)
+            if found is None:
+                raise ChainReadError(f"block {at_block} is not in the chain up to "
+                                     f"block {view.number}")
+            block, past = (found.number, found.hash), True
 
-        def read(view: _View) -> tuple[tuple[int, ...], tuple[int, ...]]:
-            contract = self._contract(anchor, self._anchor_abi, "anchor")
-            block = view.number if at_block is None else at_block
-            revoked, suspended = self._call(
-                "the status bits", lambda: contract.functions.statusWords(
-                    self._Web3.to_checksum_address(key), root, first, count).call(
-                        block_identifier=block), past_block=at_block)
+        def read() -> tuple[tuple[int, ...], tuple[int, ...]]:
+            contract = reader._contract(anchor, reader._anchor_abi, "anchor")
+            revoked, suspended = reader._eth_call(
+                view, "the status bits", contract.functions.statusWords(
+                    reader._Web3.to_checksum_address(key), root, first, count), block,
+                past=past)
             if len(revoked) != count or len(suspended) != count:
                 raise ChainReadError(f"the node answered {len(revoked)} status words, "
                                      f"not {count}")
             return tuple(revoked), tuple(suspended)
 
         revoked_words, suspended_words = self._cached(
-            "windows", (anchor.lower(), key.lower(), root, at_block, window), read)
+            "windows", (anchor.lower(), key.lower(), root, block[0], window, count), read)
         offset = word - first
+        if not 0 <= offset < min(len(revoked_words), len(suspended_words)):
+            raise ChainReadError(f"status word {word} is not in the window read")
         return (bool(revoked_words[offset] >> bit & 1),
                 bool(suspended_words[offset] >> bit & 1))
 
     def trusted_at(self, registry: str, key: str, when: int) -> TrustAt:
-        """The registry's trust in ``key`` at ``when``, as the head knows it (back-dated
+        """The registry's trust in ``key`` at ``when``, as this head knows it (back-dated
         revocations included)."""
-        def read(view: _View) -> TrustAt:
-            contract = self._contract(registry, self._registry_abi, "registry")
-            trust = self._call("the key's trust", lambda: contract.functions.trustedAt(
-                self._Web3.to_checksum_address(key), when).call(block_identifier=view.number))
+        reader = self._reader
+
+        def read() -> TrustAt:
+            contract = reader._contract(registry, reader._registry_abi, "registry")
+            trust = reader._eth_call(self._view, "the key's trust", contract.functions.trustedAt(
+                reader._Web3.to_checksum_address(key), when), self._head_block())
             return TrustAt(bool(trust[0]), int(trust[1]), int(trust[2]), int(trust[3]))
 
         return self._cached("small", ("trust", registry.lower(), key.lower(), when), read)
 
     def entity(self, registry: str, entity_id: int) -> EntityInfo:
-        def read(view: _View) -> EntityInfo:
-            contract = self._contract(registry, self._registry_abi, "registry")
-            e = self._call(f"entity {entity_id}", lambda: contract.functions.entity(
-                entity_id).call(block_identifier=view.number))
+        reader = self._reader
+
+        def read() -> EntityInfo:
+            contract = reader._contract(registry, reader._registry_abi, "registry")
+            e = reader._eth_call(self._view, f"entity {entity_id}",
+                                 contract.functions.entity(entity_id), self._head_block())
             return EntityInfo(int(e[0]), str(e[9]), str(e[10]), int(e[2]), int(e[3]), int(e[4]))
 
         return self._cached("small", ("entity", registry.lower(), entity_id), read)
+
+
+class _NodeAnswered(Exception):  # noqa: N818 - internal: the node's JSON-RPC error object
+    """The node answered a raw request with a JSON-RPC error (its message)."""
 
 
 def _get_block(w3: Any, number: int) -> Any:
@@ -405,6 +615,11 @@ def _get_block(w3: Any, number: int) -> Any:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# How nodes say that they keep no state for a block (geth, erigon, nethermind, anvil, besu).
+_NO_STATE = re.compile(
+    r"missing trie node|state.{0,40}not available|not available.{0,40}state|historical state"
+    r"|state.{0,20}(?:pruned|unavailable)|no state|BlockOutOfRange|header not found"
+    r"|resource not found|unknown block|not an archive", re.IGNORECASE)
 
 
 def _describe(exc: Exception) -> str:
@@ -420,6 +635,8 @@ def _describe(exc: Exception) -> str:
         return f"the node did not answer in time ({type(exc).__name__})"
     if isinstance(exc, requests.ConnectionError):
         return f"cannot connect to the node ({type(exc).__name__})"
+    if isinstance(exc, _NodeAnswered):
+        return "the node answered: " + _CONTROL.sub("?", str(exc))[:200]
     if isinstance(exc, Web3RPCError):
         # The node's own error message (a JSON-RPC error object), shortened and printable.
         error = (exc.rpc_response or {}).get("error")
@@ -433,17 +650,29 @@ def _node_answered(exc: Exception) -> bool:
     """Whether the node itself refused the request (rather than being unreachable)."""
     from web3.exceptions import Web3RPCError  # noqa: PLC0415
 
-    return isinstance(exc, Web3RPCError)
+    return isinstance(exc, Web3RPCError | _NodeAnswered)
+
+
+def _transport_failure(exc: Exception) -> bool:
+    """Whether the request failed on its way (no connection, no answer in time, an HTTP
+    error status such as 429): nothing the chain's state could have caused."""
+    import requests  # noqa: PLC0415
+
+    return isinstance(exc, requests.RequestException)
 
 
 def _url_secrets(url: object) -> list[str]:
-    """The parts of an RPC URL that may hold an API key: its path and query, user info."""
+    """The parts of an RPC URL that may hold an API key, longest first: the URL itself, its
+    path and query, its user and password, and each path segment and query value of at least
+    :data:`_MIN_SECRET_CHARS` characters (a node's error may echo any one of them), each also
+    as percent-decoded."""
     if not isinstance(url, str):
         return []
     parts = urlsplit(url)
-    found = [url]
-    if parts.path.strip("/") or parts.query:
-        found.append(parts.path + (f"?{parts.query}" if parts.query else ""))
-    if parts.password:
-        found.append(parts.password)
-    return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
+    found = [url, parts.path + (f"?{parts.query}" if parts.query else ""), parts.query,
+             parts.username or "", parts.password or ""]
+    found += parts.path.split("/")
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        found += [name, value]
+    found += [unquote(part) for part in found]
+    return sorted({s for s in found if len(s) >= _MIN_SECRET_CHARS}, key=len, reverse=True)

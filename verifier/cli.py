@@ -22,7 +22,6 @@ import argparse
 import gc
 import json
 import os
-import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,10 +35,11 @@ from verifier.errors import (
     VerifierError,
 )
 from verifier.receipt import BUNDLE_FORMAT
+from verifier.text import visible
 from verifier.trust import TrustConfig
 from verifier.verify import CheckStatus, VerificationReport, parse_datetime, verify_bundle_text
 
-__all__ = ["main", "visible"]
+__all__ = ["main"]
 
 _MARKS = {CheckStatus.PASSED: "PASS", CheckStatus.FAILED: "FAIL",
           CheckStatus.NOT_CHECKED: "----", CheckStatus.NOT_APPLICABLE: "n/a "}
@@ -127,25 +127,6 @@ def _exit_code(reports: list[VerificationReport]) -> int:
     if any(report.offline_checks_passed for report in reports):
         return 3
     return 0
-
-
-# Characters that move the cursor, erase, or reorder what a terminal shows: C0 and C1
-# controls, DEL, bidirectional overrides and isolates, zero-width and invisible formatting
-# characters, line and paragraph separators. Credential text is attacker-controlled.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u115f\u1160\u180e\u200b-\u200f"
-                     "\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
-                     "\ufff9-\ufffb]")
-
-
-def visible(text: str) -> str:
-    """``text`` with every control, bidi or invisible formatting character written as an
-    escape (``\\x1b``, ``\\u202e``), so a credential cannot rewrite the terminal."""
-    return _UNSAFE.sub(_escape, text)
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _aware_time(text: str) -> datetime:

@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from verifier._paths import Link, spell
-from verifier.chain import AnchorInfo, ChainReader, ChainReadError
+from verifier.chain import AnchorInfo, ChainReader, ChainReadError, ReorganisedError
 from verifier.credential import canonicalize
 from verifier.errors import (
     CredentialError,
@@ -198,8 +198,17 @@ def verify(credential: Mapping[str, Any], receipt: Receipt, *, trust: TrustConfi
         _scope(checks, credential, None)
         return checks.report()
     try:
-        return _chain_checks(checks, credential, receipt, deployment=deployment, reader=reader,
-                             trust=trust, as_of=when)
+        # Every chain read of one verification is of one head's state (at_head), so that
+        # no report combines two states of the chain. If that head is reorganised away
+        # while it is read, the chain checks start over at the new head, once.
+        try:
+            return _chain_checks(checks, credential, receipt, deployment=deployment,
+                                 reader=reader.at_head(), trust=trust, as_of=when)
+        except ReorganisedError:
+            for name in _CHAIN_CHECKS:
+                checks.items.pop(name, None)
+            return _chain_checks(checks, credential, receipt, deployment=deployment,
+                                 reader=reader.at_head(), trust=trust, as_of=when)
     except ChainReadError as exc:
         for name in _CHAIN_CHECKS:
             if name not in checks.items:

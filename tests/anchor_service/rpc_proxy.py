@@ -1,6 +1,7 @@
 """A JSON-RPC proxy in front of a node, for tests: it counts the requests by method, answers
 on any path (so that a URL may carry a made-up API key), and can answer HTTP 429 instead of
-forwarding, or stop listening altogether (the node is down)."""
+forwarding, answer chosen calls with a JSON-RPC error, hold requests without ever answering (a
+node that has hung), or stop listening altogether (the node is down)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,18 @@ __all__ = ["CountingRpcProxy"]
 class CountingRpcProxy:
     """Forwards JSON-RPC POSTs to ``upstream``; ``methods`` counts them (batches item by
     item). With ``rate_limited`` set it answers 429 Too Many Requests instead, as a provider
-    whose quota is used up does."""
+    whose quota is used up does. ``errors`` maps a method, or an ``eth_call`` selector as
+    ``"0x12345678"``, to a message the node answers it with as a JSON-RPC error. With
+    ``hanging`` set, requests are counted and then never answered (until :meth:`release`, or
+    30 seconds, after which the connection is closed without an answer)."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.methods: Counter[str] = Counter()
         self.rate_limited = False
+        self.errors: dict[str, str] = {}
+        self.hanging = False
+        self._released = threading.Event()
         self._lock = threading.Lock()
         self._http = httpx.Client(timeout=30)
         proxy = self
@@ -54,8 +61,13 @@ class CountingRpcProxy:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.release()
         self.stop()
         self._http.close()
+
+    def release(self) -> None:
+        """Let held requests go (their connections close without an answer)."""
+        self._released.set()
 
     def stop(self) -> None:
         """Stop listening: connections are refused from now on."""
@@ -73,12 +85,34 @@ class CountingRpcProxy:
             for item in request if isinstance(request, list) else [request]:
                 if isinstance(item, dict):
                     self.methods[str(item.get("method"))] += 1
+        if self.hanging:
+            self._released.wait(30)
+            handler.close_connection = True
+            return
         if self.rate_limited:
             self._reply(handler, 429, b"Too Many Requests")
+            return
+        message = self._error_for(request)
+        if message is not None:
+            answer = {"jsonrpc": "2.0", "id": request.get("id"),
+                      "error": {"code": -32000, "message": message}}
+            self._reply(handler, 200, json.dumps(answer).encode())
             return
         upstream = self._http.post(self.upstream, content=body,
                                    headers={"Content-Type": "application/json"})
         self._reply(handler, upstream.status_code, upstream.content)
+
+    def _error_for(self, request: object) -> str | None:
+        if not isinstance(request, dict):
+            return None
+        method = str(request.get("method"))
+        if method in self.errors:
+            return self.errors[method]
+        params = request.get("params")
+        if method == "eth_call" and isinstance(params, list) and params:
+            data = params[0].get("data") or params[0].get("input") or ""
+            return self.errors.get(str(data)[:10])
+        return None
 
     @staticmethod
     def _reply(handler: BaseHTTPRequestHandler, status: int, content: bytes) -> None:

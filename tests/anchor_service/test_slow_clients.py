@@ -417,7 +417,7 @@ def test_clients_that_never_read_hold_little_of_their_answers_in_memory(
         time.sleep(2.0)  # the answers are being written until every connection stalls
         grown = _rss_bytes(pid) + _tcp_memory_bytes() - before
         assert all(_still_open(sock) for sock in readers)  # under the cap and the timeout
-        # About 200 x (a 64 KiB write buffer, a 64 KiB piece, a 256 KiB kernel buffer).
+        # About 200 x (a 16 KiB write buffer, a 16 KiB piece, a 256 KiB kernel buffer).
         assert grown < 160 * 2**20, f"RSS and TCP buffers grew by {grown / 2**20:.0f} MiB"
     finally:
         for sock in readers:
