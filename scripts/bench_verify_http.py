@@ -33,11 +33,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the contract test world: deploy, accredit, keys
 
-from anchor_service.service import write_keystore  # noqa: E402
-from anchor_service.store import Store  # noqa: E402
 from localchain import AnvilChain  # noqa: E402
+from tests.anchor_service.processes import prepare  # noqa: E402
 from tests.contracts.conftest import build_world  # noqa: E402
-from tests.support import free_port, wait_until_up  # noqa: E402
+from tests.support import wait_until_up  # noqa: E402
 
 CONNECTIONS = 16
 VERIFY_LIMIT = 2**20  # the default verify_max_body_bytes
@@ -46,24 +45,11 @@ VERIFY_LIMIT = 2**20  # the default verify_max_body_bytes
 def start_service(data: Path, chain: AnvilChain) -> tuple[subprocess.Popen[bytes], str, str]:
     """The service for a fresh deployment on ``chain``: its process, base URL and an issuer
     token."""
-    world = build_world(chain)
-    (data / "deployment.json").write_text(world.deployment.to_json(), encoding="utf-8")
-    write_keystore(data / "keys", world.issuer, "pw", scrypt_cost=2**10)
-    store = Store(data / "service.sqlite3")
-    issuer = store.add_issuer("bench", entity_id=world.issuer_id,
-                              key_address=world.issuer.address, did="did:web:uni-a.example")
-    token = store.add_token(role="issuer", issuer_id=issuer.id)
-    store.close()
-    port = free_port()
-    env = {**os.environ, "MICROCRED_RPC_URL": str(chain.rpc_url),
-           "MICROCRED_DEPLOYMENT": str(data / "deployment.json"),
-           "MICROCRED_DATABASE_URL": f"sqlite:///{data / 'service.sqlite3'}",
-           "MICROCRED_KEYSTORE_DIR": str(data / "keys"), "MICROCRED_KEYSTORE_PASSWORD": "pw",
-           "MICROCRED_PORT": str(port), "MICROCRED_BATCH_MAX_AGE": "0.1",
-           "MICROCRED_LOG_JSON": "true",
-           # The load comes from one address: without these, 50 requests/s is the ceiling
-           # and 4 of the connections' verifications at a time are let in.
-           "MICROCRED_PUBLIC_RATE_LIMIT": "0", "MICROCRED_VERIFY_PER_CLIENT": "16"}
+    env, port, _, _, token = prepare(build_world(chain), data)
+    # The load comes from one address: without these, 50 requests/s is the ceiling and 4 of
+    # the connections' verifications at a time are let in.
+    env.update({"MICROCRED_LOG_JSON": "true", "MICROCRED_PUBLIC_RATE_LIMIT": "0",
+                "MICROCRED_VERIFY_PER_CLIENT": "16"})
     process = subprocess.Popen([sys.executable, "-m", "anchor_service", "serve"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

@@ -36,11 +36,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the contract test world: deploy, accredit, keys
 
-from anchor_service.service import write_keystore  # noqa: E402
-from anchor_service.store import Store  # noqa: E402
 from localchain import AnvilChain  # noqa: E402
+from tests.anchor_service.processes import prepare  # noqa: E402
 from tests.contracts.conftest import build_world  # noqa: E402
-from tests.support import free_port, wait_until_up  # noqa: E402
+from tests.support import wait_until_up  # noqa: E402
 
 HEAD = b"POST /v1/credentials HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
 # About 1.5 MB an answer, four of them pipelined: far more than the socket buffers hold.
@@ -159,20 +158,8 @@ def _attack(target: Target, share: Share, results: Queue[dict[str, int]]) -> Non
 
 
 def _service(data: Path, chain: AnvilChain) -> tuple[subprocess.Popen[bytes], Target]:
-    world = build_world(chain)
-    (data / "deployment.json").write_text(world.deployment.to_json(), encoding="utf-8")
-    write_keystore(data / "keys", world.issuer, "pw", scrypt_cost=2**10)
-    store = Store(data / "service.sqlite3")
-    issuer = store.add_issuer("attacked", entity_id=world.issuer_id,
-                              key_address=world.issuer.address, did="did:web:uni-a.example")
-    token = store.add_token(role="issuer", issuer_id=issuer.id)
-    store.close()
-    port = free_port()
-    env = {**os.environ, "MICROCRED_RPC_URL": str(chain.rpc_url),
-           "MICROCRED_DEPLOYMENT": str(data / "deployment.json"),
-           "MICROCRED_DATABASE_URL": f"sqlite:///{data / 'service.sqlite3'}",
-           "MICROCRED_KEYSTORE_DIR": str(data / "keys"), "MICROCRED_KEYSTORE_PASSWORD": "pw",
-           "MICROCRED_PORT": str(port), "MICROCRED_BATCH_MAX_AGE": "1"}
+    env, port, _, _, token = prepare(build_world(chain), data)
+    env.update({"MICROCRED_BATCH_MAX_AGE": "1", "MICROCRED_LOG_JSON": "true"})
     log = data / "service.log"
     with open(log, "wb") as output:
         process = subprocess.Popen([sys.executable, "-m", "anchor_service", "serve"], env=env,
