@@ -304,7 +304,19 @@ def _scan(root: Mapping[str, Any]) -> _Scan:
                     plain = False
                 stack.append((depth + 1, item))
         elif kind is list or kind is tuple:
-            stack.extend((depth + 1, item) for item in value)
+            # Items that need no walk are settled here rather than pushed: ASCII strings
+            # (most of a credential's values) and empty arrays and objects (a wide hostile
+            # document is millions of them).
+            for item in value:
+                item_kind = type(item)
+                if item_kind is str:
+                    if not item.isascii() and not _valid_unicode(item):
+                        return _Scan.INVALID
+                elif (item_kind is list or item_kind is dict) and not item:
+                    if depth >= MAX_DEPTH:  # the empty one would sit deeper than allowed
+                        return _Scan.INVALID
+                else:
+                    stack.append((depth + 1, item))
         elif not _scalar_ok(value):
             return _Scan.INVALID
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
@@ -87,6 +88,21 @@ def test_nesting_is_bounded() -> None:
         credential_digest(deep)
     with pytest.raises(CredentialError, match="nested deeper than 128"):
         parse_credential("[" * 100_000 + "]" * 100_000)
+
+
+@pytest.mark.parametrize("empty", [[], {}])
+def test_an_empty_array_or_object_inside_an_array_counts_its_level(empty: Any) -> None:
+    def nested(levels: int) -> dict[str, Any]:
+        """An object whose deepest value, an empty array or object in an array, is at level
+        ``levels`` (the credential itself is level 0)."""
+        value: Any = [copy.deepcopy(empty)]
+        for _ in range(levels - 2):
+            value = [value]
+        return {"a": value}
+
+    canonicalize(nested(MAX_DEPTH))
+    with pytest.raises(CredentialError, match="nested deeper than 128"):
+        canonicalize(nested(MAX_DEPTH + 1))
 
 
 def test_deep_nesting_is_rejected_even_with_a_raised_recursion_limit() -> None:
