@@ -291,37 +291,55 @@ def _scan(root: Mapping[str, Any]) -> _Scan:
         # Exact types first: isinstance() against the Mapping ABC is slow, and this runs for
         # every value of every submitted credential.
         if kind is str:
-            if not value.isascii() and not _valid_unicode(value):
-                return _Scan.INVALID
+            valid = value.isascii() or _valid_unicode(value)
         elif kind is dict or (kind is not list and isinstance(value, Mapping)):
-            plain = plain and kind is dict
-            for key, item in value.items():
-                if type(key) is not str:
-                    return _Scan.INVALID
-                if not key.isascii():
-                    if not _valid_unicode(key):
-                        return _Scan.INVALID
-                    plain = False
-                stack.append((depth + 1, item))
+            members = _push_members(value, depth, stack)
+            valid = members is not None
+            plain = plain and kind is dict and members is True
         elif kind is list or kind is tuple:
-            # Items that need no walk are settled here rather than pushed: ASCII strings
-            # (most of a credential's values) and empty arrays and objects (a wide hostile
-            # document is millions of them).
-            for item in value:
-                item_kind = type(item)
-                if item_kind is str:
-                    if not item.isascii() and not _valid_unicode(item):
-                        return _Scan.INVALID
-                elif (item_kind is list or item_kind is dict) and not item:
-                    if depth >= MAX_DEPTH:  # the empty one would sit deeper than allowed
-                        return _Scan.INVALID
-                else:
-                    stack.append((depth + 1, item))
-        elif not _scalar_ok(value):
-            return _Scan.INVALID
+            valid = _push_items(value, depth, stack)
         else:
-            plain = plain and _prints_alike(value, kind)
+            valid = _scalar_ok(value)
+            plain = plain and valid and _prints_alike(value, kind)
+        if not valid:
+            return _Scan.INVALID
     return _Scan.PLAIN if plain else _Scan.GENERAL
+
+
+def _push_members(members: Mapping[Any, Any], depth: int,
+                  stack: list[tuple[int, Any]]) -> bool | None:
+    """Push an object's values for :func:`_scan`: None if a key is invalid, else whether
+    every key is ASCII (which keeps the fast encoder's key order right)."""
+    ascii_keys = True
+    for key, item in members.items():
+        if type(key) is not str:
+            return None
+        if not key.isascii():
+            if not _valid_unicode(key):
+                return None
+            ascii_keys = False
+        stack.append((depth + 1, item))
+    return ascii_keys
+
+
+def _push_items(items: list[Any] | tuple[Any, ...], depth: int,
+                stack: list[tuple[int, Any]]) -> bool:
+    """Push an array's items for :func:`_scan`; False if one is already known to be invalid.
+
+    Items that need no walk are settled here rather than pushed: ASCII strings (most of a
+    credential's values) and empty arrays and objects (a wide hostile document is millions of
+    them)."""
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            if not item.isascii() and not _valid_unicode(item):
+                return False
+        elif (kind is list or kind is dict) and not item:
+            if depth >= MAX_DEPTH:  # the empty one would sit deeper than allowed
+                return False
+        else:
+            stack.append((depth + 1, item))
+    return True
 
 
 def _prints_alike(value: object, kind: type) -> bool:

@@ -9,28 +9,19 @@ import json
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 import httpx
 
-__all__ = ["CountingRpcProxy"]
+__all__ = ["CountingRpcProxy", "RpcProxy"]
 
 
-class CountingRpcProxy:
-    """Forwards JSON-RPC POSTs to ``upstream``; ``methods`` counts them (batches item by
-    item). With ``rate_limited`` set it answers 429 Too Many Requests instead, as a provider
-    whose quota is used up does. ``errors`` maps a method, or an ``eth_call`` selector as
-    ``"0x12345678"``, to a message the node answers it with as a JSON-RPC error. With
-    ``hanging`` set, requests are counted and then never answered (until :meth:`release`, or
-    30 seconds, after which the connection is closed without an answer)."""
+class RpcProxy:
+    """A JSON-RPC proxy on loopback in front of ``upstream``: subclasses decide in
+    :meth:`answer` what each POST gets (by default, the node's own answer)."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
-        self.methods: Counter[str] = Counter()
-        self.rate_limited = False
-        self.errors: dict[str, str] = {}
-        self.hanging = False
-        self._released = threading.Event()
-        self._lock = threading.Lock()
         self._http = httpx.Client(timeout=30)
         proxy = self
 
@@ -51,23 +42,14 @@ class CountingRpcProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def calls(self, method: str) -> int:
-        with self._lock:
-            return self.methods[method]
-
-    def __enter__(self) -> CountingRpcProxy:
+    def __enter__(self) -> Self:
         self._thread.start()
         self._running = True
         return self
 
     def __exit__(self, *_: object) -> None:
-        self.release()
         self.stop()
         self._http.close()
-
-    def release(self) -> None:
-        """Let held requests go (their connections close without an answer)."""
-        self._released.set()
 
     def stop(self) -> None:
         """Stop listening: connections are refused from now on."""
@@ -75,6 +57,53 @@ class CountingRpcProxy:
             self._running = False
             self._server.shutdown()
             self._server.server_close()
+
+    def answer(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        self.forward(handler, body)
+
+    def forward(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        """Send the request to the node and its answer back."""
+        upstream = self._http.post(self.upstream, content=body,
+                                   headers={"Content-Type": "application/json"})
+        self.reply(handler, upstream.status_code, upstream.content)
+
+    @staticmethod
+    def reply(handler: BaseHTTPRequestHandler, status: int, content: bytes) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(content)))
+        handler.end_headers()
+        handler.wfile.write(content)
+
+
+class CountingRpcProxy(RpcProxy):
+    """Forwards JSON-RPC POSTs to ``upstream``; ``methods`` counts them (batches item by
+    item). With ``rate_limited`` set it answers 429 Too Many Requests instead, as a provider
+    whose quota is used up does. ``errors`` maps a method, or an ``eth_call`` selector as
+    ``"0x12345678"``, to a message the node answers it with as a JSON-RPC error. With
+    ``hanging`` set, requests are counted and then never answered (until :meth:`release`, or
+    30 seconds, after which the connection is closed without an answer)."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream)
+        self.methods: Counter[str] = Counter()
+        self.rate_limited = False
+        self.errors: dict[str, str] = {}
+        self.hanging = False
+        self._released = threading.Event()
+        self._lock = threading.Lock()
+
+    def calls(self, method: str) -> int:
+        with self._lock:
+            return self.methods[method]
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+        super().__exit__()
+
+    def release(self) -> None:
+        """Let held requests go (their connections close without an answer)."""
+        self._released.set()
 
     def answer(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
         try:
@@ -90,17 +119,15 @@ class CountingRpcProxy:
             handler.close_connection = True
             return
         if self.rate_limited:
-            self._reply(handler, 429, b"Too Many Requests")
+            self.reply(handler, 429, b"Too Many Requests")
             return
         message = self._error_for(request)
         if message is not None:
             answer = {"jsonrpc": "2.0", "id": request.get("id"),
                       "error": {"code": -32000, "message": message}}
-            self._reply(handler, 200, json.dumps(answer).encode())
+            self.reply(handler, 200, json.dumps(answer).encode())
             return
-        upstream = self._http.post(self.upstream, content=body,
-                                   headers={"Content-Type": "application/json"})
-        self._reply(handler, upstream.status_code, upstream.content)
+        self.forward(handler, body)
 
     def _error_for(self, request: object) -> str | None:
         if not isinstance(request, dict):
@@ -113,11 +140,3 @@ class CountingRpcProxy:
             data = params[0].get("data") or params[0].get("input") or ""
             return self.errors.get(str(data)[:10])
         return None
-
-    @staticmethod
-    def _reply(handler: BaseHTTPRequestHandler, status: int, content: bytes) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(content)))
-        handler.end_headers()
-        handler.wfile.write(content)

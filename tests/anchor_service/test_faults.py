@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -28,6 +28,7 @@ from tests.anchor_service.processes import (
     prepare,
     wait_until_all_anchored,
 )
+from tests.anchor_service.rpc_proxy import RpcProxy
 from tests.contracts.conftest import World, build_world
 from tests.support import free_port
 
@@ -69,44 +70,18 @@ def test_the_node_stopped_and_restarted_loses_nothing(tmp_path: Path) -> None:
         chain.close()
 
 
-class FlakyRpc:
+class FlakyRpc(RpcProxy):
     """A JSON-RPC proxy on loopback that, once armed, fails a share of the requests: refused
     before they reach the node (HTTP 502, or a JSON-RPC error), or forwarded with the answer
     lost (the connection closes): the node acted, the service cannot know."""
 
     def __init__(self, upstream: str, failure_rate: float, seed: int) -> None:
-        self.upstream = upstream
+        super().__init__(upstream)
         self.failure_rate = failure_rate
         self.armed = False
         self.injected = {"http_502": 0, "rpc_error": 0, "answer_lost": 0}
         self._rng = random.Random(seed)  # noqa: S311 - fault injection, not security
         self._lock = threading.Lock()
-        self._http = httpx.Client(timeout=30)
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                proxy.answer(self, body)
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FlakyRpc:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._http.close()
 
     def _fault(self) -> str | None:
         with self._lock:
@@ -119,28 +94,20 @@ class FlakyRpc:
     def answer(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
         fault = self._fault()
         if fault == "http_502":
-            self._reply(handler, 502, b"injected fault")
+            self.reply(handler, 502, b"injected fault")
             return
         if fault == "rpc_error":
             request = json.loads(body)
             error = {"jsonrpc": "2.0", "id": request.get("id"),
                      "error": {"code": -32603, "message": "injected fault"}}
-            self._reply(handler, 200, json.dumps(error).encode())
+            self.reply(handler, 200, json.dumps(error).encode())
             return
-        upstream = self._http.post(self.upstream, content=body,
-                                   headers={"Content-Type": "application/json"})
         if fault == "answer_lost":
+            self._http.post(self.upstream, content=body,
+                            headers={"Content-Type": "application/json"})
             handler.close_connection = True  # nothing written: the answer is lost
             return
-        self._reply(handler, upstream.status_code, upstream.content)
-
-    @staticmethod
-    def _reply(handler: BaseHTTPRequestHandler, status: int, content: bytes) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(content)))
-        handler.end_headers()
-        handler.wfile.write(content)
+        self.forward(handler, body)
 
 
 @pytest.fixture
