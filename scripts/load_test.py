@@ -6,10 +6,11 @@ then proof that nothing was lost. Prints figures; exits 1 on any error or loss.
     python scripts/load_test.py --database postgresql://USER@HOST:PORT/DB
 
 The service runs as its own process (`anchor-service serve`, default settings, rate limits
-included) against a real anvil node; this process runs the clients (asyncio, one connection
-each). Each client loops over a mix: submit 1 to 20 credentials (60 %), read a credential's
-state (20 %), fetch a receipt (15 %; 409 while its batch is not anchored yet is the documented
-answer, counted apart) and verify a bundle through POST /v1/verify (5 %).
+included, except that the clients, all on 127.0.0.1, may have as many verifications in flight
+as there are clients) against a real anvil node; this process runs the clients (asyncio,
+one connection each). Each client loops over a mix: submit 1 to 20 credentials (60 %), read
+a credential's state (20 %), fetch a receipt (15 %; 409 while its batch is not anchored yet is
+the documented answer, counted apart) and verify a bundle through POST /v1/verify (5 %).
 
 An error is a transport failure, a 5xx, or any other status than the documented one for the
 request. Afterwards every credential answered 2xx must be anchored exactly once, with a
@@ -152,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
                "MICROCRED_DATABASE_URL": location if "://" in location
                else f"sqlite:///{location}",
                "MICROCRED_KEYSTORE_DIR": str(data / "keys"), "MICROCRED_KEYSTORE_PASSWORD": "pw",
-               "MICROCRED_PORT": str(port), "MICROCRED_BATCH_MAX_AGE": "2"}
+               "MICROCRED_PORT": str(port), "MICROCRED_BATCH_MAX_AGE": "2",
+               # Every client here comes from 127.0.0.1; in service each would have its own
+               # address, and its own share of the verification slots.
+               "MICROCRED_VERIFY_PER_CLIENT": str(args.clients)}
         from_block = chain.w3.eth.block_number + 1
         service = subprocess.Popen([sys.executable, "-m", "anchor_service", "serve"], env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
