@@ -9,7 +9,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,24 +20,29 @@ __all__ = ["AUTHENTICATED", "BodySizeLimit", "RateLimit", "mark_authenticated"]
 
 
 class BodySizeLimit:
-    """Pure ASGI middleware: checks Content-Length, and counts chunked bodies as they come."""
+    """Pure ASGI middleware: checks Content-Length, and counts chunked bodies as they come.
+    ``max_bytes`` holds for every route but those of ``path_limits`` (path: bytes), which
+    have their own (the public verification route's is much smaller)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 path_limits: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope.get("path", ""), self.max_bytes)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    too_big = int(value) > limit
                 except ValueError:
                     too_big = False
                 if too_big:
-                    await self._reject(send)
+                    await self._reject(send, limit)
                     return
         received = 0
 
@@ -46,18 +51,19 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise _BodyTooLargeError
             return message
 
         try:
             await self.app(scope, counting_receive, send)
         except _BodyTooLargeError:
-            await self._reject(send)
+            await self._reject(send, limit)
 
-    async def _reject(self, send: Send) -> None:
-        body = json.dumps({"error": "body_too_large",
-                           "detail": f"request body over {self.max_bytes} bytes"}).encode()
+    @staticmethod
+    async def _reject(send: Send, limit: int) -> None:
+        detail = f"request body over the limit: at most {limit} bytes"
+        body = json.dumps({"error": "body_too_large", "detail": detail}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})

@@ -5,7 +5,8 @@ verifier library's report, every check with its evidence. No token is needed: ve
 reveals nothing that the bundle does not already hold.
 
 Being public, the route keeps its own limits: bodies of at most ``verify_max_body_bytes``
-(counted as they arrive, whether or not a Content-Length was sent), at most
+(the app's body-size limit for this path, counted as they arrive, whether or not a
+Content-Length was sent), sent within ``verify_body_timeout``, at most
 ``verify_concurrency`` verifications in flight (beyond, 503 with Retry-After before the body
 is read), and one chain reader shared by every request of the process, so that the chain
 work of a verification is a few cached reads."""
@@ -41,7 +42,10 @@ router = APIRouter(prefix="/v1", tags=["verify"])
 # The bundle's own schema is verifier/schemas/bundle-v1.schema.json.
 _BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "description": "A bundle (format microcred-anchor-bundle, version 1): a credential and "
-    "its receipt. JSON Schema: verifier/schemas/bundle-v1.schema.json."}}}}}
+    "its receipt. JSON Schema: verifier/schemas/bundle-v1.schema.json. Any JSON object gets a "
+    "report; text that is not strict I-JSON (a syntax error, a duplicate key, NaN, an integer "
+    "literal of more than 16 digits, nesting deeper than 128 levels in the credential) is "
+    "refused with 400."}}}}}
 _RETRY_AFTER_SECONDS = 1
 
 
@@ -110,7 +114,7 @@ async def verify_bundle(
         deadline = components.settings.verify_body_timeout
         try:
             async with asyncio.timeout(deadline):
-                body = await _read_body(request, components.settings.verify_max_body_bytes)
+                body = await _read_body(request)
         except TimeoutError:
             raise ApiError(408, "body_timeout", "a verification request body must arrive "
                            f"within {deadline:g} s") from None
@@ -150,27 +154,13 @@ def _slots(request: Request, components: Components) -> _Slots:
     return slots
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed ``limit`` bytes: by its
-    Content-Length before anything is read, or while a chunked body arrives."""
-    too_large = ApiError(413, "body_too_large",
-                         f"a verification request body may have at most {limit} bytes; a "
-                         "bundle is a few kilobytes")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-        raise too_large
-    parts: list[bytes] = []
-    size = 0
+async def _read_body(request: Request) -> bytes:
+    """The body (its size is bounded by the app's BodySizeLimit, 413 beyond)."""
     try:
-        async for part in request.stream():
-            size += len(part)
-            if size > limit:
-                raise too_large
-            parts.append(part)
+        return await request.body()
     except ClientDisconnect:
         raise ApiError(400, "invalid_request", "the client went away before sending the "
                        "whole body") from None
-    return b"".join(parts)
 
 
 def _time(text: str | None) -> datetime | None:
