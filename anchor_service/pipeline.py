@@ -314,9 +314,8 @@ class Pipeline:
                     # The registry changed within the trust cache's second: ask it afresh,
                     # and wait like any blocked batch (no backoff).
                     self.trust.forget(batch.issuer_id)
-                    trust = self.trust.cached(batch.issuer_id)
-                    self._block(batch, trust.reason if trust is not None and trust.reason
-                                else f"issuer not trusted: the anchor contract refuses it: {exc}")
+                    self._block(batch, self.trust.refusal(batch.issuer_id)
+                                or f"issuer not trusted: the anchor contract refuses it: {exc}")
                     continue
                 if isinstance(exc, RevertError):
                     self._blocked[batch.id] = (batch.issuer_id,
@@ -359,9 +358,9 @@ class Pipeline:
             return self._confirm(batch, info)
         if batch.state is BatchState.SENT and not self._lost(batch):
             return False  # still on its way
-        trust = self.trust.cached(batch.issuer_id)  # None (unknown): try, the contract decides
-        if trust is not None and trust.reason is not None:
-            raise BatchBlockedError(trust.reason)
+        refusal = self.trust.refusal(batch.issuer_id)  # None (unknown): the contract decides
+        if refusal is not None:
+            raise BatchBlockedError(refusal)
         sender, signed = self._sign(batch, replace=batch.state is BatchState.SENT)
         if self._lease is not None:
             self._lease.confirm()  # still the one process sending for this issuer
@@ -392,9 +391,9 @@ class Pipeline:
         then a refusal this process met sending it."""
         if batch.state is BatchState.ANCHORED:
             return None
-        trust = self.trust.cached(batch.issuer_id)
-        if trust is not None and trust.reason is not None:
-            return trust.reason
+        refusal = self.trust.refusal(batch.issuer_id)
+        if refusal is not None:
+            return refusal
         kept = self._blocked.get(batch.id)
         if kept is None or kept[1].startswith("issuer not trusted"):
             return None  # trusted again: the batch goes out in the next round

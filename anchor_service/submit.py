@@ -29,7 +29,7 @@ from anchor_service.service import Components
 from anchor_service.store import NewCredential
 from verifier.credential import canonicalize, new_salt, parse_credential
 from verifier.errors import CredentialError
-from verifier.receipt import BUNDLE_FORMAT, RECEIPT_FORMAT
+from verifier.receipt import document_kind
 
 __all__ = ["DirectBackend", "HttpBackend", "Loaded", "Outcome", "SubmitError", "load_inputs",
            "submit"]
@@ -90,7 +90,7 @@ def load_inputs(path: Path) -> Loaded:
         except SubmitError as exc:
             rejected.append(str(exc))
             return
-        kind = _document_kind(credential)
+        kind = document_kind(credential)
         if kind is not None:
             skipped.append(f"{where}: a {kind}, not a credential")
         else:
@@ -122,14 +122,6 @@ def load_inputs(path: Path) -> Loaded:
     else:
         raise SubmitError(f"{path}: not a folder of .json files nor a .jsonl file")
     return Loaded(inputs, rejected, skipped)
-
-
-def _document_kind(document: dict[str, Any]) -> str | None:
-    """"bundle" or "receipt" when the document is one of this project's (its format marker)."""
-    marker = document.get("format")
-    if not isinstance(marker, str):
-        return None
-    return {BUNDLE_FORMAT: "bundle", RECEIPT_FORMAT: "receipt"}.get(marker)
 
 
 def _parse(data: bytes, where: str) -> dict[str, Any]:

@@ -158,6 +158,12 @@ class IssuerTrustView:
         finally:
             entry.lock.release()
 
+    def refusal(self, issuer_id: int) -> str | None:
+        """Why the registry does not trust the issuer now (as :meth:`cached` knows it), or
+        None: trusted, or unknown because the chain cannot be asked."""
+        trust = self.cached(issuer_id)
+        return None if trust is None else trust.reason
+
     def forget(self, issuer_id: int) -> None:
         """Drop the cached answer: the next :meth:`cached` asks the chain."""
         entry = self._entries.get(issuer_id)

@@ -34,7 +34,7 @@ from verifier.errors import (
     UnreadableJSONError,
     VerifierError,
 )
-from verifier.receipt import BUNDLE_FORMAT
+from verifier.receipt import BUNDLE_FORMAT, document_kind
 from verifier.text import visible
 from verifier.trust import TrustConfig
 from verifier.verify import CheckStatus, VerificationReport, parse_datetime, verify_bundle_text
@@ -138,7 +138,7 @@ def _aware_time(text: str) -> datetime:
 
 # In a folder, bundles sit beside the credentials they were made from (``anchor-service
 # submit`` writes them there): only files that name the bundle format are verified.
-_BUNDLE_MARK = b'"microcred-anchor-bundle"'
+_BUNDLE_MARK = f'"{BUNDLE_FORMAT}"'.encode()
 
 
 def _names_bundle_format(text: bytes) -> bool:
@@ -150,7 +150,7 @@ def _names_bundle_format(text: bytes) -> bool:
         return True  # verified, and so reported as the error it is
     except CredentialError:
         return False  # JSON, but not an object: not a bundle
-    return document.get("format") == BUNDLE_FORMAT
+    return document_kind(document) == "bundle"
 
 
 def _bundle_files(path: Path) -> list[Path]:

@@ -407,25 +407,13 @@ def _locate_unrepresentable(root: Mapping[str, Any]) -> None:
                 if not isinstance(key, str):
                     raise CredentialError(f"{spell('credential', link)}: object key {key!r} "
                                           "is not a string")
-                if not key.isascii() and _unicode_problem(key) is not None:
-                    _check_unicode(f"{spell('credential', link)} key", key)
+                if not key.isascii() and (problem := _unicode_problem(key)) is not None:
+                    raise CredentialError(f"{spell('credential', link)} key: {problem}")
                 stack.append(((link, key), depth + 1, item))
         elif isinstance(value, (list, tuple)):
             stack.extend(((link, i), depth + 1, item) for i, item in enumerate(value))
-        elif _scalar_problem(value) is not None:
-            _check_scalar(spell("credential", link), value)
-
-
-def _check_scalar(path: str, value: object) -> None:
-    problem = _scalar_problem(value)
-    if problem is not None:
-        raise CredentialError(f"{path}: {problem}")
-
-
-def _check_unicode(path: str, text: str) -> None:
-    problem = _unicode_problem(text)
-    if problem is not None:
-        raise CredentialError(f"{path}: {problem}")
+        elif (problem := _scalar_problem(value)) is not None:
+            raise CredentialError(f"{spell('credential', link)}: {problem}")
 
 
 def _json_type(value: object) -> str:

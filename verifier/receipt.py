@@ -15,6 +15,7 @@ whose ``field`` names the offending field.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 import rfc8785
@@ -52,11 +53,21 @@ __all__ = [
     "Anchor",
     "Bundle",
     "Receipt",
+    "document_kind",
 ]
 
 RECEIPT_FORMAT: Final = "microcred-anchor-receipt"
 BUNDLE_FORMAT: Final = "microcred-anchor-bundle"
 SUPPORTED_VERSIONS: Final = (1,)
+
+
+def document_kind(document: Mapping[str, Any]) -> str | None:
+    """``"bundle"`` or ``"receipt"`` when a JSON object is one of this project's documents
+    (by its ``format`` marker, well formed or not), else None (a credential, for example)."""
+    marker = document.get("format")
+    if not isinstance(marker, str):
+        return None
+    return {BUNDLE_FORMAT: "bundle", RECEIPT_FORMAT: "receipt"}.get(marker)
 _M = TypeVar("_M", bound=BaseModel)
 
 

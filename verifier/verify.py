@@ -365,34 +365,35 @@ def _declared_scopes(credential: Mapping[str, Any]) -> list[str]:
     can hide behind another. A ``learningScope`` anywhere else in the credential, or in
     another shape, raises :class:`_ScopeShapeError`: it is never ignored."""
     declared: list[str] = []
-    _collect_scope(credential, "learningScope", declared)
-    subject = credential.get("credentialSubject")
-    if isinstance(subject, Mapping):
-        _collect_scope(subject, "credentialSubject.learningScope", declared)
-    elif isinstance(subject, list):
-        for index, item in enumerate(subject):
-            if isinstance(item, Mapping):
-                _collect_scope(item, f"credentialSubject[{index}].learningScope", declared)
-    stray = _stray_scope(credential)
+    holders = _scope_holders(credential)
+    for where, holder in holders:
+        _collect_scope(holder, where, declared)
+    stray = _stray_scope(credential, {id(holder) for _, holder in holders})
     if stray is not None:
         raise _ScopeShapeError(f"{stray} declares a learningScope where the scope rule does "
                                "not read it (the top level, or a credentialSubject object)")
     return list(dict.fromkeys(declared))
 
 
-def _stray_scope(credential: Mapping[str, Any]) -> str | None:
-    """The path of the first ``learningScope`` key outside the places the rule reads, or None.
+def _scope_holders(credential: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The objects whose ``learningScope`` the rule reads, each with where its scope is."""
+    holders: list[tuple[str, Mapping[str, Any]]] = [("learningScope", credential)]
+    subject = credential.get("credentialSubject")
+    if isinstance(subject, Mapping):
+        holders.append(("credentialSubject.learningScope", subject))
+    elif isinstance(subject, list):
+        holders += [(f"credentialSubject[{index}].learningScope", item)
+                    for index, item in enumerate(subject) if isinstance(item, Mapping)]
+    return holders
+
+
+def _stray_scope(credential: Mapping[str, Any], read_ids: set[int]) -> str | None:
+    """The path of the first ``learningScope`` key in an object other than those the rule
+    reads (``read_ids``), or None.
 
     The walk keeps, per value, only a link to its parent (no path strings: they would grow
     with the depth for every value, quadratic in the document's size), and spells the path
     of the one value found."""
-    subject = credential.get("credentialSubject")
-    read: list[Mapping[str, Any]] = [credential]
-    if isinstance(subject, Mapping):
-        read.append(subject)
-    elif isinstance(subject, list):
-        read += [item for item in subject if isinstance(item, Mapping)]
-    read_ids = {id(holder) for holder in read}
     # (value, link): link is None at the top, else (parent's link, key or index).
     stack: list[tuple[Any, Link | None]] = [(credential, None)]
     while stack:

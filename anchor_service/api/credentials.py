@@ -90,9 +90,9 @@ def _require_trusted(components: Components, issuer_id: int) -> None:
     The answer is cached a second per issuer (bulk ingest pays one chain call a second). When
     the chain cannot be asked, the credentials are accepted: they are stored durably and
     anchored once it answers, and the anchor contract refuses an untrusted issuer anyway."""
-    trust = components.pipeline.trust.cached(issuer_id)
-    if trust is not None and trust.reason is not None:
-        raise ApiError(409, "issuer_not_trusted", trust.reason)
+    refusal = components.pipeline.trust.refusal(issuer_id)
+    if refusal is not None:
+        raise ApiError(409, "issuer_not_trusted", refusal)
 
 
 def _credential_items(credentials: list[dict[str, Any]]) -> list[NewCredential]:

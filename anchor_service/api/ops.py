@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -56,18 +56,13 @@ class _Cached(Generic[T]):
             self._lock.release()
 
 
-def _readiness_cache(request: Request) -> _Cached[tuple[dict[str, object], int]]:
-    cache: _Cached[tuple[dict[str, object], int]] | None = getattr(request.app.state,
-                                                                   "readiness", None)
-    if cache is None:  # one per app; a race here only computes one extra answer
-        cache = request.app.state.readiness = _Cached(READINESS_TTL)
-    return cache
-
-
-def _gauges_cache(request: Request) -> _Cached[bool]:
-    cache: _Cached[bool] | None = getattr(request.app.state, "metrics_gauges", None)
-    if cache is None:  # one per app; a race here only counts once more
-        cache = request.app.state.metrics_gauges = _Cached(METRICS_TTL)
+def _app_cache(request: Request, name: str, ttl: float) -> _Cached[Any]:
+    """The app's cache ``name`` (one per app, made at first use; a race here only computes
+    one extra value)."""
+    cache: _Cached[Any] | None = getattr(request.app.state, name, None)
+    if cache is None:
+        cache = _Cached(ttl)
+        setattr(request.app.state, name, cache)
     return cache
 
 
@@ -89,7 +84,8 @@ def readyz(request: Request, components: ComponentsDep) -> JSONResponse:
 
     The answer is reused for a second, so the database and the chain node are asked at
     most about once a second however often readiness is asked."""
-    answer, status = _readiness_cache(request).get(lambda: _readiness(components))
+    answer, status = _app_cache(request, "readiness", READINESS_TTL).get(
+        lambda: _readiness(components))
     return JSONResponse(answer, status_code=status)
 
 
@@ -131,7 +127,7 @@ def metrics(request: Request, components: ComponentsDep) -> Response:
     """The service's metrics. The queue depth and the blocked batches are counted again at
     most once a second (counting reads every issuer's pending credentials and batches, which
     a public route cannot do once per request); the other figures are current."""
-    _gauges_cache(request).get(lambda: _count_gauges(components))
+    _app_cache(request, "metrics_gauges", METRICS_TTL).get(lambda: _count_gauges(components))
     return Response(components.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
