@@ -40,6 +40,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from verifier.contracts_abi import load_artifact
 from verifier.errors import VerifierError
 from verifier.registry_terms import TRUST_CODES
+from verifier.text import UNSAFE
 
 __all__ = [
     "STATUS_WINDOW_WORDS",
@@ -614,7 +615,6 @@ def _get_block(w3: Any, number: int) -> Any:
         return None
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # How nodes say that they keep no state for a block (geth, erigon, nethermind, anvil, besu).
 _NO_STATE = re.compile(
     r"missing trie node|state.{0,40}not available|not available.{0,40}state|historical state"
@@ -636,13 +636,13 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, requests.ConnectionError):
         return f"cannot connect to the node ({type(exc).__name__})"
     if isinstance(exc, _NodeAnswered):
-        return "the node answered: " + _CONTROL.sub("?", str(exc))[:200]
+        return "the node answered: " + UNSAFE.sub("?", str(exc))[:200]
     if isinstance(exc, Web3RPCError):
         # The node's own error message (a JSON-RPC error object), shortened and printable.
         error = (exc.rpc_response or {}).get("error")
         message = error.get("message") if isinstance(error, dict) else None
         text = str(message) if message else exc.message
-        return "the node answered: " + _CONTROL.sub("?", text)[:200]
+        return "the node answered: " + UNSAFE.sub("?", text)[:200]
     return type(exc).__name__
 
 

@@ -13,11 +13,15 @@ from typing import Any
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
+from web3 import Web3
 
 from anchor_service.api import create_app
+from anchor_service.chain import Deployment
 from anchor_service.service import build_components, write_keystore
 from anchor_service.settings import ServiceSettings
-from anchor_service.store import Store
+from anchor_service.store import Issuer, Store
+from anchor_service.trust import IssuerTrustView
 from tests.contracts.conftest import World
 from tests.support import free_port
 
@@ -35,6 +39,26 @@ class Service:
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+
+@contextmanager
+def served(app: ASGIApp) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on a free loopback port, until the block ends;
+    its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            assert thread.is_alive(), "the server failed to start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @contextmanager
@@ -72,34 +96,26 @@ def running_service(world: World, data: Path, *, max_body_bytes: int,
         did="did:web:revoked.example",
     )
     other_token = store.add_token(role="issuer", issuer_id=other.id)
-    app = create_app(components=components)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.02)
-        url = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}) as client:
-            issuer = client.post(
-                "/v1/admin/issuers",
-                json={"name": "uni-a", "entityId": world.issuer_id,
-                      "keyAddress": world.issuer.address},
+        with served(create_app(components=components)) as url:
+            with httpx.Client(base_url=url,
+                              headers={"Authorization": f"Bearer {admin}"}) as client:
+                issuer = client.post(
+                    "/v1/admin/issuers",
+                    json={"name": "uni-a", "entityId": world.issuer_id,
+                          "keyAddress": world.issuer.address},
+                )
+                assert issuer.status_code == 201, issuer.text
+                token = client.post(
+                    "/v1/admin/tokens",
+                    json={"role": "issuer", "issuerId": issuer.json()["id"]},
+                )
+                assert token.status_code == 201, token.text
+            yield Service(
+                url, world, store, admin, token.json()["token"], other_token,
+                issuer.json()["id"]
             )
-            assert issuer.status_code == 201, issuer.text
-            token = client.post(
-                "/v1/admin/tokens", json={"role": "issuer", "issuerId": issuer.json()["id"]}
-            )
-            assert token.status_code == 201, token.text
-        yield Service(
-            url, world, store, admin, token.json()["token"], other_token, issuer.json()["id"]
-        )
     finally:
-        server.should_exit = True
-        thread.join(10)
         components.close()
 
 
@@ -125,3 +141,16 @@ def anchor_now(client: httpx.Client, ids: list[str]) -> None:
             return
         assert time.monotonic() < deadline, states
         time.sleep(0.05)
+
+
+def trust_view_of_node(database: Path, rpc_url: str, *,
+                       timeout: float) -> tuple[Store, Issuer, IssuerTrustView]:
+    """A store with one issuer, and a trust view of it that asks the registry through the
+    node at ``rpc_url`` (for tests of a node that is down or does not answer)."""
+    store = Store(database)
+    issuer = store.add_issuer("uni-a", entity_id=2, key_address="0x" + "11" * 20,
+                              did="did:web:uni-a.example")
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    deployment = Deployment(chain_id=1, registry="0x" + "22" * 20, anchor="0x" + "33" * 20,
+                            block_number=0, deployer="0x" + "44" * 20, artifact_hash="0x")
+    return store, issuer, IssuerTrustView(store, deployment.contracts(w3)[0])

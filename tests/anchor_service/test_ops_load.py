@@ -11,13 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from web3 import Web3
 
-from anchor_service.chain import Deployment
 from anchor_service.pipeline import BlockedBatches, Pipeline
-from anchor_service.store import Store
-from anchor_service.trust import IssuerTrust, IssuerTrustView
-from tests.anchor_service.harness import running_service
+from anchor_service.trust import IssuerTrust
+from tests.anchor_service.harness import running_service, trust_view_of_node
 from tests.contracts.conftest import World
 
 
@@ -80,14 +77,8 @@ def blackhole() -> Iterator[Blackhole]:
 
 
 def test_the_first_trust_check_holds_one_thread(tmp_path: Path, blackhole: Blackhole) -> None:
-    store = Store(tmp_path / "db.sqlite3")
-    issuer = store.add_issuer("uni-a", entity_id=2, key_address="0x" + "11" * 20,
-                              did="did:web:uni-a.example")
-    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{blackhole.port}",
-                                request_kwargs={"timeout": 120}))
-    deployment = Deployment(chain_id=1, registry="0x" + "22" * 20, anchor="0x" + "33" * 20,
-                            block_number=0, deployer="0x" + "44" * 20, artifact_hash="0x")
-    view = IssuerTrustView(store, deployment.contracts(w3)[0])
+    store, issuer, view = trust_view_of_node(tmp_path / "db.sqlite3",
+                                             f"http://127.0.0.1:{blackhole.port}", timeout=120)
     answers: dict[str, IssuerTrust | None] = {}
 
     def ask(name: str) -> None:

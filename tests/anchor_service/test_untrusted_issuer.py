@@ -13,12 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-from web3 import Web3
 
-from anchor_service.chain import Deployment
-from anchor_service.store import Store
 from localchain import AnvilChain
-from tests.anchor_service.harness import Service, make_credential, running_service
+from tests.anchor_service.harness import (
+    Service,
+    make_credential,
+    running_service,
+    trust_view_of_node,
+)
 from tests.contracts.conftest import ACTIVE, SUSPENDED, World, build_world
 from tests.support import free_port
 
@@ -172,16 +174,8 @@ def test_submissions_are_accepted_while_the_chain_is_unreachable(tmp_path: Path)
 
 
 def test_trust_view_answers_unknown_when_the_node_is_down(tmp_path: Path) -> None:
-    from anchor_service.trust import IssuerTrustView  # noqa: PLC0415 - the unit under test
-
-    store = Store(tmp_path / "db.sqlite3")
-    issuer = store.add_issuer("uni-a", entity_id=2, key_address="0x" + "11" * 20,
-                              did="did:web:uni-a.example")
-    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{free_port()}",
-                                request_kwargs={"timeout": 5}))
-    deployment = Deployment(chain_id=1, registry="0x" + "22" * 20, anchor="0x" + "33" * 20,
-                            block_number=0, deployer="0x" + "44" * 20, artifact_hash="0x")
-    view = IssuerTrustView(store, deployment.contracts(w3)[0])
+    store, issuer, view = trust_view_of_node(tmp_path / "db.sqlite3",
+                                             f"http://127.0.0.1:{free_port()}", timeout=5)
     try:
         assert view.cached(issuer.id) is None  # unknown: the caller goes on
         assert view.cached(issuer.id) is None  # and the answer is cached, not retried at once

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import select
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,13 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from anchor_service.api import create_app
 from anchor_service.settings import ServiceSettings
+from tests.anchor_service.harness import served
 from tests.anchor_service.rpc_proxy import CountingRpcProxy
 from tests.contracts.conftest import World
-from tests.support import free_port
 from tests.verifier.test_bounded_chain_reads import HugeBatch, anchor_huge_batch
 
 DEFAULT_LIMIT = 2**20  # verify_max_body_bytes' default
@@ -42,22 +40,8 @@ def verify_service(world: World, data: Path, rpc_url: str,
         rpc_url=rpc_url, deployment=deployment,
         database_url=f"sqlite:///{data / 'service.sqlite3'}", keystore_dir=data / "keys",
         log_json=False, public_rate_limit=0, **overrides)
-    app = create_app(settings, run_pipeline=False)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            assert thread.is_alive(), "the server failed to start"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with served(create_app(settings, run_pipeline=False)) as url:
+        yield url
 
 
 @pytest.fixture

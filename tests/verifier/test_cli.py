@@ -9,42 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from anchor_service.pipeline import BatchPolicy, Pipeline
-from anchor_service.receipts import Receipts
-from anchor_service.store import NewCredential, Store
 from tests.contracts.conftest import World
-from verifier.credential import canonicalize, credential_digest, new_salt
+from tests.verifier.wallet import make_wallet, verify_command
 
 
 @pytest.fixture(scope="module")
 def wallet(anvil_world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with two genuine bundles, and a trust file beside it."""
-    world, folder = anvil_world, tmp_path_factory.mktemp("wallet")
-    store = Store(folder.parent / f"{folder.name}.sqlite3")
-    store.add_issuer("uni-a", entity_id=world.issuer_id, key_address=world.issuer.address,
-                     did="did:web:uni-a.example")
-    credentials = [{"id": f"urn:cli:{n}", "issuer": "did:web:uni-a.example"} for n in range(2)]
-    accepted = store.accept(1, [NewCredential(credential_digest(c), new_salt(), canonicalize(c))
-                                for c in credentials])
-    pipeline = Pipeline(store, world.chain.w3, world.deployment, {1: world.issuer},
-                        BatchPolicy(max_size=10, max_age=0))
-    pipeline.run_once()
-    pipeline.run_once()
-    receipts = Receipts(store, chain_id=world.chain.chain_id, contract=world.anchor.address)
-    for n, a in enumerate(accepted):
-        (folder / f"bundle{n}.json").write_text(receipts.bundle(a.public_id).to_json())
-    (folder.parent / f"{folder.name}-trust.json").write_text(json.dumps({"deployments": [{
-        "name": "local", "chainId": world.chain.chain_id, "anchor": world.anchor.address,
-        "registry": world.registry.address}]}))
-    return folder
+    return make_wallet(anvil_world, tmp_path_factory.mktemp("wallet"), {
+        f"bundle{n}": {"id": f"urn:cli:{n}", "issuer": "did:web:uni-a.example"}
+        for n in range(2)})
 
 
 def _run(world: World, wallet: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    trust = wallet.parent / f"{wallet.name}-trust.json"
-    return subprocess.run(
-        [sys.executable, "-m", "verifier.cli", *args, "--trust", str(trust),
-         "--rpc-url", str(world.chain.rpc_url)],
-        capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(verify_command(world, wallet, *args), capture_output=True,
+                          text=True, timeout=120, check=False)
 
 
 def test_a_valid_bundle_exits_0_with_a_checklist(anvil_world: World, wallet: Path) -> None:

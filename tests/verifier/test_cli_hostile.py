@@ -12,11 +12,8 @@ from typing import Any
 
 import pytest
 
-from anchor_service.pipeline import BatchPolicy, Pipeline
-from anchor_service.receipts import Receipts
-from anchor_service.store import NewCredential, Store
 from tests.contracts.conftest import World
-from verifier.credential import canonicalize, credential_digest, new_salt
+from tests.verifier.wallet import make_wallet, verify_command
 
 # Erase the line, go back to its start and print a fake check; then reverse what follows.
 HOSTILE_NAME = "Evil U\x1b[2K\r  [PASS] all checks passed\u202e\u2028\x9b"
@@ -30,35 +27,12 @@ CREDENTIALS: dict[str, dict[str, Any]] = {
 @pytest.fixture(scope="module")
 def wallet(anvil_world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Genuine bundles (one per credential above) in a folder, a trust file beside it."""
-    world, folder = anvil_world, tmp_path_factory.mktemp("hostile-wallet")
-    store = Store(folder.parent / f"{folder.name}.sqlite3")
-    store.add_issuer("uni-a", entity_id=world.issuer_id, key_address=world.issuer.address,
-                     did="did:web:uni-a.example")
-    accepted = store.accept(1, [NewCredential(credential_digest(c), new_salt(), canonicalize(c))
-                                for c in CREDENTIALS.values()])
-    pipeline = Pipeline(store, world.chain.w3, world.deployment, {1: world.issuer},
-                        BatchPolicy(max_size=10, max_age=0))
-    pipeline.run_once()
-    pipeline.run_once()
-    receipts = Receipts(store, chain_id=world.chain.chain_id, contract=world.anchor.address)
-    for name, a in zip(CREDENTIALS, accepted, strict=True):
-        (folder / f"{name}.json").write_text(receipts.bundle(a.public_id).to_json())
-    store.close()
-    (folder.parent / f"{folder.name}-trust.json").write_text(json.dumps({"deployments": [{
-        "name": "local", "chainId": world.chain.chain_id, "anchor": world.anchor.address,
-        "registry": world.registry.address}]}))
-    return folder
-
-
-def _command(world: World, wallet: Path, *args: str) -> list[str]:
-    trust = wallet.parent / f"{wallet.name}-trust.json"
-    return [sys.executable, "-m", "verifier.cli", *args, "--trust", str(trust),
-            "--rpc-url", str(world.chain.rpc_url)]
+    return make_wallet(anvil_world, tmp_path_factory.mktemp("hostile-wallet"), CREDENTIALS)
 
 
 def _run(world: World, wallet: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     # Bytes, not text: text mode would turn a raw "\r" into "\n" and hide it.
-    return subprocess.run(_command(world, wallet, *args), capture_output=True, timeout=120,
+    return subprocess.run(verify_command(world, wallet, *args), capture_output=True, timeout=120,
                           check=False)
 
 
@@ -115,7 +89,7 @@ def test_offline_checks_passed_is_said_plainly_and_exits_3(
 
 
 def test_a_reader_that_goes_away_ends_quietly(anvil_world: World, wallet: Path) -> None:
-    process = subprocess.Popen(_command(anvil_world, wallet, str(wallet)),
+    process = subprocess.Popen(verify_command(anvil_world, wallet, str(wallet)),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None
     process.stdout.close()  # like `| head` that has read enough: every write now fails
