@@ -13,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
+FOR_TESTS=$([ "${1:-}" = "--tests" ] && echo 1 || echo 0)
 
 apt_install() {
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
@@ -89,33 +90,30 @@ if ! cmp -s hardhat-free-local/package-lock.json \
     cp hardhat-free-local/package-lock.json hardhat-free-local/node_modules/.microcred-installed-lock
 fi
 
-# Playwright cannot download its own browser here, so the browser tests drive Debian's.
-if [ "${1:-}" = "--tests" ] && ! command -v chromium >/dev/null 2>&1; then
-    apt_install --no-install-recommends chromium fonts-liberation
-    if ! command -v chromium >/dev/null 2>&1; then
-        echo "setup: the browser tests need Chromium (Debian: apt-get install chromium)" >&2
-        exit 2
+# With --tests: Debian's PACKAGES are installed unless CHECK (a command) succeeds already, and
+# setup stops with WHY if it still fails afterwards.
+tests_need() {  # WHY "PACKAGE..." CHECK [ARG...]
+    local why=$1 packages=$2
+    shift 2
+    if [ "${FOR_TESTS}" = 1 ] && ! "$@"; then
+        # shellcheck disable=SC2086 # the packages are separate words
+        apt_install --no-install-recommends $packages
+        if ! "$@"; then
+            echo "setup: $why (Debian: apt-get install $packages)" >&2
+            exit 2
+        fi
     fi
-fi
-# The HTTP benchmark of POST /v1/verify drives the service with wrk.
-if [ "${1:-}" = "--tests" ] && ! command -v wrk >/dev/null 2>&1; then
-    apt_install --no-install-recommends wrk
-    if ! command -v wrk >/dev/null 2>&1; then
-        echo "setup: the HTTP benchmark needs wrk (Debian: apt-get install wrk)" >&2
-        exit 2
-    fi
-fi
-# Slither (static analysis of the contracts) pins web3 7, so it lives in a venv of its own.
-if [ "${1:-}" = "--tests" ]; then
-    if [ ! -x .venv-tools/bin/python ]; then "$PYTHON" -m venv .venv-tools; fi
-    locked_install .venv-tools requirements-tools.lock
-fi
+}
+have_command() { command -v "$1" >/dev/null 2>&1; }
 # The store and fault tests start a private PostgreSQL server from Debian's binaries.
 have_postgres() { compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; }
-if [ "${1:-}" = "--tests" ] && ! have_postgres; then
-    apt_install --no-install-recommends postgresql
-    if ! have_postgres; then
-        echo "setup: the tests need PostgreSQL (Debian: apt-get install postgresql)" >&2
-        exit 2
-    fi
+# Playwright cannot download its own browser here, so the browser tests drive Debian's.
+tests_need "the browser tests need Chromium" "chromium fonts-liberation" have_command chromium
+# The HTTP benchmark of POST /v1/verify drives the service with wrk.
+tests_need "the HTTP benchmark needs wrk" "wrk" have_command wrk
+tests_need "the tests need PostgreSQL" "postgresql" have_postgres
+# Slither (static analysis of the contracts) pins web3 7, so it lives in a venv of its own.
+if [ "$FOR_TESTS" = 1 ]; then
+    if [ ! -x .venv-tools/bin/python ]; then "$PYTHON" -m venv .venv-tools; fi
+    locked_install .venv-tools requirements-tools.lock
 fi
