@@ -7,13 +7,10 @@ inline script, requests only to this origin. It works offline."""
 
 from __future__ import annotations
 
-from functools import cache
-from importlib.resources import files
-
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
-from anchor_service.api.web import _HEADERS as PAGE_HEADERS
+from anchor_service.api.web import PAGE_HEADERS, packaged_file
 
 __all__ = ["router"]
 
@@ -34,14 +31,9 @@ _HEADERS = {
 }
 
 
-@cache
-def _read(package: str, folder: str, name: str) -> bytes:
-    return (files(package) / folder / name).read_bytes()
-
-
 @router.get("/docs")
 def page() -> Response:
-    return Response(_read("anchor_service.api", "docs_assets", "index.html"),
+    return Response(packaged_file("anchor_service.api", "docs_assets", "index.html"),
                     media_type="text/html; charset=utf-8", headers=_HEADERS)
 
 
@@ -50,4 +42,4 @@ def asset(name: str) -> Response:
     if name not in _ASSETS:
         raise HTTPException(404, f"no such file: {name}")
     package, folder, media_type = _ASSETS[name]
-    return Response(_read(package, folder, name), media_type=media_type, headers=_HEADERS)
+    return Response(packaged_file(package, folder, name), media_type=media_type, headers=_HEADERS)

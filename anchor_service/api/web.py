@@ -10,7 +10,7 @@ from importlib.resources import files
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import RedirectResponse, Response
 
-__all__ = ["router"]
+__all__ = ["PAGE_HEADERS", "packaged_file", "router"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -18,7 +18,7 @@ _ASSETS = {"verify.js": "text/javascript; charset=utf-8", "verify.css": "text/cs
            "favicon.svg": "image/svg+xml"}
 # The page loads only its own script and style, talks only to this origin, and may not be
 # framed (no clickjacking of a "valid" verdict).
-_HEADERS = {
+PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
     "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'",
@@ -29,8 +29,9 @@ _HEADERS = {
 
 
 @cache
-def _read(name: str) -> bytes:
-    return (files("verifier") / "web" / name).read_bytes()
+def packaged_file(package: str, folder: str, name: str) -> bytes:
+    """A file shipped in ``package``'s ``folder``, read once."""
+    return (files(package) / folder / name).read_bytes()
 
 
 @router.get("/favicon.ico")
@@ -45,11 +46,13 @@ def home() -> RedirectResponse:
 
 @router.get("/verify")
 def page() -> Response:
-    return Response(_read("index.html"), media_type="text/html; charset=utf-8", headers=_HEADERS)
+    return Response(packaged_file("verifier", "web", "index.html"),
+                    media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
 
 @router.get("/verify/{name}")
 def asset(name: str) -> Response:
     if name not in _ASSETS:
         raise HTTPException(404, f"no such file: {name}")
-    return Response(_read(name), media_type=_ASSETS[name], headers=_HEADERS)
+    return Response(packaged_file("verifier", "web", name), media_type=_ASSETS[name],
+                    headers=PAGE_HEADERS)
