@@ -11,18 +11,16 @@ from typing import Any
 import pytest
 
 from anchor_service.chain import accredit
-from anchor_service.pipeline import BatchPolicy, Pipeline
-from anchor_service.receipts import Receipts
-from anchor_service.store import BatchState, NewCredential, Store
+from anchor_service.store import Store
 from tests.contracts.conftest import ISSUER, World
 from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixtures
 from tests.contracts.conftest import deployed as deployed  # noqa: PLC0414
 from tests.contracts.conftest import world as world  # noqa: PLC0414
+from tests.verifier.wallet import anchored_bundles, trust_of
 from verifier.chain import JsonRpcChainReader
-from verifier.credential import canonicalize, credential_digest, new_salt
 from verifier.receipt import Bundle
 from verifier.registry_terms import SCOPES
-from verifier.trust import TrustConfig, TrustedDeployment
+from verifier.trust import TrustConfig
 from verifier.verify import CheckStatus, VerificationReport, verify
 
 DID = "did:web:academy.example"
@@ -89,19 +87,8 @@ def anchored(world: World, tmp_path: Path) -> Iterator[tuple[dict[str, Bundle], 
                    **{name: c for name, (c, _) in MALFORMED.items()}}
     store = Store(tmp_path / "db.sqlite3")
     store.add_issuer("academy", entity_id=entity, key_address=key.address, did=DID)
-    accepted = store.accept(1, [NewCredential(credential_digest(c), new_salt(), canonicalize(c))
-                                for c in credentials.values()])
-    pipeline = Pipeline(store, world.chain.w3, world.deployment, {1: key},
-                        BatchPolicy(max_size=100, max_age=0))
-    pipeline.run_once()
-    pipeline.run_once()
-    assert store.batches()[0].state is BatchState.ANCHORED
-    receipts = Receipts(store, chain_id=world.chain.chain_id, contract=world.anchor.address)
-    trust = TrustConfig(deployments=(TrustedDeployment(
-        chain_id=world.chain.chain_id, anchor=world.anchor.address,
-        registry=world.registry.address),))
-    yield ({name: receipts.bundle(a.public_id)
-            for name, a in zip(credentials, accepted, strict=True)}, trust)
+    bundles = anchored_bundles(world, store, key, list(credentials.values()))
+    yield dict(zip(credentials, bundles, strict=True)), trust_of(world)
     store.close()
 
 

@@ -13,17 +13,16 @@ from typing import Any
 
 import pytest
 
-from anchor_service.pipeline import BatchPolicy, Pipeline
-from anchor_service.receipts import Receipts
-from anchor_service.store import BatchState, NewCredential, Store
+from anchor_service.store import Store
 from tests.contracts.conftest import World
 from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixtures
 from tests.contracts.conftest import deployed as deployed  # noqa: PLC0414
 from tests.contracts.conftest import world as world  # noqa: PLC0414
+from tests.verifier.wallet import anchored_bundles, trust_of
 from verifier.chain import JsonRpcChainReader
-from verifier.credential import canonicalize, credential_digest, new_salt
+from verifier.credential import credential_digest
 from verifier.receipt import Bundle
-from verifier.trust import TrustConfig, TrustedDeployment
+from verifier.trust import TrustConfig
 from verifier.verify import CheckStatus, VerificationReport, verify, verify_bundle_text
 
 
@@ -65,20 +64,9 @@ def issued(world: World, tmp_path: Path) -> Iterator[Issued]:
     # with a path of the same length, wherever the credential lands in the batch.
     others = [{**CREDENTIAL, "id": f"urn:verify:other{n}"} for n in range(6)]
     mismatched = {**CREDENTIAL, "id": "urn:verify:m", "issuer": {"id": "did:web:uni-b.example"}}
-    accepted = store.accept(1, [NewCredential(credential_digest(c), new_salt(), canonicalize(c))
-                                for c in [CREDENTIAL, mismatched, *others]])
     before_anchoring = world.chain.snapshot()
-    pipeline = Pipeline(store, world.chain.w3, world.deployment, {1: world.issuer},
-                        BatchPolicy(max_size=100, max_age=0))
-    pipeline.run_once()
-    pipeline.run_once()
-    assert store.batches()[0].state is BatchState.ANCHORED
-    receipts = Receipts(store, chain_id=world.chain.chain_id, contract=world.anchor.address)
-    trust = TrustConfig(deployments=(TrustedDeployment(
-        chain_id=world.chain.chain_id, anchor=world.anchor.address,
-        registry=world.registry.address),))
-    yield Issued(world, receipts.bundle(accepted[0].public_id),
-                 receipts.bundle(accepted[1].public_id), trust,
+    bundles = anchored_bundles(world, store, world.issuer, [CREDENTIAL, mismatched, *others])
+    yield Issued(world, bundles[0], bundles[1], trust_of(world),
                  JsonRpcChainReader(world.chain.w3), before_anchoring)
     store.close()
 
