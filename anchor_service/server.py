@@ -67,7 +67,7 @@ MAX_HEAD_BYTES = 16 * 1024  # a request line and headers larger than this get 40
 # The listen backlog, which asyncio also uses as the number of connections it accepts in one
 # go before any of them reaches the protocol (and the cap): a burst of 2,048 (uvicorn's
 # default) would hold that many descriptors, whatever the cap, until they are refused.
-BACKLOG = 128
+BACKLOG = 64
 # The write buffer of a connection: past this many bytes waiting for a client that does not
 # read, the answer's sender waits (and the connection counts as stalled). With answers written
 # in pieces of ANSWER_CHUNK bytes, a stalled connection holds about the two of them in the
@@ -95,12 +95,13 @@ def raise_open_files_limit() -> int:
 
 def connection_cap(requested: int, open_files: int) -> int:
     """``requested``, lowered if needed so that two bursts of accepted connections that have
-    not reached the cap yet (see :data:`BACKLOG`) fit beside it, and a quarter of
-    ``open_files`` (no fewer than 128) stays free for everything that is not an HTTP client:
-    the database, the chain node, keystores, the pipeline."""
+    not reached the cap yet (see :data:`BACKLOG`) fit beside it, and half of ``open_files``
+    (no fewer than 128) stays free for everything that is not an HTTP client: the database
+    (a SQLite connection per worker thread, each with its WAL files), the chain node,
+    keystores, the pipeline. (A quarter was found too little under a full test run's load.)"""
     if open_files == resource.RLIM_INFINITY:
         return requested
-    available = max(1, open_files - max(128, open_files // 4) - 2 * BACKLOG)
+    available = max(1, open_files - max(128, open_files // 2) - 2 * BACKLOG)
     if requested > available:
         log.warning("max_connections %d lowered to %d: the open-files limit is %d",
                     requested, available, open_files)

@@ -213,7 +213,7 @@ def test_a_low_open_files_limit_lowers_the_cap_and_the_pipeline_keeps_its_descri
         anvil_world: World, tmp_path: Path) -> None:
     """With 512 descriptors in all, a cap of 1,000 would let slow clients take every one
     (EMFILE for the database and the chain node): the service lowers it, keeps room for
-    bursts of accepts and a quarter free, and goes on anchoring under 1,500 half-sent
+    bursts of accepts and half free, and goes on anchoring under 1,500 half-sent
     requests."""
     limit = 512
     env, port, _, _, token = prepare(anvil_world, tmp_path)
