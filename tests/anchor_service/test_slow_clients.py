@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import resource
 import socket
 import subprocess
@@ -203,10 +204,21 @@ def test_slow_heads_and_bodies_are_cut_off_with_a_small_log(
         garbage.recv(4096)
     log = (tmp_path / "service.log").read_text(encoding="utf-8")
     assert len(log) < 16 * 1024, len(log)
-    assert log.count("anchor_service.server: closing a connection that sent no") == 10
-    assert (f"suppressed {CAP // 2 - 10} similar lines in 2 s: closing a connection that "
-            "sent no") in log
-    assert "suppressed 10 similar lines in 2 s: request body not received" in log
+    _assert_limited(log, "closing a connection that sent no", CAP // 2)
+    _assert_limited(log, "request body not received", len(slow_bodies))
+
+
+def _assert_limited(log: str, message: str, events: int) -> None:
+    """``events`` alike lines in ``log`` were written as at most 10 lines per 2 s window, the
+    rest counted in summaries. The closings spread over one or more windows, as the machine's
+    load decides; every event is accounted for, and only windows that overflowed have a
+    summary (of the 10 lines written in them)."""
+    written = log.count(f"anchor_service.server: {message}")
+    summaries = [int(n) for n in
+                 re.findall(rf"suppressed (\d+) similar lines in 2 s: {re.escape(message)}", log)]
+    assert summaries, f"no summary of {message!r}: {written} lines written"
+    assert written + sum(summaries) == events, (written, summaries)
+    assert written <= 10 * (len(summaries) + 1), (written, summaries)
 
 
 def test_a_low_open_files_limit_lowers_the_cap_and_the_pipeline_keeps_its_descriptors(
