@@ -1,10 +1,14 @@
 """The two databases the store runs on: SQLite (embedded, the default) and PostgreSQL (several
 service replicas on one database). Private: :class:`anchor_service.store.Store` is the API.
 
-Both are used through the same SQL, written with ``?`` placeholders; the PostgreSQL side
-rewrites them to ``%s``. What differs is here: the schema's types, how a write transaction
-starts, how writers to one issuer's batches are serialised, and the issuer leases that let
-exactly one process at a time send an issuer's transactions.
+Statements are :class:`SQL` values: written once with named binds (``:name``) and compiled,
+when they are defined, into each driver's own spelling (sqlite3's ``?``, psycopg's ``%s``) by
+SQLAlchemy's compiler; a connection picks its driver's text. Parameters are passed by name and
+handed to the driver in the statement's order (positional binding is the drivers' fastest
+path, which the ingest's many-row inserts feel). What else differs is here: how a write
+transaction starts, how writers to one issuer's batches are serialised, and the issuer leases
+that let exactly one process at a time send an issuer's transactions. The schema itself is
+made by the versioned migrations (:mod:`anchor_service.migrations`).
 """
 
 from __future__ import annotations
@@ -13,15 +17,60 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol
+
+from sqlalchemy import text
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 
 from anchor_service._files import make_private, private_dir, tighten_if_exists
 from anchor_service.errors import StoreError
 
-__all__ = ["Backend", "Connection", "Cursor", "Lease", "open_backend"]
+__all__ = ["SQL", "Backend", "Connection", "Cursor", "Lease", "Params", "open_backend",
+           "sql", "sqlite_path"]
+
+Params = Mapping[str, object]
+Dialect = Literal["sqlite", "postgresql"]
+_NONE: Final[Params] = {}  # the parameters of a statement without any (never mutated)
+
+# The drivers' own positional parameter styles: the compiled text goes to the driver as is.
+_SQLITE: Final = sqlite_dialect.dialect(paramstyle="qmark")
+_POSTGRESQL: Final = psycopg_dialect.dialect(  # type: ignore[no-untyped-call] # (untyped __init__)
+    paramstyle="format")
+
+
+class SQL:
+    """One statement in each driver's spelling, and the names of its binds in order; make it
+    with :func:`sql`."""
+
+    __slots__ = ("names", "postgresql", "sqlite", "values")
+
+    def __init__(self, sqlite: str, postgresql: str, names: tuple[str, ...] = ()) -> None:
+        self.sqlite, self.postgresql, self.names = sqlite, postgresql, names
+        # Named parameters to the driver's positional ones, in C (itemgetter).
+        getter = itemgetter(*names) if names else None
+        self.values: Callable[[Params], tuple[Any, ...]] = (
+            (lambda _params: ()) if getter is None
+            else (lambda params: (getter(params),)) if len(names) == 1
+            else getter)
+
+
+def sql(statement: str) -> SQL:
+    """Compile a statement written with named binds (``:name``) for both drivers, once.
+
+    SQLAlchemy's compiler knows each driver's parameter style and quoting (psycopg reads ``%``
+    as a placeholder, so a literal one is doubled), which a textual rewrite of placeholders
+    at every execution would have to get right by hand."""
+    clause = text(statement)
+    lite, pg = clause.compile(dialect=_SQLITE), clause.compile(dialect=_POSTGRESQL)
+    names = tuple(lite.positiontup or ())
+    if names != tuple(pg.positiontup or ()):  # pragma: no cover - one compiler, one order
+        raise StoreError(f"the drivers bind {statement!r} in different orders")
+    return SQL(str(lite), str(pg), names)
 
 
 class Cursor(Protocol):
@@ -31,60 +80,22 @@ class Cursor(Protocol):
 
 
 class Connection(Protocol):
-    def execute(self, sql: str, params: Sequence[object] = ...) -> Cursor: ...
-    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> object: ...
+    def execute(self, statement: SQL, params: Params = ...) -> Cursor: ...
+    def executemany(self, statement: SQL, rows: Iterable[Params]) -> object: ...
 
 
-_TABLES: Final = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS issuers (
-    id {id},
-    name TEXT NOT NULL UNIQUE,
-    entity_id {int} NOT NULL,
-    key_address TEXT NOT NULL,
-    did TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    token_hash {blob} PRIMARY KEY,
-    issuer_id {int} REFERENCES issuers(id),
-    role TEXT NOT NULL CHECK (role IN ('issuer', 'admin')),
-    created_at {real} NOT NULL
-);
-CREATE TABLE IF NOT EXISTS batches (
-    id {id},
-    issuer_id {int} NOT NULL REFERENCES issuers(id),
-    root {blob} NOT NULL,
-    size {int} NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('built', 'sent', 'anchored')),
-    created_at {real} NOT NULL,
-    tx_hash {blob},
-    sent_at {real},
-    block_number {int},
-    block_hash {blob},
-    anchored_at {real},
-    UNIQUE (issuer_id, root)
-);
-CREATE TABLE IF NOT EXISTS credentials (
-    id {id},
-    public_id TEXT NOT NULL UNIQUE,
-    issuer_id {int} NOT NULL REFERENCES issuers(id),
-    digest {blob} NOT NULL,
-    salt {blob} NOT NULL,
-    content {blob},
-    accepted_at {real} NOT NULL,
-    batch_id {int} REFERENCES batches(id),
-    leaf_index {int},
-    UNIQUE (issuer_id, digest)
-);
-CREATE INDEX IF NOT EXISTS credentials_pending ON credentials (issuer_id, id)
-    WHERE batch_id IS NULL;
-CREATE TABLE IF NOT EXISTS batch_levels (
-    batch_id {int} NOT NULL REFERENCES batches(id),
-    level {int} NOT NULL,
-    data {blob} NOT NULL,
-    PRIMARY KEY (batch_id, level)
-)
-"""
+_BEGIN, _BEGIN_IMMEDIATE, _COMMIT = sql("BEGIN"), sql("BEGIN IMMEDIATE"), sql("COMMIT")
+_LEASE_STILL_HELD: Final = sql(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND pid = pg_backend_pid() AND classid = :space AND objid = :key AND objsubid = 2")
+_LOCK_FOR_TRANSACTION: Final = sql("SELECT pg_advisory_xact_lock(:space, :key)")
+_TRY_LOCK: Final = sql("SELECT pg_try_advisory_lock(:space, :key)")
+_UNLOCK: Final = sql("SELECT pg_advisory_unlock(:space, :key)")
+_TABLE_NAMES: Final = SQL(
+    sqlite="SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+    postgresql="SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+
+
 class Lease:
     """The right to send one issuer's transactions, for as long as ``held`` and
     :meth:`confirm` says it still is."""
@@ -110,26 +121,25 @@ class _PgLease(Lease):
         if self._db.raw.broken or self._db.raw.closed:
             raise StoreError("the issuer's lease was lost with its database connection")
         (still,) = self._db.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND pid = pg_backend_pid() AND classid = ? AND objid = ? AND objsubid = 2",
-            (_LEASE_LOCK, self._issuer_id)).fetchone()
+            _LEASE_STILL_HELD, {"space": _LEASE_LOCK, "key": self._issuer_id}).fetchone()
         if not still:
             raise StoreError("the issuer's lease is no longer held")
 
 
-# Advisory lock namespaces (PostgreSQL's two-key form): schema creation, cutting an issuer's
-# batches, and the issuer's sending lease.
-_SCHEMA_LOCK, _CUT_LOCK, _LEASE_LOCK = 7701, 7702, 7703
+# Advisory lock namespaces (PostgreSQL's two-key form): schema migrations (taken by
+# anchor_service.migrations), cutting an issuer's batches, and the issuer's sending lease.
+SCHEMA_LOCK: Final = 7701
+_CUT_LOCK, _LEASE_LOCK = 7702, 7703
 
 
 class Backend:
     """One database: connections, write transactions, locks and leases."""
 
-    name: str
-    for_update: str  # appended to a SELECT that reads rows about to be changed
+    name: Dialect
 
-    def statements(self) -> list[str]:
-        raise NotImplementedError
+    def table_names(self) -> set[str]:
+        """The tables in the database (in PostgreSQL: in the connection's schema)."""
+        return {str(row[0]) for row in self.connection().execute(_TABLE_NAMES)}
 
     def connection(self) -> Connection:
         raise NotImplementedError
@@ -159,8 +169,7 @@ class SqliteBackend(Backend):
     IMMEDIATE``), so cutting needs no lock of its own; leases are ``flock`` locks on files next
     to the database, which also keeps two processes from sending for one issuer."""
 
-    name = "sqlite"
-    for_update = ""
+    name: Dialect = "sqlite"
 
     def __init__(self, path: Path, busy_timeout: float) -> None:
         self.path = path
@@ -185,11 +194,6 @@ class SqliteBackend(Backend):
     def __str__(self) -> str:
         return str(self.path)
 
-    def statements(self) -> list[str]:
-        schema = _TABLES.format(id="INTEGER PRIMARY KEY", int="INTEGER", blob="BLOB",
-                                real="REAL")
-        return [s.strip() for s in schema.split(";") if s.strip()]
-
     def connection(self) -> _Wrapped:
         db: _Wrapped | None = getattr(self._local, "db", None)
         if db is None:
@@ -201,7 +205,7 @@ class SqliteBackend(Backend):
                 raw.execute("PRAGMA foreign_keys = ON")
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open {self.path}: {exc}") from None
-            db = _Wrapped(raw, sqlite3.Error, placeholder="?")
+            db = _Wrapped(raw, sqlite3.Error, dialect="sqlite")
             self._local.db = db
             with self._connections_lock:
                 self._connections.append(db)
@@ -221,10 +225,10 @@ class SqliteBackend(Backend):
         # sleeps and retries (up to 100 ms a time): under many concurrent requests that
         # turned waiting into most of the latency. Other processes still meet the busy handler.
         with self._writer:
-            db.execute("BEGIN IMMEDIATE")
+            db.execute(_BEGIN_IMMEDIATE)
             try:
                 yield db
-                db.execute("COMMIT")
+                db.execute(_COMMIT)
             except BaseException:
                 _roll_back(db, lambda: bool(db.raw.in_transaction))
                 raise
@@ -250,8 +254,7 @@ class PostgresBackend(Backend):
     issuer's batches is serialised by a transaction-level advisory lock; the sending lease is
     a session-level advisory lock on the lease's own connection, freed if it drops."""
 
-    name = "postgresql"
-    for_update = " FOR UPDATE"
+    name: Dialect = "postgresql"
 
     def __init__(self, url: str, pool_size: int) -> None:
         try:
@@ -284,13 +287,6 @@ class PostgresBackend(Backend):
         host, port, name = (info.get(k, "") for k in ("host", "port", "dbname"))
         return f"postgresql://{host}:{port}/{name}"
 
-    def statements(self) -> list[str]:
-        schema = _TABLES.format(id="BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
-                                int="BIGINT", blob="BYTEA", real="DOUBLE PRECISION")
-        # Replicas starting together must not race to create the same tables.
-        return [f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})",
-                *(s.strip() for s in schema.split(";") if s.strip())]
-
     def connection(self) -> _PooledReads:
         return _PooledReads(self)
 
@@ -303,7 +299,7 @@ class PostgresBackend(Backend):
         except self._errors as exc:
             raise StoreError(f"cannot reach {self}: {_first_line(exc)}") from None
         try:
-            yield _Wrapped(raw, self._psycopg.Error, placeholder="%s")
+            yield _Wrapped(raw, self._psycopg.Error, dialect="postgresql")
         except BaseException as exc:
             manager.__exit__(type(exc), exc, exc.__traceback__)
             raise
@@ -313,10 +309,10 @@ class PostgresBackend(Backend):
     @contextmanager
     def write(self) -> Iterator[_Wrapped]:
         with self.borrowed() as db:
-            db.execute("BEGIN")
+            db.execute(_BEGIN)
             try:
                 yield db
-                db.execute("COMMIT")
+                db.execute(_COMMIT)
             except BaseException:
                 idle = self._psycopg.pq.TransactionStatus.IDLE
                 _roll_back(db, lambda: not db.raw.broken
@@ -324,19 +320,19 @@ class PostgresBackend(Backend):
                 raise
 
     def serialise_issuer(self, db: Connection, issuer_id: int) -> None:
-        db.execute("SELECT pg_advisory_xact_lock(?, ?)", (_CUT_LOCK, issuer_id))
+        db.execute(_LOCK_FOR_TRANSACTION, {"space": _CUT_LOCK, "key": issuer_id})
 
     @contextmanager
     def lease(self, issuer_id: int) -> Iterator[Lease]:
         with self.borrowed() as db:
-            held = bool(db.execute("SELECT pg_try_advisory_lock(?, ?)",
-                                   (_LEASE_LOCK, issuer_id)).fetchone()[0])
+            held = bool(db.execute(_TRY_LOCK, {"space": _LEASE_LOCK, "key": issuer_id}
+                                   ).fetchone()[0])
             try:
                 yield _PgLease(held, db, issuer_id)
             finally:
                 if held and not db.raw.broken and not db.raw.closed:
                     try:
-                        db.execute("SELECT pg_advisory_unlock(?, ?)", (_LEASE_LOCK, issuer_id))
+                        db.execute(_UNLOCK, {"space": _LEASE_LOCK, "key": issuer_id})
                     except StoreError:
                         db.raw.close()  # the pool drops it, and the server frees the lock
 
@@ -351,14 +347,14 @@ class _PooledReads:
     def __init__(self, backend: PostgresBackend) -> None:
         self._backend = backend
 
-    def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
+    def execute(self, statement: SQL, params: Params = _NONE) -> Cursor:
         with self._backend.borrowed() as db:
-            cursor: Any = db.execute(sql, params)
+            cursor: Any = db.execute(statement, params)
             return _Rows(cursor.fetchall() if cursor.description is not None else [])
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> object:
+    def executemany(self, statement: SQL, rows: Iterable[Params]) -> object:
         with self._backend.borrowed() as db:
-            return db.executemany(sql, rows)
+            return db.executemany(statement, rows)
 
 
 class _Rows:
@@ -381,28 +377,30 @@ def _server_keepalives(connection: Any) -> None:
 
 
 class _Wrapped:
-    """A driver's connection with ``?`` placeholders, raising StoreError for driver errors
-    (so a failing disk or a dropped server is a clear 503, never a bare exception)."""
+    """A driver's connection that runs :class:`SQL` statements in its driver's spelling,
+    raising StoreError for driver errors (so a failing disk or a dropped server is a clear
+    503, never a bare exception)."""
 
-    def __init__(self, raw: Any, error: type[Exception], *, placeholder: str) -> None:
+    def __init__(self, raw: Any, error: type[Exception], *, dialect: Dialect) -> None:
         self.raw = raw
         self._error = error
-        self._rewrite = placeholder != "?"
+        self._dialect = dialect
 
-    def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
+    def execute(self, statement: SQL, params: Params = _NONE) -> Cursor:
         try:
-            cursor: Cursor = self.raw.execute(
-                sql.replace("?", "%s") if self._rewrite else sql, tuple(params))
+            cursor: Cursor = self.raw.execute(getattr(statement, self._dialect),
+                                              statement.values(params))
         except self._error as exc:
             raise StoreError(f"database error: {_first_line(exc)}") from None
         return cursor
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> object:
+    def executemany(self, statement: SQL, rows: Iterable[Params]) -> object:
+        values = statement.values
         try:
-            if not self._rewrite:
-                return self.raw.executemany(sql, rows)
+            if self._dialect == "sqlite":
+                return self.raw.executemany(statement.sqlite, map(values, rows))
             with self.raw.cursor() as cursor:
-                cursor.executemany(sql.replace("?", "%s"), list(rows))
+                cursor.executemany(statement.postgresql, [values(row) for row in rows])
         except self._error as exc:
             raise StoreError(f"database error: {_first_line(exc)}") from None
         return None
@@ -425,11 +423,19 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+def sqlite_path(location: Path | str) -> Path | None:
+    """The SQLite file ``location`` names, or None for a PostgreSQL URL."""
+    spelled = str(location)
+    if spelled.startswith(("postgresql://", "postgres://")):
+        return None
+    return Path(spelled.removeprefix("sqlite:///"))
+
+
 def open_backend(location: Path | str, *, busy_timeout: float = 30.0,
                  pool_size: int = 10) -> Backend:
     """``postgresql://...`` (or ``postgres://``) for PostgreSQL, with at most ``pool_size``
     connections; ``sqlite:///PATH`` or a plain path for SQLite."""
-    text = str(location)
-    if text.startswith(("postgresql://", "postgres://")):
-        return PostgresBackend(text, pool_size)
-    return SqliteBackend(Path(text.removeprefix("sqlite:///")), busy_timeout)
+    path = sqlite_path(location)
+    if path is None:
+        return PostgresBackend(str(location), pool_size)
+    return SqliteBackend(path, busy_timeout)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,13 +28,12 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 from web3.types import TxParams, TxReceipt, Wei
 
-from anchor_service.errors import AnchorServiceError
+from anchor_service.errors import ChainError, RevertError
+from verifier.contract_types import Kind, Scope
 from verifier.contracts_abi import Artifact, load_artifact
 
 __all__ = [
-    "ChainError",
     "Deployment",
-    "RevertError",
     "Transactor",
     "accredit",
     "decode_revert",
@@ -47,25 +47,20 @@ _ERROR_SELECTOR: Final = bytes.fromhex("08c379a0")  # Error(string)
 _PANIC_SELECTOR: Final = bytes.fromhex("4e487b71")  # Panic(uint256)
 
 
-class ChainError(AnchorServiceError):
-    """A transaction could not be sent, or the node answered something unexpected."""
-
-
-class RevertError(ChainError):
-    """A call or transaction reverted. ``name`` is the custom error (``NotAuthorized``...),
-    ``args`` its decoded arguments."""
-
-    def __init__(self, name: str, args: tuple[Any, ...], data: bytes) -> None:
-        shown = ", ".join(_show(a) for a in args)
-        super().__init__(f"reverted with {name}({shown})")
-        self.name = name
-        self.args_ = args
-        self.data = data
+# A deployment record's JSON keys, camelCase like every JSON document of the project, by field.
+# Release 0.1.0 wrote the field names themselves (snake_case): records in that spelling are
+# still read (and the stack rewrites its own record in this one when it reuses it).
+_RECORD_KEYS: Final = {"chain_id": "chainId", "registry": "registry", "anchor": "anchor",
+                       "block_number": "blockNumber", "deployer": "deployer",
+                       "artifact_hash": "artifactHash"}
+_ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
+_HASH: Final = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
 @dataclass(frozen=True)
 class Deployment:
-    """Where the contracts live on one chain: what ``deployments/*.json`` records."""
+    """Where the contracts live on one chain: what ``anchor-service deploy`` (and the stack's
+    ``deployment.json``) records."""
 
     chain_id: int
     registry: str
@@ -75,15 +70,43 @@ class Deployment:
     artifact_hash: str
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+        """The record: ``{"anchor", "artifactHash", "blockNumber", "chainId", "deployer",
+        "registry"}``, keys sorted."""
+        record = {_RECORD_KEYS[field]: value for field, value in asdict(self).items()}
+        return json.dumps(record, indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Deployment:
-        data = json.loads(text)
+        """Read a record in the camelCase spelling that :meth:`to_json` writes, or in the
+        snake_case one of release 0.1.0; a record that mixes the two, lacks a key or has one
+        of neither is refused (:class:`ChainError`), as is a value of the wrong type."""
         try:
-            return cls(**{field: data[field] for field in cls.__dataclass_fields__})
-        except (KeyError, TypeError) as exc:
-            raise ChainError(f"deployment record is missing or malformed: {exc}") from None
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ChainError(f"not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ChainError("not a JSON object")
+        keys = set(data)
+        for spelling in (_RECORD_KEYS, {field: field for field in _RECORD_KEYS}):
+            if keys == set(spelling.values()):
+                fields = {field: data[key] for field, key in spelling.items()}
+                break
+        else:
+            raise ChainError(_record_keys_problem(keys))
+        for field in ("chain_id", "block_number"):
+            value = fields[field]
+            if type(value) is not int or value < (1 if field == "chain_id" else 0):
+                raise ChainError(f"{_RECORD_KEYS[field]} must be a "
+                                 f"{'positive' if field == 'chain_id' else 'non-negative'} "
+                                 f"integer, not {value!r}")
+        for field, pattern in (("registry", _ADDRESS), ("anchor", _ADDRESS),
+                               ("deployer", _ADDRESS), ("artifact_hash", _HASH)):
+            value = fields[field]
+            if not isinstance(value, str) or not pattern.fullmatch(value):
+                raise ChainError(f"{_RECORD_KEYS[field]} must be 0x and "
+                                 f"{40 if pattern is _ADDRESS else 64} hex digits, "
+                                 f"not {value!r}")
+        return cls(**fields)
 
     def contracts(self, w3: Web3) -> tuple[Contract, Contract]:
         """The registry and anchor contract objects bound to ``w3``."""
@@ -253,8 +276,8 @@ def sign_anchor(
     return bytes(signed.signature)
 
 
-def accredit(transactor: Transactor, registry: Contract, *, parent: int, kind: int, did: str,
-             scope: int, metadata_uri: str = "", metadata_hash: bytes = bytes(32)) -> int:
+def accredit(transactor: Transactor, registry: Contract, *, parent: int, kind: Kind, did: str,
+             scope: Scope, metadata_uri: str = "", metadata_hash: bytes = bytes(32)) -> int:
     """Accredit an entity in the registry; return its new id (from the EntityAccredited event)."""
     receipt = transactor.transact(registry.functions.accredit(
         parent, kind, did, scope, metadata_uri, metadata_hash))
@@ -331,15 +354,28 @@ def _abi_type(arg: Mapping[str, Any]) -> str:
     return kind
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    return repr(value)
+def _record_keys_problem(keys: set[str]) -> str:
+    """What is wrong with the keys of a deployment record, for the error message."""
+    current, old = set(_RECORD_KEYS.values()), set(_RECORD_KEYS)
+    unknown = sorted(keys - current - old)
+    if unknown:
+        return f"unknown keys {unknown}: a deployment record has {sorted(current)}"
+    if keys & (current - old) and keys & (old - current):
+        return (f"mixes the camelCase keys {sorted(keys & (current - old))} with the "
+                f"snake_case keys of release 0.1.0 {sorted(keys & (old - current))}: "
+                "use one spelling")
+    spelling = old if keys & (old - current) else current
+    return f"missing keys {sorted(spelling - keys)}"
 
 
 def load_deployment(path: Path) -> Deployment:
-    """Read a deployment record written by ``deploy``."""
+    """Read a deployment record written by ``anchor-service deploy`` (either spelling, see
+    :meth:`Deployment.from_json`)."""
     try:
-        return Deployment.from_json(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
         raise ChainError(f"cannot read deployment record {path}: {exc}") from None
+    try:
+        return Deployment.from_json(text)
+    except ChainError as exc:
+        raise ChainError(f"deployment record {path}: {exc}") from None

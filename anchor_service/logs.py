@@ -1,5 +1,5 @@
 """Structured logs: one JSON object a line (or plain text for a terminal), with the ``extra``
-fields a log call passes (batch ids, transaction hashes).
+fields a log call passes (batch ids, transaction hashes), keys in camelCase.
 
 Secrets are never passed to logs on purpose, and a :class:`Redactor` catches the ones that
 arrive by accident: a driver's error message that quotes the RPC URL (whose path often holds
@@ -208,6 +208,17 @@ class RepeatLimit(logging.Filter):
         return record
 
 
+# uvicorn's copy of some messages with terminal colour codes: the message is there already.
+_NOT_LOGGED = frozenset({"color_message"})
+
+
+def _camel_case(name: str) -> str:
+    """``repeat_summary`` -> ``repeatSummary``: JSON keys are camelCase, as in every JSON
+    document of the project, whatever spelling a log call's ``extra`` field has."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -217,7 +228,8 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        entry.update({_camel_case(k): v for k, v in vars(record).items()
+                      if k not in _STANDARD and k not in _NOT_LOGGED})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

@@ -40,23 +40,19 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
 
-from anchor_service.chain import ChainError, Deployment, RevertError, Transactor, sign_anchor
-from anchor_service.errors import AnchorServiceError
+from anchor_service.chain import Deployment, Transactor, sign_anchor
+from anchor_service.errors import AnchorServiceError, BatchBlockedError, ChainError, RevertError
 from anchor_service.metrics import Metrics
 from anchor_service.store import BatchRecord, BatchState, Lease, Store
 from anchor_service.trust import IssuerTrustView
+from verifier.contract_types import AnchorInfo, read
 
-__all__ = ["BatchBlockedError", "BatchPolicy", "BlockedBatches", "Pipeline"]
+__all__ = ["BatchPolicy", "BlockedBatches", "Pipeline"]
 
 log = logging.getLogger("anchor_service.pipeline")
 
 _IMMEDIATE_TRIES = 3  # tries of one step before a transport or RPC error means backing off
 _CHAIN_RETRY_MAX = 30.0  # seconds between checks of an unreachable or wrong chain node, at most
-
-
-class BatchBlockedError(AnchorServiceError):
-    """The batch cannot be anchored now, for a reason outside the service (the registry no
-    longer trusts its issuer); it waits without backing off."""
 
 
 @dataclass(frozen=True)
@@ -353,8 +349,8 @@ class Pipeline:
 
     def _advance(self, batch: BatchRecord) -> bool:
         issuer = self.store.issuer(batch.issuer_id)
-        info = self._anchor.functions.anchorOf(issuer.key_address, batch.root).call()
-        if info[0]:
+        info = read(AnchorInfo, self._anchor.functions.anchorOf(issuer.key_address, batch.root))
+        if info.anchored:
             return self._confirm(batch, info)
         if batch.state is BatchState.SENT and not self._lost(batch):
             return False  # still on its way
@@ -448,8 +444,8 @@ class Pipeline:
             batch.root, batch.size, key.address, nonce, deadline, signature)
         return self._relayer, self._relayer.sign(call, replace=replace)
 
-    def _confirm(self, batch: BatchRecord, info: tuple[object, ...] | list[object]) -> bool:
-        block_number = int(info[4])  # type: ignore[call-overload]
+    def _confirm(self, batch: BatchRecord, info: AnchorInfo) -> bool:
+        block_number = info.block_number
         # The transaction that anchored it, from the chain's own event: the recorded hash may
         # be of a replacement that lost the race, or of a send whose answer was lost.
         tx_hash = self._find_anchor_tx(batch, block_number)
@@ -461,7 +457,7 @@ class Pipeline:
         block = self.w3.eth.get_block(block_number)
         self.store.mark_anchored(batch.id, tx_hash=tx_hash, block_number=block_number,
                                  block_hash=bytes(block["hash"]),
-                                 anchored_at=float(info[3]))  # type: ignore[arg-type]
+                                 anchored_at=float(info.anchored_at))
         log.info("batch anchored", extra={"batch": batch.id, "block": block_number})
         if self._metrics is not None:
             self._metrics.anchor_latency.observe(max(0.0, self._clock() - batch.created_at))

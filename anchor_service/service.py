@@ -1,23 +1,21 @@
 """Wiring of the running service: database, chain connection, keys, pipeline and receipts,
 built from :class:`~anchor_service.settings.ServiceSettings`. Keys are read from encrypted
-keystore files, one per issuer key, and never stored in the database or logged."""
+keystore files (:mod:`anchor_service.keystore`), one per issuer key, and never stored in the
+database or logged."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.providers.rpc import HTTPProvider
 
-from anchor_service._files import private_dir, write_private
-from anchor_service.chain import ChainError, Deployment, load_deployment
-from anchor_service.keys import KeyLoadError
+from anchor_service.chain import Deployment, load_deployment
+from anchor_service.errors import ChainError
+from anchor_service.keystore import keystore_path, read_keystore
 from anchor_service.metrics import Metrics
 from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
@@ -25,7 +23,7 @@ from anchor_service.settings import ServiceSettings
 from anchor_service.store import Issuer, Store
 from verifier.chain import JsonRpcChainReader
 
-__all__ = ["Components", "build_components", "keystore_path", "write_keystore"]
+__all__ = ["Components", "build_components"]
 
 log = logging.getLogger("anchor_service.service")
 
@@ -69,7 +67,7 @@ class Components:
             log.warning("no keystore for issuer %s (%s): not anchoring for it", issuer.name,
                         issuer.key_address)
             return False
-        account = _decrypt(path, _password(self.settings))
+        account = read_keystore(path, _password(self.settings))
         self.pipeline.add_signer(issuer.id, account)
         self.signers[issuer.id] = account
         return True
@@ -77,32 +75,6 @@ class Components:
     def close(self) -> None:
         self.pipeline.stop()
         self.store.close()
-
-
-def keystore_path(directory: Path, address: str) -> Path:
-    """Where the keystore of ``address`` lives in ``directory``."""
-    return directory / f"{address.lower().removeprefix('0x')}.json"
-
-
-def write_keystore(directory: Path, account: LocalAccount, password: str, *,
-                   scrypt_cost: int | None = None) -> Path:
-    """Encrypt ``account`` into ``directory``: the file is created owner-only (0600) and the
-    folder is made 0700. ``scrypt_cost`` is scrypt's N (default eth-account's 2**18, about a
-    second to decrypt); tests that start services over and over use less."""
-    private_dir(directory)
-    path = keystore_path(directory, account.address)
-    document = Account.encrypt(bytes(account.key), password, kdf="scrypt",
-                               iterations=scrypt_cost)
-    return write_private(path, json.dumps(document))
-
-
-def _decrypt(path: Path, password: str) -> LocalAccount:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        account: LocalAccount = Account.from_key(Account.decrypt(document, password))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise KeyLoadError(f"cannot use keystore {path}: {type(exc).__name__}") from None
-    return account
 
 
 def build_components(
@@ -119,7 +91,7 @@ def build_components(
     deployment = load_deployment(settings.deployment)
     own_store = store is None
     store = store or Store(settings.database_url, pool_size=settings.database_pool_size)
-    relayer = (_decrypt(settings.relayer_keystore, _password(settings))
+    relayer = (read_keystore(settings.relayer_keystore, _password(settings))
                if settings.relayer_keystore is not None else None)
     metrics = Metrics()
     policy = BatchPolicy(max_size=settings.batch_max_size, max_age=settings.batch_max_age,

@@ -1,6 +1,10 @@
-"""Configuration of the anchor service: environment variables ``MICROCRED_*`` and, optionally,
-a ``.env``-style file (``anchor-service serve --config FILE``). Nothing is read at import time;
-``ServiceSettings()`` reads when called."""
+"""Every setting of the project's programs, through pydantic-settings: environment variables
+``MICROCRED_*`` and, optionally, a ``.env``-style file (``anchor-service serve --config FILE``).
+:class:`ServiceSettings` configures the service (``serve``, ``submit --direct``, ``token``,
+``db``); :class:`CommandSettings` holds what only the other commands read (the API token of
+``submit``, the signing key of ``deploy`` and ``registry``, the keystore password of the
+commands that decrypt or write a keystore). Nothing is read at import time: a settings object
+reads when it is created. Secrets are ``SecretStr``: their repr and logs show ``**********``."""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ServiceSettings"]
+__all__ = ["DEFAULT_RPC_URL", "CommandSettings", "ServiceSettings"]
+
+# A local node (anvil, `python -m localchain anvil`) on its usual port.
+DEFAULT_RPC_URL = "http://127.0.0.1:8545"
 
 
 class ServiceSettings(BaseSettings):
@@ -18,7 +25,7 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MICROCRED_", extra="forbid", frozen=True)
 
-    rpc_url: str = Field("http://127.0.0.1:8545", description="JSON-RPC endpoint of the chain")
+    rpc_url: str = Field(DEFAULT_RPC_URL, description="JSON-RPC endpoint of the chain")
     deployment: Path = Field(Path("deployments/chain-31337.json"),
                              description="deployment record written by `anchor-service deploy`")
     database_url: str = Field(
@@ -103,3 +110,20 @@ class ServiceSettings(BaseSettings):
         if rpc.path.strip("/") or rpc.query:
             found.append(rpc.path + (f"?{rpc.query}" if rpc.query else ""))
         return [secret for secret in found if len(secret) >= 4]  # shorter would hide noise
+
+
+class CommandSettings(BaseSettings):
+    """The settings of the commands that are not the service: ``submit`` (over HTTP),
+    ``deploy``, ``registry ...`` and ``stack``. Other ``MICROCRED_*`` variables (the
+    service's) are ignored here, so one environment serves every command."""
+
+    model_config = SettingsConfigDict(env_prefix="MICROCRED_", extra="ignore", frozen=True)
+
+    rpc_url: str = Field(DEFAULT_RPC_URL, description="JSON-RPC endpoint of the chain, unless "
+                         "--rpc-url names one")
+    token: SecretStr | None = Field(None, description="API token of `submit`, unless --token "
+                                    "gives one")
+    private_key: SecretStr | None = Field(None, description="hex private key of the signer of "
+                                          "`deploy` and `registry`, without --keystore")
+    keystore_password: SecretStr | None = Field(None, description="password of --keystore "
+                                                "(else a prompt), and of the stack's keystore")

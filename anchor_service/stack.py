@@ -13,14 +13,16 @@
 ``<data>`` and ``<data>/keys`` are 0700 and the keystore, the tokens and the database 0600,
 each from its first byte.
 
-``anchor-service serve`` runs only the service, against any chain and configuration.
+The ``stack`` command (:mod:`anchor_service.cli.serve`) calls :func:`run_stack`;
+``anchor-service serve`` runs only the service, against any chain and configuration. The local
+node comes from ``localchain``, the development package in ``hardhat-free-local/``: the
+service's distribution does not ship it, and no other module of the service imports it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -28,38 +30,38 @@ from pathlib import Path
 from anchor_service._files import private_dir, tighten_if_exists, write_private
 from anchor_service.api import create_app
 from anchor_service.chain import Deployment, Transactor, accredit, deploy, load_deployment
-from anchor_service.logs import Redactor, configure_logging
+from anchor_service.errors import MissingExtraError
+from anchor_service.keystore import write_keystore
+from anchor_service.logs import configure_logging
 from anchor_service.server import run_server
-from anchor_service.service import write_keystore
 from anchor_service.settings import ServiceSettings
 from anchor_service.store import Store
-from localchain import AnvilChain
-from verifier.registry_terms import ALL_SCOPES
+from verifier.contract_types import ALL_SCOPES, Kind
 
-__all__ = ["run_stack", "serve"]
+__all__ = ["DEMO_KEYSTORE_PASSWORD", "run_stack"]
 
 log = logging.getLogger("anchor_service.stack")
 BODY_DID = "did:web:demo-accreditation-body.example"
 ISSUER_DID = "did:web:demo-university.example"
+# The demo issuer's key is anvil's public development key: its keystore protects nothing, so a
+# fixed password is enough unless MICROCRED_KEYSTORE_PASSWORD names another.
+DEMO_KEYSTORE_PASSWORD = "demo-only-password"  # noqa: S105
 
 
-def serve(settings: ServiceSettings) -> None:
-    """Run the service in the foreground until interrupted."""
-    repeats = configure_logging(json_lines=settings.log_json,
-                                redact=Redactor(settings.secrets()),
-                                repeat_limit=settings.log_repeat_limit,
-                                repeat_interval=settings.log_repeat_interval)
-    try:
-        run_server(create_app(settings), settings)
-    finally:
-        repeats.flush()
-
-
-def run_stack(data_dir: Path, *, port: int = 8080, chain_port: int = 8545) -> int:
+def run_stack(data_dir: Path, *, port: int = 8080, chain_port: int = 8545,
+              keystore_password: str = DEMO_KEYSTORE_PASSWORD) -> int:
     """Bring the local stack up and serve until interrupted."""
+    # localchain is a development package (hardhat-free-local/, installed by scripts/setup.sh),
+    # not part of the service's distribution; this is the only place the service imports it.
+    try:
+        from localchain import AnvilChain  # noqa: PLC0415
+    except ImportError as exc:
+        raise MissingExtraError(
+            "stack needs localchain, the development package in hardhat-free-local/ "
+            f"(pip install ./hardhat-free-local, or bash scripts/setup.sh): {exc}") from None
     configure_logging(json_lines=False)
     private_dir(data_dir)
-    password = os.environ.get("MICROCRED_KEYSTORE_PASSWORD", "demo-only-password")
+    password = keystore_password
     chain = AnvilChain.start(port=chain_port, state_path=data_dir / "chain" / "state.json")
     try:
         w3 = chain.w3
@@ -101,6 +103,9 @@ def _deployment(path: Path, admin: Transactor) -> Deployment:
         if deployment.chain_id == admin.w3.eth.chain_id and admin.w3.eth.get_code(
                 admin.w3.to_checksum_address(deployment.anchor)):
             log.info("reusing the contracts of %s", path)
+            if path.read_text(encoding="utf-8") != deployment.to_json():
+                # A record in release 0.1.0's snake_case spelling: rewritten in today's.
+                path.write_text(deployment.to_json(), encoding="utf-8")
             return deployment
     deployment = deploy(admin, admin_transfer_delay=3600)
     path.write_text(deployment.to_json(), encoding="utf-8")
@@ -115,10 +120,11 @@ def _demo_registry(deployment: Deployment, admin: Transactor, body: Transactor,
     existing = int(registry.functions.entityIdByDid(ISSUER_DID).call())
     if existing:
         return existing
-    body_id = accredit(admin, registry, parent=0, kind=1, did=BODY_DID, scope=ALL_SCOPES)
+    body_id = accredit(admin, registry, parent=0, kind=Kind.ACCREDITATION_BODY, did=BODY_DID,
+                       scope=ALL_SCOPES)
     admin.transact(registry.functions.addKey(body_id, body.address, 0, 0))
-    issuer_id = accredit(body, registry, parent=body_id, kind=2, did=ISSUER_DID,
-                         scope=ALL_SCOPES)
+    issuer_id = accredit(body, registry, parent=body_id, kind=Kind.TRUSTED_ISSUER,
+                         did=ISSUER_DID, scope=ALL_SCOPES)
     body.transact(registry.functions.addKey(issuer_id, issuer_key, 0, 0))
     log.info("demo body %s and issuer %s accredited", body_id, issuer_id)
     return issuer_id

@@ -8,6 +8,25 @@ Batches are recorded, tree included, before any transaction is sent for them.
 Several service processes may share one database (replicas on PostgreSQL; on SQLite, processes
 on one machine): cutting an issuer's batches is serialised by the database, and
 :meth:`Store.issuer_lease` lets one process at a time send an issuer's transactions.
+
+The schema is versioned by the Alembic migrations of :mod:`anchor_service.migrations`. Opening a
+store creates an empty database at the newest revision and refuses a database at any other
+(:class:`~anchor_service.errors.SchemaMismatchError`: ``anchor-service db upgrade`` moves an
+older one forward).
+
+Queries are hand-written SQL, not SQLAlchemy Core expressions or its ORM, run on the drivers
+themselves (sqlite3, psycopg): the store's behaviour lives in how each database is driven, and
+that stays explicit in :mod:`anchor_service._database` (SQLite's WAL, fsync and ``BEGIN
+IMMEDIATE`` with a per-thread connection and ``flock`` leases; PostgreSQL's bounded pool,
+advisory locks and session leases), where an engine would put its own connection and
+transaction handling in between, and the ingest path (one insert of many rows per request)
+would pay for building and compiling expressions at every call. Each statement is written once,
+with named binds (``:name``), and compiled into each driver's spelling when the module is
+loaded, by SQLAlchemy's compiler (:func:`anchor_service._database.sql`); those with a variable
+number of values (``IN`` lists) are compiled once per shape, on first use, and the one that
+differs by database (``FOR UPDATE``) is spelled per database. Nothing rewrites SQL text at
+execution. The statements use only SQL that both databases read alike (``INSERT ... ON
+CONFLICT DO NOTHING``, ``RETURNING``).
 """
 
 from __future__ import annotations
@@ -20,11 +39,13 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from anchor_service._database import Connection, Lease, open_backend
-from anchor_service.errors import StoreError
+from anchor_service import migrations
+from anchor_service._database import SQL, Connection, Lease, open_backend, sql
+from anchor_service.errors import SchemaMismatchError, StoreError
 from verifier.merkle import MerkleTree
 
 __all__ = [
@@ -35,13 +56,13 @@ __all__ = [
     "Issuer",
     "Lease",
     "NewCredential",
+    "SchemaMismatchError",
     "Store",
     "StoreError",
     "TokenIdentity",
 ]
 
-SCHEMA_VERSION: Final = 1
-_IN_CHUNK: Final = 500  # bound on "?" placeholders per statement
+_IN_CHUNK: Final = 500  # bound on bound parameters per statement
 
 
 class BatchState(StrEnum):
@@ -120,21 +141,19 @@ class Store:
     """The service's database. Safe to use from several threads.
 
     ``location`` is ``postgresql://USER:PASSWORD@HOST:PORT/DB`` (with at most ``pool_size``
-    connections), or ``sqlite:///PATH`` or a plain path for a SQLite file."""
+    connections), or ``sqlite:///PATH`` or a plain path for a SQLite file. An empty database
+    is created at the newest schema revision; one at another revision is refused with
+    :class:`SchemaMismatchError` (see :mod:`anchor_service.migrations`)."""
 
     def __init__(self, location: Path | str, *, busy_timeout: float = 30.0,
                  pool_size: int = 10) -> None:
         self._db = open_backend(location, busy_timeout=busy_timeout, pool_size=pool_size)
         self.backend = self._db.name
-        with self._db.write() as db:
-            for statement in self._db.statements():
-                db.execute(statement)
-            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is None:
-                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise StoreError(f"{self} has schema version {row[0]}, this code reads "
-                                 f"{SCHEMA_VERSION}")
+        try:
+            migrations.prepare(self._db, location)
+        except BaseException:
+            self._db.close()
+            raise
 
     def __str__(self) -> str:
         return str(self._db)
@@ -154,7 +173,7 @@ class Store:
 
     def ping(self) -> None:
         """Raise StoreError unless the database answers."""
-        self._connection().execute("SELECT 1").fetchone()
+        self._connection().execute(_PING).fetchone()
 
     def issuer_lease(self, issuer_id: int) -> AbstractContextManager[Lease]:
         """Try to become the one process that sends ``issuer_id``'s transactions, for the
@@ -169,26 +188,22 @@ class Store:
     def add_issuer(self, name: str, *, entity_id: int, key_address: str, did: str) -> Issuer:
         """Register an issuer (idempotent for identical data)."""
         with self._write() as db:
-            row = db.execute("SELECT id, entity_id, key_address, did FROM issuers WHERE name = ?",
-                             (name,)).fetchone()
+            row = db.execute(_ISSUER_BY_NAME, {"name": name}).fetchone()
             if row is not None:
                 if tuple(row[1:]) != (entity_id, key_address, did):
                     raise StoreError(f"issuer {name!r} exists with other data")
                 return Issuer(row[0], name, entity_id, key_address, did)
-            (new_id,) = db.execute(
-                "INSERT INTO issuers (name, entity_id, key_address, did) VALUES (?, ?, ?, ?) "
-                "RETURNING id", (name, entity_id, key_address, did)).fetchone()
+            (new_id,) = db.execute(_ADD_ISSUER, {"name": name, "entity_id": entity_id,
+                                                 "key_address": key_address, "did": did}
+                                   ).fetchone()
             return Issuer(int(new_id), name, entity_id, key_address, did)
 
     def issuers(self) -> list[Issuer]:
-        rows = self._connection().execute(
-            "SELECT id, name, entity_id, key_address, did FROM issuers ORDER BY id").fetchall()
+        rows = self._connection().execute(_ISSUERS).fetchall()
         return [Issuer(*row) for row in rows]
 
     def issuer(self, issuer_id: int) -> Issuer:
-        row = self._connection().execute(
-            "SELECT id, name, entity_id, key_address, did FROM issuers WHERE id = ?",
-            (issuer_id,)).fetchone()
+        row = self._connection().execute(_ISSUER, {"id": issuer_id}).fetchone()
         if row is None:
             raise StoreError(f"no issuer {issuer_id}")
         return Issuer(*row)
@@ -199,16 +214,15 @@ class Store:
             raise StoreError("an issuer token needs an issuer; an admin token has none")
         token = "mca_" + secrets.token_urlsafe(32)
         with self._write() as db:
-            db.execute("INSERT INTO tokens VALUES (?, ?, ?, ?)",
-                       (_token_hash(token), issuer_id, role, time.time()))
+            db.execute(_ADD_TOKEN, {"token_hash": _token_hash(token), "issuer_id": issuer_id,
+                                    "role": role, "created_at": time.time()})
         return token
 
     def token_identity(self, token: str) -> TokenIdentity | None:
         """Who ``token`` belongs to, or None. The lookup is by hash, so comparing it reveals
         nothing about stored tokens through timing."""
         row = self._connection().execute(
-            "SELECT role, issuer_id FROM tokens WHERE token_hash = ?", (_token_hash(token),)
-        ).fetchone()
+            _TOKEN, {"token_hash": _token_hash(token)}).fetchone()
         return None if row is None else TokenIdentity(row[0], row[1])
 
     # ---------------------------------------------------------------- credentials
@@ -217,18 +231,15 @@ class Store:
         """Store credentials durably, in one transaction; the same digest from the same issuer
         keeps its first id (and salt)."""
         now = time.time()
-        fresh = [(uuid.uuid4().hex, issuer_id, item.digest, item.salt, item.content, now)
-                 for item in items]
         # In digest order, so that two replicas inserting overlapping requests lock the same
         # keys in the same order (PostgreSQL would otherwise abort one as a deadlock).
-        fresh.sort(key=lambda row: row[2])
+        fresh = [{"public_id": uuid.uuid4().hex, "issuer_id": issuer_id, "digest": item.digest,
+                  "salt": item.salt, "content": item.content, "accepted_at": now}
+                 for item in sorted(items, key=lambda item: item.digest)]
         with self._write() as db:
-            db.executemany(
-                "INSERT INTO credentials (public_id, issuer_id, digest, salt, content, "
-                "accepted_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (issuer_id, digest) DO NOTHING",
-                fresh)
+            db.executemany(_ACCEPT, fresh)
             ids = self._ids_by_digest(db, issuer_id, [item.digest for item in items])
-        new_ids = {row[0] for row in fresh}
+        new_ids = {row["public_id"] for row in fresh}
         return [Accepted(ids[item.digest], ids[item.digest] in new_ids) for item in items]
 
     def _ids_by_digest(self, db: Connection, issuer_id: int,
@@ -237,24 +248,20 @@ class Store:
         unique = list(dict.fromkeys(digests))
         for start in range(0, len(unique), _IN_CHUNK):
             chunk = unique[start:start + _IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for digest, public_id in db.execute(
-                f"SELECT digest, public_id FROM credentials WHERE issuer_id = ? "  # noqa: S608 - placeholders only
-                f"AND digest IN ({marks})", (issuer_id, *chunk)):
+            params: dict[str, object] = {f"d{n}": digest for n, digest in enumerate(chunk)}
+            params["issuer_id"] = issuer_id
+            for digest, public_id in db.execute(_ids_by_digests(len(chunk)), params):
                 found[bytes(digest)] = public_id
         return found
 
     def credential(self, public_id: str) -> CredentialRecord | None:
-        row = self._connection().execute(
-            "SELECT public_id, issuer_id, digest, salt, content, accepted_at, batch_id, "
-            "leaf_index FROM credentials WHERE public_id = ?", (public_id,)).fetchone()
+        row = self._connection().execute(_CREDENTIAL, {"public_id": public_id}).fetchone()
         return None if row is None else CredentialRecord(*row)
 
     def pending(self, issuer_id: int) -> tuple[int, float | None]:
         """How many credentials of the issuer wait for a batch, and when the oldest arrived."""
         count, oldest = self._connection().execute(
-            "SELECT COUNT(*), MIN(accepted_at) FROM credentials "
-            "WHERE issuer_id = ? AND batch_id IS NULL", (issuer_id,)).fetchone()
+            _PENDING, {"issuer_id": issuer_id}).fetchone()
         return int(count), oldest
 
     # -------------------------------------------------------------------- batches
@@ -265,101 +272,155 @@ class Store:
         None when nothing waits."""
         with self._write() as db:
             self._db.serialise_issuer(db, issuer_id)
-            rows = db.execute(
-                "SELECT id, salt, digest FROM credentials WHERE issuer_id = ? "
-                "AND batch_id IS NULL ORDER BY id LIMIT ?", (issuer_id, max_size)).fetchall()
+            rows = db.execute(_OLDEST_PENDING, {"issuer_id": issuer_id, "limit": max_size}
+                              ).fetchall()
             if not rows:
                 return None
             tree = MerkleTree([bytes(salt) + bytes(digest) for _, salt, digest in rows])
             now = time.time()
-            (batch_id,) = db.execute(
-                "INSERT INTO batches (issuer_id, root, size, state, created_at) "
-                "VALUES (?, ?, ?, 'built', ?) RETURNING id",
-                (issuer_id, tree.root, tree.size, now)).fetchone()
-            db.executemany("INSERT INTO batch_levels VALUES (?, ?, ?)",
-                           [(batch_id, n, level) for n, level in enumerate(tree.levels)])
-            db.executemany("UPDATE credentials SET batch_id = ?, leaf_index = ? WHERE id = ?",
-                           [(batch_id, index, row[0]) for index, row in enumerate(rows)])
+            (batch_id,) = db.execute(_ADD_BATCH, {"issuer_id": issuer_id, "root": tree.root,
+                                                  "size": tree.size, "created_at": now}
+                                     ).fetchone()
+            db.executemany(_ADD_LEVEL, [{"batch_id": batch_id, "level": n, "data": level}
+                                        for n, level in enumerate(tree.levels)])
+            db.executemany(_PLACE, [{"batch_id": batch_id, "leaf_index": index, "id": row[0]}
+                                    for index, row in enumerate(rows)])
         return BatchRecord(batch_id, issuer_id, tree.root, tree.size, BatchState.BUILT, now,
                            None, None, None, None, None)
 
     def batch(self, batch_id: int) -> BatchRecord | None:
-        row = self._connection().execute(f"{_BATCH_SELECT} WHERE id = ?", (batch_id,)).fetchone()
+        row = self._connection().execute(_BATCH, {"id": batch_id}).fetchone()
         return None if row is None else _batch(row)
 
     def batches(self, *, issuer_id: int | None = None, states: Sequence[BatchState] = (),
                 limit: int = 100, before_id: int | None = None) -> list[BatchRecord]:
         """Batches, newest first, optionally of one issuer and in some states."""
-        clauses: list[str] = []
-        args: list[object] = []
-        if issuer_id is not None:
-            clauses.append("issuer_id = ?")
-            args.append(issuer_id)
-        if states:
-            clauses.append(f"state IN ({','.join('?' * len(states))})")
-            args.extend(str(s) for s in states)
-        if before_id is not None:
-            clauses.append("id < ?")
-            args.append(before_id)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._connection().execute(
-            f"{_BATCH_SELECT} {where} ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        params: dict[str, object] = {"issuer_id": issuer_id, "before_id": before_id,
+                                     "limit": limit}
+        params.update({f"s{n}": str(state) for n, state in enumerate(states)})
+        statement = _batches_query(issuer_id is not None, len(states), before_id is not None)
+        rows = self._connection().execute(statement, params).fetchall()
         return [_batch(row) for row in rows]
 
     def mark_sent(self, batch_id: int, tx_hash: bytes) -> None:
         """Record the anchoring transaction of a built (or re-sent) batch."""
-        self._transition(batch_id, {BatchState.BUILT, BatchState.SENT},
-                         "state = 'sent', tx_hash = ?, sent_at = ?", (tx_hash, time.time()))
+        self._transition(batch_id, {BatchState.BUILT, BatchState.SENT}, _MARK_SENT,
+                         {"tx_hash": tx_hash, "sent_at": time.time()})
 
     def mark_anchored(self, batch_id: int, *, tx_hash: bytes, block_number: int,
                       block_hash: bytes, anchored_at: float) -> None:
         """Record the confirmed anchor: the batch's receipts can now be served."""
-        self._transition(batch_id, {BatchState.BUILT, BatchState.SENT},
-                         "state = 'anchored', tx_hash = ?, block_number = ?, block_hash = ?, "
-                         "anchored_at = ?", (tx_hash, block_number, block_hash, anchored_at))
+        self._transition(batch_id, {BatchState.BUILT, BatchState.SENT}, _MARK_ANCHORED,
+                         {"tx_hash": tx_hash, "block_number": block_number,
+                          "block_hash": block_hash, "anchored_at": anchored_at})
 
     def mark_reorganised(self, batch_id: int) -> None:
         """The batch's anchoring block left the chain (a reorganisation): back to sent, with
         its transaction (which a node may mine again) and no block, so that the pipeline
         adopts the anchor wherever the new chain has it, or replaces a transaction the chain
         lost. Its receipts are withheld until then."""
-        self._transition(batch_id, {BatchState.ANCHORED},
-                         "state = 'sent', sent_at = ?, block_number = NULL, block_hash = NULL, "
-                         "anchored_at = NULL", (time.time(),))
+        self._transition(batch_id, {BatchState.ANCHORED}, _MARK_REORGANISED,
+                         {"sent_at": time.time()})
 
     def recent_anchors(self, issuer_id: int, since_block: int) -> list[BatchRecord]:
         """The issuer's anchored batches whose block is ``since_block`` or later."""
         rows = self._connection().execute(
-            f"{_BATCH_SELECT} WHERE issuer_id = ? AND state = 'anchored' "
-            "AND block_number >= ? ORDER BY block_number", (issuer_id, since_block)).fetchall()
+            _RECENT_ANCHORS, {"issuer_id": issuer_id, "since_block": since_block}).fetchall()
         return [_batch(row) for row in rows]
 
-    def _transition(self, batch_id: int, allowed: set[BatchState], assignments: str,
-                    values: tuple[object, ...]) -> None:
+    def _transition(self, batch_id: int, allowed: set[BatchState], update: SQL,
+                    values: dict[str, object]) -> None:
         with self._write() as db:
-            row = db.execute(f"SELECT state FROM batches WHERE id = ?{self._db.for_update}",  # noqa: S608 - fixed SQL
-                             (batch_id,)).fetchone()
+            row = db.execute(_BATCH_STATE_FOR_UPDATE, {"id": batch_id}).fetchone()
             if row is None:
                 raise StoreError(f"no batch {batch_id}")
             if BatchState(row[0]) not in allowed:
                 raise StoreError(f"batch {batch_id} is {row[0]}")
-            db.execute(f"UPDATE batches SET {assignments} WHERE id = ?",  # noqa: S608 - fixed SQL
-                       (*values, batch_id))
+            db.execute(update, {**values, "id": batch_id})
 
     def load_tree(self, batch_id: int) -> MerkleTree:
         """The batch's tree, restored from its stored levels (no rehashing)."""
-        rows = self._connection().execute(
-            "SELECT data FROM batch_levels WHERE batch_id = ? ORDER BY level", (batch_id,)
-        ).fetchall()
+        rows = self._connection().execute(_LEVELS, {"batch_id": batch_id}).fetchall()
         if not rows:
             raise StoreError(f"no tree for batch {batch_id}")
         return MerkleTree.from_levels([bytes(row[0]) for row in rows])
 
 
+# ------------------------------------------------------------------------- statements
+
+_PING: Final = sql("SELECT 1")
+_ISSUER_BY_NAME: Final = sql(
+    "SELECT id, entity_id, key_address, did FROM issuers WHERE name = :name")
+_ADD_ISSUER: Final = sql(
+    "INSERT INTO issuers (name, entity_id, key_address, did) "
+    "VALUES (:name, :entity_id, :key_address, :did) RETURNING id")
+_ISSUERS: Final = sql("SELECT id, name, entity_id, key_address, did FROM issuers ORDER BY id")
+_ISSUER: Final = sql("SELECT id, name, entity_id, key_address, did FROM issuers WHERE id = :id")
+_ADD_TOKEN: Final = sql(
+    "INSERT INTO tokens (token_hash, issuer_id, role, created_at) "
+    "VALUES (:token_hash, :issuer_id, :role, :created_at)")
+_TOKEN: Final = sql("SELECT role, issuer_id FROM tokens WHERE token_hash = :token_hash")
+_ACCEPT: Final = sql(
+    "INSERT INTO credentials (public_id, issuer_id, digest, salt, content, accepted_at) "
+    "VALUES (:public_id, :issuer_id, :digest, :salt, :content, :accepted_at) "
+    "ON CONFLICT (issuer_id, digest) DO NOTHING")
+_CREDENTIAL: Final = sql(
+    "SELECT public_id, issuer_id, digest, salt, content, accepted_at, batch_id, leaf_index "
+    "FROM credentials WHERE public_id = :public_id")
+_PENDING: Final = sql(
+    "SELECT COUNT(*), MIN(accepted_at) FROM credentials "
+    "WHERE issuer_id = :issuer_id AND batch_id IS NULL")
+_OLDEST_PENDING: Final = sql(
+    "SELECT id, salt, digest FROM credentials WHERE issuer_id = :issuer_id "
+    "AND batch_id IS NULL ORDER BY id LIMIT :limit")
+_ADD_BATCH: Final = sql(
+    "INSERT INTO batches (issuer_id, root, size, state, created_at) "
+    "VALUES (:issuer_id, :root, :size, 'built', :created_at) RETURNING id")
+_ADD_LEVEL: Final = sql(
+    "INSERT INTO batch_levels (batch_id, level, data) VALUES (:batch_id, :level, :data)")
+_PLACE: Final = sql(
+    "UPDATE credentials SET batch_id = :batch_id, leaf_index = :leaf_index WHERE id = :id")
 _BATCH_SELECT: Final = (
     "SELECT id, issuer_id, root, size, state, created_at, tx_hash, sent_at, block_number, "
     "block_hash, anchored_at FROM batches"
 )
+_BATCH: Final = sql(f"{_BATCH_SELECT} WHERE id = :id")
+_RECENT_ANCHORS: Final = sql(
+    f"{_BATCH_SELECT} WHERE issuer_id = :issuer_id AND state = 'anchored' "
+    "AND block_number >= :since_block ORDER BY block_number")
+_STATE: Final = sql("SELECT state FROM batches WHERE id = :id")
+# PostgreSQL locks the row for the transition; SQLite's write transaction already excludes
+# every other writer (and has no FOR UPDATE).
+_BATCH_STATE_FOR_UPDATE: Final = SQL(_STATE.sqlite, f"{_STATE.postgresql} FOR UPDATE",
+                                     _STATE.names)
+_MARK_SENT: Final = sql(
+    "UPDATE batches SET state = 'sent', tx_hash = :tx_hash, sent_at = :sent_at WHERE id = :id")
+_MARK_ANCHORED: Final = sql(
+    "UPDATE batches SET state = 'anchored', tx_hash = :tx_hash, block_number = :block_number, "
+    "block_hash = :block_hash, anchored_at = :anchored_at WHERE id = :id")
+_MARK_REORGANISED: Final = sql(
+    "UPDATE batches SET state = 'sent', sent_at = :sent_at, block_number = NULL, "
+    "block_hash = NULL, anchored_at = NULL WHERE id = :id")
+_LEVELS: Final = sql("SELECT data FROM batch_levels WHERE batch_id = :batch_id ORDER BY level")
+
+
+@cache
+def _ids_by_digests(count: int) -> SQL:
+    """The lookup of ``count`` digests (binds ``:d0``...), compiled once per count."""
+    marks = ", ".join(f":d{n}" for n in range(count))
+    return sql("SELECT digest, public_id FROM credentials "  # noqa: S608 - binds only
+               f"WHERE issuer_id = :issuer_id AND digest IN ({marks})")
+
+
+@cache
+def _batches_query(by_issuer: bool, states: int, before: bool) -> SQL:
+    """The listing of batches for one combination of filters, compiled once per
+    combination (bound as ``:issuer_id``, ``:s0``..., ``:before_id`` and ``:limit``)."""
+    clauses = (["issuer_id = :issuer_id"] if by_issuer else []) + (
+        [f"state IN ({', '.join(f':s{n}' for n in range(states))})"] if states else []) + (
+        ["id < :before_id"] if before else [])
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    return sql(f"{_BATCH_SELECT}{where} ORDER BY id DESC LIMIT :limit")
 
 
 def _batch(row: Any) -> BatchRecord:

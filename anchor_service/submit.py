@@ -24,21 +24,16 @@ import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from anchor_service._files import write_private
-from anchor_service.errors import AnchorServiceError, NotAnchoredError
+from anchor_service.errors import NotAnchoredError, SubmitError
 from anchor_service.service import Components
 from anchor_service.store import NewCredential
 from verifier.credential import canonicalize, new_salt, parse_credential
 from verifier.errors import CredentialError
 from verifier.receipt import document_kind
 
-__all__ = ["DirectBackend", "HttpBackend", "Loaded", "Outcome", "SubmitError", "load_inputs",
-           "submit"]
+__all__ = ["DirectBackend", "HttpBackend", "Loaded", "Outcome", "load_inputs", "submit"]
 
 BUNDLE_SUFFIX = ".bundle.json"
-
-
-class SubmitError(AnchorServiceError):
-    """An input could not be read, or the service refused or did not finish."""
 
 
 @dataclass(frozen=True)

@@ -27,14 +27,13 @@ from web3.exceptions import Web3Exception
 
 from anchor_service.errors import AnchorServiceError
 from anchor_service.store import Issuer, Store
-from verifier.registry_terms import KIND_NAMES, STATUS_NAMES, TRUST_CODES
+from verifier.contract_types import Entity, KeyCheck, Kind, Scope, Status, TrustCode, read
+from verifier.errors import ContractTypeError
 
 __all__ = ["ChainLink", "IssuerTrust", "IssuerTrustView"]
 
 log = logging.getLogger("anchor_service.trust")
 
-_ENTITY_NOT_ACTIVE, _ACCREDITOR_NOT_ACTIVE = 5, 6  # IIssuerRegistry.TrustCode
-_ACTIVE = 1  # IIssuerRegistry.Status
 _MAX_CHAIN = 8  # the registry allows 4 levels; a longer walk means a malformed answer
 
 
@@ -43,10 +42,10 @@ class ChainLink:
     """One entity of an issuer's accreditation chain, as the registry records it now."""
 
     id: int
-    kind: str  # "body" or "issuer"
-    status: str  # "active", "suspended" or "revoked"
+    kind: Kind
+    status: Status
     did: str
-    scope: int
+    scope: Scope
     revoked_from: int  # back-dated revocation time (unix seconds), 0 when none
 
 
@@ -55,7 +54,7 @@ class IssuerTrust:
     """The registry's answer for one issuer now. ``reason`` is None when trusted."""
 
     trusted: bool
-    code: str  # a TRUST_CODES name: "trusted", "key revoked", "accreditor not active"...
+    code: TrustCode
     reason: str | None  # "issuer not trusted: body 1 suspended"
     failing_entity_id: int | None
     chain: tuple[ChainLink, ...]  # the issuer's entity first, then its bodies up to the root
@@ -85,37 +84,36 @@ class IssuerTrustView:
     def check(self, issuer: Issuer, *, with_chain: bool = False) -> IssuerTrust:
         """Ask the registry now (no cache). The accreditation chain is read when the issuer
         is not trusted (to name the failing entity) or when ``with_chain``. Raises the chain
-        client's error (Web3Exception, OSError) when the node cannot be asked."""
-        code, _, _, _ = self._registry.functions.checkKeyNow(issuer.key_address).call()
-        code = int(code)
-        chain = self.chain_of(issuer.entity_id) if with_chain or code != 0 else ()
-        if code == 0:
-            return IssuerTrust(True, TRUST_CODES[0], None, None, chain)
-        name = TRUST_CODES[code] if 0 <= code < len(TRUST_CODES) else f"code {code}"
+        client's error (Web3Exception, OSError) when the node cannot be asked, and
+        :class:`ContractTypeError` when it answers a code these contracts do not have."""
+        code = read(KeyCheck, self._registry.functions.checkKeyNow(issuer.key_address)).code
+        trusted = code is TrustCode.TRUSTED
+        chain = self.chain_of(issuer.entity_id) if with_chain or not trusted else ()
+        if trusted:
+            return IssuerTrust(True, code, None, None, chain)
         failing: ChainLink | None = None
-        if code in (_ENTITY_NOT_ACTIVE, _ACCREDITOR_NOT_ACTIVE):
-            failing = next((link for link in chain if link.status != STATUS_NAMES[_ACTIVE]),
-                           None)
+        if code.is_entity_status:
+            failing = next((link for link in chain if link.status is not Status.ACTIVE), None)
         if failing is not None:
-            why = f"{failing.kind} {failing.id} {failing.status}"
-        elif code in (2, 3, 4):  # the key's own window or revocation
-            why = f"its key {issuer.key_address} is {name.removeprefix('key ')}"
-        elif code == 1:
+            why = f"{failing.kind.label} {failing.id} {failing.status.label}"
+        elif code.is_key_window:
+            why = f"its key {issuer.key_address} is {code.reason.removeprefix('key ')}"
+        elif code is TrustCode.UNKNOWN_KEY:
             why = f"its key {issuer.key_address} is not in the registry"
         else:
-            why = name
-        return IssuerTrust(False, name, f"issuer not trusted: {why}",
+            why = code.reason
+        return IssuerTrust(False, code, f"issuer not trusted: {why}",
                            None if failing is None else failing.id, chain)
 
     def chain_of(self, entity_id: int) -> tuple[ChainLink, ...]:
         """The entity and every accreditation body above it, as the registry has them now."""
         links: list[ChainLink] = []
         while entity_id != 0 and len(links) < _MAX_CHAIN:
-            e = self._registry.functions.entity(entity_id).call()
-            links.append(ChainLink(id=int(e[0]), kind=KIND_NAMES.get(int(e[2]), "unknown"),
-                                   status=STATUS_NAMES.get(int(e[3]), "unknown"), did=str(e[9]),
-                                   scope=int(e[4]), revoked_from=int(e[12])))
-            entity_id = int(e[1])
+            entity = read(Entity, self._registry.functions.entity(entity_id))
+            links.append(ChainLink(id=entity.id, kind=entity.kind, status=entity.status,
+                                   did=entity.did, scope=entity.scope,
+                                   revoked_from=entity.revoked_from))
+            entity_id = entity.parent_id
         return tuple(links)
 
     def cached(self, issuer_id: int) -> IssuerTrust | None:
@@ -141,7 +139,7 @@ class IssuerTrustView:
             previous = entry.trust
             try:
                 trust: IssuerTrust | None = self.check(entry.issuer)
-            except (Web3Exception, OSError, AnchorServiceError) as exc:
+            except (Web3Exception, OSError, AnchorServiceError, ContractTypeError) as exc:
                 trust = None
                 if previous is not None or not entry.answered:
                     log.warning("trust of issuer %s unknown (chain unreachable): %s; "

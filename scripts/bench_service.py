@@ -26,25 +26,19 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the contract test world: deploy, accredit, keys
-
-from anchor_service.service import write_keystore  # noqa: E402
-from anchor_service.store import Store  # noqa: E402
-from localchain import AnvilChain  # noqa: E402
-from tests.contracts.conftest import build_world  # noqa: E402
-from tests.support import free_port, wait_until_up  # noqa: E402
+from anchor_service.keystore import write_keystore
+from anchor_service.samples import make_credential
+from anchor_service.store import Store
+from localchain import AnvilChain
+from testkit.net import free_port, wait_until_up
+from testkit.world import build_world
 
 
 def _credential(n: int) -> dict[str, object]:
-    return {
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
-        "id": f"urn:bench:{n}",
-        "type": ["VerifiableCredential", "MicroCredential"],
-        "issuer": {"id": "did:web:uni-a.example"},
-        "validFrom": "2026-11-28T00:00:00Z",
-        "credentialSubject": {"id": f"urn:learner:{n}", "ects": 2.5, "grade": "A"},
-    }
+    return make_credential(n, id_prefix="urn:bench", types=("VerifiableCredential",
+                                                           "MicroCredential"),
+                           subject={"id": f"urn:learner:{n}", "ects": 2.5, "grade": "A"},
+                           validFrom="2026-11-28T00:00:00Z")
 
 
 class Bench:

@@ -27,27 +27,22 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the contract test world: deploy, accredit, keys
-
-from anchor_service.pipeline import BatchPolicy, Pipeline  # noqa: E402
-from anchor_service.receipts import Receipts  # noqa: E402
-from anchor_service.store import NewCredential, Store  # noqa: E402
-from localchain import AnvilChain  # noqa: E402
-from tests.contracts.conftest import build_world  # noqa: E402
-from verifier.chain import JsonRpcChainReader  # noqa: E402
-from verifier.credential import canonicalize, credential_digest, new_salt  # noqa: E402
-from verifier.receipt import Bundle  # noqa: E402
-from verifier.trust import TrustConfig  # noqa: E402
-from verifier.verify import verify, verify_bundle_text  # noqa: E402
+from anchor_service.pipeline import BatchPolicy, Pipeline
+from anchor_service.receipts import Receipts
+from anchor_service.samples import make_credential
+from anchor_service.store import NewCredential, Store
+from localchain import AnvilChain
+from testkit.world import build_world
+from verifier.chain import JsonRpcChainReader
+from verifier.credential import canonicalize, credential_digest, new_salt
+from verifier.receipt import Bundle
+from verifier.trust import TrustConfig
+from verifier.verify import verify, verify_bundle_text
 
 
 def _credential(n: int) -> dict[str, object]:
-    return {
-        "@context": ["https://www.w3.org/ns/credentials/v2"], "id": f"urn:bench:{n}",
-        "type": ["VerifiableCredential"], "issuer": {"id": "did:web:uni-a.example"},
-        "validFrom": "2026-01-01T00:00:00Z", "credentialSubject": {"id": f"urn:l:{n}"},
-    }
+    return make_credential(n, id_prefix="urn:bench", subject={"id": f"urn:l:{n}"},
+                           validFrom="2026-01-01T00:00:00Z")
 
 
 def verifier_process(bundles_file: Path, trust_file: Path, rpc_url: str) -> None:

@@ -30,13 +30,11 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the contract test world: deploy, accredit, keys
-
-from localchain import AnvilChain  # noqa: E402
-from tests.anchor_service.processes import prepare  # noqa: E402
-from tests.contracts.conftest import build_world  # noqa: E402
-from tests.support import wait_until_up  # noqa: E402
+from anchor_service.samples import make_credential
+from localchain import AnvilChain
+from testkit.net import wait_until_up
+from testkit.processes import prepare
+from testkit.world import build_world
 
 CONNECTIONS = 16
 VERIFY_LIMIT = 2**20  # the default verify_max_body_bytes
@@ -59,12 +57,8 @@ def start_service(data: Path, chain: AnvilChain) -> tuple[subprocess.Popen[bytes
 
 def issue_bundle(url: str, token: str) -> bytes:
     """One credential submitted, anchored, and its bundle fetched."""
-    credential = {
-        "@context": ["https://www.w3.org/ns/credentials/v2"], "id": "urn:bench:verify:1",
-        "type": ["VerifiableCredential"], "issuer": {"id": "did:web:uni-a.example"},
-        "validFrom": "2026-01-01T00:00:00Z",
-        "credentialSubject": {"name": "Zoë", "learningScope": "non-formal"},
-    }
+    credential = make_credential(1, id_prefix="urn:bench:verify", validFrom="2026-01-01T00:00:00Z",
+                                 subject={"name": "Zoë", "learningScope": "non-formal"})
     with httpx.Client(base_url=url, timeout=60,
                       headers={"Authorization": f"Bearer {token}"}) as http:
         answer = http.post("/v1/credentials", json={"credentials": [credential]})

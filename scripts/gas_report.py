@@ -10,14 +10,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # tests.contracts.conftest builds the same world as the tests
-
-from localchain import AnvilChain, InProcessChain, LocalChain  # noqa: E402
-from tests.contracts.conftest import ISSUER, SUSPENDED, build_world  # noqa: E402
-from tests.contracts.helpers import sign_anchor  # noqa: E402
+from anchor_service.chain import sign_anchor
+from localchain import AnvilChain, InProcessChain, LocalChain
+from testkit.world import build_world
+from verifier.contract_types import Kind, Scope, Status
 
 ANCHOR_TARGET = 60_000
 EXTRA_REVOKE_TARGET = 5_000
@@ -48,14 +45,15 @@ def _report(chain: LocalChain, label: str) -> int:
     gas(
         "registry.accredit (issuer under body)",
         w.body,
-        reg.accredit(w.body_id, ISSUER, "did:web:gas.example", 1, "https://x", b"\1" * 32),
+        reg.accredit(w.body_id, Kind.TRUSTED_ISSUER, "did:web:gas.example", Scope.FORMAL_DEGREE,
+                     "https://x", b"\1" * 32),
     )
     new_id = int(reg.entityCount().call())
     spare = chain.accounts[9]
     gas("registry.addKey", w.body, reg.addKey(new_id, spare.address, 0, 0))
     gas("registry.shortenKeyExpiry", w.body, reg.shortenKeyExpiry(spare.address, w.now() + 10**6))
     gas("registry.revokeKey (back-dated)", w.body, reg.revokeKey(spare.address, w.now() - 60))
-    gas("registry.setStatus (suspend)", w.body, reg.setStatus(new_id, SUSPENDED))
+    gas("registry.setStatus (suspend)", w.body, reg.setStatus(new_id, Status.SUSPENDED))
     gas(
         "registry.updateMetadata", w.issuer, reg.updateMetadata(w.issuer_id, "ipfs://m", b"\2" * 32)
     )

@@ -34,15 +34,13 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the contract test world: deploy, accredit, keys
-
-from anchor_service.service import write_keystore  # noqa: E402
-from anchor_service.store import BatchState, Store  # noqa: E402
-from localchain import AnvilChain  # noqa: E402
-from tests.anchor_service.processes import assert_anchored_exactly_once  # noqa: E402
-from tests.contracts.conftest import build_world  # noqa: E402
-from tests.support import free_port, wait_until_up  # noqa: E402
+from anchor_service.keystore import write_keystore
+from anchor_service.samples import make_credential
+from anchor_service.store import BatchState, Store
+from localchain import AnvilChain
+from testkit.net import free_port, wait_until_up
+from testkit.processes import assert_anchored_exactly_once
+from testkit.world import build_world
 
 EXPECTED = {"submit": {202}, "state": {200}, "receipt": {200, 409}, "verify": {200}}
 
@@ -66,9 +64,8 @@ async def client(number: int, http: httpx.AsyncClient, deadline: float, tally: T
         if roll < 0.60 or not mine:
             kind = "submit"
             count = rng.randint(1, 20)
-            credentials = [{"id": f"urn:load:{number}:{sequence + i}",
-                            "issuer": {"id": "did:web:uni-a.example"},
-                            "credentialSubject": {"n": sequence + i}} for i in range(count)]
+            credentials = [make_credential(sequence + i, id_prefix=f"urn:load:{number}",
+                                           subject={"n": sequence + i}) for i in range(count)]
             sequence += count
             request = http.build_request("POST", "/v1/credentials",
                                          json={"credentials": credentials})

@@ -48,7 +48,8 @@ fi
 # pinned backend instead of one that pip would fetch unchecked into an isolated environment.
 locked_install() {  # VENV LOCK: installs LOCK into VENV; skipped when VENV already has it.
     local stamp="$1/.microcred-installed"
-    if cat requirements-build.lock "$2" pyproject.toml | cmp -s - "$stamp" 2>/dev/null; then
+    if cat requirements-build.lock "$2" pyproject.toml hardhat-free-local/pyproject.toml \
+            testkit/pyproject.toml | cmp -s - "$stamp" 2>/dev/null; then
         return 0
     fi
     "$1/bin/python" -m pip install --quiet --disable-pip-version-check \
@@ -56,10 +57,15 @@ locked_install() {  # VENV LOCK: installs LOCK into VENV; skipped when VENV alre
     "$1/bin/python" -m pip install --quiet --disable-pip-version-check \
         --require-hashes --no-deps --no-build-isolation -r "$2"
     if [ "$1" = .venv ]; then
-        # setuptools tells, as a warning, that an editable install maps packages with a finder
-        # (localchain lives in hardhat-free-local/): nothing to act on, so it stays quiet.
+        # The project, localchain: the development package in hardhat-free-local/ (local
+        # chains for the tests, the benchmarks and `anchor-service stack`), and testkit: the
+        # development package of the test support the tests and the benchmark scripts share;
+        # each a distribution of its own so that the project's wheel does not ship them. Their
+        # dependencies are in the lock. setuptools tells, as a warning, that an editable install maps packages with a
+        # finder: nothing to act on, so it stays quiet.
         PYTHONWARNINGS="ignore:Editable installation" "$1/bin/python" -m pip install --quiet \
-            --disable-pip-version-check --no-deps --no-build-isolation -e .
+            --disable-pip-version-check --no-deps --no-build-isolation -e . \
+            -e ./hardhat-free-local -e ./testkit
     fi
     # --no-deps relies on the lock being complete; pip check confirms that it is.
     "$1/bin/python" -m pip check >/dev/null || {
@@ -67,7 +73,8 @@ locked_install() {  # VENV LOCK: installs LOCK into VENV; skipped when VENV alre
         echo "setup: $2 misses a dependency; regenerate it with bash scripts/update_pins.sh" >&2
         exit 2
     }
-    cat requirements-build.lock "$2" pyproject.toml >"$stamp"
+    cat requirements-build.lock "$2" pyproject.toml hardhat-free-local/pyproject.toml \
+        testkit/pyproject.toml >"$stamp"
 }
 locked_install .venv requirements.lock
 

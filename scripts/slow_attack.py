@@ -33,13 +33,10 @@ from typing import cast
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the contract test world: deploy, accredit, keys
-
-from localchain import AnvilChain  # noqa: E402
-from tests.anchor_service.processes import prepare  # noqa: E402
-from tests.contracts.conftest import build_world  # noqa: E402
-from tests.support import wait_until_up  # noqa: E402
+from localchain import AnvilChain
+from testkit.net import wait_until_up
+from testkit.processes import prepare
+from testkit.world import build_world
 
 HEAD = b"POST /v1/credentials HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
 # About 1.5 MB an answer, four of them pipelined: far more than the socket buffers hold.

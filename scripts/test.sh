@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything and runs the whole test suite, with the linters. .ci/run calls this.
+# Installs everything and runs the whole test suite, with the linters. Arguments go to pytest:
+# .ci/run passes --full (the full run sizes, README "Two commands").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --tests
@@ -8,5 +9,4 @@ echo "== ruff"
 echo "== mypy --strict"
 .venv/bin/mypy
 echo "== pytest"
-export HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-$([ -n "${CI:-}" ] && echo ci || echo dev)}
 .venv/bin/python -m pytest "$@"

@@ -1,38 +1,21 @@
-"""Shared test configuration."""
+"""Shared test configuration: the project's pytest plugin (testkit.pytest_plugin: ``--full``,
+the deployed-world fixtures) and the private PostgreSQL server."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
 
-from localchain import AnvilChain
-from tests.contracts.conftest import World, build_world
-from tests.postgres import PostgresServer
+# Before anything imports testkit: its helpers' asserts then explain their failures too.
+pytest.register_assert_rewrite("testkit")
 
-# No per-example deadline: these machines are shared and timing noise is not a failure.
-settings.register_profile("dev", deadline=None, max_examples=100)
-settings.register_profile(
-    "ci", deadline=None, max_examples=300, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+from tests.postgres import PostgresServer  # noqa: E402 - after the rewrite registration
 
-
-@pytest.fixture(scope="module")
-def anvil_world() -> Iterator[World]:
-    """A real anvil node with the contracts deployed and the cast of callers, for tests that
-    need a chain other processes can reach (services, CLIs)."""
-    chain = AnvilChain.start()
-    try:
-        yield build_world(chain)
-    finally:
-        chain.close()
+pytest_plugins = ["testkit.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")

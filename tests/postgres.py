@@ -11,7 +11,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from tests.support import free_port
+from testkit.net import free_port
 
 USER = "microcred"
 
@@ -70,6 +70,17 @@ class PostgresServer:
         with psycopg.connect(self.url(), autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+    def restore(self, dump: Path) -> str:
+        """A fresh database holding a plain-SQL ``pg_dump``; its URL."""
+        location = self.new_database()
+        result = subprocess.run(
+            [str(self.bin / "psql"), "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1",
+             "--file", str(dump), location], capture_output=True, text=True, timeout=120,
+            check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"restoring {dump} failed: {result.stdout}{result.stderr}")
+        return location
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")

@@ -57,13 +57,21 @@ def test_wheel_ships_packages_types_and_data(wheel: Path) -> None:
         "verifier/web/favicon.svg", "anchor_service/api/web.py",
         "anchor_service/api/docs.py", "anchor_service/api/docs_assets/index.html",
         "anchor_service/api/docs_assets/swagger-init.js",
-        "localchain/__init__.py", "localchain/py.typed",
+        "anchor_service/cli/__init__.py", "anchor_service/cli/token.py",
+        "anchor_service/migrations/__init__.py", "anchor_service/migrations/env.py",
+        "anchor_service/migrations/script.py.mako",
+        "anchor_service/migrations/versions/0001_release_0_1_0.py",
     ):
         assert required in names, required
     assert not any(name.startswith(("tests/", "scripts/")) for name in names)
+    # localchain is the development distribution of hardhat-free-local/, not the service's.
+    assert not any(name.startswith("localchain/") for name in names)
+    # Nor testkit, the development distribution of the test support in testkit/.
+    assert not any(name.startswith("testkit/") for name in names)
     # Every file of every data folder, not only the ones named above.
     for folder in ("verifier/schemas", "verifier/artifacts", "verifier/web",
-                   "anchor_service/examples", "anchor_service/api/docs_assets"):
+                   "anchor_service/examples", "anchor_service/api/docs_assets",
+                   "anchor_service/migrations", "anchor_service/migrations/versions"):
         shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / folder).iterdir()
                    if p.is_file()}
         assert shipped, folder
@@ -94,3 +102,54 @@ def test_installed_wheel_imports_outside_the_source_tree(wheel: Path, tmp_path: 
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ROOT_OF_TREE_A
+
+
+def test_installed_wheel_migrates_a_database_with_its_own_revisions(wheel: Path,
+                                                                    tmp_path: Path) -> None:
+    """The migrations ship inside the package: an installed wheel creates a database at its
+    head revision from its own files."""
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target),
+         str(wheel)],
+        check=True, timeout=300, capture_output=True,
+    )
+    probe = "\n".join([
+        "import sys",
+        f"sys.path.insert(0, {str(target)!r})",
+        "from anchor_service import migrations",
+        f"assert migrations.__file__.startswith({str(target)!r}), migrations.__file__",
+        f"print(migrations.revisions(), migrations.upgrade({str(tmp_path / 'db.sqlite3')!r}))",
+    ])
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", probe],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['0001', '0002'] 0002"
+
+
+def test_localchain_is_a_distribution_of_its_own(tmp_path: Path) -> None:
+    """hardhat-free-local/ builds the development distribution microcred-localchain: the
+    package localchain with its type marker, and none of the npm side next to it."""
+    source = tmp_path / "hardhat-free-local"
+    shutil.copytree(ROOT / "hardhat-free-local", source, ignore=shutil.ignore_patterns(
+        "node_modules", "build", "*.egg-info", "__pycache__"))
+    out = tmp_path / "wheel"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+         "--wheel-dir", str(out), str(source)],
+        check=True, timeout=300, capture_output=True,
+    )
+    (built,) = out.glob("microcred_localchain-*.whl")
+    names = set(zipfile.ZipFile(built).namelist())
+    for required in ("localchain/__init__.py", "localchain/__main__.py", "localchain/py.typed",
+                     "localchain/anvil.py", "localchain/inprocess.py"):
+        assert required in names, required
+    packages = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(
+        ".dist-info")}
+    assert packages == {"localchain"}, packages
+    metadata = next(name for name in names if name.endswith(".dist-info/METADATA"))
+    requires = [line for line in zipfile.ZipFile(built).read(metadata).decode().splitlines()
+                if line.startswith("Requires-Dist:")]
+    assert any("eth-tester" in line for line in requires), requires

@@ -49,11 +49,18 @@ def test_every_pin_is_exact_and_hashed(lock: str) -> None:
     assert len(pins(lock)) >= 3
 
 
-def test_the_project_lock_satisfies_every_declared_dependency() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+# The project and the development distributions that setup.sh installs next to it.
+PYPROJECTS = ("pyproject.toml", "hardhat-free-local/pyproject.toml")
+
+
+@pytest.mark.parametrize("pyproject", PYPROJECTS)
+def test_the_project_lock_satisfies_every_declared_dependency(pyproject: str) -> None:
+    project = tomllib.loads((ROOT / pyproject).read_text(encoding="utf-8"))["project"]
     locked = pins("requirements.lock")
     declared = [*project["dependencies"],
-                *(d for extra in project["optional-dependencies"].values() for d in extra)]
+                *(d for extra in project.get("optional-dependencies", {}).values()
+                  for d in extra)]
+    assert declared, pyproject
     for text in declared:
         requirement = Requirement(text)
         name = canonicalize_name(requirement.name)
@@ -94,6 +101,9 @@ def test_setup_installs_only_hash_checked_pins_and_builds_with_the_pinned_backen
     assert "--no-build-isolation -r" in SETUP  # sdists in the lock build with pinned setuptools
     assert "-r requirements-build.lock" in SETUP  # pip itself, exact and hashed, comes first
     assert "locked_install .venv requirements.lock" in SETUP
+    for pyproject in PYPROJECTS:  # a changed distribution is installed again
+        assert f"{pyproject} " in SETUP, pyproject
+    assert "-e ./hardhat-free-local" in SETUP
     assert "locked_install .venv-tools requirements-tools.lock" in SETUP
     assert "pip check" in SETUP
     assert not re.search(r"pip>=|-c constraints|--upgrade", SETUP)
@@ -105,6 +115,7 @@ def test_the_update_script_regenerates_the_locks_and_is_documented() -> None:
     for lock in LOCKS:
         assert f"--output-file {lock}" in script, lock
         assert "bash scripts/update_pins.sh" in (ROOT / lock).read_text(encoding="utf-8")
+    assert "hardhat-free-local/pyproject.toml" in script  # localchain's dependencies are pinned
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "bash scripts/update_pins.sh" in readme
     assert "--require-hashes" in readme

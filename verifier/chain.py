@@ -37,22 +37,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from verifier.contract_types import AnchorInfo, Entity, StatusWords, Trust, decode
 from verifier.contracts_abi import load_artifact
-from verifier.errors import VerifierError
-from verifier.registry_terms import TRUST_CODES
+from verifier.errors import ChainReadError, ContractTypeError, PastStateError, ReorganisedError
 from verifier.text import UNSAFE
 
 __all__ = [
     "STATUS_WINDOW_WORDS",
-    "AnchorInfo",
     "BlockInfo",
-    "ChainReadError",
     "ChainReader",
-    "EntityInfo",
     "JsonRpcChainReader",
-    "PastStateError",
-    "ReorganisedError",
-    "TrustAt",
 ]
 
 #: Status words read per ``statusWords`` call: an aligned window of 256 words holds the
@@ -71,65 +65,11 @@ _MIN_SECRET_CHARS = 8
 _T = TypeVar("_T")
 
 
-class ChainReadError(VerifierError):
-    """The chain could not be read (unreachable node, unexpected answer)."""
-
-    #: How a report names this failure before the message.
-    headline = "chain unreachable"
-
-
-class PastStateError(ChainReadError):
-    """The node answered, but keeps no state for the past block asked about (not an archive
-    node, or restarted from a saved state)."""
-
-    headline = "cannot judge as of that time"
-
-
-class ReorganisedError(ChainReadError):
-    """The head a verification was reading was reorganised away while it read."""
-
-    headline = "the chain was reorganised while it was read"
-
-
 @dataclass(frozen=True, slots=True)
 class BlockInfo:
     number: int
     hash: bytes
     timestamp: int
-
-
-@dataclass(frozen=True, slots=True)
-class AnchorInfo:
-    """``CredentialAnchor.anchorOf``: a batch root as the issuer anchored it."""
-
-    anchored: bool
-    entity_id: int
-    key: str
-    anchored_at: int
-    block_number: int
-    tree_size: int
-
-
-@dataclass(frozen=True, slots=True)
-class TrustAt:
-    trusted: bool
-    code: int
-    entity_id: int
-    failing_entity_id: int
-
-    @property
-    def reason(self) -> str:
-        return TRUST_CODES[self.code] if 0 <= self.code < len(TRUST_CODES) else str(self.code)
-
-
-@dataclass(frozen=True, slots=True)
-class EntityInfo:
-    id: int
-    did: str
-    name_uri: str
-    kind: int
-    status: int
-    scope: int
 
 
 class ChainReader(Protocol):
@@ -147,8 +87,8 @@ class ChainReader(Protocol):
     def anchor_of(self, anchor: str, key: str, root: bytes) -> AnchorInfo: ...
     def status_bits(self, anchor: str, key: str, root: bytes, leaf_index: int,
                     at_block: int | None = None) -> tuple[bool, bool]: ...
-    def trusted_at(self, registry: str, key: str, when: int) -> TrustAt: ...
-    def entity(self, registry: str, entity_id: int) -> EntityInfo: ...
+    def trusted_at(self, registry: str, key: str, when: int) -> Trust: ...
+    def entity(self, registry: str, entity_id: int) -> Entity: ...
 
 
 class _Lru:
@@ -362,7 +302,10 @@ class JsonRpcChainReader:
             raise _NodeAnswered(str(message))
         types = get_abi_output_types(function.abi)
         values = self.w3.codec.decode(types, bytes.fromhex(str(response["result"])[2:]))
-        return values[0] if len(values) == 1 else values
+        if len(values) == 1:  # one output (a struct too is one value), as web3's call gives it
+            (value,) = values
+            return value
+        return values
 
     def _call_by_number(self, view: _View, what: str, function: Any, number: int,
                         past: bool) -> Any:
@@ -419,10 +362,10 @@ class JsonRpcChainReader:
         return self._retried(lambda pinned: pinned.status_bits(anchor, key, root, leaf_index,
                                                                at_block))
 
-    def trusted_at(self, registry: str, key: str, when: int) -> TrustAt:
+    def trusted_at(self, registry: str, key: str, when: int) -> Trust:
         return self._retried(lambda pinned: pinned.trusted_at(registry, key, when))
 
-    def entity(self, registry: str, entity_id: int) -> EntityInfo:
+    def entity(self, registry: str, entity_id: int) -> Entity:
         return self._retried(lambda pinned: pinned.entity(registry, entity_id))
 
 
@@ -447,6 +390,18 @@ class _PinnedReader:
 
     def _head_block(self) -> tuple[int, bytes]:
         return self._view.number, self._view.hash
+
+    def _decoded(self, model: type[_T], what: str, function: Any,
+                 block: tuple[int, bytes] | None = None, *, past: bool = False) -> _T:
+        """``function`` (a web3 contract function) called at this head, or at ``block`` of
+        its chain, its answer decoded as ``model``. An answer that fits no model (such as an
+        enum value the contracts do not have) is a failed read, not a verdict."""
+        value = self._reader._eth_call(self._view, what, function,
+                                       self._head_block() if block is None else block, past=past)
+        try:
+            return decode(model, value)
+        except ContractTypeError as exc:
+            raise ChainReadError(f"cannot read {what}: the node answered {exc}") from None
 
     def at_head(self) -> _PinnedReader:
         return self
@@ -525,10 +480,8 @@ class _PinnedReader:
 
         def read() -> AnchorInfo:
             contract = reader._contract(anchor, reader._anchor_abi, "anchor")
-            values = reader._eth_call(self._view, "the anchor", contract.functions.anchorOf(
-                reader._Web3.to_checksum_address(key), root), self._head_block())
-            return AnchorInfo(bool(values[0]), int(values[1]), str(values[2]), int(values[3]),
-                              int(values[4]), int(values[5]))
+            return self._decoded(AnchorInfo, "the anchor", contract.functions.anchorOf(
+                reader._Web3.to_checksum_address(key), root))
 
         return self._cached("small", ("anchor", anchor.lower(), key.lower(), root), read)
 
@@ -560,14 +513,12 @@ class _PinnedReader:
 
         def read() -> tuple[tuple[int, ...], tuple[int, ...]]:
             contract = reader._contract(anchor, reader._anchor_abi, "anchor")
-            revoked, suspended = reader._eth_call(
-                view, "the status bits", contract.functions.statusWords(
-                    reader._Web3.to_checksum_address(key), root, first, count), block,
-                past=past)
-            if len(revoked) != count or len(suspended) != count:
-                raise ChainReadError(f"the node answered {len(revoked)} status words, "
+            words = self._decoded(StatusWords, "the status bits", contract.functions.statusWords(
+                reader._Web3.to_checksum_address(key), root, first, count), block, past=past)
+            if len(words.revoked) != count or len(words.suspended) != count:
+                raise ChainReadError(f"the node answered {len(words.revoked)} status words, "
                                      f"not {count}")
-            return tuple(revoked), tuple(suspended)
+            return words.revoked, words.suspended
 
         revoked_words, suspended_words = self._cached(
             "windows", (anchor.lower(), key.lower(), root, block[0], window, count), read)
@@ -577,27 +528,24 @@ class _PinnedReader:
         return (bool(revoked_words[offset] >> bit & 1),
                 bool(suspended_words[offset] >> bit & 1))
 
-    def trusted_at(self, registry: str, key: str, when: int) -> TrustAt:
+    def trusted_at(self, registry: str, key: str, when: int) -> Trust:
         """The registry's trust in ``key`` at ``when``, as this head knows it (back-dated
         revocations included)."""
         reader = self._reader
 
-        def read() -> TrustAt:
+        def read() -> Trust:
             contract = reader._contract(registry, reader._registry_abi, "registry")
-            trust = reader._eth_call(self._view, "the key's trust", contract.functions.trustedAt(
-                reader._Web3.to_checksum_address(key), when), self._head_block())
-            return TrustAt(bool(trust[0]), int(trust[1]), int(trust[2]), int(trust[3]))
+            return self._decoded(Trust, "the key's trust", contract.functions.trustedAt(
+                reader._Web3.to_checksum_address(key), when))
 
         return self._cached("small", ("trust", registry.lower(), key.lower(), when), read)
 
-    def entity(self, registry: str, entity_id: int) -> EntityInfo:
+    def entity(self, registry: str, entity_id: int) -> Entity:
         reader = self._reader
 
-        def read() -> EntityInfo:
-            contract = reader._contract(registry, reader._registry_abi, "registry")
-            e = reader._eth_call(self._view, f"entity {entity_id}",
-                                 contract.functions.entity(entity_id), self._head_block())
-            return EntityInfo(int(e[0]), str(e[9]), str(e[10]), int(e[2]), int(e[3]), int(e[4]))
+        def read() -> Entity:
+            functions = reader._contract(registry, reader._registry_abi, "registry").functions
+            return self._decoded(Entity, f"entity {entity_id}", functions.entity(entity_id))
 
         return self._cached("small", ("entity", registry.lower(), entity_id), read)
 

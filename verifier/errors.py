@@ -5,13 +5,18 @@ from __future__ import annotations
 
 __all__ = [
     "ArtifactError",
+    "ChainReadError",
+    "ContractTypeError",
     "CredentialError",
     "MalformedProofError",
     "MerkleError",
     "MerkleInputError",
+    "PastStateError",
     "ProofError",
     "ReceiptError",
+    "ReorganisedError",
     "RootMismatchError",
+    "TrustConfigError",
     "UnreadableDocumentError",
     "UnreadableJSONError",
     "VerifierError",
@@ -72,6 +77,36 @@ class ArtifactError(VerifierError):
     """A compiled contract artifact (``verifier/artifacts/<Name>.json``) is unknown or malformed."""
 
 
+class ContractTypeError(VerifierError):
+    """A contract result does not fit its model in ``verifier.contract_types``: the model and
+    the contract's ABI disagree (fields, names, types), or a value is not what the ABI
+    declares (an unknown enum value, a tuple of the wrong length)."""
+
+
 class UnreadableDocumentError(ReceiptError):
     """A receipt's or bundle's text is not JSON this verifier reads (see
     :class:`UnreadableJSONError`); ``field`` names the document."""
+
+
+class ChainReadError(VerifierError):
+    """The chain could not be read (unreachable node, unexpected answer)."""
+
+    #: How a report names this failure before the message.
+    headline = "chain unreachable"
+
+
+class PastStateError(ChainReadError):
+    """The node answered, but keeps no state for the past block asked about (not an archive
+    node, or restarted from a saved state)."""
+
+    headline = "cannot judge as of that time"
+
+
+class ReorganisedError(ChainReadError):
+    """The head a verification was reading was reorganised away while it read."""
+
+    headline = "the chain was reorganised while it was read"
+
+
+class TrustConfigError(VerifierError):
+    """The trust configuration is missing or malformed."""

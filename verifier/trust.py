@@ -10,15 +10,11 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from verifier.credential import parse_json_object
-from verifier.errors import CredentialError, VerifierError
+from verifier.errors import CredentialError, TrustConfigError
 
-__all__ = ["TrustConfig", "TrustConfigError", "TrustedDeployment"]
+__all__ = ["TrustConfig", "TrustedDeployment"]
 
 _ADDRESS = r"^0x[0-9a-fA-F]{40}$"
-
-
-class TrustConfigError(VerifierError):
-    """The trust configuration is missing or malformed."""
 
 
 class TrustedDeployment(BaseModel):

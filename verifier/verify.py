@@ -21,18 +21,20 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from verifier._paths import Link, spell
-from verifier.chain import AnchorInfo, ChainReader, ChainReadError, ReorganisedError
+from verifier.chain import ChainReader
+from verifier.contract_types import SCOPES, AnchorInfo
 from verifier.credential import canonicalize
 from verifier.errors import (
+    ChainReadError,
     CredentialError,
     ProofError,
     ReceiptError,
+    ReorganisedError,
     UnreadableDocumentError,
     VerifierError,
 )
 from verifier.merkle import verify_inclusion
 from verifier.receipt import Bundle, Receipt
-from verifier.registry_terms import SCOPES
 from verifier.trust import TrustConfig, TrustedDeployment
 
 __all__ = [
@@ -321,7 +323,7 @@ def _chain_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Recei
                atBlock=at_block)
     return checks.report(issuer_did=entity.did, anchored_at=status.anchored_at,
                          issuer_name=_issuer_name(credential) if claimed == entity.did else None,
-                         issuer_metadata_uri=entity.name_uri or None)
+                         issuer_metadata_uri=entity.metadata_uri or None)
 
 
 def _why_not_anchored(status: AnchorInfo, block_number: int, same_block: bool, tree_size: int,

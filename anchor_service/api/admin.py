@@ -19,6 +19,7 @@ from anchor_service.api.schemas import (
     integral,
     without_default,
 )
+from verifier.contract_types import Entity, Kind, read
 
 __all__ = ["router"]
 
@@ -63,17 +64,17 @@ class TokenOut(BaseModel):
 def add_issuer(issuer: IssuerIn, components: ComponentsDep, _: AdminIdentity) -> IssuerOut:
     """The key must belong to the entity on chain, and the entity must be a trusted issuer
     (409 otherwise: the request does not fit the registry's state)."""
-    registry = components.deployment.contracts(components.w3)[0]
+    registry, _anchor = components.deployment.contracts(components.w3)
     key = Web3.to_checksum_address(issuer.key_address)
     if registry.functions.entityOfKey(key).call() != issuer.entity_id:
         raise ApiError(409, "key_not_of_entity",
                        f"keyAddress: {key} is not a key of registry entity {issuer.entity_id}")
-    entity = registry.functions.entity(issuer.entity_id).call()
-    if entity[2] != 2:  # Kind.TrustedIssuer
+    entity = read(Entity, registry.functions.entity(issuer.entity_id))
+    if entity.kind is not Kind.TRUSTED_ISSUER:
         raise ApiError(409, "not_an_issuer",
                        f"entityId: entity {issuer.entity_id} is not an issuer")
     stored = components.store.add_issuer(issuer.name, entity_id=issuer.entity_id,
-                                         key_address=key, did=str(entity[9]))
+                                         key_address=key, did=entity.did)
     components.load_signer(stored)  # anchors for it at once if its keystore is present
     log.info("issuer registered", extra={"issuer": stored.id, "entity": stored.entity_id,
                                          "key": key})

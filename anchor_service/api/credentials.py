@@ -154,7 +154,7 @@ def _status_change(action: Literal["revoke", "suspend", "reinstate"]) -> Any:
         if signer is None:
             raise ApiError(503, "no_key", "the service holds no key for this issuer")
         issuer = components.store.issuer(record.issuer_id)
-        anchor = components.deployment.contracts(components.w3)[1]
+        _, anchor = components.deployment.contracts(components.w3)
         if action == "reinstate" and anchor.functions.isRevoked(
                 issuer.key_address, batch.root, record.leaf_index).call():
             # The contract would accept the call (it lifts only a suspension) and the

@@ -14,11 +14,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from web3.exceptions import Web3Exception
 
-from anchor_service.chain import ChainError, RevertError
-from anchor_service.errors import AnchorServiceError, NotAnchoredError, UnknownCredentialError
+from anchor_service.errors import (
+    AnchorServiceError,
+    ChainError,
+    NotAnchoredError,
+    RevertError,
+    UnknownCredentialError,
+)
 from anchor_service.logs import Redactor
 from anchor_service.store import StoreError
-from verifier.errors import VerifierError
+from verifier.errors import ContractTypeError, VerifierError
 
 __all__ = ["ApiError", "install_error_handlers", "validation_detail"]
 
@@ -88,6 +93,9 @@ _STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     UnknownCredentialError: (404, "not_found"),
     NotAnchoredError: (409, "not_anchored"),
     RevertError: (409, "contract_refused"),
+    # A contract answer that fits no model (an enum value these contracts do not have):
+    # the chain, not the request, is at fault.
+    ContractTypeError: (502, "chain_answer_unexpected"),
     VerifierError: (422, "invalid_document"),
     ChainError: (503, "chain_unavailable"),
     Web3Exception: (503, "chain_unavailable"),

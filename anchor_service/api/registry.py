@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from anchor_service.api.deps import ComponentsDep, IssuerIdentity
 from anchor_service.api.schemas import AccreditationOut, ErrorOut, IssuerOut, TrustOut
-from verifier.registry_terms import scope_names
+from verifier.contract_types import scope_names
 
 __all__ = ["router"]
 
@@ -28,11 +28,12 @@ def issuers(components: ComponentsDep, identity: IssuerIdentity) -> list[IssuerO
         own = trust.chain[0] if trust.chain else None
         out.append(IssuerOut(
             id=issuer.id, name=issuer.name, entity_id=issuer.entity_id, did=issuer.did,
-            key_address=issuer.key_address, status=None if own is None else own.status,
+            key_address=issuer.key_address, status=None if own is None else own.status.label,
             scope=None if own is None else scope_names(own.scope),
-            trust=TrustOut(trusted=trust.trusted, code=trust.code, reason=trust.reason,
+            trust=TrustOut(trusted=trust.trusted, code=trust.code.reason, reason=trust.reason,
                            failing_entity_id=trust.failing_entity_id),
-            accreditation=[AccreditationOut(id=link.id, kind=link.kind, status=link.status,
+            accreditation=[AccreditationOut(id=link.id, kind=link.kind.label,
+                                            status=link.status.label,
                                             did=link.did, revoked_from=link.revoked_from or None)
                            for link in trust.chain],
         ))

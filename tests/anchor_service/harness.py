@@ -18,12 +18,13 @@ from web3 import Web3
 
 from anchor_service.api import create_app
 from anchor_service.chain import Deployment
-from anchor_service.service import build_components, write_keystore
+from anchor_service.keystore import write_keystore
+from anchor_service.service import build_components
 from anchor_service.settings import ServiceSettings
 from anchor_service.store import Issuer, Store
 from anchor_service.trust import IssuerTrustView
-from tests.contracts.conftest import World
-from tests.support import free_port
+from testkit.net import free_port
+from testkit.world import World, serve_issuer
 
 
 @dataclass
@@ -89,12 +90,7 @@ def running_service(world: World, data: Path, *, max_body_bytes: int,
     store = components.store
     admin = store.add_token(role="admin")
     # A second issuer, served here but without a key: it can read, not anchor.
-    other = store.add_issuer(
-        "uni-b",
-        entity_id=world.revoked_id,
-        key_address=world.revoked.address,
-        did="did:web:revoked.example",
-    )
+    other = serve_issuer(store, world, "uni-b", revoked=True)
     other_token = store.add_token(role="issuer", issuer_id=other.id)
     try:
         with served(create_app(components=components)) as url:
@@ -119,18 +115,6 @@ def running_service(world: World, data: Path, *, max_body_bytes: int,
         components.close()
 
 
-def make_credential(tag: str, **extra: Any) -> dict[str, Any]:
-    """A VC 2.0 credential of the issuer the service anchors for (did:web:uni-a.example)."""
-    return {
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
-        "id": f"urn:test:{tag}",
-        "type": ["VerifiableCredential"],
-        "issuer": {"id": "did:web:uni-a.example"},
-        "credentialSubject": {"name": "Zoë", "ects": 2.5},
-        **extra,
-    }
-
-
 def anchor_now(client: httpx.Client, ids: list[str]) -> None:
     """Ask for a batch now and wait until every credential in ``ids`` is anchored."""
     assert client.post("/v1/batches").status_code == 202
@@ -153,4 +137,5 @@ def trust_view_of_node(database: Path, rpc_url: str, *,
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
     deployment = Deployment(chain_id=1, registry="0x" + "22" * 20, anchor="0x" + "33" * 20,
                             block_number=0, deployer="0x" + "44" * 20, artifact_hash="0x")
-    return store, issuer, IssuerTrustView(store, deployment.contracts(w3)[0])
+    registry, _anchor = deployment.contracts(w3)
+    return store, issuer, IssuerTrustView(store, registry)

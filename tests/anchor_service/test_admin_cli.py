@@ -44,8 +44,9 @@ def test_deploy_and_administer_the_registry(anvil: AnvilChain, tmp_path: Path) -
     deployed = _cli(anvil, admin, "deploy", "--out", str(record))
     assert deployed.returncode == 0, deployed.stderr
     deployment = json.loads(record.read_text())
-    assert deployment["chain_id"] == anvil.chain_id
-    assert set(deployment) >= {"registry", "anchor", "block_number", "artifact_hash"}
+    assert deployment["chainId"] == anvil.chain_id
+    assert set(deployment) == {"registry", "anchor", "chainId", "blockNumber", "deployer",
+                               "artifactHash"}
     dep = ("--deployment", str(record))
 
     step = _cli(anvil, admin, "registry", "accredit-body", *dep, "--did", "did:web:body.eu",

@@ -16,11 +16,13 @@ from eth_account.signers.local import LocalAccount
 
 from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
+from anchor_service.samples import make_credential
 from anchor_service.store import BatchState, NewCredential, Store
 from localchain import AnvilChain
-from tests.anchor_service.harness import anchor_now, make_credential, running_service
-from tests.contracts.conftest import World
+from testkit.world import World
+from tests.anchor_service.harness import anchor_now, running_service
 from verifier.chain import JsonRpcChainReader
+from verifier.contract_types import Entity, KeyInfo, Status, read
 from verifier.credential import canonicalize, credential_digest, new_salt
 from verifier.receipt import Bundle
 from verifier.trust import TrustConfig, TrustedDeployment
@@ -82,20 +84,18 @@ def test_revoke_since_untrusts_later_anchors_only(anvil_world: World, tmp_path: 
     step = _cli(world, world.admin, "registry", "add-key", *dep, "--entity", str(entity_id),
                 "--key", later_key.address, "--valid-from", "2090-01-01T00:00:00Z")
     assert step.returncode == 0, step.stderr
-    info = world.registry.functions.keyInfo(key.address).call()
-    assert info[4] == int(datetime.fromisoformat(until).timestamp())
-    later = world.registry.functions.keyInfo(later_key.address).call()
-    assert later[3] == int(datetime(2090, 1, 1, tzinfo=UTC).timestamp())
+    info = read(KeyInfo, world.registry.functions.keyInfo(key.address))
+    assert info.valid_until == int(datetime.fromisoformat(until).timestamp())
+    later = read(KeyInfo, world.registry.functions.keyInfo(later_key.address))
+    assert later.valid_from == int(datetime(2090, 1, 1, tzinfo=UTC).timestamp())
 
     store = Store(tmp_path / "db.sqlite3")
     try:
         issuer = store.add_issuer("since", entity_id=entity_id, key_address=key.address,
                                   did="did:web:since.example")
-        credential = {
-            "@context": ["https://www.w3.org/ns/credentials/v2"], "id": "urn:since:before",
-            "type": ["VerifiableCredential"], "issuer": {"id": "did:web:since.example"},
-            "credentialSubject": {"name": "Zoë", "learningScope": "non-formal"},
-        }
+        credential = make_credential("before", id_prefix="urn:since",
+                                     issuer="did:web:since.example",
+                                     subject={"name": "Zoë", "learningScope": "non-formal"})
         before = _anchor(world, store, issuer.id, key, credential)
         world.chain.increase_time(3600)
         after = _anchor(world, store, issuer.id, key, {**credential, "id": "urn:since:after"})
@@ -109,14 +109,14 @@ def test_revoke_since_untrusts_later_anchors_only(anvil_world: World, tmp_path: 
     step = _cli(world, world.admin, "registry", "revoke-key", *dep, "--key", later_key.address,
                 "--effective-from", _iso(t_before))
     assert step.returncode == 0, step.stderr
-    assert world.registry.functions.keyInfo(later_key.address).call()[5] == t_before
+    assert read(KeyInfo, world.registry.functions.keyInfo(later_key.address)).revoked_at == t_before
     step = _cli(world, world.admin, "registry", "revoke-since", *dep, "--entity",
                 str(entity_id), "--since", since)
     assert step.returncode == 0, step.stderr
     assert "revoked, with effect from" in step.stdout
-    entity = world.registry.functions.entity(entity_id).call()
-    assert entity[3] == 3  # Revoked
-    assert entity[12] == t_before + 1800  # revokedFrom
+    entity = read(Entity, world.registry.functions.entity(entity_id))
+    assert entity.status is Status.REVOKED
+    assert entity.revoked_from == t_before + 1800
 
     trust = TrustConfig(deployments=(TrustedDeployment(
         chain_id=world.chain.chain_id, anchor=world.anchor.address,

@@ -15,11 +15,11 @@ import pytest
 
 from anchor_service import __version__
 from anchor_service.api.schemas import SubmitOut
+from anchor_service.samples import make_credential
 from localchain import LocalChain
-from tests.anchor_service.harness import Service, anchor_now, make_credential, running_service
-from tests.contracts.conftest import build_world, check_on_chain
-from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixture
-from tests.support import check_inclusion
+from testkit.net import check_inclusion
+from testkit.world import build_world, check_on_chain
+from tests.anchor_service.harness import Service, anchor_now, running_service
 from verifier.credential import credential_digest
 from verifier.receipt import Bundle, Receipt
 

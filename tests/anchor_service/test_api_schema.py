@@ -4,7 +4,6 @@ codes, content types and response schemas. Run as schemathesis's own command lin
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from testkit.pytest_plugin import RunSizes
+from testkit.world import World
 from tests.anchor_service.harness import Service, running_service
-from tests.contracts.conftest import World
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
-EXAMPLES = "50" if os.environ.get("CI") else "20"
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +40,15 @@ RUNS = {
 
 
 @pytest.mark.parametrize("run", sorted(RUNS))
-def test_every_operation_conforms(service: Service, run: str, tmp_path: Path) -> None:
+def test_every_operation_conforms(service: Service, run: str, tmp_path: Path,
+                                  sizes: RunSizes) -> None:
+    """``sizes.schema_examples`` generated examples per operation (50 with ``--full``, 20
+    otherwise)."""
     token = service.admin if run == "admin" else service.issuer_token
     result = subprocess.run(
         [str(SCHEMATHESIS), "run", f"{service.url}/openapi.json", *RUNS[run],
          "--header", f"Authorization: Bearer {token}", "--checks", "all",
-         "--max-examples", EXAMPLES, "--seed", "20261128", "--no-color",
+         "--max-examples", str(sizes.schema_examples), "--seed", "20261128", "--no-color",
          "--suppress-health-check", "all", "--generation-with-security-parameters", "false",
          "--report-dir", str(tmp_path)],
         cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False)

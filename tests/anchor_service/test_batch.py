@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from anchor_service import BatchError, BatchItem, PreparedBatch
-from tests.support import check_inclusion
+from anchor_service.samples import make_credential
+from testkit.net import check_inclusion
 from verifier.credential import credential_digest
 from verifier.errors import ProofError
 from verifier.merkle import MerkleTree, verify_inclusion
@@ -18,7 +19,7 @@ ANCHOR = Anchor.model_validate({
 
 
 def _batch(n: int) -> tuple[list[dict[str, object]], PreparedBatch]:
-    credentials: list[dict[str, object]] = [{"id": f"urn:test:{i}", "score": i} for i in range(n)]
+    credentials = [make_credential(i, score=i) for i in range(n)]
     return credentials, PreparedBatch([BatchItem.salted(credential_digest(c)) for c in credentials])
 
 

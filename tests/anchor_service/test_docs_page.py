@@ -13,11 +13,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Route
 
+from testkit.world import World
 from tests.anchor_service.harness import Service, running_service
-from tests.anchor_service.test_web import browser
-from tests.contracts.conftest import World
-
-__all__ = ["browser"]  # the Chromium fixture, shared with the verification page's tests
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 

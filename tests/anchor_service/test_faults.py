@@ -18,19 +18,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from anchor_service.service import write_keystore
+from anchor_service.keystore import write_keystore
 from anchor_service.store import Store
 from localchain import AnvilChain
-from tests.anchor_service.processes import (
+from testkit.net import free_port
+from testkit.processes import (
     ServiceProcess,
     Submitters,
     assert_anchored_exactly_once,
     prepare,
     wait_until_all_anchored,
 )
+from testkit.world import World, build_world
 from tests.anchor_service.rpc_proxy import RpcProxy
-from tests.contracts.conftest import World, build_world
-from tests.support import free_port
 
 
 def _on(chain: AnvilChain, world: World) -> World:

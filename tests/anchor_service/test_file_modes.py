@@ -15,7 +15,7 @@ import pytest
 from eth_account import Account
 
 from anchor_service.errors import StoreError
-from anchor_service.service import keystore_path, write_keystore
+from anchor_service.keystore import keystore_path, write_keystore
 from anchor_service.stack import _demo_tokens
 from anchor_service.store import Store
 

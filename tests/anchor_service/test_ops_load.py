@@ -14,8 +14,8 @@ import pytest
 
 from anchor_service.pipeline import BlockedBatches, Pipeline
 from anchor_service.trust import IssuerTrust
+from testkit.world import World
 from tests.anchor_service.harness import running_service, trust_view_of_node
-from tests.contracts.conftest import World
 
 
 def test_metrics_count_the_queue_about_once_a_second(

@@ -12,15 +12,13 @@ from typing import Any
 import pytest
 from hexbytes import HexBytes
 
-from anchor_service.errors import NotAnchoredError, UnknownCredentialError
+from anchor_service.errors import AnchorServiceError, NotAnchoredError, UnknownCredentialError
 from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
+from anchor_service.samples import make_credential
 from anchor_service.store import BatchState, NewCredential, Store
-from tests.contracts.conftest import World, check_on_chain
-from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixtures
-from tests.contracts.conftest import deployed as deployed  # noqa: PLC0414
-from tests.contracts.conftest import world as world  # noqa: PLC0414
-from tests.support import check_inclusion
+from testkit.net import check_inclusion
+from testkit.world import World, check_on_chain
 from verifier.chain import JsonRpcChainReader
 from verifier.credential import canonicalize, credential_digest, new_salt
 from verifier.receipt import Bundle, Receipt
@@ -47,9 +45,7 @@ def _pipeline(world: World, store: Store, **policy: Any) -> Pipeline:
 
 
 def _accept(store: Store, count: int) -> tuple[list[str], list[dict[str, object]]]:
-    credentials: list[dict[str, object]] = [
-        {"id": f"urn:test:{os.urandom(4).hex()}", "n": n} for n in range(count)
-    ]
+    credentials = [make_credential(os.urandom(4).hex(), n=n) for n in range(count)]
     accepted = store.accept(
         1, [NewCredential(credential_digest(c), new_salt(), canonicalize(c)) for c in credentials]
     )
@@ -176,8 +172,11 @@ def test_a_reverting_anchor_is_retried_not_fatal(world: World, store: Store) -> 
 
 
 def test_the_key_must_match_the_issuer(world: World, store: Store) -> None:
-    with pytest.raises(Exception, match="anchors with"):
+    with pytest.raises(AnchorServiceError) as refused:
         Pipeline(store, world.chain.w3, world.deployment, {1: world.stranger})
+    assert str(refused.value) == (
+        f"the key given for issuer uni-a is {world.stranger.address}, but the issuer anchors "
+        f"with {world.issuer.address}")
 
 
 @pytest.mark.parametrize("mined_again", [False, True], ids=["dropped", "mined-again"])
@@ -187,8 +186,7 @@ def test_a_reorganised_anchor_is_detected_and_anchored_again(
     """Snapshot and revert rewrite the chain from before the anchor. Its transaction is then
     either gone (so the pipeline anchors again) or mined again in a later block, as a node
     does with the transactions of dropped blocks (so the pipeline adopts it)."""
-    credentials: list[dict[str, object]] = [
-        {"id": f"urn:reorg:{n}", "issuer": "did:web:uni-a.example"} for n in range(4)]
+    credentials = [make_credential(n, id_prefix="urn:reorg") for n in range(4)]
     ids = [a.public_id for a in store.accept(1, [
         NewCredential(credential_digest(c), new_salt(), canonicalize(c)) for c in credentials])]
     pipeline = _pipeline(world, store, max_size=100, max_age=0, reorg_check_every=0)

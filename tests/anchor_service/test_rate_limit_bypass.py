@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.anchor_service.processes import ServiceProcess, prepare
+from testkit.processes import ServiceProcess, prepare
+from testkit.world import World
 from tests.anchor_service.test_faults import FlakyRpc
-from tests.contracts.conftest import World
 
 
 class CountingRpc(FlakyRpc):

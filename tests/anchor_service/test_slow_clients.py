@@ -23,9 +23,9 @@ import pytest
 
 from anchor_service.receipts import Receipts
 from anchor_service.store import Store
-from tests.anchor_service.processes import ServiceProcess, prepare
-from tests.contracts.conftest import World
-from tests.support import check_inclusion, wait_until_up
+from testkit.net import check_inclusion, wait_until_up
+from testkit.processes import ServiceProcess, prepare
+from testkit.world import World
 from verifier.receipt import Receipt
 
 HALF_SENT = 2_000

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import check_inclusion, free_port, wait_until_up
+from testkit.net import check_inclusion, free_port, wait_until_up
 from verifier.receipt import Bundle
 
 ROOT = Path(__file__).parents[2]
@@ -117,7 +117,7 @@ def test_the_readme_session_verifies_the_examples_with_the_stacks_trust_file(
         deployment = json.loads((data / "deployment.json").read_text())
         trust = json.loads((data / "trust.json").read_text())
         assert trust == {
-            "deployments": [{"name": "local stack", "chainId": deployment["chain_id"],
+            "deployments": [{"name": "local stack", "chainId": deployment["chainId"],
                              "anchor": deployment["anchor"],
                              "registry": deployment["registry"]}],
             "minConfirmations": 1,

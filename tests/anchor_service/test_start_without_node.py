@@ -15,14 +15,14 @@ import pytest
 
 from anchor_service.store import Store
 from localchain import AnvilChain
-from tests.anchor_service.processes import (
+from testkit.net import free_port
+from testkit.processes import (
     ServiceProcess,
     assert_anchored_exactly_once,
     prepare,
     wait_until_all_anchored,
 )
-from tests.contracts.conftest import World, build_world
-from tests.support import free_port
+from testkit.world import World, build_world
 
 
 @dataclasses.dataclass

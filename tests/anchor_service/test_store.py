@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from anchor_service._database import sql
 from anchor_service.store import BatchState, NewCredential, Store, StoreError
 from tests.postgres import PostgresServer
 from verifier.merkle import MerkleTree, verify_inclusion
@@ -130,7 +131,7 @@ def test_tokens_are_stored_hashed(store: Store) -> None:
     assert admin_identity is not None
     assert admin_identity.role == "admin"
     assert store.token_identity(token + "x") is None
-    stored = store._connection().execute("SELECT token_hash FROM tokens").fetchall()
+    stored = store._connection().execute(sql("SELECT token_hash FROM tokens")).fetchall()
     assert sorted(bytes(row[0]) for row in stored) == sorted(
         hashlib.sha256(t.encode()).digest() for t in (token, admin))
     if store.backend == "sqlite":  # nor anywhere in the file

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.anchor_service.harness import Service, anchor_now, make_credential, running_service
-from tests.contracts.conftest import World
+from anchor_service.samples import make_credential
+from testkit.world import World
+from tests.anchor_service.harness import Service, anchor_now, running_service
 from verifier.credential import MAX_DEPTH
 from verifier.receipt import Bundle
 

@@ -14,15 +14,16 @@ from typing import Any
 import httpx
 import pytest
 
+from anchor_service.samples import make_credential
 from localchain import AnvilChain
+from testkit.net import free_port
+from testkit.world import World, build_world
 from tests.anchor_service.harness import (
     Service,
-    make_credential,
     running_service,
     trust_view_of_node,
 )
-from tests.contracts.conftest import ACTIVE, SUSPENDED, World, build_world
-from tests.support import free_port
+from verifier.contract_types import Status
 
 MAX_BODY = 256 * 1024
 
@@ -33,7 +34,7 @@ def service(anvil_world: World, tmp_path: Path) -> Iterator[Service]:
         yield running
 
 
-def _set_status(world: World, entity_id: int, status: int) -> None:
+def _set_status(world: World, entity_id: int, status: Status) -> None:
     world.tx(world.admin).transact(world.registry.functions.setStatus(entity_id, status))
 
 
@@ -86,7 +87,7 @@ def test_suspended_body_refuses_submissions_and_shows_the_blocked_batch(
         assert first.status_code == 202, first.text
         public_id = first.json()["accepted"][0]["id"]
 
-        _set_status(world, world.body_id, SUSPENDED)
+        _set_status(world, world.body_id, Status.SUSPENDED)
         try:
             refused = _submit_until(client, make_credential("while-suspended"), 409)
             assert refused.json() == {"error": "issuer_not_trusted", "detail": reason}
@@ -117,7 +118,7 @@ def test_suspended_body_refuses_submissions_and_shows_the_blocked_batch(
             assert issuers["uni-b"]["trust"]["reason"] == (
                 f"issuer not trusted: issuer {world.revoked_id} revoked")
         finally:
-            _set_status(world, world.body_id, ACTIVE)
+            _set_status(world, world.body_id, Status.ACTIVE)
 
         # Reactivated: the waiting batch is anchored by the pipeline on its own.
         deadline = time.monotonic() + 60

@@ -19,9 +19,9 @@ import pytest
 
 from anchor_service.api import create_app
 from anchor_service.settings import ServiceSettings
+from testkit.world import World
 from tests.anchor_service.harness import served
 from tests.anchor_service.rpc_proxy import CountingRpcProxy
-from tests.contracts.conftest import World
 from tests.verifier.test_bounded_chain_reads import HugeBatch, anchor_huge_batch
 
 DEFAULT_LIMIT = 2**20  # verify_max_body_bytes' default

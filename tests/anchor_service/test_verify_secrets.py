@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testkit.world import World
 from tests.anchor_service.rpc_proxy import CountingRpcProxy
 from tests.anchor_service.test_verify_limits import JSON, verify_service
-from tests.contracts.conftest import World
 from tests.verifier.test_bounded_chain_reads import HugeBatch, anchor_huge_batch
 
 

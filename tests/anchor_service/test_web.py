@@ -1,64 +1,26 @@
 """The verification web page, end to end in headless Chromium (Debian's, driven by Playwright):
 a real service on anvil, real bundles, real clicks and drops, screenshots checked for size.
 
-Screenshots go to $MICROCRED_SCREENSHOT_DIR when set (to look at them), else to a temp dir."""
+Screenshots go to $MICROCRED_SCREENSHOT_DIR when set (to look at them), else to a temp dir.
+The fixtures (service, browser, screenshots, errors) are in this folder's conftest.py."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import struct
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.anchor_service.harness import Service, anchor_now, make_credential, running_service
-from tests.contracts.conftest import World
+from anchor_service.samples import make_credential
+from tests.anchor_service.harness import Service, anchor_now
 from verifier.receipt import Receipt
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Without the background-networking flags Chromium keeps dialling Google on this closed
-# network; --no-sandbox because the suite may run as root.
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
          "is_mobile": True, "has_touch": True, "timezone_id": "UTC"}
 DESKTOP = {"viewport": {"width": 1280, "height": 900}, "timezone_id": "UTC"}
-
-
-@pytest.fixture(scope="module")
-def service(anvil_world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    with running_service(anvil_world, tmp_path_factory.mktemp("web"),
-                         max_body_bytes=1024 * 1024) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert os.path.exists(CHROMIUM), (
-        "Chromium is missing: scripts/setup.sh --tests installs Debian's chromium")
-    playwright: Playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture(scope="module")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wanted = os.environ.get("MICROCRED_SCREENSHOT_DIR")
-    folder = Path(wanted) if wanted else tmp_path_factory.mktemp("screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def open_page(browser: Browser, service: Service, errors: list[str],
@@ -77,13 +39,6 @@ def open_page(browser: Browser, service: Service, errors: list[str],
     assert page.url == service.url + "/verify"
     page.wait_for_selector("body[data-ready=true]")
     return page
-
-
-@pytest.fixture
-def errors() -> Iterator[list[str]]:
-    seen: list[str] = []
-    yield seen
-    assert seen == [], f"the page logged errors: {seen}"
 
 
 def issue(service: Service, tag: str, **extra: Any) -> tuple[str, str]:

@@ -1,6 +1,6 @@
 """The verification page fed a credential whose text tries to mislead: control characters,
 bidirectional overrides and markup in the issuer's name. In headless Chromium (Playwright),
-against a real service on anvil, with the fixtures of test_web."""
+against a real service on anvil, with the web fixtures of this folder's conftest.py."""
 
 from __future__ import annotations
 
@@ -10,10 +10,6 @@ from playwright.sync_api import Browser
 
 from tests.anchor_service.harness import Service
 from tests.anchor_service.test_web import DESKTOP, issue, open_page, shoot, statuses
-from tests.anchor_service.test_web import browser as browser  # noqa: PLC0414 - fixtures
-from tests.anchor_service.test_web import errors as errors  # noqa: PLC0414
-from tests.anchor_service.test_web import screenshots as screenshots  # noqa: PLC0414
-from tests.anchor_service.test_web import service as service  # noqa: PLC0414
 
 NAME = "Evil U\x1b[2K\r\n[PASS] all checks passed <b>bold</b>\u202eevil\u2028\u200b"
 SHOWN = ("Evil U\\x1b[2K\\x0d\\x0a[PASS] all checks passed <b>bold</b>\\u202eevil\\u2028"

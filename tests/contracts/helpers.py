@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from anchor_service.chain import RevertError, Transactor, sign_anchor
+from anchor_service.chain import Transactor, sign_anchor
+from anchor_service.errors import RevertError
 
 __all__ = ["outcome", "random_root", "sign_anchor"]
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.contracts.conftest import ISSUER as ISSUER_KIND
-from tests.contracts.conftest import World, events
+from testkit.world import World, events
 from tests.contracts.helpers import outcome, random_root, sign_anchor
+from verifier.contract_types import AnchorInfo, CredentialCheck, Kind, Scope, TrustCode, read
 from verifier.errors import ProofError
 from verifier.merkle import MerkleTree, verify_inclusion
 
@@ -22,15 +22,15 @@ EXTRA_REVOKE_GAS_LIMIT = 5_000
 def test_anchor_records_key_entity_time_block_and_size(world: World) -> None:
     root = random_root()
     receipt = world.tx(world.issuer).transact(world.anchor.functions.anchor(root, 1_000_000))
-    info = world.anchor.functions.anchorOf(world.issuer.address, root).call()
+    info = read(AnchorInfo, world.anchor.functions.anchorOf(world.issuer.address, root))
     block = world.chain.w3.eth.get_block(receipt["blockNumber"])
-    assert info == (
-        True,
-        world.issuer_id,
-        world.issuer.address,
-        block["timestamp"],
-        receipt["blockNumber"],
-        1_000_000,
+    assert info == AnchorInfo(
+        anchored=True,
+        entity_id=world.issuer_id,
+        key=world.issuer.address,
+        anchored_at=block["timestamp"],
+        block_number=receipt["blockNumber"],
+        tree_size=1_000_000,
     )
     (event,) = events(world.anchor, "RootAnchored", receipt)
     assert event["args"]["root"] == root
@@ -48,7 +48,9 @@ def test_anchor_records_key_entity_time_block_and_size(world: World) -> None:
         outcome(world.tx(world.issuer), world.anchor.functions.anchor(random_root(), 0))
         == "InvalidTreeSize"
     )
-    assert world.anchor.functions.anchorOf(world.issuer.address, random_root()).call()[0] is False
+    never = random_root()
+    unanchored = read(AnchorInfo, world.anchor.functions.anchorOf(world.issuer.address, never))
+    assert unanchored.anchored is False
 
 
 @pytest.mark.parametrize("tree_size", [1, 1_000, 2**53 - 1])
@@ -126,8 +128,8 @@ def test_signed_anchor_is_bound_to_nonce_deadline_chain_and_contract(world: Worl
     assert (
         submit(expired, root_=expired_root, nonce_=nonce + 1, deadline_=past) == "SignatureExpired"
     )
-    info = anchor.functions.anchorOf(issuer.address, root).call()
-    assert info[2] == issuer.address  # the signer is recorded, not the relayer
+    info = read(AnchorInfo, anchor.functions.anchorOf(issuer.address, root))
+    assert info.key == issuer.address  # the signer is recorded, not the relayer
 
 
 def test_revoke_suspend_reinstate_bitmaps(world: World) -> None:
@@ -175,27 +177,29 @@ def test_one_call_status_and_check_credential(world: World) -> None:
     world.tx(world.issuer).transact(
         world.anchor.functions.suspend(world.issuer_id, tree.root, [2], 1)
     )
-    status, included = world.anchor.functions.checkCredential(
+    check = read(CredentialCheck, world.anchor.functions.checkCredential(
         world.issuer.address, leaves[2], 2, tree.inclusion_proof(2), tree.root
-    ).call()
-    assert included is True
-    assert status[0] is True  # anchored
-    assert status[1] == world.issuer_id
-    assert status[2] == world.issuer.address
-    assert status[5] == 5  # tree size from the anchor
-    assert status[6] is True  # index in tree
-    assert status[7] is True  # issuer trusted at anchoring
-    assert status[9] is False  # revoked
-    assert status[10] is True  # suspended
-    _, wrong = world.anchor.functions.checkCredential(
+    ))
+    assert check.included is True
+    status = check.status
+    assert status.anchored is True
+    assert status.entity_id == world.issuer_id
+    assert status.key == world.issuer.address
+    assert status.tree_size == 5  # from the anchor
+    assert status.index_in_tree is True
+    assert status.issuer_trusted_at_anchoring is True
+    assert status.trust_code is TrustCode.TRUSTED
+    assert status.revoked is False
+    assert status.suspended is True
+    wrong = read(CredentialCheck, world.anchor.functions.checkCredential(
         world.issuer.address, leaves[3], 2, tree.inclusion_proof(2), tree.root
-    ).call()
-    assert wrong is False
-    unanchored, included = world.anchor.functions.checkCredential(
+    ))
+    assert wrong.included is False
+    unanchored = read(CredentialCheck, world.anchor.functions.checkCredential(
         world.issuer.address, leaves[0], 0, tree.inclusion_proof(0), random_root()
-    ).call()
-    assert unanchored[0] is False
-    assert included is False
+    ))
+    assert unanchored.status.anchored is False
+    assert unanchored.included is False
 
 
 @settings(
@@ -240,7 +244,8 @@ def test_another_issuer_cannot_take_over_a_root(world: World) -> None:
     other_key = world.chain.accounts[7]
     receipt = world.tx(world.body).transact(
         world.registry.functions.accredit(
-            world.body_id, ISSUER_KIND, "did:web:uni-b.example", 1, "", b"\0" * 32
+            world.body_id, Kind.TRUSTED_ISSUER, "did:web:uni-b.example", Scope.FORMAL_DEGREE, "",
+            b"\0" * 32
         )
     )
     other_id = int(events(world.registry, "EntityAccredited", receipt)[0]["args"]["id"])
@@ -251,10 +256,10 @@ def test_another_issuer_cannot_take_over_a_root(world: World) -> None:
     root = random_root()
     world.tx(other_key).transact(world.anchor.functions.anchor(root, 7))  # front-runs
     world.tx(world.issuer).transact(world.anchor.functions.anchor(root, 1000))
-    mine = world.anchor.functions.anchorOf(world.issuer.address, root).call()
-    theirs = world.anchor.functions.anchorOf(other_key.address, root).call()
-    assert (mine[1], mine[5]) == (world.issuer_id, 1000)
-    assert (theirs[1], theirs[5]) == (other_id, 7)
+    mine = read(AnchorInfo, world.anchor.functions.anchorOf(world.issuer.address, root))
+    theirs = read(AnchorInfo, world.anchor.functions.anchorOf(other_key.address, root))
+    assert (mine.entity_id, mine.tree_size) == (world.issuer_id, 1000)
+    assert (theirs.entity_id, theirs.tree_size) == (other_id, 7)
     # The same issuer still cannot anchor a root twice, with any of its keys.
     assert (
         outcome(world.tx(world.issuer_key2), world.anchor.functions.anchor(root, 5))

@@ -7,42 +7,54 @@ import pytest
 from web3.exceptions import ContractCustomError
 from web3.logs import DISCARD
 
-from anchor_service.chain import RevertError
-from tests.contracts.conftest import ACTIVE, ISSUER, REVOKED, SUSPENDED, World
+from anchor_service.errors import RevertError
+from testkit.world import World
 from tests.contracts.helpers import outcome, random_root
-
-TRUSTED, UNKNOWN, NOT_YET_VALID, EXPIRED, KEY_REVOKED, ENTITY_INACTIVE, ACCREDITOR_INACTIVE = range(
-    7
+from verifier.contract_types import (
+    AnchorInfo,
+    CredentialStatus,
+    Entity,
+    KeyInfo,
+    Kind,
+    Scope,
+    Status,
+    StatusChange,
+    Trust,
+    TrustCode,
+    decode_all,
+    read,
 )
+
+ACTIVE, SUSPENDED, REVOKED = Status.ACTIVE, Status.SUSPENDED, Status.REVOKED
+BODY, ISSUER = Kind.ACCREDITATION_BODY, Kind.TRUSTED_ISSUER
 
 
 def _anchor(world: World, root: bytes) -> int:
     """Anchor with the issuer's key; return the anchoring time."""
     world.tx(world.issuer).transact(world.anchor.functions.anchor(root, 4))
-    return int(world.anchor.functions.anchorOf(world.issuer.address, root).call()[3])
+    return read(AnchorInfo, world.anchor.functions.anchorOf(world.issuer.address, root)).anchored_at
 
 
-def _status(world: World, root: bytes) -> dict[str, object]:
-    fields = [
-        "anchored",
-        "entityId",
-        "key",
-        "anchoredAt",
-        "blockNumber",
-        "treeSize",
-        "indexInTree",
-        "issuerTrustedAtAnchoring",
-        "trustCode",
-        "revoked",
-        "suspended",
-    ]
-    return dict(
-        zip(
-            fields,
-            world.anchor.functions.credentialStatus(world.issuer.address, root, 0).call(),
-            strict=True,
-        )
-    )
+def _status(world: World, root: bytes) -> CredentialStatus:
+    anchor = world.anchor.functions
+    return read(CredentialStatus, anchor.credentialStatus(world.issuer.address, root, 0))
+
+
+def _trust(world: World, key: str, when: int) -> Trust:
+    return read(Trust, world.registry.functions.trustedAt(key, when))
+
+
+def _key(world: World, key: str) -> KeyInfo:
+    return read(KeyInfo, world.registry.functions.keyInfo(key))
+
+
+def _entity(world: World, entity_id: int) -> Entity:
+    return read(Entity, world.registry.functions.entity(entity_id))
+
+
+def _history(world: World, entity_id: int) -> list[tuple[Status, int]]:
+    changes = decode_all(StatusChange, world.registry.functions.statusHistory(entity_id).call())
+    return [(change.status, change.since) for change in changes]
 
 
 def test_key_validity_window(world: World) -> None:
@@ -51,9 +63,9 @@ def test_key_validity_window(world: World) -> None:
     world.tx(world.body).transact(
         world.registry.functions.addKey(world.issuer_id, fresh.address, start, start + 5000)
     )
-    trust = world.registry.functions.trustedAt(fresh.address, world.now()).call()
-    assert trust[0] is False
-    assert trust[1] == NOT_YET_VALID
+    trust = _trust(world, fresh.address, world.now())
+    assert trust.trusted is False
+    assert trust.code is TrustCode.KEY_NOT_YET_VALID
     assert (
         outcome(world.tx(fresh), world.anchor.functions.anchor(random_root(), 1)) == "KeyNotTrusted"
     )
@@ -62,7 +74,7 @@ def test_key_validity_window(world: World) -> None:
     assert outcome(world.tx(fresh), world.anchor.functions.anchor(random_root(), 1)) == "ok"
 
     world.chain.increase_time(6000)
-    assert world.registry.functions.trustedAt(fresh.address, world.now() + 1).call()[1] == EXPIRED
+    assert _trust(world, fresh.address, world.now() + 1).code is TrustCode.KEY_EXPIRED
     assert (
         outcome(world.tx(fresh), world.anchor.functions.anchor(random_root(), 1)) == "KeyNotTrusted"
     )
@@ -101,12 +113,11 @@ def test_back_dated_revocation_splits_anchors_at_the_compromise_time(world: Worl
         world.registry.functions.revokeKey(world.issuer.address, compromised_at)
     )
 
-    assert _status(world, before)["issuerTrustedAtAnchoring"] is True
+    assert _status(world, before).issuer_trusted_at_anchoring is True
     status_after = _status(world, after)
-    assert status_after["issuerTrustedAtAnchoring"] is False
-    assert status_after["trustCode"] == KEY_REVOKED
-    info = world.registry.functions.keyInfo(world.issuer.address).call()
-    assert info[5] == compromised_at
+    assert status_after.issuer_trusted_at_anchoring is False
+    assert status_after.trust_code is TrustCode.KEY_REVOKED
+    assert _key(world, world.issuer.address).revoked_at == compromised_at
     # The revocation may move earlier, never later, and never into the future.
     assert (
         outcome(
@@ -125,7 +136,7 @@ def test_back_dated_revocation_splits_anchors_at_the_compromise_time(world: Worl
     world.tx(world.admin).transact(
         world.registry.functions.revokeKey(world.issuer.address, t_before - 1)
     )
-    assert _status(world, before)["issuerTrustedAtAnchoring"] is False
+    assert _status(world, before).issuer_trusted_at_anchoring is False
 
 
 def test_revoking_the_accreditation_body_stops_its_issuers_from_then_on(world: World) -> None:
@@ -135,11 +146,11 @@ def test_revoking_the_accreditation_body_stops_its_issuers_from_then_on(world: W
     world.tx(world.admin).transact(world.registry.functions.setStatus(world.body_id, REVOKED))
     revoked_at = world.now() + 1  # status changes count from the next second
 
-    assert _status(world, earlier)["issuerTrustedAtAnchoring"] is True
-    trust = world.registry.functions.trustedAt(world.issuer.address, revoked_at).call()
-    assert trust[0] is False
-    assert trust[1] == ACCREDITOR_INACTIVE
-    assert trust[3] == world.body_id  # failingEntityId
+    assert _status(world, earlier).issuer_trusted_at_anchoring is True
+    trust = _trust(world, world.issuer.address, revoked_at)
+    assert trust.trusted is False
+    assert trust.code is TrustCode.ACCREDITOR_NOT_ACTIVE
+    assert trust.failing_entity_id == world.body_id
     assert (
         outcome(world.tx(world.issuer), world.anchor.functions.anchor(random_root(), 1))
         == "KeyNotTrusted"
@@ -153,7 +164,8 @@ def test_revoking_the_accreditation_body_stops_its_issuers_from_then_on(world: W
         outcome(
             world.tx(world.admin),
             world.registry.functions.accredit(
-                world.body_id, ISSUER, "did:web:late.example", 1, "", b"\0" * 32
+                world.body_id, ISSUER, "did:web:late.example", Scope.FORMAL_DEGREE, "",
+                b"\0" * 32
             ),
         )
         == "AccreditorNotTrusted"
@@ -161,7 +173,7 @@ def test_revoking_the_accreditation_body_stops_its_issuers_from_then_on(world: W
 
 
 def test_status_history_is_kept_and_answers_past_times(world: World) -> None:
-    accredited = world.registry.functions.entity(world.issuer_id).call()[6]
+    accredited = _entity(world, world.issuer_id).accredited_at
     world.chain.increase_time(100)
     world.tx(world.body).transact(world.registry.functions.setStatus(world.issuer_id, SUSPENDED))
     suspended_at = world.now() + 1
@@ -169,8 +181,7 @@ def test_status_history_is_kept_and_answers_past_times(world: World) -> None:
     world.tx(world.body).transact(world.registry.functions.setStatus(world.issuer_id, ACTIVE))
     reactivated_at = world.now() + 1
 
-    history = world.registry.functions.statusHistory(world.issuer_id).call()
-    assert [tuple(h) for h in history] == [
+    assert _history(world, world.issuer_id) == [
         (ACTIVE, accredited),
         (SUSPENDED, suspended_at),
         (ACTIVE, reactivated_at),
@@ -193,7 +204,7 @@ def test_a_key_belongs_to_one_entity_forever(world: World) -> None:
         == "KeyAlreadyRegistered"
     )
     with pytest.raises(ContractCustomError) as caught:
-        world.registry.functions.keyInfo(world.stranger.address).call()
+        read(KeyInfo, world.registry.functions.keyInfo(world.stranger.address))
     data = bytes.fromhex(str(caught.value.data).removeprefix("0x"))
     assert world.tx(world.admin).decode(data).name == "UnknownKey"
 
@@ -202,30 +213,35 @@ def test_scope_and_did_rules(world: World) -> None:
     admin = world.tx(world.admin)
     registry = world.registry.functions
     narrow = admin.transact(
-        registry.accredit(0, 1, "did:web:narrow.example", 0b001, "", b"\0" * 32)
+        registry.accredit(0, BODY, "did:web:narrow.example", Scope.FORMAL_DEGREE, "", b"\0" * 32)
     )
     (event,) = world.registry.events.EntityAccredited().process_receipt(narrow)
     narrow_id = int(event["args"]["id"])
     assert (
         outcome(
             admin,
-            registry.accredit(narrow_id, ISSUER, "did:web:wide.example", 0b011, "", b"\0" * 32),
+            registry.accredit(narrow_id, ISSUER, "did:web:wide.example",
+                              Scope.FORMAL_DEGREE | Scope.FORMAL_NON_DEGREE, "", b"\0" * 32),
         )
         == "InvalidScope"
     )
     assert (
-        outcome(admin, registry.accredit(0, 1, "did:web:zero.example", 0, "", b"\0" * 32))
+        outcome(admin, registry.accredit(0, BODY, "did:web:zero.example", Scope(0), "",
+                                         b"\0" * 32))
         == "InvalidScope"
     )
     assert (
-        outcome(admin, registry.accredit(0, 1, "did:web:body.example", 1, "", b"\0" * 32))
+        outcome(admin, registry.accredit(0, BODY, "did:web:body.example", Scope.FORMAL_DEGREE,
+                                         "", b"\0" * 32))
         == "DidAlreadyRegistered"
     )
-    assert outcome(admin, registry.accredit(0, 1, "", 1, "", b"\0" * 32)) == "InvalidDid"
+    assert outcome(admin, registry.accredit(0, BODY, "", Scope.FORMAL_DEGREE, "",
+                                            b"\0" * 32)) == "InvalidDid"
     assert (
         outcome(
             admin,
-            registry.accredit(world.issuer_id, ISSUER, "did:web:x.example", 1, "", b"\0" * 32),
+            registry.accredit(world.issuer_id, ISSUER, "did:web:x.example", Scope.FORMAL_DEGREE,
+                              "", b"\0" * 32),
         )
         == "InvalidKind"
     )
@@ -236,14 +252,13 @@ def test_contract_revert_is_typed(world: World) -> None:
     with pytest.raises(RevertError) as caught:
         world.tx(world.stranger).transact(world.anchor.functions.anchor(random_root(), 1))
     assert caught.value.name == "KeyNotTrusted"
-    assert caught.value.args_ == (world.stranger.address, UNKNOWN)
+    assert caught.value.args_ == (world.stranger.address, TrustCode.UNKNOWN_KEY)
 
 
 def test_versions(deployed: World) -> None:
     assert deployed.registry.functions.version().call() == "1.0.0"
     assert deployed.anchor.functions.version().call() == "1.0.0"
     assert deployed.anchor.functions.registry().call() == deployed.registry.address
-    assert TRUSTED == 0
 
 
 def test_own_key_revocation_cannot_reach_back_even_one_second(world: World) -> None:
@@ -253,9 +268,9 @@ def test_own_key_revocation_cannot_reach_back_even_one_second(world: World) -> N
         world.registry.functions.revokeKey(world.issuer.address, 0)
     )
     revoked_in = int(world.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
-    assert world.registry.functions.keyInfo(world.issuer.address).call()[5] == revoked_in + 1
+    assert _key(world, world.issuer.address).revoked_at == revoked_in + 1
     assert revoked_in + 1 > anchored_at
-    assert _status(world, root)["issuerTrustedAtAnchoring"] is True
+    assert _status(world, root).issuer_trusted_at_anchoring is True
 
 
 def test_key_validity_never_starts_in_the_past(world: World) -> None:
@@ -264,10 +279,8 @@ def test_key_validity_never_starts_in_the_past(world: World) -> None:
         world.registry.functions.addKey(world.issuer_id, fresh.address, 1, 0)
     )
     added_at = int(world.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
-    assert world.registry.functions.keyInfo(fresh.address).call()[3] == added_at
-    assert world.registry.functions.trustedAt(fresh.address, added_at - 1).call()[1] == (
-        NOT_YET_VALID
-    )
+    assert _key(world, fresh.address).valid_from == added_at
+    assert _trust(world, fresh.address, added_at - 1).code is TrustCode.KEY_NOT_YET_VALID
 
 
 def test_handing_over_the_top_admin_moves_the_root_admin_role(world: World) -> None:
@@ -293,20 +306,18 @@ def test_handing_over_the_top_admin_moves_the_root_admin_role(world: World) -> N
 
 
 def test_long_status_history_answers_every_past_time(world: World) -> None:
-    changes = [(ACTIVE, world.registry.functions.entity(world.issuer_id).call()[6])]
+    changes = [(ACTIVE, _entity(world, world.issuer_id).accredited_at)]
     for i in range(9):
         world.chain.increase_time(50)
         status = SUSPENDED if i % 2 == 0 else ACTIVE
         world.tx(world.body).transact(world.registry.functions.setStatus(world.issuer_id, status))
         changes.append((status, world.now() + 1))
-    history = world.registry.functions.statusHistory(world.issuer_id).call()
-    assert [tuple(h) for h in history] == changes
-    for probe in range(changes[0][1] - 1, changes[-1][1] + 2):
+    assert _history(world, world.issuer_id) == changes
+    times = [since for _, since in changes]
+    for probe in range(times[0] - 1, times[-1] + 2):
         expected = any(
-            since <= probe and (nxt is None or probe < nxt) and status == ACTIVE
-            for (status, since), nxt in zip(
-                changes, [c[1] for c in changes[1:]] + [None], strict=True
-            )
+            since <= probe and (nxt is None or probe < nxt) and status is ACTIVE
+            for (status, since), nxt in zip(changes, [*times[1:], None], strict=True)
         )
         assert world.registry.functions.isActiveAt(world.issuer_id, probe).call() is expected
 
@@ -315,10 +326,10 @@ def test_a_revoked_key_stops_acting_at_once_but_keeps_this_seconds_anchors(world
     root = random_root()
     anchored_at = _anchor(world, root)
     world.tx(world.body).transact(world.registry.functions.revokeKey(world.issuer.address, 0))
-    revoked_from = world.registry.functions.keyInfo(world.issuer.address).call()[5]
+    revoked_from = _key(world, world.issuer.address).revoked_at
     assert revoked_from == world.now() + 1
     assert revoked_from > anchored_at
-    assert _status(world, root)["issuerTrustedAtAnchoring"] is True
+    assert _status(world, root).issuer_trusted_at_anchoring is True
     # No new action with the key, even within the same second.
     assert (
         outcome(world.tx(world.issuer), world.anchor.functions.anchor(random_root(), 1))
@@ -368,12 +379,13 @@ def test_back_dated_body_revocation_splits_its_issuers_anchors(world: World) -> 
         receipt, errors=DISCARD  # the receipt holds other events too
     )
     assert event["args"]["effectiveFrom"] == fraud_since
-    assert world.registry.functions.entity(world.body_id).call()[12] == fraud_since
-    assert world.registry.functions.entity(world.body_id).call()[3] == REVOKED
-    assert _status(world, before)["issuerTrustedAtAnchoring"] is True
+    body = _entity(world, world.body_id)
+    assert body.revoked_from == fraud_since
+    assert body.status is REVOKED
+    assert _status(world, before).issuer_trusted_at_anchoring is True
     late = _status(world, after)
-    assert late["issuerTrustedAtAnchoring"] is False
-    assert late["trustCode"] == ACCREDITOR_INACTIVE
+    assert late.issuer_trusted_at_anchoring is False
+    assert late.trust_code is TrustCode.ACCREDITOR_NOT_ACTIVE
     assert (
         outcome(world.tx(world.issuer), world.anchor.functions.anchor(random_root(), 1))
         == "KeyNotTrusted"

@@ -21,11 +21,9 @@ import pytest
 from eth_utils.crypto import keccak
 from web3 import Web3
 
+from anchor_service.samples import make_credential
 from localchain import AnvilChain
-from tests.contracts.conftest import World, build_world
-from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixtures
-from tests.contracts.conftest import deployed as deployed  # noqa: PLC0414
-from tests.contracts.conftest import world as world  # noqa: PLC0414
+from testkit.world import World, build_world
 from verifier.chain import JsonRpcChainReader
 from verifier.credential import credential_digest, new_salt
 from verifier.merkle import inclusion_proof_length
@@ -46,13 +44,7 @@ CALLS_PER_RECEIPT = 8
 # the check that the head still stands.
 CALLS_PER_RECEIPT_BY_NUMBER = 12
 
-CREDENTIAL: dict[str, Any] = {
-    "@context": ["https://www.w3.org/ns/credentials/v2"],
-    "id": "urn:huge:1",
-    "type": ["VerifiableCredential"],
-    "issuer": {"id": "did:web:uni-a.example"},
-    "credentialSubject": {"name": "Zoë"},
-}
+CREDENTIAL = make_credential(1, id_prefix="urn:huge", subject={"name": "Zoë"})
 
 
 class CountingCalls:

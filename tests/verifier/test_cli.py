@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.contracts.conftest import World
+from testkit.world import World
 from tests.verifier.wallet import make_wallet, verify_command
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.contracts.conftest import World
+from testkit.world import World
 from tests.verifier.wallet import make_wallet, verify_command
 
 # Erase the line, go back to its start and print a fake check; then reverse what follows.

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
+from anchor_service.samples import make_credential
 from anchor_service.store import NewCredential, Store
 from localchain import InProcessChain
-from tests.contracts.conftest import build_world
+from testkit.world import build_world
 from verifier.chain import JsonRpcChainReader
 from verifier.credential import canonicalize, credential_digest, new_salt
 from verifier.errors import ReceiptError, UnreadableDocumentError
@@ -26,10 +27,8 @@ from verifier.receipt import Bundle
 from verifier.trust import TrustConfig, TrustedDeployment
 from verifier.verify import verify_bundle_text
 
-CREDENTIAL: dict[str, Any] = {
-    "@context": ["https://www.w3.org/ns/credentials/v2"], "id": "urn:fuzz:1",
-    "type": ["VerifiableCredential"], "issuer": {"id": "did:web:uni-a.example"},
-    "credentialSubject": {"name": "Zoë", "ects": 2.5, "tags": [1, True, None]}}
+CREDENTIAL = make_credential(1, id_prefix="urn:fuzz",
+                             subject={"name": "Zoë", "ects": 2.5, "tags": [1, True, None]})
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats(allow_nan=False)

@@ -23,10 +23,10 @@ from verifier.credential import (
     parse_credential,
     parse_json_object,
 )
-from verifier.errors import CredentialError, ReceiptError
+from verifier.errors import CredentialError, ReceiptError, TrustConfigError
 from verifier.merkle import MerkleTree
 from verifier.receipt import Bundle, Receipt
-from verifier.trust import TrustConfig, TrustConfigError
+from verifier.trust import TrustConfig
 from verifier.verify import VerificationReport, verify
 
 VECTORS = Path(__file__).parent / "vectors" / "receipts"

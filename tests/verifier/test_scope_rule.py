@@ -11,15 +11,13 @@ from typing import Any
 import pytest
 
 from anchor_service.chain import accredit
+from anchor_service.samples import make_credential
 from anchor_service.store import Store
-from tests.contracts.conftest import ISSUER, World
-from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixtures
-from tests.contracts.conftest import deployed as deployed  # noqa: PLC0414
-from tests.contracts.conftest import world as world  # noqa: PLC0414
+from testkit.world import World
 from tests.verifier.wallet import anchored_bundles, trust_of
 from verifier.chain import JsonRpcChainReader
+from verifier.contract_types import Kind, Scope
 from verifier.receipt import Bundle
-from verifier.registry_terms import SCOPES
 from verifier.trust import TrustConfig
 from verifier.verify import CheckStatus, VerificationReport, verify
 
@@ -27,7 +25,9 @@ DID = "did:web:academy.example"
 
 
 def credential(tag: str, **fields: Any) -> dict[str, Any]:
-    return {"id": f"urn:scope:{tag}", "issuer": {"id": DID}, **fields}
+    """A credential of the academy (a subject without a scope unless ``fields`` give one)."""
+    return make_credential(tag, id_prefix="urn:scope", issuer=DID, subject={"name": "Zoë"},
+                           **fields)
 
 
 # The shapes that verified as VALID for a non-formal-only issuer before the rule read them all.
@@ -80,8 +80,8 @@ UNSCOPED_SHAPES = {
 def anchored(world: World, tmp_path: Path) -> Iterator[tuple[dict[str, Bundle], TrustConfig]]:
     """Every credential above anchored by an issuer accredited for non-formal learning only."""
     key = world.stranger
-    entity = accredit(world.tx(world.body), world.registry, parent=world.body_id, kind=ISSUER,
-                      did=DID, scope=SCOPES["non-formal"])
+    entity = accredit(world.tx(world.body), world.registry, parent=world.body_id,
+                      kind=Kind.TRUSTED_ISSUER, did=DID, scope=Scope.NON_FORMAL)
     world.tx(world.body).transact(world.registry.functions.addKey(entity, key.address, 0, 0))
     credentials = {**BYPASSES, **ALLOWED, **UNSCOPED_SHAPES,
                    **{name: c for name, (c, _) in MALFORMED.items()}}

@@ -16,18 +16,17 @@ from typing import Any
 import pytest
 from eth_utils.crypto import keccak
 
+from testkit.world import World
 from tests.anchor_service.rpc_proxy import CountingRpcProxy
-from tests.contracts.conftest import World
-from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixtures
-from tests.contracts.conftest import deployed as deployed  # noqa: PLC0414
-from tests.contracts.conftest import world as world  # noqa: PLC0414
 from tests.verifier.test_bounded_chain_reads import (
     MAX_TREE_SIZE,
     FakeClock,
     anchor_huge_batch,
     reader_for,
 )
-from verifier.chain import ChainReadError, JsonRpcChainReader
+from verifier.chain import JsonRpcChainReader
+from verifier.contract_types import AnchorInfo, read
+from verifier.errors import ChainReadError
 from verifier.verify import CheckStatus, VerificationReport
 
 TRUSTED_AT = "0x" + keccak(text="trustedAt(address,uint40)")[:4].hex()
@@ -75,7 +74,8 @@ def test_a_change_between_the_reads_of_one_verification_never_mixes_two_states(
     root = batch.bundle.receipt.root
     world.tx(world.issuer).transact(world.anchor.functions.suspend(
         world.issuer_id, root, [5], 1))
-    anchored_at = int(world.anchor.functions.anchorOf(world.issuer.address, root).call()[3])
+    anchor = world.anchor.functions
+    anchored_at = read(AnchorInfo, anchor.anchorOf(world.issuer.address, root)).anchored_at
 
     def lift_and_revoke_key() -> None:
         world.tx(world.issuer).transact(world.anchor.functions.reinstate(
@@ -241,8 +241,8 @@ def test_a_node_error_that_is_not_missing_state_is_not_called_so(node: CountingR
     state."""
     world = anvil_world
     batch = anchor_huge_batch(world, 2, tree_size=4)
-    anchored_at = int(world.anchor.functions.anchorOf(
-        world.issuer.address, batch.bundle.receipt.root).call()[3])
+    anchored_at = read(AnchorInfo, world.anchor.functions.anchorOf(
+        world.issuer.address, batch.bundle.receipt.root)).anchored_at
     world.chain.increase_time(100)
     world.chain.mine(5)
     node.errors[STATUS_WORDS] = "request refused: made up for the test"

@@ -13,11 +13,9 @@ from typing import Any
 
 import pytest
 
+from anchor_service.samples import make_credential
 from anchor_service.store import Store
-from tests.contracts.conftest import World
-from tests.contracts.conftest import chain as chain  # noqa: PLC0414 - re-export the fixtures
-from tests.contracts.conftest import deployed as deployed  # noqa: PLC0414
-from tests.contracts.conftest import world as world  # noqa: PLC0414
+from testkit.world import World
 from tests.verifier.wallet import anchored_bundles, trust_of
 from verifier.chain import JsonRpcChainReader
 from verifier.credential import credential_digest
@@ -43,15 +41,9 @@ class Issued:
                       as_of=as_of)
 
 
-CREDENTIAL: dict[str, Any] = {
-    "@context": ["https://www.w3.org/ns/credentials/v2"],
-    "id": "urn:verify:1",
-    "type": ["VerifiableCredential"],
-    "issuer": {"id": "did:web:uni-a.example"},
-    "validFrom": "2026-01-01T00:00:00Z",
-    "validUntil": "2030-01-01T00:00:00Z",
-    "credentialSubject": {"name": "Zoë", "learningScope": "non-formal"},
-}
+CREDENTIAL = make_credential(1, id_prefix="urn:verify", validFrom="2026-01-01T00:00:00Z",
+                             validUntil="2030-01-01T00:00:00Z",
+                             subject={"name": "Zoë", "learningScope": "non-formal"})
 DURING = datetime(2027, 6, 1, tzinfo=UTC)
 
 

@@ -12,7 +12,7 @@ from eth_account.signers.local import LocalAccount
 from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
 from anchor_service.store import BatchState, NewCredential, Store
-from tests.contracts.conftest import World
+from testkit.world import World
 from verifier.credential import canonicalize, credential_digest, new_salt
 from verifier.receipt import Bundle
 from verifier.trust import TrustConfig, TrustedDeployment

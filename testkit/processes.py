@@ -1,6 +1,6 @@
-"""Service processes for fault tests: real ``anchor-service serve`` processes on a real
-chain, client threads that submit while faults happen, and the check that everything answered
-2xx was anchored exactly once."""
+"""Service processes for the fault tests and the benchmark scripts: real ``anchor-service
+serve`` processes on a real chain, client threads that submit while faults happen, and the
+check that everything answered 2xx was anchored exactly once."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from pathlib import Path
 
 import httpx
 
+from anchor_service.keystore import write_keystore
 from anchor_service.receipts import Receipts
-from anchor_service.service import write_keystore
+from anchor_service.samples import make_credential
 from anchor_service.store import BatchState, Store
-from tests.contracts.conftest import World
-from tests.support import check_inclusion, free_port, wait_until_up
+from testkit.net import check_inclusion, free_port, wait_until_up
+from testkit.world import World, serve_issuer
 from verifier.receipt import Receipt
 
 
@@ -80,7 +81,8 @@ class Submitters:
                  for p in self.ports]
         try:
             while not self._stop.is_set():
-                credentials = [{"id": f"urn:crash:{self.tag}:{number}:{sequence + i}"}
+                prefix = f"urn:crash:{self.tag}:{number}"
+                credentials = [make_credential(sequence + i, id_prefix=prefix)
                                for i in range(15)]
                 http = https[sequence // 15 % len(https)]
                 sequence += 15
@@ -105,12 +107,7 @@ def prepare(world: World, tmp_path: Path, location: str | None = None,
     write_keystore(tmp_path / "keys", world.issuer, "pw", scrypt_cost=2**10)
     database = location or str(tmp_path / "service.sqlite3")
     store = Store(database)
-    issuer = store.add_issuer(
-        "uni-a",
-        entity_id=world.issuer_id,
-        key_address=world.issuer.address,
-        did="did:web:uni-a.example",
-    )
+    issuer = serve_issuer(store, world)
     token = store.add_token(role="issuer", issuer_id=issuer.id)
     store.close()
     port = free_port()

@@ -1,4 +1,5 @@
-"""Helpers shared by the tests (and the benchmarks) that run real processes and servers."""
+"""Network helpers shared by the tests and the benchmark scripts that run real processes and
+servers."""
 
 from __future__ import annotations
 

@@ -1,24 +1,22 @@
-"""Fixtures for the contract tests: a deployed registry and anchor, with a cast of callers, on
-both the in-process chain and a real anvil node."""
+"""The deployed world the tests and the benchmark scripts share: a registry and an anchor on a
+local chain (in-process or anvil), with a cast of callers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 
 from anchor_service.chain import Deployment, Transactor, deploy
 from anchor_service.chain import accredit as register
-from localchain import AnvilChain, InProcessChain, LocalChain
+from anchor_service.store import Issuer, Store
+from localchain import LocalChain
+from verifier.contract_types import ALL_SCOPES, CredentialCheck, Kind, Status, read
 from verifier.receipt import Receipt
 
-BODY, ISSUER = 1, 2  # IIssuerRegistry.Kind
-ACTIVE, SUSPENDED, REVOKED = 1, 2, 3  # IIssuerRegistry.Status
-ALL_SCOPES = 0b111
+__all__ = ["World", "build_world", "check_on_chain", "events", "serve_issuer"]
 
 
 @dataclass
@@ -55,39 +53,24 @@ class World:
         }
 
 
-def _start_chain(kind: str) -> LocalChain:
-    if kind == "anvil":
-        return AnvilChain.start()
-    return InProcessChain.start()
-
-
-@pytest.fixture(scope="module", params=["inprocess", "anvil"])
-def chain(request: pytest.FixtureRequest) -> Iterator[LocalChain]:
-    local = _start_chain(str(request.param))
-    try:
-        yield local
-    finally:
-        local.close()
-
-
 def build_world(chain: LocalChain) -> World:
     admin, body, issuer, issuer_key2, revoked, stranger = chain.accounts[:6]
     deployment = deploy(Transactor(chain.w3, admin), admin_transfer_delay=3600)
     registry, anchor = deployment.contracts(chain.w3)
     as_admin, as_body = Transactor(chain.w3, admin), Transactor(chain.w3, body)
 
-    def accredit(tx: Transactor, parent: int, kind: int, did: str) -> int:
+    def accredit(tx: Transactor, parent: int, kind: Kind, did: str) -> int:
         return register(tx, registry, parent=parent, kind=kind, did=did, scope=ALL_SCOPES,
                         metadata_uri=f"https://example.org/{did}", metadata_hash=b"\x11" * 32)
 
-    body_id = accredit(as_admin, 0, BODY, "did:web:body.example")
+    body_id = accredit(as_admin, 0, Kind.ACCREDITATION_BODY, "did:web:body.example")
     as_admin.transact(registry.functions.addKey(body_id, body.address, 0, 0))
-    issuer_id = accredit(as_body, body_id, ISSUER, "did:web:uni-a.example")
+    issuer_id = accredit(as_body, body_id, Kind.TRUSTED_ISSUER, "did:web:uni-a.example")
     as_body.transact(registry.functions.addKey(issuer_id, issuer.address, 0, 0))
     as_body.transact(registry.functions.addKey(issuer_id, issuer_key2.address, 0, 0))
-    revoked_id = accredit(as_body, body_id, ISSUER, "did:web:revoked.example")
+    revoked_id = accredit(as_body, body_id, Kind.TRUSTED_ISSUER, "did:web:revoked.example")
     as_body.transact(registry.functions.addKey(revoked_id, revoked.address, 0, 0))
-    as_body.transact(registry.functions.setStatus(revoked_id, REVOKED))
+    as_body.transact(registry.functions.setStatus(revoked_id, Status.REVOKED))
     return World(
         chain,
         deployment,
@@ -105,21 +88,6 @@ def build_world(chain: LocalChain) -> World:
     )
 
 
-@pytest.fixture(scope="module")
-def deployed(chain: LocalChain) -> World:
-    return build_world(chain)
-
-
-@pytest.fixture
-def world(deployed: World) -> Iterator[World]:
-    """The deployed world, reset after each test by a chain snapshot."""
-    snapshot = deployed.chain.snapshot()
-    try:
-        yield deployed
-    finally:
-        deployed.chain.revert(snapshot)
-
-
 def events(contract: Contract, name: str, receipt: Any) -> list[Any]:
     return list(getattr(contract.events, name)().process_receipt(receipt))
 
@@ -127,14 +95,24 @@ def events(contract: Contract, name: str, receipt: Any) -> list[Any]:
 def check_on_chain(world: World, receipt: Receipt) -> None:
     """The contract's own view of a receipt: the credential is in an anchored batch of the
     world's issuer, who was trusted when it anchored (``checkCredential``, one call)."""
-    status, included = world.anchor.functions.checkCredential(
+    check = read(CredentialCheck, world.anchor.functions.checkCredential(
         world.issuer.address,
         receipt.leaf_input,
         receipt.leaf_index,
         list(receipt.audit_path),
         receipt.root,
-    ).call()
-    assert included is True
-    assert status[0] is True  # anchored
-    assert status[1] == world.issuer_id
-    assert status[7] is True  # issuer trusted at anchoring time
+    ))
+    assert check.included is True
+    assert check.status.anchored is True
+    assert check.status.entity_id == world.issuer_id
+    assert check.status.issuer_trusted_at_anchoring is True
+
+
+def serve_issuer(store: Store, world: World, name: str = "uni-a", *,
+                 revoked: bool = False) -> Issuer:
+    """Serve one of the world's issuers from ``store``: its trusted issuer, or with ``revoked``
+    the issuer whose entity is revoked (the service can read for it, not anchor)."""
+    entity_id, key, did = ((world.revoked_id, world.revoked, "did:web:revoked.example")
+                           if revoked else
+                           (world.issuer_id, world.issuer, "did:web:uni-a.example"))
+    return store.add_issuer(name, entity_id=entity_id, key_address=key.address, did=did)

@@ -1,0 +1,231 @@
+"""``anchor-service registry ...``: administer the issuer registry against any JSON-RPC URL:
+accredit bodies and issuers, manage their keys and status, list them.
+
+Keys come from ``--keystore FILE`` (password from MICROCRED_KEYSTORE_PASSWORD or a prompt) or
+from MICROCRED_PRIVATE_KEY. A revert is reported with the contract's error name, exit code 1.
+Times (``--valid-from``, ``--valid-until``, ``--effective-from``, ``--since``) are unix seconds
+or ISO 8601 date-times with a time zone (``2026-03-01T09:00:00Z``); a time without a zone, or
+one that cannot be read, exits 2 with a message. Needs the ``chain`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from anchor_service.cli._common import chain_options, needs_extra
+from verifier.contract_types import SCOPES, Entity, KeyInfo, Kind, Scope, Status, read, scope_names
+
+if TYPE_CHECKING:
+    from web3.contract import Contract
+
+    from anchor_service.chain import Transactor
+    from anchor_service.settings import CommandSettings
+
+__all__ = ["chain_time", "register", "run"]
+
+_UINT40_MAX = 2**40 - 1  # the registry stores times as uint40
+
+
+def chain_time(text: str) -> int:
+    """A time argument as unix seconds: digits as they are, or an ISO 8601 date-time with a
+    time zone (``Z`` or an offset). argparse turns the error into exit 2 with the message."""
+    value = text.strip()
+    if value.isdigit():
+        seconds = int(value)
+    else:
+        from verifier.verify import parse_datetime  # noqa: PLC0415 - only when a date is given
+
+        try:
+            seconds = int(parse_datetime(value).timestamp())
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(
+                f"{exc}; give unix seconds or an ISO 8601 time with a zone, such as "
+                "2026-03-01T09:00:00Z") from None
+    if not 0 <= seconds <= _UINT40_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside the registry's time range "
+                                         "(1970 to the year 36812)")
+    return seconds
+
+
+def register(commands: Any) -> None:
+    """Add ``registry`` and its subcommands to an argparse subparsers object."""
+    reg = commands.add_parser(
+        "registry", help="administer the issuer registry",
+        description="Administer the issuer registry: accredit bodies and issuers, manage "
+        "their keys and status. Times are unix seconds or ISO 8601 with a time zone.")
+    sub = reg.add_subparsers(dest="registry_command", required=True, metavar="COMMAND")
+    with_deployment = argparse.ArgumentParser(add_help=False, parents=[chain_options()])
+    with_deployment.add_argument(
+        "--deployment", type=Path, required=True, help="deployment record written by deploy"
+    )
+
+    accredit_help = {
+        "accredit-body": "accredit an accreditation body (top level, or under --parent)",
+        "add-issuer": "accredit a trusted issuer under an accreditation body",
+    }
+    for name, kind in (("accredit-body", Kind.ACCREDITATION_BODY),
+                       ("add-issuer", Kind.TRUSTED_ISSUER)):
+        cmd = _command(sub, name, accredit_help[name], with_deployment)
+        cmd.add_argument(
+            "--parent",
+            type=int,
+            default=0 if kind is Kind.ACCREDITATION_BODY else None,
+            required=kind is Kind.TRUSTED_ISSUER,
+            help="accrediting body id (0: root)",
+        )
+        cmd.add_argument("--did", required=True, help="the entity's DID, unique in the registry")
+        cmd.add_argument("--scope", required=True, help=f"comma list of {', '.join(SCOPES)}")
+        cmd.add_argument("--metadata-uri", default="", help="where the entity's metadata is")
+        cmd.add_argument("--metadata-hash", default="0x" + "00" * 32,
+                         help="32-byte hash of that metadata, 0x-hex")
+        cmd.set_defaults(handler=run, action=_accredit, kind=kind)
+
+    cmd = _command(sub, "add-key", "add a signing key to a body or issuer (it belongs to that "
+                   "entity forever)", with_deployment)
+    cmd.add_argument("--entity", type=int, required=True, help="the entity's id")
+    cmd.add_argument("--key", required=True, help="address of the new signing key")
+    cmd.add_argument("--valid-from", type=chain_time, default=0, metavar="TIME",
+                     help="when the key becomes valid (0 or past: now)")
+    cmd.add_argument("--valid-until", type=chain_time, default=0, metavar="TIME",
+                     help="when the key expires (0: never)")
+    cmd.set_defaults(handler=run, action=_add_key)
+
+    cmd = _command(sub, "revoke-key", "revoke a signing key, back-dated to a compromise if "
+                   "need be", with_deployment)
+    cmd.add_argument("--key", required=True, help="address of the signing key")
+    cmd.add_argument("--effective-from", type=chain_time, default=0, metavar="TIME",
+                     help="time of the compromise: anchors with the key from then on stop "
+                     "being trusted (0: from the next second)")
+    cmd.set_defaults(handler=run, action=_revoke_key)
+
+    cmd = _command(sub, "revoke-since", "revoke a body or issuer for good, with effect from a "
+                   "past time (back-dated; final)", with_deployment)
+    cmd.add_argument("--entity", type=int, required=True, help="the entity's id")
+    cmd.add_argument("--since", type=chain_time, required=True, metavar="TIME",
+                     help="from when it counts as revoked, not in the future: everything it "
+                     "and everything below it anchored from then on stops being trusted; "
+                     "earlier anchors stay valid (0: since its accreditation)")
+    cmd.set_defaults(handler=run, action=_revoke_since)
+
+    status_help = {
+        "suspend": "suspend a body or issuer (it and everything below it cannot act; "
+                   "reversible)",
+        "reactivate": "reactivate a suspended body or issuer",
+        "revoke": "revoke a body or issuer from now on (final)",
+    }
+    for name, status in (("suspend", Status.SUSPENDED), ("reactivate", Status.ACTIVE),
+                         ("revoke", Status.REVOKED)):
+        cmd = _command(sub, name, status_help[name], with_deployment)
+        cmd.add_argument("--entity", type=int, required=True, help="the entity's id")
+        cmd.set_defaults(handler=run, action=_set_status, status=status)
+
+    cmd = _command(sub, "list", "list entities and their keys", with_deployment)
+    cmd.add_argument("--json", action="store_true", help="as JSON")
+    cmd.set_defaults(handler=run, action=_list)
+
+
+def _command(sub: Any, name: str, summary: str, parent: argparse.ArgumentParser) -> Any:
+    """A registry subcommand with its one-line help (in ``registry --help``) and the same
+    text as the description of its own ``--help``."""
+    return sub.add_parser(name, parents=[parent], help=summary,
+                          description=summary[0].upper() + summary[1:] + ".")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the registry subcommand; 1 on a revert, 2 on bad input or setup."""
+    with needs_extra(f"registry {args.registry_command}", "chain"):
+        from anchor_service.cli import _chain  # noqa: PLC0415
+    action: _chain.Action = args.action
+    return _chain.run_action(action, args)
+
+
+def _scope(text: str) -> Scope:
+    bits = Scope(0)
+    for name in filter(None, (part.strip() for part in text.split(","))):
+        if name not in SCOPES:
+            raise ValueError(f"unknown scope {name!r}; use {', '.join(SCOPES)}")
+        bits |= SCOPES[name]
+    return bits
+
+
+def _registry_transactor(args: argparse.Namespace,
+                         settings: CommandSettings) -> tuple[Transactor, Contract]:
+    from anchor_service.cli._chain import read_deployment, signer  # noqa: PLC0415
+
+    tx = signer(args, settings)
+    registry, _ = read_deployment(args.deployment, tx.w3, args.rpc_url).contracts(tx.w3)
+    return tx, registry
+
+
+def _accredit(args: argparse.Namespace, settings: CommandSettings) -> int:
+    from anchor_service.chain import accredit  # noqa: PLC0415 - loaded with the chain extra
+
+    tx, registry = _registry_transactor(args, settings)
+    entity_id = accredit(tx, registry, parent=args.parent, kind=args.kind, did=args.did,
+                         scope=_scope(args.scope), metadata_uri=args.metadata_uri,
+                         metadata_hash=bytes.fromhex(args.metadata_hash.removeprefix("0x")))
+    print(f"accredited {args.kind.label} {entity_id} ({args.did})")
+    return 0
+
+
+def _add_key(args: argparse.Namespace, settings: CommandSettings) -> int:
+    tx, registry = _registry_transactor(args, settings)
+    tx.transact(registry.functions.addKey(args.entity, tx.w3.to_checksum_address(args.key),
+                                          args.valid_from, args.valid_until))
+    print(f"key {args.key} added to entity {args.entity}")
+    return 0
+
+
+def _revoke_key(args: argparse.Namespace, settings: CommandSettings) -> int:
+    tx, registry = _registry_transactor(args, settings)
+    tx.transact(registry.functions.revokeKey(tx.w3.to_checksum_address(args.key),
+                                             args.effective_from))
+    print(f"key {args.key} revoked")
+    return 0
+
+
+def _revoke_since(args: argparse.Namespace, settings: CommandSettings) -> int:
+    tx, registry = _registry_transactor(args, settings)
+    tx.transact(registry.functions.revokeSince(args.entity, args.since))
+    effective = read(Entity, registry.functions.entity(args.entity)).revoked_from
+    when = datetime.fromtimestamp(effective, UTC).isoformat().replace("+00:00", "Z")
+    print(f"entity {args.entity} is revoked, with effect from {when} ({effective})")
+    return 0
+
+
+def _set_status(args: argparse.Namespace, settings: CommandSettings) -> int:
+    tx, registry = _registry_transactor(args, settings)
+    tx.transact(registry.functions.setStatus(args.entity, args.status))
+    print(f"entity {args.entity} is now {args.status.label}")
+    return 0
+
+
+def _list(args: argparse.Namespace, settings: CommandSettings) -> int:
+    from anchor_service.cli._chain import connect, read_deployment  # noqa: PLC0415
+
+    del settings  # reading needs no key
+    w3 = connect(args)
+    registry, _ = read_deployment(args.deployment, w3, args.rpc_url).contracts(w3)
+    listed: list[tuple[Entity, list[dict[str, Any]]]] = []
+    for entity_id in range(1, registry.functions.entityCount().call() + 1):
+        entity = read(Entity, registry.functions.entity(entity_id))
+        keys = []
+        for key in registry.functions.entityKeys(entity_id).call():
+            info = read(KeyInfo, registry.functions.keyInfo(key))
+            keys.append({"key": key, "validFrom": info.valid_from,
+                         "validUntil": info.valid_until, "revokedAt": info.revoked_at})
+        listed.append((entity, keys))
+    if args.json:
+        print(json.dumps([{"id": e.id, "parentId": e.parent_id, "kind": e.kind.label,
+                           "status": e.status.label, "scope": scope_names(e.scope),
+                           "did": e.did, "metadataURI": e.metadata_uri, "keys": keys}
+                          for e, keys in listed], indent=2))
+    else:
+        for e, keys in listed:
+            print(f"{e.id:>4} {e.kind.label:<6} {e.status.label:<9} parent {e.parent_id:<4} "
+                  f"{e.did}  scope={','.join(scope_names(e.scope))}  keys={len(keys)}")
+    return 0

@@ -1,0 +1,71 @@
+"""``anchor-service serve``: the HTTP service in the foreground, configured by
+:class:`~anchor_service.settings.ServiceSettings` (``MICROCRED_*``, or ``--config FILE``).
+``anchor-service stack``: anvil, the contracts, a demo issuer and the service on this machine
+(:func:`anchor_service.stack.run_stack`). Both need the ``service`` extra, and ``stack`` also
+the development package ``localchain`` (hardhat-free-local/); Ctrl-C ends them with exit
+code 0."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from anchor_service.cli._common import needs_extra
+from anchor_service.errors import AnchorServiceError
+
+__all__ = ["register", "run_serve", "run_stack"]
+
+
+def register(commands: Any) -> None:
+    """Add ``serve`` and ``stack`` to an argparse subparsers object."""
+    serve = commands.add_parser("serve", help="run the HTTP service (MICROCRED_* settings)")
+    serve.add_argument("--config", type=Path, help="a .env-style file of MICROCRED_* settings")
+    serve.set_defaults(handler=run_serve)
+    stack = commands.add_parser("stack", help="anvil + contracts + demo issuer + the service")
+    stack.add_argument("--data-dir", type=Path, default=Path("data"))
+    stack.add_argument("--port", type=int, default=8080)
+    stack.add_argument("--chain-port", type=int, default=8545)
+    stack.set_defaults(handler=run_stack)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve until interrupted, with logs redacted of every secret in the settings."""
+    with needs_extra("serve", "service"):
+        from anchor_service.api import create_app  # noqa: PLC0415
+        from anchor_service.logs import Redactor, configure_logging  # noqa: PLC0415
+        from anchor_service.migrations import ensure_current  # noqa: PLC0415
+        from anchor_service.server import run_server  # noqa: PLC0415
+        from anchor_service.settings import ServiceSettings  # noqa: PLC0415
+    if args.config is not None and not args.config.is_file():
+        raise AnchorServiceError(f"no config file {args.config}")
+    settings = ServiceSettings(_env_file=args.config)
+    # A database at another schema revision is refused here, as a message and an exit code
+    # (inside the server's start-up it would be a traceback in its log).
+    ensure_current(settings.database_url)
+    repeats = configure_logging(json_lines=settings.log_json,
+                                redact=Redactor(settings.secrets()),
+                                repeat_limit=settings.log_repeat_limit,
+                                repeat_interval=settings.log_repeat_interval)
+    try:
+        run_server(create_app(settings), settings)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        repeats.flush()
+    return 0
+
+
+def run_stack(args: argparse.Namespace) -> int:
+    """Bring the local stack up in ``--data-dir`` and serve until interrupted."""
+    with needs_extra("stack", "service"):
+        from anchor_service import stack  # noqa: PLC0415
+        from anchor_service.settings import CommandSettings  # noqa: PLC0415
+    password = CommandSettings().keystore_password
+    try:
+        return stack.run_stack(
+            args.data_dir, port=args.port, chain_port=args.chain_port,
+            keystore_password=(password.get_secret_value() if password is not None
+                               else stack.DEMO_KEYSTORE_PASSWORD))
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,465 @@
+"""The contracts' types in Python: the registry's enums and scope bits, and an immutable model
+of every struct and named multi-value result the contracts return, decoded by name.
+
+One place for every Python user, the verifier and the service alike:
+
+* :class:`Kind`, :class:`Status` and :class:`TrustCode` are the enums of ``IIssuerRegistry``
+  (same members, same values); :class:`Scope` holds the scope bits (``SCOPE_*``). Each carries
+  the word the CLI and the API show for it (:attr:`Kind.label`, :attr:`TrustCode.reason`,
+  :func:`scope_names`...).
+* :class:`Entity`, :class:`KeyInfo`, :class:`Trust`, :class:`StatusChange`,
+  :class:`AnchorInfo` and :class:`CredentialStatus` are the contracts' structs;
+  :class:`KeyCheck`, :class:`CredentialCheck` and :class:`StatusWords` are the named results
+  of ``checkKeyNow``, ``checkCredential`` and ``statusWords``.
+
+web3 returns a struct as a bare tuple in the ABI's order. :func:`decode` turns one into its
+model by the ABI's component names, read from the shipped artifacts
+(:func:`verifier.contracts_abi.load_artifact`), never by a position written in code::
+
+    entity = read(Entity, registry.functions.entity(entity_id))
+    entity.status is Status.ACTIVE
+
+The first decode of a model reads its components from the ABI once and checks that they name
+exactly the model's fields (``parentId`` is ``parent_id``), each of a fitting type (an enum
+field where the ABI says ``enum IIssuerRegistry.Kind``...); a model that has drifted from the
+contracts raises :class:`ContractTypeError` instead of decoding a wrong field. After that a
+decode is one conversion per field, no ABI work. Values keep the form the caller's ABI decoder
+gave them: an address is checksummed when web3's ``call`` decoded it and lower case when
+:mod:`verifier.chain` decoded a raw answer (checksumming would cost a keccak per address), so
+compare addresses case-insensitively.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from enum import IntEnum, IntFlag
+from typing import Any, Final, TypeVar
+
+from verifier.contracts_abi import load_artifact
+from verifier.errors import ContractTypeError
+
+__all__ = [
+    "ALL_SCOPES",
+    "MODELS",
+    "SCOPES",
+    "AnchorInfo",
+    "ContractTypeError",
+    "CredentialCheck",
+    "CredentialStatus",
+    "Entity",
+    "KeyCheck",
+    "KeyInfo",
+    "Kind",
+    "Scope",
+    "Status",
+    "StatusChange",
+    "StatusWords",
+    "Trust",
+    "TrustCode",
+    "abi_components",
+    "check_model",
+    "decode",
+    "decode_all",
+    "field_name",
+    "read",
+    "scope_names",
+]
+
+
+# ---------------------------------------------------------------------------- enums
+
+
+class Kind(IntEnum):
+    """``IIssuerRegistry.Kind``: what an entity is."""
+
+    NONE = 0
+    ACCREDITATION_BODY = 1
+    TRUSTED_ISSUER = 2
+
+    @property
+    def label(self) -> str:
+        """The word the CLI and the API use: "body", "issuer" ("none" for an unknown key)."""
+        return _KIND_LABELS[self]
+
+
+class Status(IntEnum):
+    """``IIssuerRegistry.Status``: an entity's lifecycle; ``REVOKED`` is final."""
+
+    NONE = 0
+    ACTIVE = 1
+    SUSPENDED = 2
+    REVOKED = 3
+
+    @property
+    def label(self) -> str:
+        """The word the CLI and the API use: "active", "suspended", "revoked"."""
+        return self.name.lower()
+
+
+class TrustCode(IntEnum):
+    """``IIssuerRegistry.TrustCode``: why a key is, or is not, trusted at a time."""
+
+    TRUSTED = 0
+    UNKNOWN_KEY = 1
+    KEY_NOT_YET_VALID = 2
+    KEY_EXPIRED = 3
+    KEY_REVOKED = 4
+    ENTITY_NOT_ACTIVE = 5
+    ACCREDITOR_NOT_ACTIVE = 6
+
+    @property
+    def reason(self) -> str:
+        """The code in words: "trusted", "unknown key", "key revoked"..."""
+        return self.name.lower().replace("_", " ")
+
+    @property
+    def is_key_window(self) -> bool:
+        """Whether the key itself is the reason: not yet valid, expired or revoked."""
+        return self in (TrustCode.KEY_NOT_YET_VALID, TrustCode.KEY_EXPIRED,
+                        TrustCode.KEY_REVOKED)
+
+    @property
+    def is_entity_status(self) -> bool:
+        """Whether an entity of the chain is the reason: the key's own or a body above it."""
+        return self in (TrustCode.ENTITY_NOT_ACTIVE, TrustCode.ACCREDITOR_NOT_ACTIVE)
+
+
+class Scope(IntFlag):
+    """The scope bits of an entity (``IssuerRegistry.SCOPE_*``): which kinds of credentials
+    it may issue, and a body may accredit for."""
+
+    FORMAL_DEGREE = 1
+    FORMAL_NON_DEGREE = 2
+    NON_FORMAL = 4
+
+    # Not iterable over its bits: web3 maps every iterable call argument element by element
+    # and rebuilds it with its type, which fails for a flag. Iterate the class, or use
+    # scope_names(), instead.
+    __iter__ = None  # type: ignore[assignment]
+
+    @property
+    def label(self) -> str:
+        """The scope's name in credentials' ``learningScope``: "formal-degree"..."""
+        return (self.name or "").lower().replace("_", "-")
+
+
+_KIND_LABELS: Final = {Kind.NONE: "none", Kind.ACCREDITATION_BODY: "body",
+                       Kind.TRUSTED_ISSUER: "issuer"}
+
+#: Scope name (as in credentials, the CLI and the API) → bit.
+SCOPES: Final[dict[str, Scope]] = {scope.label: scope for scope in Scope}
+#: Every scope bit (``IssuerRegistry.SCOPE_ALL``).
+ALL_SCOPES: Final = Scope.FORMAL_DEGREE | Scope.FORMAL_NON_DEGREE | Scope.NON_FORMAL
+
+
+def scope_names(bits: int) -> list[str]:
+    """The scope names set in ``bits``, in declaration order."""
+    return [scope.label for scope in Scope if bits & scope]
+
+
+# ---------------------------------------------------------------------------- models
+# Field names are the ABI's component names in snake_case (see field_name); the order of the
+# fields here does not matter, decoding goes by name.
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """``IIssuerRegistry.Entity``, as ``entity(id)`` returns it."""
+
+    id: int
+    parent_id: int
+    kind: Kind
+    status: Status
+    scope: Scope
+    depth: int
+    accredited_at: int
+    status_since: int
+    accredited_by: str
+    did: str
+    metadata_uri: str
+    metadata_hash: bytes
+    revoked_from: int  # back-dated revocation time (unix seconds), 0 when none
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """``IIssuerRegistry.StatusChange``: ``status`` holds from ``since`` on."""
+
+    status: Status
+    since: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """``IIssuerRegistry.KeyInfo``, as ``keyInfo(key)`` returns it; ``revoked_at`` is 0 when
+    the key is not revoked."""
+
+    key: str
+    entity_id: int
+    index: int
+    valid_from: int
+    valid_until: int
+    revoked_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """``IIssuerRegistry.Trust``, the answer of ``trustedAt(key, when)``."""
+
+    trusted: bool
+    code: TrustCode
+    entity_id: int
+    failing_entity_id: int  # the entity that was not active, for the entity-status codes
+    key_index: int
+    kind: Kind
+    scope: Scope
+
+    @property
+    def reason(self) -> str:
+        return self.code.reason
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCheck:
+    """The result of ``checkKeyNow(key)``: the lean form of :class:`Trust` for now."""
+
+    code: TrustCode
+    entity_id: int
+    key_index: int
+    kind: Kind
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorInfo:
+    """``ICredentialAnchor.AnchorInfo``, as ``anchorOf(key, root)`` returns it; all zero when
+    the root is not anchored by that key's issuer."""
+
+    anchored: bool
+    entity_id: int
+    key: str
+    anchored_at: int
+    block_number: int
+    tree_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialStatus:
+    """``ICredentialAnchor.CredentialStatus``, as ``credentialStatus`` returns it."""
+
+    anchored: bool
+    entity_id: int
+    key: str
+    anchored_at: int
+    block_number: int
+    tree_size: int
+    index_in_tree: bool
+    issuer_trusted_at_anchoring: bool
+    trust_code: TrustCode
+    revoked: bool
+    suspended: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialCheck:
+    """The result of ``checkCredential``: the credential's status and whether its inclusion
+    proof holds against the anchored root and size."""
+
+    status: CredentialStatus
+    included: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StatusWords:
+    """The result of ``statusWords``: the revocation and suspension bitmap words read."""
+
+    revoked: tuple[int, ...]
+    suspended: tuple[int, ...]
+
+
+# Where each model's fields are declared: (artifact, function). A function with one tuple
+# output is decoded from that tuple's components (the struct), any other from its outputs.
+_SOURCES: Final[dict[type, tuple[str, str]]] = {
+    Entity: ("IssuerRegistry", "entity"),
+    StatusChange: ("IssuerRegistry", "statusHistory"),
+    KeyInfo: ("IssuerRegistry", "keyInfo"),
+    Trust: ("IssuerRegistry", "trustedAt"),
+    KeyCheck: ("IssuerRegistry", "checkKeyNow"),
+    AnchorInfo: ("CredentialAnchor", "anchorOf"),
+    CredentialStatus: ("CredentialAnchor", "credentialStatus"),
+    CredentialCheck: ("CredentialAnchor", "checkCredential"),
+    StatusWords: ("CredentialAnchor", "statusWords"),
+}
+MODELS: Final = tuple(_SOURCES)
+
+# ---------------------------------------------------------------------------- decoding
+
+_M = TypeVar("_M")
+_Convert = Callable[[Any], Any]
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def field_name(component: str) -> str:
+    """The model field of an ABI component name: ``parentId`` → ``parent_id``,
+    ``metadataURI`` → ``metadata_uri``."""
+    return _CAMEL.sub("_", component).lower()
+
+
+def abi_components(model: type,
+                   abi: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The ABI components (or outputs) that ``model`` is decoded from, from ``abi`` or else
+    from the shipped artifact; :class:`ContractTypeError` if the function is missing."""
+    source = _SOURCES.get(model)
+    if source is None:
+        raise ContractTypeError(f"{model.__name__} is not a contract type")
+    artifact, function = source
+    entries = load_artifact(artifact).abi if abi is None else abi
+    found = [entry for entry in entries
+             if entry.get("type") == "function" and entry.get("name") == function]
+    if len(found) != 1:
+        raise ContractTypeError(f"{artifact}.{function}: {len(found)} functions of that name "
+                                f"in the ABI, need exactly one to decode {model.__name__}")
+    outputs: list[dict[str, Any]] = list(found[0].get("outputs") or [])
+    if len(outputs) == 1 and str(outputs[0].get("type", "")).startswith("tuple"):
+        return list(outputs[0].get("components") or [])
+    return outputs
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    model: type
+    size: int
+    steps: tuple[tuple[int, _Convert], ...]  # (ABI position, conversion), in field order
+
+
+def _converter(model: type, name: str, hint: Any, component: dict[str, Any]) -> _Convert:
+    """How one ABI value becomes the field's value; :class:`ContractTypeError` if the ABI type
+    does not fit the field's type."""
+    abi_type = str(component.get("type", ""))
+    internal = str(component.get("internalType", ""))
+    where = f"{model.__name__}.{name}"
+
+    def refuse() -> ContractTypeError:
+        return ContractTypeError(f"{where} is {getattr(hint, '__name__', hint)}, but the ABI "
+                                 f"declares {internal or abi_type}: update the model")
+
+    if typing.get_origin(hint) is tuple:
+        (item, _) = typing.get_args(hint)
+        if abi_type.endswith("[]") and item is int and abi_type.startswith("uint"):
+            return tuple
+        raise refuse()
+    if isinstance(hint, type) and hint in _SOURCES:
+        if abi_type != "tuple":
+            raise refuse()
+        plan = _build(hint, list(component.get("components") or []))
+        return lambda value: _apply(plan, value)
+    if isinstance(hint, type) and issubclass(hint, IntEnum):
+        # The ABI names the Solidity enum: its name must be the model's enum.
+        if internal.rpartition(".")[2] != hint.__name__ or not internal.startswith("enum "):
+            raise refuse()
+        return _lookup(hint, {member.value: member for member in hint})
+    if isinstance(hint, type) and issubclass(hint, IntFlag):
+        if not abi_type.startswith("uint") or internal.startswith("enum "):
+            raise refuse()
+        every = sum(hint)  # the class iterates its members
+        return _lookup(hint, {bits: hint(bits) for bits in range(every + 1)})
+    expected = {bool: ("bool",), str: ("address", "string"), bytes: ("bytes",),
+                int: ("uint", "int")}.get(hint)
+    if expected is None or internal.startswith("enum ") or not abi_type.startswith(expected) \
+            or abi_type.endswith("]"):
+        raise refuse()
+    return hint  # type: ignore[no-any-return]
+
+
+def _build(model: type, components: list[dict[str, Any]]) -> _Plan:
+    """The decoding plan of ``model`` for these ABI components (checked against its fields)."""
+    hints = typing.get_type_hints(model)
+    model_fields = [f.name for f in fields(model)]
+    positions: dict[str, int] = {}
+    for position, component in enumerate(components):
+        name = field_name(str(component.get("name", "")))
+        if not name or name in positions:
+            raise ContractTypeError(f"{model.__name__}: ABI component {position} has no name "
+                                    f"or a repeated one ({component.get('name')!r})")
+        positions[name] = position
+    missing = [name for name in model_fields if name not in positions]
+    extra = [name for name in positions if name not in model_fields]
+    if missing or extra:
+        raise ContractTypeError(
+            f"{model.__name__} does not match the contract's ABI: "
+            + "; ".join(part for part in (
+                f"fields not in the ABI: {', '.join(missing)}" if missing else "",
+                f"ABI components not in the model: {', '.join(extra)}" if extra else "")
+                if part) + ": update the model")
+    steps = tuple((positions[name], _converter(model, name, hints[name],
+                                               components[positions[name]]))
+                  for name in model_fields)
+    return _Plan(model, len(components), steps)
+
+
+def _lookup(kind: type, members: dict[int, Any]) -> _Convert:
+    """An enum or flag conversion as one dict lookup (calling an enum class costs several
+    times more); a value the contracts do not have is refused."""
+    find = members.get
+
+    def convert(value: Any) -> Any:
+        found = find(value)
+        if found is None:
+            raise ContractTypeError(f"{value!r} is not a valid {kind.__name__}")
+        return found
+
+    return convert
+
+
+def _apply(plan: _Plan, value: Any) -> Any:
+    if not isinstance(value, tuple | list) or len(value) != plan.size:
+        raise ContractTypeError(
+            f"{plan.model.__name__}: expected {plan.size} values in the ABI's order, got "
+            + (f"{len(value)}" if isinstance(value, tuple | list) else type(value).__name__))
+    try:
+        return plan.model(*[convert(value[position]) for position, convert in plan.steps])
+    except ContractTypeError as exc:
+        raise ContractTypeError(f"{plan.model.__name__}: {exc}") from None
+
+
+_plans: dict[type, _Plan] = {}
+_plans_lock = threading.Lock()
+
+
+def _plan(model: type) -> _Plan:
+    plan = _plans.get(model)
+    if plan is None:
+        with _plans_lock:
+            plan = _plans.get(model)
+            if plan is None:
+                plan = _plans[model] = _build(model, abi_components(model))
+    return plan
+
+
+def check_model(model: type, abi: Sequence[dict[str, Any]] | None = None) -> None:
+    """Raise :class:`ContractTypeError` unless ``model``'s fields are exactly the components
+    of its ABI (``abi``, or the shipped artifact's), by name, each of a fitting type."""
+    _build(model, abi_components(model, abi))
+
+
+def decode(model: type[_M], value: Any, *, abi: Sequence[dict[str, Any]] | None = None) -> _M:
+    """``value`` (a struct or a multi-value result as web3 returns it: a tuple in the ABI's
+    order) as ``model``, field by field by the ABI's component names. ``abi`` overrides the
+    shipped artifact's ABI (and is then read on every call)."""
+    plan = _plan(model) if abi is None else _build(model, abi_components(model, abi))
+    return _apply(plan, value)  # type: ignore[no-any-return]
+
+
+def decode_all(model: type[_M], values: Any) -> tuple[_M, ...]:
+    """A list of structs (such as ``statusHistory``'s) as ``model``s."""
+    plan = _plan(model)
+    return tuple(_apply(plan, value) for value in values)
+
+
+def read(model: type[_M], function: Any, *args: Any, **kwargs: Any) -> _M:
+    """Call a web3 contract function (``function.call(*args, **kwargs)``) and decode its
+    result as ``model``."""
+    return decode(model, function.call(*args, **kwargs))
