@@ -2,6 +2,7 @@
 # Regenerates the hash-checked pins that scripts/setup.sh installs:
 #   requirements.lock        the project's packages and its test tools (pyproject.toml, "test" extra),
 #                            and those of localchain (hardhat-free-local/pyproject.toml)
+#                            and testkit (testkit/pyproject.toml)
 #   requirements-build.lock  pip and the build backend (setuptools, wheel), installed first
 #   requirements-tools.lock  Slither for .venv-tools (requirements-tools.in)
 # Each pinned release carries the sha256 of every file it has on the index, so whichever wheel or
@@ -31,7 +32,7 @@ compile() {
         --no-emit-index-url --no-emit-find-links --no-emit-trusted-host "$@"
 }
 compile --extra test --output-file requirements.lock "$@" pyproject.toml \
-    hardhat-free-local/pyproject.toml 2>"$work/stderr" || {
+    hardhat-free-local/pyproject.toml testkit/pyproject.toml 2>"$work/stderr" || {
     cat "$work/stderr" >&2
     exit 1
 }

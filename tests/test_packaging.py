@@ -78,55 +78,52 @@ def test_wheel_ships_packages_types_and_data(wheel: Path) -> None:
         assert shipped <= names, shipped - names
 
 
-def test_installed_wheel_imports_outside_the_source_tree(wheel: Path, tmp_path: Path) -> None:
-    target = tmp_path / "site"
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel installed into a folder of its own (no dependencies: the venv has them)."""
+    target = tmp_path_factory.mktemp("site")
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target),
          str(wheel)],
         check=True, timeout=300, capture_output=True,
     )
-    probe = "\n".join([
-        "import sys",
-        f"sys.path.insert(0, {str(target)!r})",
+    return target
+
+
+def _run_installed(installed: Path, lines: list[str], cwd: Path) -> str:
+    """Run ``lines`` in isolated mode from an empty folder, so that only the installed copy
+    can be imported; their output."""
+    probe = "\n".join(["import sys", f"sys.path.insert(0, {str(installed)!r})", *lines])
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", probe],
+        cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_installed_wheel_imports_outside_the_source_tree(installed: Path, tmp_path: Path) -> None:
+    output = _run_installed(installed, [
         "import json, importlib.resources as resources",
         "import verifier.merkle, anchor_service",
-        f"assert verifier.merkle.__file__.startswith({str(target)!r}), verifier.merkle.__file__",
+        f"assert verifier.merkle.__file__.startswith({str(installed)!r}), verifier.merkle.__file__",
         "schema = resources.files('verifier') / 'schemas' / 'receipt-v1.schema.json'",
         "json.loads(schema.read_text())",
         "print(verifier.merkle.MerkleTree([b'a']).root.hex())",
-    ])
-    # Isolated mode, from an empty folder: only the installed copy can be imported.
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", probe],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ROOT_OF_TREE_A
+    ], tmp_path)
+    assert output == ROOT_OF_TREE_A
 
 
-def test_installed_wheel_migrates_a_database_with_its_own_revisions(wheel: Path,
+def test_installed_wheel_migrates_a_database_with_its_own_revisions(installed: Path,
                                                                     tmp_path: Path) -> None:
     """The migrations ship inside the package: an installed wheel creates a database at its
     head revision from its own files."""
-    target = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target),
-         str(wheel)],
-        check=True, timeout=300, capture_output=True,
-    )
-    probe = "\n".join([
-        "import sys",
-        f"sys.path.insert(0, {str(target)!r})",
+    output = _run_installed(installed, [
         "from anchor_service import migrations",
-        f"assert migrations.__file__.startswith({str(target)!r}), migrations.__file__",
+        f"assert migrations.__file__.startswith({str(installed)!r}), migrations.__file__",
         f"print(migrations.revisions(), migrations.upgrade({str(tmp_path / 'db.sqlite3')!r}))",
-    ])
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", probe],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['0001', '0002'] 0002"
+    ], tmp_path)
+    assert output == "['0001', '0002'] 0002"
 
 
 def test_localchain_is_a_distribution_of_its_own(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ def test_every_pin_is_exact_and_hashed(lock: str) -> None:
 
 
 # The project and the development distributions that setup.sh installs next to it.
-PYPROJECTS = ("pyproject.toml", "hardhat-free-local/pyproject.toml")
+PYPROJECTS = ("pyproject.toml", "hardhat-free-local/pyproject.toml", "testkit/pyproject.toml")
 
 
 @pytest.mark.parametrize("pyproject", PYPROJECTS)
@@ -104,6 +104,7 @@ def test_setup_installs_only_hash_checked_pins_and_builds_with_the_pinned_backen
     for pyproject in PYPROJECTS:  # a changed distribution is installed again
         assert f"{pyproject} " in SETUP, pyproject
     assert "-e ./hardhat-free-local" in SETUP
+    assert "-e ./testkit" in SETUP
     assert "locked_install .venv-tools requirements-tools.lock" in SETUP
     assert "pip check" in SETUP
     assert not re.search(r"pip>=|-c constraints|--upgrade", SETUP)
@@ -116,6 +117,7 @@ def test_the_update_script_regenerates_the_locks_and_is_documented() -> None:
         assert f"--output-file {lock}" in script, lock
         assert "bash scripts/update_pins.sh" in (ROOT / lock).read_text(encoding="utf-8")
     assert "hardhat-free-local/pyproject.toml" in script  # localchain's dependencies are pinned
+    assert "testkit/pyproject.toml" in script  # and testkit's
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "bash scripts/update_pins.sh" in readme
     assert "--require-hashes" in readme

@@ -25,7 +25,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 log = logging.getLogger("anchor_service.audit")
-_ERRORS = error_responses(401, 403, 404, 409, 422, 503)
+_ERRORS = error_responses(401, 403, 404, 409, 422, 502, 503)
 
 
 class IssuerIn(BaseModel):

@@ -35,16 +35,23 @@ def register(commands: Any) -> None:
     current.set_defaults(handler=run_current)
 
 
-def run_upgrade(args: argparse.Namespace) -> int:
-    """Upgrade the database; 1 if it cannot be opened or upgraded."""
+def _database_url(args: argparse.Namespace, command: str) -> str:
+    """The database the service uses, from the settings (``--config`` first)."""
     if args.config is not None and not args.config.is_file():
         raise AnchorServiceError(f"no config file {args.config}")
+    with needs_extra(command, "service"):
+        from anchor_service.settings import ServiceSettings  # noqa: PLC0415
+    return ServiceSettings(_env_file=args.config).database_url
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+    """Upgrade the database; 1 if it cannot be opened or upgraded."""
+    location = _database_url(args, "db upgrade")
     with needs_extra("db upgrade", "service"):
         from anchor_service.migrations import upgrade  # noqa: PLC0415
-        from anchor_service.settings import ServiceSettings  # noqa: PLC0415
-    settings = ServiceSettings(_env_file=args.config)
+
     try:
-        revision = upgrade(settings.database_url)
+        revision = upgrade(location)
     except StoreError as exc:
         note(f"error: {exc}")
         return 1
@@ -54,14 +61,12 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 def run_current(args: argparse.Namespace) -> int:
     """Print the revision; 1 if the database cannot be opened."""
-    if args.config is not None and not args.config.is_file():
-        raise AnchorServiceError(f"no config file {args.config}")
+    location = _database_url(args, "db current")
     with needs_extra("db current", "service"):
         from anchor_service.migrations import current, head  # noqa: PLC0415
-        from anchor_service.settings import ServiceSettings  # noqa: PLC0415
-    settings = ServiceSettings(_env_file=args.config)
+
     try:
-        revision = current(settings.database_url)
+        revision = current(location)
     except StoreError as exc:
         note(f"error: {exc}")
         return 1

@@ -33,6 +33,7 @@ def run_serve(args: argparse.Namespace) -> int:
     """Serve until interrupted, with logs redacted of every secret in the settings."""
     with needs_extra("serve", "service"):
         from anchor_service.api import create_app  # noqa: PLC0415
+        from anchor_service.chain import load_deployment  # noqa: PLC0415
         from anchor_service.logs import Redactor, configure_logging  # noqa: PLC0415
         from anchor_service.migrations import ensure_current  # noqa: PLC0415
         from anchor_service.server import run_server  # noqa: PLC0415
@@ -40,9 +41,11 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.config is not None and not args.config.is_file():
         raise AnchorServiceError(f"no config file {args.config}")
     settings = ServiceSettings(_env_file=args.config)
-    # A database at another schema revision is refused here, as a message and an exit code
-    # (inside the server's start-up it would be a traceback in its log).
+    # A database at another schema revision, or a deployment record that is missing or
+    # malformed, is refused here, as a message and an exit code (inside the server's start-up
+    # it would be a traceback in its log).
     ensure_current(settings.database_url)
+    load_deployment(settings.deployment)
     repeats = configure_logging(json_lines=settings.log_json,
                                 redact=Redactor(settings.secrets()),
                                 repeat_limit=settings.log_repeat_limit,

@@ -117,6 +117,26 @@ def test_the_command_line_reads_an_old_record_and_refuses_a_mixed_one(
     assert "'block_number'" in refused.stderr
 
 
+@pytest.mark.parametrize("text", ['{"chainId": 1}', "not json", None])
+def test_serve_refuses_a_missing_or_malformed_record_before_it_starts(
+        text: str | None, tmp_path: Path) -> None:
+    """Exit 2 with the record's problem on stderr, no traceback and no server started."""
+    record = tmp_path / "deployment.json"
+    if text is not None:
+        record.write_text(text, encoding="utf-8")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MICROCRED_")}
+    environment.update({"MICROCRED_DEPLOYMENT": str(record),
+                        "MICROCRED_DATABASE_URL": f"sqlite:///{tmp_path / 'service.sqlite3'}",
+                        "MICROCRED_PORT": str(free_port())})
+    result = subprocess.run([sys.executable, "-m", "anchor_service", "serve"],
+                            capture_output=True, text=True, timeout=120, check=False,
+                            env=environment)
+    assert result.returncode == 2, result.stderr
+    assert f"deployment record {record}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Started server" not in result.stderr
+
+
 def _stack(data: Path, port: int, chain_port: int) -> str:
     """Start ``anchor-service stack``, wait until it is ready, stop it; its stderr."""
     process = subprocess.Popen(
