@@ -247,15 +247,10 @@ class AnchorInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class CredentialStatus:
-    """``ICredentialAnchor.CredentialStatus``, as ``credentialStatus`` returns it."""
+class CredentialStatus(AnchorInfo):
+    """``ICredentialAnchor.CredentialStatus``, as ``credentialStatus`` returns it: the batch's
+    anchor (the struct begins with the fields of ``AnchorInfo``), then the leaf's status."""
 
-    anchored: bool
-    entity_id: int
-    key: str
-    anchored_at: int
-    block_number: int
-    tree_size: int
     index_in_tree: bool
     issuer_trusted_at_anchoring: bool
     trust_code: TrustCode

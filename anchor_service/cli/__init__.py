@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from anchor_service import __version__
 from anchor_service.cli import db, demo, deploy, registry, serve, submit, token
 from anchor_service.cli._common import note
-from anchor_service.errors import AnchorServiceError, MissingExtraError
+from anchor_service.errors import AnchorServiceError, MissingExtraError, StoreError
 from verifier.errors import VerifierError
 
 __all__ = ["build_parser", "main"]
@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except MissingExtraError as exc:
         note(str(exc))
+    except StoreError as exc:  # the database cannot be opened, or is at another revision
+        note(f"error: {exc}")
+        return 1
     except ValidationError as exc:
         first = exc.errors()[0]
         note(f"setting {'.'.join(map(str, first['loc']))}: {first['msg']}")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from anchor_service.cli._common import needs_extra, note
-from anchor_service.errors import AnchorServiceError, StoreError
+from anchor_service.errors import AnchorServiceError
 
 __all__ = ["register", "run_current", "run_upgrade"]
 
@@ -50,12 +50,7 @@ def run_upgrade(args: argparse.Namespace) -> int:
     with needs_extra("db upgrade", "service"):
         from anchor_service.migrations import upgrade  # noqa: PLC0415
 
-    try:
-        revision = upgrade(location)
-    except StoreError as exc:
-        note(f"error: {exc}")
-        return 1
-    print(revision, flush=True)
+    print(upgrade(location), flush=True)
     return 0
 
 
@@ -65,11 +60,7 @@ def run_current(args: argparse.Namespace) -> int:
     with needs_extra("db current", "service"):
         from anchor_service.migrations import current, head  # noqa: PLC0415
 
-    try:
-        revision = current(location)
-    except StoreError as exc:
-        note(f"error: {exc}")
-        return 1
+    revision = current(location)
     print(revision or "empty", flush=True)
     expected = head()
     if revision == expected:

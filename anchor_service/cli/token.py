@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from anchor_service.cli._common import needs_extra, note
-from anchor_service.errors import AnchorServiceError, StoreError
+from anchor_service.errors import AnchorServiceError
 
 __all__ = ["ROLES", "register", "run_create"]
 
@@ -51,11 +51,7 @@ def run_create(args: argparse.Namespace) -> int:
         from anchor_service.settings import ServiceSettings  # noqa: PLC0415
         from anchor_service.store import Store  # noqa: PLC0415
     settings = ServiceSettings(_env_file=args.config)
-    try:
-        store = Store(settings.database_url, pool_size=2)
-    except StoreError as exc:
-        note(f"error: {exc}")
-        return 1
+    store = Store(settings.database_url, pool_size=2)  # a StoreError is exit 1 (cli.main)
     try:
         issuer_id = None
         if args.issuer is not None:
@@ -66,9 +62,6 @@ def run_create(args: argparse.Namespace) -> int:
                                          f"(issuers: {known})")
             issuer_id = served[args.issuer]
         token = store.add_token(role=args.role, issuer_id=issuer_id)
-    except StoreError as exc:
-        note(f"error: {exc}")
-        return 1
     finally:
         store.close()
     print(token, flush=True)

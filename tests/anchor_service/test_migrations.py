@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -259,15 +260,12 @@ def test_every_statement_of_the_store_fits_the_upgraded_schema(
                    store_module._batches_query(True, 2, True),
                    store_module._batches_query(False, 0, False)]
     assert len(statements) > 20
-    store = Store(location)
-    try:
+    with closing(Store(location)) as store:
         for statement in statements:
             explained = SQL(f"EXPLAIN {statement.sqlite}", f"EXPLAIN {statement.postgresql}",
                             statement.names)
             assert store._connection().execute(
                 explained, dict.fromkeys(statement.names)).fetchall(), statement.sqlite
-    finally:
-        store.close()
 
 
 # ------------------------------------------------------------------- start-up rules
