@@ -5,8 +5,8 @@
 3. an accredited demo body and demo issuer, with keys from anvil's public development
    mnemonic (never use these keys anywhere else);
 4. the issuer key in an encrypted keystore in ``<data>/keys``;
-5. a SQLite database in ``<data>/service.sqlite3`` and API tokens in
-   ``<data>/demo-tokens.json``;
+5. a SQLite database in ``<data>/service.sqlite3`` (one made by an older release is upgraded
+   to this release's schema) and API tokens in ``<data>/demo-tokens.json``;
 6. a trust file for this deployment in ``<data>/trust.json``, for ``verify-credential``;
 7. the service on 127.0.0.1.
 
@@ -33,6 +33,7 @@ from anchor_service.chain import Deployment, Transactor, accredit, deploy, load_
 from anchor_service.errors import MissingExtraError
 from anchor_service.keystore import write_keystore
 from anchor_service.logs import configure_logging
+from anchor_service.migrations import upgrade
 from anchor_service.server import run_server
 from anchor_service.settings import ServiceSettings
 from anchor_service.store import Store
@@ -73,6 +74,9 @@ def run_stack(data_dir: Path, *, port: int = 8080, chain_port: int = 8545,
         keys = data_dir / "keys"
         write_keystore(keys, issuer_key, password)
         database = data_dir / "service.sqlite3"
+        # The demo's own database: one made by an older release is brought to this release's
+        # schema here, where `serve` would refuse it until `anchor-service db upgrade`.
+        upgrade(database)
         store = Store(database)
         issuer = store.add_issuer("demo-university", entity_id=entity_id,
                                   key_address=issuer_key.address, did=ISSUER_DID)

@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
+        config = getattr(args, "config", None)  # every command that reads ServiceSettings
+        if config is not None and not config.is_file():
+            raise AnchorServiceError(f"no config file {config}")
         return handler(args)
     except MissingExtraError as exc:
         note(str(exc))

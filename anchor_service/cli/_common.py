@@ -5,6 +5,7 @@ only the base install."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from anchor_service.errors import MissingExtraError
 
-__all__ = ["chain_options", "needs_extra", "note"]
+__all__ = ["chain_options", "needs_extra", "note", "one_line_database_errors"]
 
 
 @contextmanager
@@ -40,3 +41,10 @@ def chain_options() -> argparse.ArgumentParser:
                         help="JSON-RPC endpoint (default: the rpc_url setting, MICROCRED_RPC_URL)")
     common.add_argument("--keystore", type=Path, help="encrypted keystore file of the signer")
     return common
+
+
+def one_line_database_errors() -> None:
+    """For the commands that open the database once and exit (``token``, ``db``): the
+    connection pool's own retry warnings stay out of the terminal, where the command's one-line
+    error says what failed (``serve`` keeps them, in its log)."""
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)

@@ -11,8 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from anchor_service.cli._common import needs_extra, note
-from anchor_service.errors import AnchorServiceError
+from anchor_service.cli._common import needs_extra, note, one_line_database_errors
 
 __all__ = ["register", "run_current", "run_upgrade"]
 
@@ -37,10 +36,9 @@ def register(commands: Any) -> None:
 
 def _database_url(args: argparse.Namespace, command: str) -> str:
     """The database the service uses, from the settings (``--config`` first)."""
-    if args.config is not None and not args.config.is_file():
-        raise AnchorServiceError(f"no config file {args.config}")
     with needs_extra(command, "service"):
         from anchor_service.settings import ServiceSettings  # noqa: PLC0415
+    one_line_database_errors()
     return ServiceSettings(_env_file=args.config).database_url
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from anchor_service.cli._common import needs_extra
-from anchor_service.errors import AnchorServiceError
 
 __all__ = ["register", "run_serve", "run_stack"]
 
@@ -38,14 +37,13 @@ def run_serve(args: argparse.Namespace) -> int:
         from anchor_service.migrations import ensure_current  # noqa: PLC0415
         from anchor_service.server import run_server  # noqa: PLC0415
         from anchor_service.settings import ServiceSettings  # noqa: PLC0415
-    if args.config is not None and not args.config.is_file():
-        raise AnchorServiceError(f"no config file {args.config}")
     settings = ServiceSettings(_env_file=args.config)
-    # A database at another schema revision, or a deployment record that is missing or
-    # malformed, is refused here, as a message and an exit code (inside the server's start-up
-    # it would be a traceback in its log).
-    ensure_current(settings.database_url)
+    # A deployment record that is missing or malformed, or a database at another schema
+    # revision, is refused here, as a message and an exit code (inside the server's start-up
+    # it would be a traceback in its log); the record first, so that a misconfigured start
+    # creates no database.
     load_deployment(settings.deployment)
+    ensure_current(settings.database_url)
     repeats = configure_logging(json_lines=settings.log_json,
                                 redact=Redactor(settings.secrets()),
                                 repeat_limit=settings.log_repeat_limit,

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from anchor_service.cli._common import needs_extra, note
+from anchor_service.cli._common import needs_extra, note, one_line_database_errors
 from anchor_service.errors import AnchorServiceError
 
 __all__ = ["ROLES", "register", "run_create"]
@@ -45,11 +45,10 @@ def run_create(args: argparse.Namespace) -> int:
         raise AnchorServiceError("an issuer token needs --issuer NAME")
     if args.role == "admin" and args.issuer is not None:
         raise AnchorServiceError("an admin token belongs to no issuer: leave out --issuer")
-    if args.config is not None and not args.config.is_file():
-        raise AnchorServiceError(f"no config file {args.config}")
     with needs_extra("token create", "service"):
         from anchor_service.settings import ServiceSettings  # noqa: PLC0415
         from anchor_service.store import Store  # noqa: PLC0415
+    one_line_database_errors()
     settings = ServiceSettings(_env_file=args.config)
     store = Store(settings.database_url, pool_size=2)  # a StoreError is exit 1 (cli.main)
     try:

@@ -14,8 +14,9 @@ whenever it opens a database, which applies this rule:
   ``anchor-service db upgrade`` (after stopping every process that uses it);
 - a database at a revision this release does not know (made by a newer release) is refused.
 
-Nothing here connects or reads settings at import time; Alembic and SQLAlchemy's engine are
-loaded only when a migration runs.
+Nothing here connects or reads settings at import time. Opening a store reads the revisions'
+list (Alembic's script directory, once per process); SQLAlchemy's engine is made only when a
+migration runs.
 """
 
 from __future__ import annotations
@@ -146,7 +147,11 @@ def ensure_current(location: Path | str) -> None:
 
 def current(location: Path | str) -> str | None:
     """The database's revision; :data:`RELEASE_0_1_0` for a database written by 0.1.0 and not
-    migrated yet; None for an empty one."""
+    migrated yet; None for an empty one, or a SQLite file that does not exist (which is not
+    created: asking about a mistyped path leaves nothing behind)."""
+    path = sqlite_path(location)
+    if path is not None and not path.exists():
+        return None
     backend = open_backend(location, pool_size=1)
     try:
         return _state(backend)

@@ -341,7 +341,7 @@ def test_serve_refuses_older_and_newer_databases_with_the_command_to_run(
         result = subprocess.run([sys.executable, "-m", "anchor_service", "serve"],
                                 capture_output=True, text=True, timeout=120, env=env,
                                 check=False)
-        assert result.returncode != 0
+        assert result.returncode == 1, result.stderr
         assert message in result.stderr
         assert "Traceback" not in result.stderr
 

@@ -293,7 +293,10 @@ def test_a_struct_changed_in_the_abi_is_refused_until_the_model_follows(
 
 
 def test_a_value_that_fits_no_model_is_refused() -> None:
-    trust = (False, 9, 1, 0, 0, 2, 7)  # a trust code these contracts do not have
+    # A wire tuple in the ABI's order, with a trust code these contracts do not have.
+    values = {"trusted": False, "code": 9, "entityId": 1, "failingEntityId": 0, "keyIndex": 0,
+              "kind": Kind.TRUSTED_ISSUER, "scope": ALL_SCOPES}
+    trust = tuple(values[c["name"]] for c in abi_components(Trust))
     with pytest.raises(ContractTypeError, match="9 is not a valid TrustCode"):
         decode(Trust, trust)
     with pytest.raises(ContractTypeError, match="expected 6 values"):
@@ -310,12 +313,14 @@ def test_a_node_answering_a_code_the_contracts_lack_is_a_failed_read(anvil_world
     provider: Any = reader.w3.provider
     original = provider.make_request
     selector = "0x" + keccak(text="trustedAt(address,uint40)")[:4].hex()
+    # Trust.code's word in the answer (every field of the struct is one static word).
+    code_word = [c["name"] for c in abi_components(Trust)].index("code")
 
     def forged(method: str, params: Any) -> Any:
         answer = original(method, params)
         if method == "eth_call" and str(params[0].get("data", "")).startswith(selector):
             words = bytearray.fromhex(str(answer["result"])[2:])
-            words[32:64] = (9).to_bytes(32, "big")  # Trust.code, the struct's second word
+            words[32 * code_word:32 * (code_word + 1)] = (9).to_bytes(32, "big")
             answer = {**answer, "result": "0x" + words.hex()}
         return answer
 
