@@ -8,7 +8,9 @@
 #   hardhat-free-local/package-lock.json.
 #   With --tests: Debian's chromium and postgresql too, for the browser and database tests,
 #   and Slither in .venv-tools (hash-checked against requirements-tools.lock) for the contract
-#   analysis, and Debian's wrk for the HTTP benchmark (scripts/bench_verify_http.py).
+#   analysis, the Data Integrity reference implementation in interop/ (pinned by
+#   interop/package-lock.json) for the interop tests, and Debian's wrk for the HTTP benchmark
+#   (scripts/bench_verify_http.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -123,4 +125,11 @@ tests_need "the tests need PostgreSQL" "postgresql" have_postgres
 if [ "$FOR_TESTS" = 1 ]; then
     if [ ! -x .venv-tools/bin/python ]; then "$PYTHON" -m venv .venv-tools; fi
     locked_install .venv-tools requirements-tools.lock
+    # The Data Integrity reference implementation (Digital Bazaar's npm packages) that the
+    # interop tests run through interop/di.mjs; pinned by interop/package-lock.json.
+    if ! cmp -s interop/package-lock.json \
+            interop/node_modules/.microcred-installed-lock 2>/dev/null; then
+        npm ci --prefix interop --no-audit --no-fund --loglevel=error
+        cp interop/package-lock.json interop/node_modules/.microcred-installed-lock
+    fi
 fi

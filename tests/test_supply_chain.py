@@ -6,6 +6,7 @@ what scripts/setup.sh does (and `bash scripts/test.sh` runs it first)."""
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -121,3 +122,22 @@ def test_the_update_script_regenerates_the_locks_and_is_documented() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "bash scripts/update_pins.sh" in readme
     assert "--require-hashes" in readme
+
+
+@pytest.mark.parametrize("folder", ["hardhat-free-local", "interop"])
+def test_npm_packages_are_pinned_exactly_with_integrity_and_installed_with_npm_ci(
+        folder: str) -> None:
+    manifest = json.loads((ROOT / folder / "package.json").read_text(encoding="utf-8"))
+    lock = json.loads((ROOT / folder / "package-lock.json").read_text(encoding="utf-8"))
+    for section in ("dependencies", "devDependencies"):
+        for name, spec in manifest.get(section, {}).items():
+            assert re.fullmatch(r"\d+\.\d+\.\d+", spec), f"{folder}: {name} {spec!r} not exact"
+    packages = {path: entry for path, entry in lock["packages"].items() if path}
+    assert packages
+    for path, entry in packages.items():
+        if entry.get("link"):
+            continue
+        assert re.fullmatch(r"sha512-[A-Za-z0-9+/]+=*", entry.get("integrity", "")), \
+            f"{folder}/package-lock.json: {path} has no sha512 integrity"
+    # npm ci installs exactly the lock (npm install could move it).
+    assert f"npm ci --prefix {folder} " in SETUP

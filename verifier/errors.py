@@ -8,9 +8,17 @@ __all__ = [
     "ChainReadError",
     "ContractTypeError",
     "CredentialError",
+    "DataIntegrityContextError",
+    "DataIntegrityDocumentError",
+    "DataIntegrityError",
+    "DataIntegrityKeyError",
+    "DataIntegritySignatureError",
+    "MalformedDataIntegrityProofError",
     "MalformedProofError",
     "MerkleError",
     "MerkleInputError",
+    "MultibaseError",
+    "MultikeyError",
     "PastStateError",
     "ProofError",
     "ReceiptError",
@@ -19,6 +27,7 @@ __all__ = [
     "TrustConfigError",
     "UnreadableDocumentError",
     "UnreadableJSONError",
+    "UnsupportedCryptosuiteError",
     "VerifierError",
 ]
 
@@ -110,3 +119,68 @@ class ReorganisedError(ChainReadError):
 
 class TrustConfigError(VerifierError):
     """The trust configuration is missing or malformed."""
+
+
+class DataIntegrityError(VerifierError, ValueError):
+    """A W3C Data Integrity proof could not be made, or did not verify. Each subclass names one
+    reason; ``code`` is a short stable name for it (reports and API answers carry it)."""
+
+    code = "data_integrity"
+
+
+class MultibaseError(DataIntegrityError):
+    """A multibase string is not base58btc (``z`` prefix), holds a character outside the
+    base58 alphabet, or is longer than the limit (refused before any decoding)."""
+
+    code = "malformed_multibase"
+
+
+class MultikeyError(DataIntegrityError):
+    """A Multikey is not one this verifier reads: unknown multicodec header, a key of the wrong
+    length, or bytes that are not a point on the named curve."""
+
+    code = "malformed_multikey"
+
+
+class DataIntegrityDocumentError(DataIntegrityError):
+    """The secured document is not a JSON object that JCS can canonicalise, or its ``@context``
+    is malformed; or a document given for signing already carries a ``proof``."""
+
+    code = "malformed_document"
+
+
+class MalformedDataIntegrityProofError(DataIntegrityError):
+    """The ``proof`` is missing or malformed: not one object, a required member missing or of
+    the wrong type, a bad ``created`` timestamp, an unexpected ``proofPurpose``, or a
+    ``proofValue`` that is not base58btc or has the wrong length for the suite (an ECDSA
+    signature must be IEEE P1363 ``r || s``, not DER)."""
+
+    code = "malformed_proof"
+
+
+class UnsupportedCryptosuiteError(DataIntegrityError):
+    """The proof's ``type`` is not ``DataIntegrityProof``, or its ``cryptosuite`` is not one this
+    verifier implements."""
+
+    code = "unsupported_cryptosuite"
+
+
+class DataIntegrityContextError(DataIntegrityError):
+    """The proof's ``@context`` is not a prefix, in order, of the document's ``@context``: the
+    proof was made over another context."""
+
+    code = "context_mismatch"
+
+
+class DataIntegrityKeyError(DataIntegrityError):
+    """The key does not fit the cryptosuite (an Ed25519 key for ``ecdsa-jcs-2019``, a P-384 key
+    where only P-256 signs, ...)."""
+
+    code = "key_mismatch"
+
+
+class DataIntegritySignatureError(DataIntegrityError):
+    """The proof is well formed but its signature does not verify with the key: the document
+    or the proof options were changed, or another key signed."""
+
+    code = "signature_invalid"
