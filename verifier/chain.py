@@ -75,9 +75,11 @@ class BlockInfo:
 class ChainReader(Protocol):
     """What the verification checks need from a chain."""
 
-    def at_head(self) -> ChainReader:
+    def at_head(self, not_before: int = 0) -> ChainReader:
         """A reader whose every answer is of one state of the chain (one head): what one
-        verification reads through, so that its report never mixes two states."""
+        verification reads through, so that its report never mixes two states. A head known
+        to be older than block ``not_before`` (the receipt's block) is not used: the node is
+        asked for its head again."""
         ...
 
     def chain_id(self) -> int: ...
@@ -204,10 +206,11 @@ class JsonRpcChainReader:
                 self._contracts[cache_key] = contract
         return contract
 
-    def _fresh(self, view: _View | None) -> bool:
-        return view is not None and self._clock() - view.seen <= self._head_max_age
+    def _fresh(self, view: _View | None, not_before: int = 0) -> bool:
+        return (view is not None and view.number >= not_before
+                and self._clock() - view.seen <= self._head_max_age)
 
-    def _current(self) -> _View:
+    def _current(self, not_before: int = 0) -> _View:
         """The view of the chain's head, asking the node when it is older than allowed.
 
         One thread asks at a time. If that request fails, the threads that waited behind it
@@ -215,13 +218,17 @@ class JsonRpcChainReader:
         at most one timeout plus the one it waited for, not one timeout per request queued
         before it."""
         view = self._view
-        if self._fresh(view):
+        if self._fresh(view, not_before):
             return view  # type: ignore[return-value]
         attempts = self._head_attempts
         with self._refreshing:
             view = self._view
-            if self._fresh(view):
-                return view  # type: ignore[return-value]  # another thread asked meanwhile
+            if self._fresh(view, not_before) or (
+                    view is not None and self._head_attempts != attempts
+                    and self._clock() - view.seen <= self._head_max_age):
+                # Another thread asked meanwhile: its head is the newest the node has, even
+                # if it is still before not_before.
+                return view  # type: ignore[return-value]
             failure = self._head_failure
             if failure is not None and self._head_attempts != attempts:
                 raise type(failure)(str(failure))  # it failed while this one waited
@@ -335,8 +342,11 @@ class JsonRpcChainReader:
 
     # ------------------------------------------------------------------ the interface
 
-    def at_head(self) -> _PinnedReader:
-        return _PinnedReader(self, self._current())
+    def at_head(self, not_before: int = 0) -> _PinnedReader:
+        """See :meth:`ChainReader.at_head`. A receipt from a block after the cached head (an
+        anchor made within the last ``head_max_age`` seconds) costs one head request, shared
+        by the verifications waiting for it."""
+        return _PinnedReader(self, self._current(not_before))
 
     def chain_id(self) -> int:
         if self._chain_id is None:
@@ -403,7 +413,7 @@ class _PinnedReader:
         except ContractTypeError as exc:
             raise ChainReadError(f"cannot read {what}: the node answered {exc}") from None
 
-    def at_head(self) -> _PinnedReader:
+    def at_head(self, not_before: int = 0) -> _PinnedReader:
         return self
 
     def chain_id(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 __all__ = [
     "ArtifactError",
+    "ChainBehindError",
     "ChainReadError",
     "ContractTypeError",
     "CredentialError",
@@ -102,6 +103,13 @@ class ChainReadError(VerifierError):
 
     #: How a report names this failure before the message.
     headline = "chain unreachable"
+
+
+class ChainBehindError(ChainReadError):
+    """The node's head is before the block a receipt names: it has not seen the anchor yet (a
+    lagging node, or an anchor made this second)."""
+
+    headline = "the node is behind the receipt"
 
 
 class PastStateError(ChainReadError):

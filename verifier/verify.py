@@ -25,6 +25,7 @@ from verifier.chain import ChainReader
 from verifier.contract_types import SCOPES, AnchorInfo
 from verifier.credential import canonicalize
 from verifier.errors import (
+    ChainBehindError,
     ChainReadError,
     CredentialError,
     ProofError,
@@ -205,12 +206,14 @@ def verify(credential: Mapping[str, Any], receipt: Receipt, *, trust: TrustConfi
         # while it is read, the chain checks start over at the new head, once.
         try:
             return _chain_checks(checks, credential, receipt, deployment=deployment,
-                                 reader=reader.at_head(), trust=trust, as_of=when)
+                                 reader=reader.at_head(receipt.anchor.block_number),
+                                 trust=trust, as_of=when)
         except ReorganisedError:
             for name in _CHAIN_CHECKS:
                 checks.items.pop(name, None)
             return _chain_checks(checks, credential, receipt, deployment=deployment,
-                                 reader=reader.at_head(), trust=trust, as_of=when)
+                                 reader=reader.at_head(receipt.anchor.block_number),
+                                 trust=trust, as_of=when)
     except ChainReadError as exc:
         for name in _CHAIN_CHECKS:
             if name not in checks.items:
@@ -271,6 +274,13 @@ def _chain_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Recei
         checks.add("anchored_on_chain", False, f"the node serves chain {reader.chain_id()}, "
                    f"the receipt names {anchor.chain_id}")
         return checks.report()
+    head = reader.latest_block()
+    if anchor.block_number > head:
+        # The node has not reached the receipt's block (a lagging node, or an anchor this
+        # second): that is not evidence against the credential, and a receipt cannot pass by
+        # naming a future block either; the chain checks are not made.
+        raise ChainBehindError(f"its head is block {head}, before the receipt's block "
+                               f"{anchor.block_number}")
     key = "0x" + anchor.anchoring_key.hex()
     status = reader.anchor_of(deployment.anchor, key, receipt.root)
     block = reader.block(anchor.block_number)

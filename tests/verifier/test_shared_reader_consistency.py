@@ -19,14 +19,17 @@ from eth_utils.crypto import keccak
 from testkit.world import World
 from tests.anchor_service.rpc_proxy import CountingRpcProxy
 from tests.verifier.test_bounded_chain_reads import (
+    CREDENTIAL,
     MAX_TREE_SIZE,
     FakeClock,
+    HugeBatch,
     anchor_huge_batch,
     reader_for,
 )
 from verifier.chain import JsonRpcChainReader
 from verifier.contract_types import AnchorInfo, read
 from verifier.errors import ChainReadError
+from verifier.receipt import Bundle, Receipt
 from verifier.verify import CheckStatus, VerificationReport
 
 TRUSTED_AT = "0x" + keccak(text="trustedAt(address,uint40)")[:4].hex()
@@ -280,3 +283,29 @@ def test_no_part_of_the_node_url_reaches_an_error(node: CountingRpcProxy,
     text = str(report.to_dict())
     assert "unknown project" in text
     assert not [secret for secret in secrets if secret in text], text
+
+
+def test_a_receipt_newer_than_the_cached_head_is_judged_at_a_newer_head(world: World) -> None:
+    """A verification right after an anchor (a receipt served as soon as its batch is
+    anchored) must not be judged at a head cached from before that anchor: there the root is
+    not anchored yet, and a genuine credential would be reported not valid."""
+    clock = FakeClock()  # never moves: the cached head is used as long as the reader may
+    reader = reader_for(world, clock=clock)
+    seen = reader.latest_block()
+    batch = anchor_huge_batch(world, 3, tree_size=16)
+    assert batch.bundle.receipt.anchor.block_number > seen
+    report = batch.verify(reader)
+    assert report.valid, report.to_dict()
+
+
+def test_a_receipt_from_a_block_the_node_has_not_reached_is_not_checked(world: World) -> None:
+    """A receipt naming a block after the node's head (a lagging node, or a made-up block) is
+    neither valid nor evidence against the credential: the chain checks are not made."""
+    batch = anchor_huge_batch(world, 3, tree_size=16)
+    document = batch.bundle.receipt.to_dict()
+    document["anchor"]["blockNumber"] += 1_000
+    ahead = HugeBatch(world, Bundle.create(CREDENTIAL, Receipt.from_dict(document)), batch.trust)
+    report = ahead.verify(reader_for(world))
+    assert report.verdict == "not_checked", report.to_dict()
+    detail = report.check("anchored_on_chain").detail
+    assert detail.startswith("the node is behind the receipt: its head is block "), detail
