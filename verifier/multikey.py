@@ -134,30 +134,23 @@ def decode_multibase(text: object, *, what: str = "multibase value") -> bytes:
 class KeyType(enum.Enum):
     """The key types a Multikey names here, with their multicodec headers and sizes."""
 
-    #: (name, public header, public size, secret header, secret size)
+    label: str
+    public_header: bytes  # the multicodec varint of the public key type
+    public_size: int
+    secret_header: bytes
+    secret_size: int
+
     ED25519 = ("Ed25519", b"\xed\x01", 32, b"\x80\x26", 32)
     P256 = ("P-256", b"\x80\x24", 33, b"\x86\x26", 32)
     P384 = ("P-384", b"\x81\x24", 49, b"\x87\x26", 48)
 
-    @property
-    def label(self) -> str:
-        return self.value[0]
-
-    @property
-    def public_header(self) -> bytes:
-        return self.value[1]
-
-    @property
-    def public_size(self) -> int:
-        return self.value[2]
-
-    @property
-    def secret_header(self) -> bytes:
-        return self.value[3]
-
-    @property
-    def secret_size(self) -> int:
-        return self.value[4]
+    def __init__(self, label: str, public_header: bytes, public_size: int,
+                 secret_header: bytes, secret_size: int) -> None:
+        self.label = label
+        self.public_header = public_header
+        self.public_size = public_size
+        self.secret_header = secret_header
+        self.secret_size = secret_size
 
     def curve(self) -> ec.EllipticCurve:
         """The ECDSA curve (P-256, P-384); Ed25519 has none."""

@@ -14,7 +14,6 @@ import copy
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from anchor_service.samples import make_credential
+from testkit.vectors import vector_text
 from verifier.credential import MAX_SAFE_INTEGER, canonicalize
 from verifier.data_integrity import (
     ECDSA_JCS_2019,
@@ -53,18 +53,6 @@ from verifier.multikey import (
     encode_multibase,
 )
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-VECTORS = SHARED / "vectors"
-
-
-def _vector(relative: str) -> str:
-    path = VECTORS / relative
-    if not path.is_file():
-        pytest.fail(f"W3C test vector {path} is missing: the tests read ../shared/vectors beside "
-                    "the checkout (see ../shared/vectors/SOURCES.md)")
-    return path.read_text(encoding="utf-8")
-
-
 # name -> (folder, file suffix, key pair file, secret member, key type)
 SPEC = {
     "eddsa-jcs-2022": ("di-eddsa/eddsa-jcs-2022", "JCS", "di-eddsa/keyPair.json",
@@ -81,13 +69,13 @@ class SpecVector:
 
     def __init__(self, name: str) -> None:
         folder, suffix, pair_file, secret_member, self.key_type = SPEC[name]
-        pair = json.loads(_vector(pair_file))
+        pair = json.loads(vector_text(pair_file))
         self.public = Multikey.from_multibase(pair["publicKeyMultibase"])
         self.secret = decode_secret_multikey(pair[secret_member])
-        self.unsigned = json.loads(_vector(f"{folder.split('/')[0]}/unsigned.json"))
-        self.proof_config = json.loads(_vector(f"{folder}/proofConfig{suffix}.json"))
-        self.signed = json.loads(_vector(f"{folder}/signed{suffix}.json"))
-        self.text = {part: _vector(f"{folder}/{part}{suffix}.txt") for part in (
+        self.unsigned = json.loads(vector_text(f"{folder.split('/')[0]}/unsigned.json"))
+        self.proof_config = json.loads(vector_text(f"{folder}/proofConfig{suffix}.json"))
+        self.signed = json.loads(vector_text(f"{folder}/signed{suffix}.json"))
+        self.text = {part: vector_text(f"{folder}/{part}{suffix}.txt") for part in (
             "canonDoc", "proofCanon", "docHash", "proofHash", "combinedHash", "sigHex",
             "sigBTC58")}
 

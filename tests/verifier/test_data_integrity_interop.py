@@ -26,13 +26,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from anchor_service.samples import make_credential
+from testkit.vectors import vector_json, vector_path
 from verifier.data_integrity import ECDSA_JCS_2019, EDDSA_JCS_2022, Suite, add_proof, verify_proof
 from verifier.errors import DataIntegrityError, DataIntegritySignatureError
 from verifier.multikey import Multikey, PrivateKey, encode_secret_multikey
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "interop" / "di.mjs"
-VECTORS = ROOT.parent / "shared" / "vectors"
 CONTROLLER = "did:web:uni-a.example"
 CREATED = "2026-05-01T08:00:00Z"
 
@@ -95,7 +95,7 @@ SIGNER_IDS = ["eddsa-jcs-2022", "ecdsa-jcs-2019-p256", "ecdsa-jcs-2019-p384"]
 
 
 def _credentials() -> list[dict[str, Any]]:
-    unsigned = VECTORS / "di-eddsa" / "unsigned.json"
+    unsigned = vector_path("di-eddsa/unsigned.json")
     if not unsigned.is_file():
         pytest.fail(f"W3C test vector {unsigned} is missing (see ../shared/vectors/SOURCES.md)")
     return [
@@ -217,10 +217,9 @@ def test_tampering_fails_on_both_sides(node: str, tmp_path: Path, suite: Suite,
 def test_reference_verifies_the_spec_vectors(node: str, tmp_path: Path, signed_file: str,
                                              key_file: str) -> None:
     for name in (signed_file, key_file):
-        if not (VECTORS / name).is_file():
-            pytest.fail(f"W3C test vector {VECTORS / name} is missing (see SOURCES.md)")
-    signed = json.loads((VECTORS / signed_file).read_text(encoding="utf-8"))
-    public = json.loads((VECTORS / key_file).read_text(encoding="utf-8"))["publicKeyMultibase"]
+        vector_path(name)
+    signed = vector_json(signed_file)
+    public = vector_json(key_file)["publicKeyMultibase"]
     vm = signed["proof"]["verificationMethod"]
     method = {"id": vm, "controller": vm.split("#")[0], "publicKeyMultibase": public}
     method_file = _method_file(tmp_path, method)

@@ -4,8 +4,6 @@ non-base58 characters, unknown headers, off-curve points)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from hypothesis import given
 from hypothesis import strategies as st
 
+from testkit.vectors import vector_json
 from verifier.errors import DataIntegrityError, MultibaseError, MultikeyError
 from verifier.multikey import (
     MAX_MULTIBASE_LENGTH,
@@ -26,18 +25,6 @@ from verifier.multikey import (
     encode_secret_multikey,
 )
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-VECTORS = SHARED / "vectors"
-
-
-def _vector_json(relative: str) -> Any:
-    path = VECTORS / relative
-    if not path.is_file():
-        pytest.fail(f"W3C test vector {path} is missing: the tests read ../shared/vectors beside "
-                    "the checkout (see ../shared/vectors/SOURCES.md)")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 # The specifications' key pairs: (file, secret member, key type, multicodec header of the
 # public key as hex).
 KEY_PAIRS = [
@@ -50,7 +37,7 @@ KEY_PAIRS = [
 @pytest.mark.parametrize(("file", "secret_member", "key_type", "header"), KEY_PAIRS)
 def test_spec_key_pairs_decode_and_re_encode(file: str, secret_member: str,
                                              key_type: KeyType, header: str) -> None:
-    pair = _vector_json(file)
+    pair = vector_json(file)
     key = Multikey.from_multibase(pair["publicKeyMultibase"])
     assert key.key_type is key_type
     assert decode_multibase(pair["publicKeyMultibase"])[:2].hex() == header
