@@ -77,9 +77,10 @@ class ChainReader(Protocol):
 
     def at_head(self, not_before: int = 0) -> ChainReader:
         """A reader whose every answer is of one state of the chain (one head): what one
-        verification reads through, so that its report never mixes two states. A head known
-        to be older than block ``not_before`` (the receipt's block) is not used: the node is
-        asked for its head again."""
+        verification reads through, so that its report never mixes two states. When the head
+        last seen is before block ``not_before`` (the receipt's block), the node is asked for
+        its head again (once, shared by the verifications waiting for it); the head returned
+        may still be before that block, and the caller judges what that means."""
         ...
 
     def chain_id(self) -> int: ...

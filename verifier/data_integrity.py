@@ -65,6 +65,7 @@ from verifier.multikey import (
     PublicKey,
     decode_multibase,
     encode_multibase,
+    key_type_of_curve,
 )
 
 __all__ = [
@@ -187,11 +188,10 @@ def _private_key_type(private_key: PrivateKey) -> KeyType:
     if isinstance(private_key, ed25519.Ed25519PrivateKey):
         return KeyType.ED25519
     if isinstance(private_key, ec.EllipticCurvePrivateKey):
-        if isinstance(private_key.curve, ec.SECP256R1):
-            return KeyType.P256
-        if isinstance(private_key.curve, ec.SECP384R1):
-            return KeyType.P384
-        raise DataIntegrityKeyError(f"curve {private_key.curve.name} is not supported")
+        try:
+            return key_type_of_curve(private_key.curve)
+        except MultikeyError as exc:
+            raise DataIntegrityKeyError(str(exc)) from None
     raise DataIntegrityKeyError(f"unsupported private key type {type(private_key).__name__}")
 
 

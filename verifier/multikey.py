@@ -49,6 +49,7 @@ __all__ = [
     "decode_secret_multikey",
     "encode_multibase",
     "encode_secret_multikey",
+    "key_type_of_curve",
 ]
 
 BASE58_ALPHABET: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -161,7 +162,8 @@ class KeyType(enum.Enum):
         raise MultikeyError("Ed25519 is not an ECDSA curve")
 
 
-def _key_type_of_curve(curve: ec.EllipticCurve) -> KeyType:
+def key_type_of_curve(curve: ec.EllipticCurve) -> KeyType:
+    """The key type of an ECDSA curve; :class:`MultikeyError` for any but P-256 and P-384."""
     if isinstance(curve, ec.SECP256R1):
         return KeyType.P256
     if isinstance(curve, ec.SECP384R1):
@@ -216,7 +218,7 @@ class Multikey:
         if isinstance(key, ed25519.Ed25519PublicKey):
             return cls(KeyType.ED25519, key.public_bytes(Encoding.Raw, PublicFormat.Raw), key)
         if isinstance(key, ec.EllipticCurvePublicKey):
-            key_type = _key_type_of_curve(key.curve)
+            key_type = key_type_of_curve(key.curve)
             raw = key.public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
             return cls(key_type, raw, key)
         raise MultikeyError(f"unsupported public key type {type(key).__name__}")
@@ -240,7 +242,7 @@ def encode_secret_multikey(key: PrivateKey) -> str:
         raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         return encode_multibase(KeyType.ED25519.secret_header + raw)
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        key_type = _key_type_of_curve(key.curve)
+        key_type = key_type_of_curve(key.curve)
         scalar = key.private_numbers().private_value.to_bytes(key_type.secret_size, "big")
         return encode_multibase(key_type.secret_header + scalar)
     raise MultikeyError(f"unsupported private key type {type(key).__name__}")

@@ -298,7 +298,7 @@ def _chain_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Recei
     if not checks.add("anchored_on_chain", ok, detail, block=anchor.block_number,
                       anchoredAt=status.anchored_at, entityId=status.entity_id):
         return checks.report()
-    depth = reader.latest_block() - anchor.block_number + 1
+    depth = head - anchor.block_number + 1
     checks.add("confirmations", depth >= trust.min_confirmations,
                f"{depth} confirmations (need {trust.min_confirmations})",
                confirmations=depth, required=trust.min_confirmations)
