@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -23,7 +22,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from anchor_service.samples import make_credential
-from testkit.vectors import vector_text
+from testkit.vectors import vector_json, vector_text
 from verifier.credential import MAX_SAFE_INTEGER, canonicalize
 from verifier.data_integrity import (
     ECDSA_JCS_2019,
@@ -69,12 +68,12 @@ class SpecVector:
 
     def __init__(self, name: str) -> None:
         folder, suffix, pair_file, secret_member, self.key_type = SPEC[name]
-        pair = json.loads(vector_text(pair_file))
+        pair = vector_json(pair_file)
         self.public = Multikey.from_multibase(pair["publicKeyMultibase"])
         self.secret = decode_secret_multikey(pair[secret_member])
-        self.unsigned = json.loads(vector_text(f"{folder.split('/')[0]}/unsigned.json"))
-        self.proof_config = json.loads(vector_text(f"{folder}/proofConfig{suffix}.json"))
-        self.signed = json.loads(vector_text(f"{folder}/signed{suffix}.json"))
+        self.unsigned = vector_json(f"{folder.split('/')[0]}/unsigned.json")
+        self.proof_config = vector_json(f"{folder}/proofConfig{suffix}.json")
+        self.signed = vector_json(f"{folder}/signed{suffix}.json")
         self.text = {part: vector_text(f"{folder}/{part}{suffix}.txt") for part in (
             "canonDoc", "proofCanon", "docHash", "proofHash", "combinedHash", "sigHex",
             "sigBTC58")}
