@@ -30,8 +30,8 @@ from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from anchor_service._files import make_private, private_dir, tighten_if_exists
 from anchor_service.errors import StoreError
 
-__all__ = ["SQL", "Backend", "Connection", "Cursor", "Lease", "Params", "open_backend",
-           "sql", "sqlite_path"]
+__all__ = ["SQL", "Backend", "Connection", "Cursor", "Lease", "Params", "first_line",
+           "open_backend", "sql", "sqlite_path"]
 
 Params = Mapping[str, object]
 Dialect = Literal["sqlite", "postgresql"]
@@ -297,7 +297,7 @@ class PostgresBackend(Backend):
             manager = self._pool.connection()
             raw = manager.__enter__()
         except self._errors as exc:
-            raise StoreError(f"cannot reach {self}: {_first_line(exc)}") from None
+            raise StoreError(f"cannot reach {self}: {first_line(exc)}") from None
         try:
             yield _Wrapped(raw, self._psycopg.Error, dialect="postgresql")
         except BaseException as exc:
@@ -391,7 +391,7 @@ class _Wrapped:
             cursor: Cursor = self.raw.execute(getattr(statement, self._dialect),
                                               statement.values(params))
         except self._error as exc:
-            raise StoreError(f"database error: {_first_line(exc)}") from None
+            raise StoreError(f"database error: {first_line(exc)}") from None
         return cursor
 
     def executemany(self, statement: SQL, rows: Iterable[Params]) -> object:
@@ -402,7 +402,7 @@ class _Wrapped:
             with self.raw.cursor() as cursor:
                 cursor.executemany(statement.postgresql, [values(row) for row in rows])
         except self._error as exc:
-            raise StoreError(f"database error: {_first_line(exc)}") from None
+            raise StoreError(f"database error: {first_line(exc)}") from None
         return None
 
     def close(self) -> None:
@@ -419,7 +419,8 @@ def _roll_back(db: _Wrapped, still_open: Callable[[], bool]) -> None:
         pass
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
+    """The first line of an error's message (its type's name if it has none)."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 

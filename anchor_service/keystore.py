@@ -16,7 +16,7 @@ from eth_account.signers.local import LocalAccount
 
 from anchor_service._files import private_dir, write_private
 from anchor_service.errors import KeyLoadError
-from anchor_service.settings import CommandSettings
+from anchor_service.settings import CommandSettings, revealed
 
 __all__ = ["keystore_path", "read_keystore", "signer_account", "write_keystore"]
 
@@ -53,20 +53,15 @@ def read_keystore(path: Path, password: str) -> LocalAccount:
     return account
 
 
-def signer_account(keystore: Path | None, settings: CommandSettings, *,
-                   prompt: bool = True) -> LocalAccount:
+def signer_account(keystore: Path | None, settings: CommandSettings) -> LocalAccount:
     """The signer of a command: the account of ``keystore`` (decrypted with
     ``MICROCRED_KEYSTORE_PASSWORD``, else a prompt), or without one the hex private key in
     ``MICROCRED_PRIVATE_KEY``."""
     if keystore is not None:
-        if settings.keystore_password is not None:
-            password = settings.keystore_password.get_secret_value()
-        elif prompt:
-            password = getpass.getpass(f"password for {keystore}: ")
-        else:
-            raise KeyLoadError(f"set MICROCRED_KEYSTORE_PASSWORD to decrypt {keystore}")
+        password = (revealed(settings.keystore_password) if settings.keystore_password
+                    is not None else getpass.getpass(f"password for {keystore}: "))
         return read_keystore(keystore, password)
-    secret = settings.private_key.get_secret_value().strip() if settings.private_key else ""
+    secret = revealed(settings.private_key).strip()
     if not secret:
         raise KeyLoadError("no key: pass --keystore FILE or set MICROCRED_PRIVATE_KEY")
     try:

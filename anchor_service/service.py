@@ -19,7 +19,7 @@ from anchor_service.keystore import keystore_path, read_keystore
 from anchor_service.metrics import Metrics
 from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
-from anchor_service.settings import ServiceSettings
+from anchor_service.settings import ServiceSettings, revealed
 from anchor_service.store import Issuer, Store
 from verifier.chain import JsonRpcChainReader
 
@@ -67,7 +67,7 @@ class Components:
             log.warning("no keystore for issuer %s (%s): not anchoring for it", issuer.name,
                         issuer.key_address)
             return False
-        account = read_keystore(path, _password(self.settings))
+        account = read_keystore(path, revealed(self.settings.keystore_password))
         self.pipeline.add_signer(issuer.id, account)
         self.signers[issuer.id] = account
         return True
@@ -91,7 +91,7 @@ def build_components(
     deployment = load_deployment(settings.deployment)
     own_store = store is None
     store = store or Store(settings.database_url, pool_size=settings.database_pool_size)
-    relayer = (read_keystore(settings.relayer_keystore, _password(settings))
+    relayer = (read_keystore(settings.relayer_keystore, revealed(settings.keystore_password))
                if settings.relayer_keystore is not None else None)
     metrics = Metrics()
     policy = BatchPolicy(max_size=settings.batch_max_size, max_age=settings.batch_max_age,
@@ -110,6 +110,3 @@ def build_components(
     return components
 
 
-def _password(settings: ServiceSettings) -> str:
-    secret = settings.keystore_password
-    return secret.get_secret_value() if secret is not None else ""

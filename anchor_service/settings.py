@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_RPC_URL", "CommandSettings", "ServiceSettings"]
+__all__ = ["DEFAULT_RPC_URL", "CommandSettings", "ServiceSettings", "revealed"]
 
 # A local node (anvil, `python -m localchain anvil`) on its usual port.
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
@@ -127,3 +127,8 @@ class CommandSettings(BaseSettings):
                                           "`deploy` and `registry`, without --keystore")
     keystore_password: SecretStr | None = Field(None, description="password of --keystore "
                                                 "(else a prompt), and of the stack's keystore")
+
+
+def revealed(secret: SecretStr | None, default: str = "") -> str:
+    """The value of an optional secret setting, or ``default`` when it is not set."""
+    return secret.get_secret_value() if secret is not None else default

@@ -61,7 +61,7 @@ def create_app(settings: ServiceSettings | None = None, *,
     )
     app.state.redact = Redactor(settings.secrets())  # applied to every error message
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
-                       path_limits={"/v1/verify": settings.verify_max_body_bytes})
+                       path_limits={verify.PATH: settings.verify_max_body_bytes})
     # Added last, so it runs first: a limited client is turned away before anything else.
     app.add_middleware(RateLimit, rate=settings.rate_limit, burst=settings.rate_limit_burst,
                        public_rate=settings.public_rate_limit,

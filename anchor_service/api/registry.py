@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from anchor_service.api.deps import ComponentsDep, IssuerIdentity
-from anchor_service.api.schemas import AccreditationOut, ErrorOut, IssuerOut, TrustOut
+from anchor_service.api.schemas import AccreditationOut, IssuerOut, TrustOut, error_responses
 from verifier.contract_types import scope_names
 
 __all__ = ["router"]
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/registry", tags=["registry"])
 
 
 @router.get("/issuers", response_model=list[IssuerOut], response_model_by_alias=True,
-            responses={401: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+            responses=error_responses(401, 502, 503),
             summary="Issuers served here, with their trust now and accreditation chain")
 def issuers(components: ComponentsDep, identity: IssuerIdentity) -> list[IssuerOut]:
     """Each issuer with the registry's answer now (what the anchor contract checks before an

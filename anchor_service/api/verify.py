@@ -36,6 +36,8 @@ from verifier.verify import parse_datetime, verify_bundle_text
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["verify"])
+#: The public verification route, whose body limit is its own (BodySizeLimit path_limits).
+PATH = "/v1/verify"
 # Any JSON is documented as acceptable, because any JSON object gets an answer: a document
 # that is not a well-formed bundle is reported as a failed receipt_well_formed check, not
 # refused. Text that is not strict JSON is a 400, as on every route.
@@ -80,7 +82,8 @@ class _Slots:
             self._by_client[client] = held
 
 
-@router.post("/verify", responses=error_responses(400, 408, 413, 415, 422, 503),
+@router.post(PATH.removeprefix(router.prefix),
+             responses=error_responses(400, 408, 413, 415, 422, 503),
              openapi_extra=_BODY,
              summary="Verify a bundle (credential and receipt) against the chain")
 async def verify_bundle(
@@ -93,8 +96,8 @@ async def verify_bundle(
 ) -> Response:
     """Answers 200 with the report for any bundle, valid or not (``valid`` says which); a
     malformed bundle is reported as a failed ``receipt_well_formed`` check, and text that is
-    not strict JSON (a syntax error, a duplicate key, NaN, an integer beyond +-(2**53 - 1),
-    nesting too deep) is refused with 400. A body over the
+    not strict JSON (a syntax error, a duplicate key, NaN, an integer literal of more than 16
+    digits, nesting too deep) is refused with 400. A body over the
     verification limit is refused with 413, and while the service has as many verifications
     in flight as it allows, requests are refused with 503 and ``Retry-After``."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -184,6 +187,7 @@ def _verify(components: Components, body: bytes, as_of: datetime | None) -> dict
         return verify_bundle_text(body, trust=trust, reader=components.chain_reader(),
                                   as_of=as_of).to_dict()
     except UnreadableDocumentError as exc:
-        # Not JSON at all (syntax, duplicate keys, an integer beyond +-(2**53 - 1), nesting):
+        # Not JSON at all (syntax, duplicate keys, an integer literal of more than 16 digits,
+        # nesting):
         # refused like any malformed request body. JSON of another shape gets a report.
         raise ApiError(400, "invalid_json", str(exc)) from None

@@ -61,12 +61,11 @@ def run_stack(args: argparse.Namespace) -> int:
     """Bring the local stack up in ``--data-dir`` and serve until interrupted."""
     with needs_extra("stack", "service"):
         from anchor_service import stack  # noqa: PLC0415
-        from anchor_service.settings import CommandSettings  # noqa: PLC0415
-    password = CommandSettings().keystore_password
+        from anchor_service.settings import CommandSettings, revealed  # noqa: PLC0415
+    password = revealed(CommandSettings().keystore_password, stack.DEMO_KEYSTORE_PASSWORD)
     try:
         return stack.run_stack(
             args.data_dir, port=args.port, chain_port=args.chain_port,
-            keystore_password=(password.get_secret_value() if password is not None
-                               else stack.DEMO_KEYSTORE_PASSWORD))
+            keystore_password=password)
     except KeyboardInterrupt:
         return 0

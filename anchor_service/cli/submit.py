@@ -11,8 +11,6 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
-
 from anchor_service.cli._common import needs_extra, note
 from anchor_service.errors import AnchorServiceError
 
@@ -43,7 +41,11 @@ def run(args: argparse.Namespace) -> int:
         from anchor_service import submit  # noqa: PLC0415
         from anchor_service.logs import Redactor, configure_logging  # noqa: PLC0415
         from anchor_service.service import build_components  # noqa: PLC0415
-        from anchor_service.settings import CommandSettings, ServiceSettings  # noqa: PLC0415
+        from anchor_service.settings import (  # noqa: PLC0415
+            CommandSettings,
+            ServiceSettings,
+            revealed,
+        )
 
     backend: submit.Backend
     components: Components | None = None
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         components = build_components(settings)
         backend = submit.DirectBackend(components, args.direct)
     else:
-        token = args.token or _revealed(CommandSettings().token)
+        token = args.token or revealed(CommandSettings().token)
         if not token:
             raise AnchorServiceError("pass --token or set MICROCRED_TOKEN")
         backend = submit.HttpBackend(args.url, token)
@@ -74,7 +76,3 @@ def run(args: argparse.Namespace) -> int:
         note(f"error: {len(outcome.rejected)} input(s) left out, named above")
         return 2
     return 0
-
-
-def _revealed(secret: SecretStr | None) -> str:
-    return secret.get_secret_value() if secret is not None else ""

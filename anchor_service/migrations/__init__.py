@@ -26,7 +26,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from anchor_service._database import SQL, Backend, open_backend, sqlite_path
+from anchor_service._database import SQL, Backend, first_line, open_backend, sqlite_path
 from anchor_service.errors import SchemaMismatchError, StoreError
 
 if TYPE_CHECKING:
@@ -194,8 +194,7 @@ def upgrade(location: Path | str, to: str = "head") -> str:
             config.attributes["connection"] = connection
             command.upgrade(config, to)
     except (SQLAlchemyError, CommandError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise StoreError(f"migrating {name} failed: {first}") from None
+        raise StoreError(f"migrating {name} failed: {first_line(exc)}") from None
     finally:
         engine.dispose()
     return head() if to == "head" else to
