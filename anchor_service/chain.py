@@ -29,16 +29,21 @@ from web3.exceptions import ContractCustomError, ContractLogicError, ContractPan
 from web3.types import TxParams, TxReceipt, Wei
 
 from anchor_service.errors import ChainError, RevertError
-from verifier.contract_types import Kind, Scope
+from verifier.contract_types import Kind, Scope, signing_key_id
 from verifier.contracts_abi import Artifact, load_artifact
+from verifier.multikey import KeyType, Multikey
 
 __all__ = [
     "Deployment",
     "Transactor",
     "accredit",
+    "add_signing_key",
     "decode_revert",
     "deploy",
+    "revoke_signing_key",
+    "shorten_signing_key_expiry",
     "sign_anchor",
+    "signing_key_id",
 ]
 
 REGISTRY: Final = "IssuerRegistry"
@@ -283,6 +288,48 @@ def accredit(transactor: Transactor, registry: Contract, *, parent: int, kind: K
         parent, kind, did, scope, metadata_uri, metadata_hash))
     (event,) = registry.events.EntityAccredited().process_receipt(receipt)
     return int(event["args"]["id"])
+
+
+# The key types the registry takes as signing keys (IssuerRegistry._isSigningKeyForm).
+_SIGNING_KEY_TYPES: Final = (KeyType.ED25519, KeyType.P256)
+
+
+def add_signing_key(transactor: Transactor, registry: Contract, *, entity_id: int,
+                    key: Multikey, valid_from: int = 0, valid_until: int = 0) -> bytes:
+    """Register ``key`` (Ed25519 or P-256) as a signing key of entity ``entity_id``, valid
+    from ``valid_from`` (0: now) until ``valid_until`` (0: no expiry); return its key id
+    (keccak256 of the Multikey bytes, as the SigningKeyAdded event names it). The caller must
+    be a root administrator or a trusted key of the entity's accreditor; a refusal is a
+    :class:`RevertError` naming the contract's error. A P-384 key is refused here
+    (:class:`ChainError`): the registry takes Ed25519 and P-256 only."""
+    if key.key_type not in _SIGNING_KEY_TYPES:
+        raise ChainError(f"the registry takes Ed25519 and P-256 signing keys, not "
+                         f"{key.key_type.label}")
+    receipt = transactor.transact(registry.functions.addSigningKey(
+        entity_id, key.multicodec, valid_from, valid_until))
+    (event,) = registry.events.SigningKeyAdded().process_receipt(receipt)
+    key_id = bytes(event["args"]["keyId"])
+    if key_id != signing_key_id(key):  # the contract hashes what it was given: cannot differ
+        raise ChainError(f"the registry named the key 0x{key_id.hex()}, expected "
+                         f"0x{signing_key_id(key).hex()}")
+    return key_id
+
+
+def revoke_signing_key(transactor: Transactor, registry: Contract, *, key_id: bytes,
+                       effective_from: int = 0) -> int:
+    """Revoke signing key ``key_id`` from ``effective_from`` (unix seconds, not in the future;
+    0: from the next second); return the effective time the registry recorded. Back-dating
+    needs a root administrator or a trusted key of the accreditor."""
+    receipt = transactor.transact(registry.functions.revokeSigningKey(key_id, effective_from))
+    (event,) = registry.events.SigningKeyRevoked().process_receipt(receipt)
+    return int(event["args"]["effectiveFrom"])
+
+
+def shorten_signing_key_expiry(transactor: Transactor, registry: Contract, *, key_id: bytes,
+                               valid_until: int) -> None:
+    """Move signing key ``key_id``'s expiry earlier, to ``valid_until`` (unix seconds, in the
+    future): key rotation."""
+    transactor.transact(registry.functions.shortenSigningKeyExpiry(key_id, valid_until))
 
 
 def deploy(

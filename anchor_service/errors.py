@@ -10,14 +10,20 @@ __all__ = [
     "BatchBlockedError",
     "BatchError",
     "ChainError",
+    "InvalidSignatureError",
+    "IssuerMismatchError",
     "KeyLoadError",
     "MissingExtraError",
     "NotAnchoredError",
     "RevertError",
     "SchemaMismatchError",
+    "SigningError",
+    "SigningKeyNotRegisteredError",
+    "SigningUnavailableError",
     "StoreError",
     "SubmitError",
     "UnknownCredentialError",
+    "UnknownSuiteError",
 ]
 
 
@@ -81,3 +87,49 @@ class SubmitError(AnchorServiceError):
 class MissingExtraError(AnchorServiceError):
     """A command needs an optional dependency group (or, for ``stack``, the development package
     ``localchain``) that is not installed."""
+
+
+class SigningError(AnchorServiceError):
+    """A credential cannot be signed or its proof is not acceptable; the message says why.
+    ``http_status`` and ``error_code`` are the HTTP answer the API gives for it."""
+
+    http_status: int = 422
+    error_code: str = "invalid_credential"
+
+
+class UnknownSuiteError(SigningError, ValueError):
+    """A suite that is not one of :func:`suites`, or one the key's type cannot make (HTTP 422
+    ``invalid_suite``)."""
+
+    error_code = "invalid_suite"
+
+
+class IssuerMismatchError(SigningError):
+    """The credential's ``issuer`` is not the DID of the issuer that submits it (HTTP 422
+    ``issuer_mismatch``): a signature would vouch for a foreign issuer."""
+
+    error_code = "issuer_mismatch"
+
+
+class InvalidSignatureError(SigningError):
+    """A pre-signed credential's proof is malformed or does not verify (HTTP 422
+    ``invalid_signature``)."""
+
+    error_code = "invalid_signature"
+
+
+class SigningKeyNotRegisteredError(SigningError):
+    """A pre-signed credential's key is not registered on chain for this issuer, or is not
+    trusted now (HTTP 409 ``signing_key_not_registered``)."""
+
+    http_status = 409
+    error_code = "signing_key_not_registered"
+
+
+class SigningUnavailableError(SigningError):
+    """The database names a signing key for the issuer but the service could not load it
+    (HTTP 503 ``no_signing_key``): its credentials are refused rather than anchored
+    unsigned."""
+
+    http_status = 503
+    error_code = "no_signing_key"

@@ -1,27 +1,40 @@
 """Wiring of the running service: database, chain connection, keys, pipeline and receipts,
 built from :class:`~anchor_service.settings.ServiceSettings`. Keys are read from encrypted
 keystore files (:mod:`anchor_service.keystore`), one per issuer key, and never stored in the
-database or logged."""
+database or logged: the anchoring keys (Ethereum accounts) and the issuers' signing keys
+(Ed25519 or P-256, :mod:`anchor_service.signing`), which the database names by their public
+key."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.exceptions import Web3Exception
 from web3.providers.rpc import HTTPProvider
 
 from anchor_service.chain import Deployment, load_deployment
-from anchor_service.errors import ChainError
+from anchor_service.errors import AnchorServiceError, ChainError, KeyLoadError
 from anchor_service.keystore import keystore_path, read_keystore
 from anchor_service.metrics import Metrics
 from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
 from anchor_service.settings import ServiceSettings, revealed
+from anchor_service.signing import (
+    DEFAULT_SUITE,
+    IssuerSigner,
+    SigningError,
+    SigningKeys,
+    SigningUnavailableError,
+)
 from anchor_service.store import Issuer, Store
 from verifier.chain import JsonRpcChainReader
+from verifier.errors import VerifierError
+from verifier.multikey import Multikey
 
 __all__ = ["Components", "build_components"]
 
@@ -40,6 +53,15 @@ class Components:
     pipeline: Pipeline
     receipts: Receipts
     metrics: Metrics = field(default_factory=Metrics)
+    #: Issuer id -> its signer, for the issuers whose signing key the database names and the
+    #: service could load. An issuer the database gives a key but that is not here has its
+    #: credentials refused (503), never anchored unsigned.
+    signing: dict[int, IssuerSigner] = field(default_factory=dict)
+    _signing_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
+                                          repr=False)
+    #: Issuer id -> (signing key id, when asked (monotonic), the registry's refusal or None).
+    _signing_trust: dict[int, tuple[bytes, float, str | None]] = field(
+        default_factory=dict, init=False, repr=False)
     _chain_reader: JsonRpcChainReader | None = field(default=None, init=False, repr=False)
     _chain_reader_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
                                                repr=False)
@@ -71,6 +93,121 @@ class Components:
         self.pipeline.add_signer(issuer.id, account)
         self.signers[issuer.id] = account
         return True
+
+    def signing_keys(self) -> SigningKeys:
+        """The issuers' signing key files (in the keystore folder, with its password)."""
+        return SigningKeys(self.settings.keystore_dir,
+                           revealed(self.settings.keystore_password))
+
+    def load_signing(self, issuer: Issuer) -> IssuerSigner | None:
+        """Load the signing key the database names for ``issuer`` (None when it names none:
+        its credentials are accepted unsigned). A key that cannot be loaded (file missing,
+        wrong password) is logged and leaves the issuer without a signer: its credentials are
+        refused until it is fixed. The key's registration on chain for the issuer's entity
+        is checked and a warning logged when it is not there."""
+        with self._signing_lock:
+            if issuer.signing_key is None:
+                self.signing.pop(issuer.id, None)
+                return None
+            try:
+                key = Multikey.from_multibase(issuer.signing_key)
+                signer = IssuerSigner(issuer.did, self.signing_keys().load(key),
+                                      issuer.signing_suite or DEFAULT_SUITE)
+            except (KeyLoadError, SigningError, VerifierError) as exc:
+                self.signing.pop(issuer.id, None)
+                log.warning("cannot load the signing key of issuer %s: %s; its credentials "
+                            "are refused (503 no_signing_key) until it is loaded", issuer.name,
+                            exc)
+                return None
+            self.signing[issuer.id] = signer
+        self._check_binding(issuer, signer)
+        return signer
+
+    def _check_binding(self, issuer: Issuer, signer: IssuerSigner) -> None:
+        """Warn when the registry does not list the signing key for the issuer's entity:
+        credentials signed with it would fail verification (signing_key_registered)."""
+        try:
+            info = self.chain_reader().signing_key(self.deployment.registry, signer.key_id)
+        except (VerifierError, AnchorServiceError, OSError) as exc:
+            log.warning("cannot check on chain that the signing key of issuer %s is "
+                        "registered: %s", issuer.name, exc)
+            return
+        if info.entity_id != issuer.entity_id:
+            whose = ("is not registered" if info.entity_id == 0
+                     else f"is registered for entity {info.entity_id}")
+            log.warning("the signing key %s of issuer %s %s, not for its entity %d: the "
+                        "credentials it signs will not verify until the key is registered "
+                        "for the issuer (anchor-service registry add-signing-key)",
+                        signer.key.multibase, issuer.name, whose, issuer.entity_id)
+
+    def issuer_signer(self, issuer_id: int) -> IssuerSigner | None:
+        """The signer of the issuer's credentials as the database has it now: None when it
+        names no signing key (accepted unsigned). A key changed in the database (by
+        ``anchor-service signing-key create``) is loaded at its first use.
+        :class:`SigningUnavailableError` when the key cannot be loaded."""
+        issuer = self.store.issuer(issuer_id)
+        if issuer.signing_key is None:
+            if issuer_id in self.signing:
+                with self._signing_lock:
+                    self.signing.pop(issuer_id, None)
+            return None
+        signer = self.signing.get(issuer_id)
+        suite = issuer.signing_suite or DEFAULT_SUITE
+        if signer is not None and signer.key.multibase == issuer.signing_key \
+                and (signer.suite, signer.did) != (suite, issuer.did):
+            try:  # the same key with another suite: no need to decrypt it again
+                signer = IssuerSigner(issuer.did, signer.private_key, suite)
+            except SigningError as exc:
+                raise SigningUnavailableError(f"issuer {issuer.name}'s suite: {exc}") from None
+            with self._signing_lock:
+                self.signing[issuer_id] = signer
+        elif signer is None or signer.key.multibase != issuer.signing_key:
+            signer = self.load_signing(issuer)
+        if signer is None:
+            raise SigningUnavailableError(
+                f"the service cannot load the signing key of issuer {issuer.name} "
+                f"({issuer.signing_key}) from its keystore folder: its credentials are "
+                "refused rather than anchored unsigned")
+        return signer
+
+    def next_block_time(self) -> int:
+        """The earliest time the chain's next block can have, its latest block's time plus
+        one second (:class:`ChainError` when the node cannot answer): "now" for the registry
+        when it judges something new, such as the anchor that follows an acceptance (a
+        revocation made now counts from the next second)."""
+        try:
+            return int(self.w3.eth.get_block("latest")["timestamp"]) + 1
+        except (Web3Exception, OSError, KeyError) as exc:
+            raise ChainError(f"cannot read the chain's latest block: {exc}") from None
+
+    def signing_key_refusal(self, issuer: Issuer, signer: IssuerSigner) -> str | None:
+        """Why the registry does not trust the issuer's signing key now (revoked, expired,
+        not registered for the issuer's entity, the issuer or a body above it not active), or
+        None. Asked at most once a second per issuer, so that bulk ingest pays one chain read
+        a second. When the chain cannot be asked, the last answer stands; with no answer yet
+        the key is taken as the database names it (a warning is logged), as submissions are
+        accepted while the node is down."""
+        now = time.monotonic()
+        cached = self._signing_trust.get(issuer.id)
+        if cached is not None and cached[0] == signer.key_id and now - cached[1] < 1.0:
+            return cached[2]
+        registry = self.deployment.registry
+        try:
+            trust = self.chain_reader().signing_key_trusted_at(registry, signer.key_id,
+                                                               self.next_block_time())
+        except (VerifierError, AnchorServiceError, OSError) as exc:
+            if cached is not None and cached[0] == signer.key_id:
+                return cached[2]
+            log.warning("cannot ask the registry whether the signing key of issuer %s is "
+                        "trusted: %s", issuer.name, exc)
+            return None
+        refusal = (None if trust.trusted and trust.entity_id == issuer.entity_id else
+                   f"signing key {signer.key.multibase} is registered for entity "
+                   f"{trust.entity_id}, not for issuer {issuer.name} (entity "
+                   f"{issuer.entity_id})" if trust.trusted else
+                   f"signing key {signer.key.multibase} is not trusted now: {trust.reason}")
+        self._signing_trust[issuer.id] = (signer.key_id, now, refusal)
+        return refusal
 
     def close(self) -> None:
         self.pipeline.stop()
@@ -107,6 +244,7 @@ def build_components(
     components = Components(settings, store, w3, deployment, {}, pipeline, receipts, metrics)
     for issuer in store.issuers():
         components.load_signer(issuer)
+        components.load_signing(issuer)
     return components
 
 

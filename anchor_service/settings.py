@@ -88,6 +88,10 @@ class ServiceSettings(BaseSettings):
                                   "through per interval; the rest are counted and summed up "
                                   "in one line (audit and anchoring lines are never limited)")
     log_repeat_interval: float = Field(60.0, gt=0, description="seconds of that interval")
+    did_web_host: str = Field("", description="host (with %3A<port> if any) of the issuer whose "
+                              "DID is did:web:<host>: its DID document is served at "
+                              "/.well-known/did.json; empty: none (issuers' documents are "
+                              "served at /issuers/<name>/did.json either way)")
 
     @field_validator("database_url")
     @classmethod

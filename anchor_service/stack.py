@@ -3,8 +3,13 @@
 1. a local anvil node whose state is kept in ``<data>/chain`` (a restart keeps the history);
 2. the contracts, deployed once and reused on restart (``<data>/deployment.json``);
 3. an accredited demo body and demo issuer, with keys from anvil's public development
-   mnemonic (never use these keys anywhere else);
-4. the issuer key in an encrypted keystore in ``<data>/keys``;
+   mnemonic (never use these keys anywhere else); the issuer's DID is
+   ``did:web:localhost:issuers:demo-university``, whose DID document this service
+   serves at ``/issuers/demo-university/did.json`` (a stack made by an earlier release keeps
+   its issuer's DID);
+4. the issuer key in an encrypted keystore in ``<data>/keys``, and the issuer's Ed25519
+   signing key, encrypted there too and registered on chain: the stack signs the
+   credentials it accepts (eddsa-jcs-2022);
 5. a SQLite database in ``<data>/service.sqlite3`` (one made by an older release is upgraded
    to this release's schema) and API tokens in ``<data>/demo-tokens.json``;
 6. a trust file for this deployment in ``<data>/trust.json``, for ``verify-credential``;
@@ -26,24 +31,44 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from anchor_service._files import private_dir, tighten_if_exists, write_private
 from anchor_service.api import create_app
-from anchor_service.chain import Deployment, Transactor, accredit, deploy, load_deployment
+from anchor_service.chain import (
+    Deployment,
+    Transactor,
+    accredit,
+    add_signing_key,
+    deploy,
+    load_deployment,
+)
 from anchor_service.errors import MissingExtraError
 from anchor_service.keystore import write_keystore
 from anchor_service.logs import configure_logging
 from anchor_service.migrations import upgrade
 from anchor_service.server import run_server
 from anchor_service.settings import ServiceSettings
-from anchor_service.store import Store
+from anchor_service.signing import SigningKeys
+from anchor_service.store import Issuer, Store
 from verifier.contract_types import ALL_SCOPES, Kind
 
-__all__ = ["DEMO_KEYSTORE_PASSWORD", "run_stack"]
+__all__ = ["DEMO_ISSUER", "DEMO_ISSUER_DID", "DEMO_KEYSTORE_PASSWORD", "run_stack"]
 
 log = logging.getLogger("anchor_service.stack")
 BODY_DID = "did:web:demo-accreditation-body.example"
-ISSUER_DID = "did:web:demo-university.example"
+DEMO_ISSUER = "demo-university"
+# The demo issuer's DID in stacks made before issuers had did:web DIDs served here: such a stack
+# keeps it.
+LEGACY_ISSUER_DID = "did:web:demo-university.example"
+
+
+#: The demo issuer's DID in a new stack. did:web names a host, never an IP address; the port is
+#: left out so that the DID (and every credential naming it) stays the same whichever port the
+#: stack serves on. A did:web resolver would fetch https://localhost/issuers/demo-university/
+#: did.json; the stack serves that document on its own port, over http, at that path.
+DEMO_ISSUER_DID = f"did:web:localhost:issuers:{DEMO_ISSUER}"
+
 # The demo issuer's key is anvil's public development key: its keystore protects nothing, so a
 # fixed password is enough unless MICROCRED_KEYSTORE_PASSWORD names another.
 DEMO_KEYSTORE_PASSWORD = "demo-only-password"  # noqa: S105
@@ -69,8 +94,6 @@ def run_stack(data_dir: Path, *, port: int = 8080, chain_port: int = 8545,
         admin, body, issuer_key = chain.accounts[:3]
         deployment = _deployment(data_dir / "deployment.json", Transactor(w3, admin))
         _trust_file(data_dir / "trust.json", deployment)
-        entity_id = _demo_registry(deployment, Transactor(w3, admin), Transactor(w3, body),
-                                   issuer_key.address)
         keys = data_dir / "keys"
         write_keystore(keys, issuer_key, password)
         database = data_dir / "service.sqlite3"
@@ -78,16 +101,23 @@ def run_stack(data_dir: Path, *, port: int = 8080, chain_port: int = 8545,
         # schema here, where `serve` would refuse it until `anchor-service db upgrade`.
         upgrade(database)
         store = Store(database)
-        issuer = store.add_issuer("demo-university", entity_id=entity_id,
-                                  key_address=issuer_key.address, did=ISSUER_DID)
-        tokens = _demo_tokens(data_dir / "demo-tokens.json", store, issuer.id)
-        store.close()
+        try:
+            did = _demo_issuer_did(store, deployment, w3)
+            entity_id = _demo_registry(deployment, Transactor(w3, admin), Transactor(w3, body),
+                                       issuer_key.address, did)
+            issuer = store.add_issuer(DEMO_ISSUER, entity_id=entity_id,
+                                      key_address=issuer_key.address, did=did)
+            issuer = _demo_signing_key(store, issuer, deployment, Transactor(w3, body),
+                                       SigningKeys(keys, password))
+            tokens = _demo_tokens(data_dir / "demo-tokens.json", store, issuer.id)
+        finally:
+            store.close()
         settings = ServiceSettings(
             rpc_url=str(chain.rpc_url), deployment=data_dir / "deployment.json",
             database_url=f"sqlite:///{database}", keystore_dir=keys,
             keystore_password=password, port=port, batch_max_age=5.0, log_json=False,
         )
-        _print_session(settings, tokens, data_dir / "trust.json")
+        _print_session(settings, tokens, data_dir / "trust.json", issuer.did)
         # uvicorn re-raises SIGTERM after its graceful shutdown; make that an exception so
         # that the chain below is closed (and its state written) rather than orphaned.
         signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -117,21 +147,48 @@ def _deployment(path: Path, admin: Transactor) -> Deployment:
     return deployment
 
 
+def _demo_issuer_did(store: Store, deployment: Deployment, w3: Any) -> str:
+    """The demo issuer's DID: the one this stack's database or chain already has (a stack
+    made by an earlier release keeps its own), else :data:`DEMO_ISSUER_DID`."""
+    served = store.issuer_named(DEMO_ISSUER)
+    if served is not None:
+        return served.did
+    registry, _ = deployment.contracts(w3)
+    if int(registry.functions.entityIdByDid(LEGACY_ISSUER_DID).call()):
+        return LEGACY_ISSUER_DID
+    return DEMO_ISSUER_DID
+
+
 def _demo_registry(deployment: Deployment, admin: Transactor, body: Transactor,
-                   issuer_key: str) -> int:
-    """Accredit the demo body and issuer once; return the issuer's entity id."""
+                   issuer_key: str, did: str) -> int:
+    """Accredit the demo body and the issuer ``did`` once; return the issuer's entity id."""
     registry, _ = deployment.contracts(admin.w3)
-    existing = int(registry.functions.entityIdByDid(ISSUER_DID).call())
+    existing = int(registry.functions.entityIdByDid(did).call())
     if existing:
         return existing
-    body_id = accredit(admin, registry, parent=0, kind=Kind.ACCREDITATION_BODY, did=BODY_DID,
-                       scope=ALL_SCOPES)
-    admin.transact(registry.functions.addKey(body_id, body.address, 0, 0))
+    body_id = int(registry.functions.entityIdByDid(BODY_DID).call()) or accredit(
+        admin, registry, parent=0, kind=Kind.ACCREDITATION_BODY, did=BODY_DID,
+        scope=ALL_SCOPES)
+    if int(registry.functions.entityOfKey(body.account.address).call()) != body_id:
+        admin.transact(registry.functions.addKey(body_id, body.account.address, 0, 0))
     issuer_id = accredit(body, registry, parent=body_id, kind=Kind.TRUSTED_ISSUER,
-                         did=ISSUER_DID, scope=ALL_SCOPES)
+                         did=did, scope=ALL_SCOPES)
     body.transact(registry.functions.addKey(issuer_id, issuer_key, 0, 0))
     log.info("demo body %s and issuer %s accredited", body_id, issuer_id)
     return issuer_id
+
+
+def _demo_signing_key(store: Store, issuer: Issuer, deployment: Deployment, body: Transactor,
+                      keys: SigningKeys) -> Issuer:
+    """Give the demo issuer an Ed25519 signing key, registered on chain by the demo body, once:
+    the stack signs its credentials."""
+    if issuer.signing_key is not None:
+        return issuer
+    registry, _ = deployment.contracts(body.w3)
+    key, _path = keys.create("ed25519")
+    add_signing_key(body, registry, entity_id=issuer.entity_id, key=key)
+    log.info("demo issuer's signing key %s registered", key.multibase)
+    return store.set_signing_key(issuer.id, key.multibase, "eddsa-jcs-2022")
 
 
 def _demo_tokens(path: Path, store: Store, issuer_id: int) -> dict[str, str]:
@@ -154,7 +211,8 @@ def _trust_file(path: Path, deployment: Deployment) -> None:
     path.write_text(json.dumps(trust, indent=2) + "\n", encoding="utf-8")
 
 
-def _print_session(settings: ServiceSettings, tokens: dict[str, str], trust: Path) -> None:
+def _print_session(settings: ServiceSettings, tokens: dict[str, str], trust: Path,
+                   did: str) -> None:
     url = f"http://{settings.host}:{settings.port}"
     print(f"""
 microcred-anchor is starting on {url} (chain {settings.rpc_url})
@@ -167,7 +225,7 @@ Try it (another terminal):
   TOKEN={tokens['issuer']}
   curl -s -X POST {url}/v1/credentials -H "Authorization: Bearer $TOKEN" \\
        -H 'Content-Type: application/json' \\
-       -d '{{"credentials": [{{"id": "urn:demo:1", "issuer": {{"id": "{ISSUER_DID}"}}}}]}}'
+       -d '{{"credentials": [{{"id": "urn:demo:1", "issuer": {{"id": "{did}"}}}}]}}'
   curl -s -X POST {url}/v1/batches -H "Authorization: Bearer $TOKEN"      # anchor now
   curl -s {url}/v1/credentials/<id>/receipt -H "Authorization: Bearer $TOKEN"
 """, file=sys.stderr, flush=True)

@@ -75,13 +75,17 @@ class BatchState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Issuer:
-    """An issuer the service anchors for: its on-chain entity and anchoring key."""
+    """An issuer the service anchors for: its on-chain entity and anchoring key, and its
+    current signing key (``publicKeyMultibase``; None: its credentials are accepted unsigned)
+    with its suite (None: the service's default)."""
 
     id: int
     name: str
     entity_id: int
     key_address: str
     did: str
+    signing_key: str | None = None
+    signing_suite: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,20 +98,26 @@ class TokenIdentity:
 
 @dataclass(frozen=True, slots=True)
 class NewCredential:
-    """A credential to accept: digest, the salt drawn for it, and optionally its canonical
-    JSON (absent when the issuer sends only the digest)."""
+    """A credential to accept: digest (of ``content``, what is anchored), the salt drawn for
+    it, optionally its canonical JSON (absent when the issuer sends only the digest), and the
+    SHA-256 of the canonical credential as submitted (before the service signed it), by which
+    a resubmission finds its first id although its new proof makes another digest."""
 
     digest: bytes
     salt: bytes
     content: bytes | None = None
+    submitted_digest: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """The id given to a credential; ``created`` is False when it was there already."""
+    """The id given to a credential; ``created`` is False when it was there already, and
+    ``digest`` is the stored (anchored) one: a resubmitted credential keeps its first digest
+    (and signature)."""
 
     public_id: str
     created: bool
+    digest: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,9 +200,9 @@ class Store:
         with self._write() as db:
             row = db.execute(_ISSUER_BY_NAME, {"name": name}).fetchone()
             if row is not None:
-                if tuple(row[1:]) != (entity_id, key_address, did):
+                if tuple(row[1:4]) != (entity_id, key_address, did):
                     raise StoreError(f"issuer {name!r} exists with other data")
-                return Issuer(row[0], name, entity_id, key_address, did)
+                return Issuer(row[0], name, entity_id, key_address, did, row[4], row[5])
             (new_id,) = db.execute(_ADD_ISSUER, {"name": name, "entity_id": entity_id,
                                                  "key_address": key_address, "did": did}
                                    ).fetchone()
@@ -207,6 +217,22 @@ class Store:
         if row is None:
             raise StoreError(f"no issuer {issuer_id}")
         return Issuer(*row)
+
+    def issuer_named(self, name: str) -> Issuer | None:
+        """The issuer called ``name``, or None."""
+        found = [issuer for issuer in self.issuers() if issuer.name == name]
+        return found[0] if found else None
+
+    def set_signing_key(self, issuer_id: int, signing_key: str | None,
+                        suite: str | None = None) -> Issuer:
+        """Record ``signing_key`` (``publicKeyMultibase``; None: sign no more) as the issuer's
+        current signing key, with its suite (None: the service's default)."""
+        with self._write() as db:
+            updated = db.execute(_SET_SIGNING_KEY, {"id": issuer_id, "signing_key": signing_key,
+                                                    "signing_suite": suite}).fetchone()
+        if updated is None:
+            raise StoreError(f"no issuer {issuer_id}")
+        return self.issuer(issuer_id)
 
     def add_token(self, *, role: str, issuer_id: int | None = None) -> str:
         """Create an API token and return it; only its SHA-256 is stored."""
@@ -228,34 +254,54 @@ class Store:
     # ---------------------------------------------------------------- credentials
 
     def accept(self, issuer_id: int, items: Sequence[NewCredential]) -> list[Accepted]:
-        """Store credentials durably, in one transaction; the same digest from the same issuer
-        keeps its first id (and salt)."""
+        """Store credentials durably, in one transaction. The same credential from the same
+        issuer keeps its first id, salt and digest: found by its submitted digest when it has
+        one (a credential the service signed again has a new digest), else by its digest."""
         now = time.time()
-        # In digest order, so that two replicas inserting overlapping requests lock the same
-        # keys in the same order (PostgreSQL would otherwise abort one as a deadlock).
+        # In submitted-digest order, so that two replicas inserting overlapping requests lock
+        # the same keys in the same order (PostgreSQL would otherwise abort one as a deadlock).
         fresh = [{"public_id": uuid.uuid4().hex, "issuer_id": issuer_id, "digest": item.digest,
-                  "salt": item.salt, "content": item.content, "accepted_at": now}
-                 for item in sorted(items, key=lambda item: item.digest)]
+                  "salt": item.salt, "content": item.content, "accepted_at": now,
+                  "submitted_digest": item.submitted_digest}
+                 for item in sorted(items, key=lambda item: item.submitted_digest or item.digest)]
         with self._write() as db:
             db.executemany(_ACCEPT, fresh)
-            ids = self._ids_by_digest(db, issuer_id, [item.digest for item in items])
+            by_submitted = self._ids_by(db, _ids_by_submitted, issuer_id, [
+                item.submitted_digest for item in items if item.submitted_digest is not None])
+            by_digest = self._ids_by(db, _ids_by_digests, issuer_id, [
+                item.digest for item in items
+                if item.submitted_digest is None or item.submitted_digest not in by_submitted])
         new_ids = {row["public_id"] for row in fresh}
-        return [Accepted(ids[item.digest], ids[item.digest] in new_ids) for item in items]
+        accepted = []
+        for item in items:
+            public_id, digest = (by_submitted[item.submitted_digest]
+                                 if item.submitted_digest in by_submitted
+                                 else by_digest[item.digest])
+            accepted.append(Accepted(public_id, public_id in new_ids, digest))
+        return accepted
 
-    def _ids_by_digest(self, db: Connection, issuer_id: int,
-                       digests: Sequence[bytes]) -> dict[bytes, str]:
-        found: dict[bytes, str] = {}
-        unique = list(dict.fromkeys(digests))
+    def _ids_by(self, db: Connection, query: Callable[[int], SQL], issuer_id: int,
+                keys: Sequence[bytes]) -> dict[bytes, tuple[str, bytes]]:
+        """(public id, digest) of the issuer's credentials, by digest or submitted digest."""
+        found: dict[bytes, tuple[str, bytes]] = {}
+        unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), _IN_CHUNK):
             chunk = unique[start:start + _IN_CHUNK]
-            params: dict[str, object] = {f"d{n}": digest for n, digest in enumerate(chunk)}
+            params: dict[str, object] = {f"d{n}": key for n, key in enumerate(chunk)}
             params["issuer_id"] = issuer_id
-            for digest, public_id in db.execute(_ids_by_digests(len(chunk)), params):
-                found[bytes(digest)] = public_id
+            for key, public_id, digest in db.execute(query(len(chunk)), params):
+                found[bytes(key)] = (public_id, bytes(digest))
         return found
 
     def credential(self, public_id: str) -> CredentialRecord | None:
         row = self._connection().execute(_CREDENTIAL, {"public_id": public_id}).fetchone()
+        return None if row is None else CredentialRecord(*row)
+
+    def credential_by_digest(self, issuer_id: int, digest: bytes) -> CredentialRecord | None:
+        """The issuer's credential whose stored (anchored) digest is ``digest`` (one lookup
+        on the unique (issuer, digest) index)."""
+        row = self._connection().execute(
+            _CREDENTIAL_BY_DIGEST, {"issuer_id": issuer_id, "digest": digest}).fetchone()
         return None if row is None else CredentialRecord(*row)
 
     def pending(self, issuer_id: int) -> tuple[int, float | None]:
@@ -350,23 +396,35 @@ class Store:
 
 _PING: Final = sql("SELECT 1")
 _ISSUER_BY_NAME: Final = sql(
-    "SELECT id, entity_id, key_address, did FROM issuers WHERE name = :name")
+    "SELECT id, entity_id, key_address, did, signing_key, signing_suite FROM issuers "
+    "WHERE name = :name")
 _ADD_ISSUER: Final = sql(
     "INSERT INTO issuers (name, entity_id, key_address, did) "
     "VALUES (:name, :entity_id, :key_address, :did) RETURNING id")
-_ISSUERS: Final = sql("SELECT id, name, entity_id, key_address, did FROM issuers ORDER BY id")
-_ISSUER: Final = sql("SELECT id, name, entity_id, key_address, did FROM issuers WHERE id = :id")
+_ISSUERS: Final = sql("SELECT id, name, entity_id, key_address, did, signing_key, signing_suite "
+                      "FROM issuers ORDER BY id")
+_ISSUER: Final = sql("SELECT id, name, entity_id, key_address, did, signing_key, signing_suite "
+                     "FROM issuers WHERE id = :id")
+_SET_SIGNING_KEY: Final = sql(
+    "UPDATE issuers SET signing_key = :signing_key, signing_suite = :signing_suite "
+    "WHERE id = :id RETURNING id")
 _ADD_TOKEN: Final = sql(
     "INSERT INTO tokens (token_hash, issuer_id, role, created_at) "
     "VALUES (:token_hash, :issuer_id, :role, :created_at)")
 _TOKEN: Final = sql("SELECT role, issuer_id FROM tokens WHERE token_hash = :token_hash")
 _ACCEPT: Final = sql(
-    "INSERT INTO credentials (public_id, issuer_id, digest, salt, content, accepted_at) "
-    "VALUES (:public_id, :issuer_id, :digest, :salt, :content, :accepted_at) "
-    "ON CONFLICT (issuer_id, digest) DO NOTHING")
+    "INSERT INTO credentials (public_id, issuer_id, digest, salt, content, accepted_at, "
+    "submitted_digest) VALUES (:public_id, :issuer_id, :digest, :salt, :content, :accepted_at, "
+    ":submitted_digest) "
+    # No conflict target: a row with the same digest, or the same submitted digest, is the
+    # same credential (both are unique per issuer).
+    "ON CONFLICT DO NOTHING")
 _CREDENTIAL: Final = sql(
     "SELECT public_id, issuer_id, digest, salt, content, accepted_at, batch_id, leaf_index "
     "FROM credentials WHERE public_id = :public_id")
+_CREDENTIAL_BY_DIGEST: Final = sql(
+    "SELECT public_id, issuer_id, digest, salt, content, accepted_at, batch_id, leaf_index "
+    "FROM credentials WHERE issuer_id = :issuer_id AND digest = :digest")
 _PENDING: Final = sql(
     "SELECT COUNT(*), MIN(accepted_at) FROM credentials "
     "WHERE issuer_id = :issuer_id AND batch_id IS NULL")
@@ -408,8 +466,17 @@ _LEVELS: Final = sql("SELECT data FROM batch_levels WHERE batch_id = :batch_id O
 def _ids_by_digests(count: int) -> SQL:
     """The lookup of ``count`` digests (binds ``:d0``...), compiled once per count."""
     marks = ", ".join(f":d{n}" for n in range(count))
-    return sql("SELECT digest, public_id FROM credentials "  # noqa: S608 - binds only
+    return sql("SELECT digest, public_id, digest FROM credentials "  # noqa: S608 - binds only
                f"WHERE issuer_id = :issuer_id AND digest IN ({marks})")
+
+
+@cache
+def _ids_by_submitted(count: int) -> SQL:
+    """The lookup of ``count`` submitted digests (binds ``:d0``...), compiled once per
+    count."""
+    marks = ", ".join(f":d{n}" for n in range(count))
+    return sql("SELECT submitted_digest, public_id, digest FROM credentials "  # noqa: S608
+               f"WHERE issuer_id = :issuer_id AND submitted_digest IN ({marks})")
 
 
 @cache

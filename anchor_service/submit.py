@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from hashlib import sha256
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,8 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from anchor_service._files import write_private
 from anchor_service.errors import NotAnchoredError, SubmitError
 from anchor_service.service import Components
-from anchor_service.store import NewCredential
-from verifier.credential import canonicalize, new_salt, parse_credential
+from verifier.credential import canonicalize, parse_credential
 from verifier.errors import CredentialError
 from verifier.receipt import document_kind
 
@@ -252,10 +250,15 @@ class DirectBackend:
             raise SubmitError(f"no keystore for issuer {issuer_name!r}")
 
     def accept(self, credentials: Sequence[dict[str, Any]]) -> list[str]:
-        items = []
-        for credential in credentials:
-            canonical = canonicalize(credential)
-            items.append(NewCredential(sha256(canonical).digest(), new_salt(), canonical))
+        """As ``POST /v1/credentials`` accepts them: signed with the issuer's signing key when
+        it has one, checked when they arrive signed, as they are otherwise."""
+        from anchor_service.api.credentials import credential_items  # noqa: PLC0415
+        from anchor_service.api.errors import ApiError  # noqa: PLC0415
+
+        try:
+            items = credential_items(self._components, self._issuer.id, credentials)
+        except ApiError as exc:
+            raise SubmitError(f"{exc.error}: {exc.detail}") from None
         return [a.public_id for a in self._components.store.accept(self._issuer.id, items)]
 
     def anchor_now(self) -> None:

@@ -31,6 +31,11 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
     uint8 public constant MAX_DEPTH = 4;
     /// @notice Maximum DID length in bytes.
     uint256 public constant MAX_DID_LENGTH = 256;
+    /// @notice Maximum number of signing keys an entity ever gets (revoked and expired ones
+    ///         count: a key belongs to its entity forever). 64 allows a rotation every quarter
+    ///         for sixteen years, or yearly ones with many emergency rotations, and bounds the
+    ///         signing-key views (and the DID documents built from them) to 64 entries.
+    uint256 public constant MAX_SIGNING_KEYS_PER_ENTITY = 64;
 
     uint40 private constant _FOREVER = type(uint40).max;
 
@@ -46,13 +51,16 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
         uint40 revokedFrom; // 0: not revoked with a back-dated effect
     }
 
-    /// @dev One storage slot: everything the trust check needs about a key.
+    /// @dev One storage slot: everything the trust check needs about a key, anchoring key
+    ///      (an address) or signing key (a Multikey). A signing key's public key takes this
+    ///      slot's spare bytes (`keyTail`) and one more slot (`_signingKeyHeads`).
     struct KeyRecord {
         uint64 entityId;
         uint32 index;
         uint40 validFrom;
         uint40 validUntil;
         uint40 revokedAt;
+        bytes3 keyTail; // signing keys: the Multikey's bytes after its first 32; else 0
     }
 
     uint64 private _entityCount;
@@ -66,6 +74,10 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
     mapping(address key => KeyRecord) private _keys;
     mapping(uint64 id => address[]) private _entityKeys;
     address[] private _keyList;
+    mapping(bytes32 keyId => KeyRecord) private _signingKeys;
+    mapping(bytes32 keyId => bytes32) private _signingKeyHeads; // the Multikey's first 32 bytes
+    mapping(uint64 id => bytes32[]) private _entitySigningKeys;
+    uint32 private _signingKeyCount;
 
     /// @notice Deploys the registry with `initialAdmin` as top and root administrator.
     /// @param adminTransferDelay Seconds a new top administrator must wait before accepting.
@@ -204,67 +216,75 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IIssuerRegistry
     function addKey(uint64 entityId, address key, uint40 validFrom, uint40 validUntil) external {
-        EntityRecord storage record = _existing(entityId);
-        _requireAccreditorOrAdmin(entityId, record.parentId);
+        EntityRecord storage record = _keyAdminOf(entityId);
         if (key == address(0)) revert ZeroAddress();
         uint64 owner = _keys[key].entityId;
         if (owner != 0) revert KeyAlreadyRegistered(key, owner);
-        if (record.status == Status.Revoked) revert InvalidStatusChange(entityId, Status.Revoked, Status.Revoked);
-        uint40 now_ = uint40(block.timestamp);
-        // Validity never starts in the past: that would rewrite past trust answers.
-        if (validFrom < now_) validFrom = now_;
-        if (validUntil == 0) validUntil = _FOREVER;
-        if (validUntil <= validFrom || validUntil <= now_) revert InvalidValidity(validFrom, validUntil);
-
         uint32 index = uint32(_keyList.length);
-        _keys[key] = KeyRecord({
-            entityId: entityId,
-            index: index,
-            validFrom: validFrom,
-            validUntil: validUntil,
-            revokedAt: 0
-        });
+        KeyRecord memory added = _newKeyRecord(entityId, record, index, validFrom, validUntil);
+        _keys[key] = added;
         _keyList.push(key);
         _entityKeys[entityId].push(key);
-        emit KeyAdded(entityId, key, index, validFrom, validUntil, msg.sender);
+        emit KeyAdded(entityId, key, index, added.validFrom, added.validUntil, msg.sender);
     }
 
     /// @inheritdoc IIssuerRegistry
     function shortenKeyExpiry(address key, uint40 validUntil) external {
         KeyRecord storage record = _existingKey(key);
-        uint64 entityId = record.entityId;
-        if (!_isTrustedKeyOf(msg.sender, entityId)) {
-            _requireAccreditorOrAdmin(entityId, _entities[entityId].parentId);
-        }
-        uint40 current = record.validUntil;
-        // Strictly after now: an expiry at the current second would retroactively untrust
-        // anchors made with the key in this very second.
-        if (validUntil >= current || validUntil <= block.timestamp || validUntil <= record.validFrom) {
-            revert ExpiryNotShortened(key, current, validUntil);
-        }
-        record.validUntil = validUntil;
+        (bool shortened, uint40 current) = _shortenExpiry(record, validUntil);
+        if (!shortened) revert ExpiryNotShortened(key, current, validUntil);
         emit KeyExpiryShortened(key, validUntil, msg.sender);
     }
 
     /// @inheritdoc IIssuerRegistry
     function revokeKey(address key, uint40 effectiveFrom) external {
         KeyRecord storage record = _existingKey(key);
-        uint64 entityId = record.entityId;
-        uint40 now_ = uint40(block.timestamp);
-        if (effectiveFrom > now_) revert RevocationInFuture(effectiveFrom);
-        if (!_isAccreditorOrAdmin(msg.sender, _entities[entityId].parentId)) {
-            // The entity's own keys may pull the plug, but a stolen key must not be able to
-            // erase the past, so they cannot back-date.
-            if (!_isTrustedKeyOf(msg.sender, entityId)) revert NotAuthorized(msg.sender, entityId);
-            if (effectiveFrom != 0) revert BackdatingNotAllowed(msg.sender);
+        (bool revoked, uint40 effective, uint40 current) = _revokeKeyRecord(record, effectiveFrom);
+        if (!revoked) revert RevocationNotEarlier(key, current, effective);
+        emit KeyRevoked(key, effective, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- signing keys
+
+    /// @inheritdoc IIssuerRegistry
+    function addSigningKey(uint64 entityId, bytes calldata publicKey, uint40 validFrom, uint40 validUntil)
+        external
+        returns (bytes32 keyId)
+    {
+        EntityRecord storage record = _keyAdminOf(entityId);
+        if (!_isSigningKeyForm(publicKey)) revert InvalidSigningKey(publicKey);
+        keyId = keccak256(publicKey);
+        uint64 owner = _signingKeys[keyId].entityId;
+        if (owner != 0) revert SigningKeyAlreadyRegistered(keyId, owner);
+        if (_entitySigningKeys[entityId].length >= MAX_SIGNING_KEYS_PER_ENTITY) {
+            revert TooManySigningKeys(entityId, MAX_SIGNING_KEYS_PER_ENTITY);
         }
-        // "Now" counts from the next second for judging the past (anchors already made in this
-        // second stay valid); the key is unusable for anything new at once (see _checkNow).
-        if (effectiveFrom == 0) effectiveFrom = now_ + 1;
-        uint40 current = record.revokedAt;
-        if (current != 0 && effectiveFrom >= current) revert RevocationNotEarlier(key, current, effectiveFrom);
-        record.revokedAt = effectiveFrom;
-        emit KeyRevoked(key, effectiveFrom, msg.sender);
+        uint32 index = _signingKeyCount;
+        KeyRecord memory added = _newKeyRecord(entityId, record, index, validFrom, validUntil);
+        // The Multikey is 34 or 35 bytes: its first 32 take a slot of their own, the rest
+        // the record's spare bytes, so the key costs one slot more than its record.
+        added.keyTail = bytes3(publicKey[32:]);
+        _signingKeys[keyId] = added;
+        _signingKeyHeads[keyId] = bytes32(publicKey[:32]);
+        _signingKeyCount = index + 1;
+        _entitySigningKeys[entityId].push(keyId);
+        emit SigningKeyAdded(entityId, keyId, publicKey, index, added.validFrom, added.validUntil, msg.sender);
+    }
+
+    /// @inheritdoc IIssuerRegistry
+    function shortenSigningKeyExpiry(bytes32 keyId, uint40 validUntil) external {
+        KeyRecord storage record = _existingSigningKey(keyId);
+        (bool shortened, uint40 current) = _shortenExpiry(record, validUntil);
+        if (!shortened) revert SigningKeyExpiryNotShortened(keyId, current, validUntil);
+        emit SigningKeyExpiryShortened(keyId, validUntil, msg.sender);
+    }
+
+    /// @inheritdoc IIssuerRegistry
+    function revokeSigningKey(bytes32 keyId, uint40 effectiveFrom) external {
+        KeyRecord storage record = _existingSigningKey(keyId);
+        (bool revoked, uint40 effective, uint40 current) = _revokeKeyRecord(record, effectiveFrom);
+        if (!revoked) revert SigningKeyRevocationNotEarlier(keyId, current, effective);
+        emit SigningKeyRevoked(keyId, effective, msg.sender);
     }
 
     // --------------------------------------------------------------------- views
@@ -350,8 +370,59 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
     }
 
     /// @inheritdoc IIssuerRegistry
-    function trustedAt(address key, uint40 when) external view returns (Trust memory trust) {
-        KeyRecord memory record = _keys[key];
+    function trustedAt(address key, uint40 when) external view returns (Trust memory) {
+        return _trustOf(_keys[key], when);
+    }
+
+    /// @inheritdoc IIssuerRegistry
+    function signingKeyInfo(bytes32 keyId) public view returns (SigningKeyInfo memory info) {
+        KeyRecord storage record = _signingKeys[keyId];
+        info.keyId = keyId;
+        uint64 entityId = record.entityId;
+        if (entityId == 0) return info;
+        info.entityId = entityId;
+        info.index = record.index;
+        info.validFrom = record.validFrom;
+        info.validUntil = record.validUntil;
+        info.revokedAt = record.revokedAt;
+        bytes32 head = _signingKeyHeads[keyId];
+        // The first byte of the multicodec header tells the length: 0xed Ed25519 (34 bytes),
+        // 0x80 P-256 (35 bytes), the only two forms addSigningKey takes.
+        info.publicKey = head[0] == 0xed
+            ? abi.encodePacked(head, bytes2(record.keyTail))
+            : abi.encodePacked(head, record.keyTail);
+    }
+
+    /// @inheritdoc IIssuerRegistry
+    function entitySigningKeys(uint64 id) external view returns (bytes32[] memory) {
+        _existing(id);
+        return _entitySigningKeys[id];
+    }
+
+    /// @inheritdoc IIssuerRegistry
+    function entitySigningKeyInfos(uint64 id) external view returns (SigningKeyInfo[] memory infos) {
+        _existing(id);
+        bytes32[] storage ids = _entitySigningKeys[id];
+        uint256 count = ids.length;
+        infos = new SigningKeyInfo[](count);
+        for (uint256 i = 0; i < count; ++i) {
+            infos[i] = signingKeyInfo(ids[i]);
+        }
+    }
+
+    /// @inheritdoc IIssuerRegistry
+    function signingKeyTrustedAt(bytes32 keyId, uint40 when) external view returns (Trust memory) {
+        return _trustOf(_signingKeys[keyId], when);
+    }
+
+    /// @inheritdoc IIssuerRegistry
+    function signingKeyCount() external view returns (uint32) {
+        return _signingKeyCount;
+    }
+
+    /// @dev Whether `record` (an anchoring or signing key's, all zero when unknown) was
+    ///      trusted at `when`, with its entity and every accreditation body above it.
+    function _trustOf(KeyRecord memory record, uint40 when) private view returns (Trust memory trust) {
         trust.entityId = record.entityId;
         trust.keyIndex = record.index;
         if (record.entityId == 0) {
@@ -386,7 +457,7 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IIssuerRegistry
     function version() external pure returns (string memory) {
-        return "1.0.0";
+        return "1.1.0";
     }
 
     // ------------------------------------------------------------------ internal
@@ -399,6 +470,101 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
     function _existingKey(address key) private view returns (KeyRecord storage record) {
         record = _keys[key];
         if (record.entityId == 0) revert UnknownKey(key);
+    }
+
+    function _existingSigningKey(bytes32 keyId) private view returns (KeyRecord storage record) {
+        record = _signingKeys[keyId];
+        if (record.entityId == 0) revert UnknownSigningKey(keyId);
+    }
+
+    /// @dev The entity `entityId`, to which the caller may add keys: root administrators and
+    ///      the accreditor's trusted keys (a stolen key of the entity must not mint more keys).
+    function _keyAdminOf(uint64 entityId) private view returns (EntityRecord storage record) {
+        record = _existing(entityId);
+        _requireAccreditorOrAdmin(entityId, record.parentId);
+    }
+
+    /// @dev The record of a key being added to `entityId` (`record`) with registry index
+    ///      `index`: the entity must not be revoked; the window is normalised and checked.
+    function _newKeyRecord(
+        uint64 entityId,
+        EntityRecord storage record,
+        uint32 index,
+        uint40 validFrom,
+        uint40 validUntil
+    ) private view returns (KeyRecord memory) {
+        if (record.status == Status.Revoked) revert InvalidStatusChange(entityId, Status.Revoked, Status.Revoked);
+        uint40 now_ = uint40(block.timestamp);
+        // Validity never starts in the past: that would rewrite past trust answers.
+        if (validFrom < now_) validFrom = now_;
+        if (validUntil == 0) validUntil = _FOREVER;
+        if (validUntil <= validFrom || validUntil <= now_) revert InvalidValidity(validFrom, validUntil);
+        return KeyRecord({
+            entityId: entityId,
+            index: index,
+            validFrom: validFrom,
+            validUntil: validUntil,
+            revokedAt: 0,
+            keyTail: bytes3(0)
+        });
+    }
+
+    /// @dev Move an existing key's expiry to `validUntil` if the caller may (root
+    ///      administrators, the accreditor's or the entity's own trusted keys) and the time
+    ///      is allowed; returns whether it moved and the expiry before.
+    function _shortenExpiry(KeyRecord storage record, uint40 validUntil)
+        private
+        returns (bool shortened, uint40 current)
+    {
+        uint64 entityId = record.entityId;
+        if (!_isTrustedKeyOf(msg.sender, entityId)) {
+            _requireAccreditorOrAdmin(entityId, _entities[entityId].parentId);
+        }
+        current = record.validUntil;
+        // Strictly after now: an expiry at the current second would retroactively untrust
+        // anchors made with the key in this very second.
+        if (validUntil >= current || validUntil <= block.timestamp || validUntil <= record.validFrom) {
+            return (false, current);
+        }
+        record.validUntil = validUntil;
+        return (true, current);
+    }
+
+    /// @dev Revoke an existing key from `effectiveFrom` (0: the next second) if the caller may;
+    ///      returns whether it was revoked (false: not earlier than `current`, the revocation
+    ///      time before) and the effective time.
+    function _revokeKeyRecord(KeyRecord storage record, uint40 effectiveFrom)
+        private
+        returns (bool revoked, uint40 effective, uint40 current)
+    {
+        uint64 entityId = record.entityId;
+        uint40 now_ = uint40(block.timestamp);
+        if (effectiveFrom > now_) revert RevocationInFuture(effectiveFrom);
+        if (!_isAccreditorOrAdmin(msg.sender, _entities[entityId].parentId)) {
+            // The entity's own keys may pull the plug, but a stolen key must not be able to
+            // erase the past, so they cannot back-date.
+            if (!_isTrustedKeyOf(msg.sender, entityId)) revert NotAuthorized(msg.sender, entityId);
+            if (effectiveFrom != 0) revert BackdatingNotAllowed(msg.sender);
+        }
+        // "Now" counts from the next second for judging the past (anchors already made in this
+        // second stay valid); the key is unusable for anything new at once (see _checkNow).
+        effective = effectiveFrom == 0 ? now_ + 1 : effectiveFrom;
+        current = record.revokedAt;
+        if (current != 0 && effective >= current) return (false, effective, current);
+        record.revokedAt = effective;
+        return (true, effective, current);
+    }
+
+    /// @dev Whether `publicKey` has the form of an Ed25519 or P-256 Multikey (header, length,
+    ///      compressed-point prefix). Whether the point is on the curve is for readers to check:
+    ///      it costs far more gas than the form, and a bad point only harms its own entity.
+    function _isSigningKeyForm(bytes calldata publicKey) private pure returns (bool) {
+        uint256 length = publicKey.length;
+        if (length == 34) return publicKey[0] == 0xed && publicKey[1] == 0x01;
+        if (length == 35) {
+            return publicKey[0] == 0x80 && publicKey[1] == 0x24 && (publicKey[2] == 0x02 || publicKey[2] == 0x03);
+        }
+        return false;
     }
 
     function _keyCode(KeyRecord memory record, uint40 when) private pure returns (TrustCode) {

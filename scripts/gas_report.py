@@ -3,6 +3,10 @@ Prints a table; asserts nothing (the contract tests assert the targets).
 
     python scripts/gas_report.py              # on the in-process chain
     python scripts/gas_report.py --anvil      # on a real anvil node
+    python scripts/gas_report.py --signing-key-storage
+        # also: addSigningKey with the public key stored as it is (packed into two slots),
+        # as a plain `bytes` value, or not at all (only its hash, the key id): two variants
+        # of IssuerRegistry.sol compiled on the fly and deployed beside it
 """
 
 from __future__ import annotations
@@ -10,11 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
-from anchor_service.chain import sign_anchor
+from anchor_service.chain import REGISTRY, Transactor, sign_anchor
+from anchor_service.chain import accredit as register_entity
 from localchain import AnvilChain, InProcessChain, LocalChain
 from testkit.world import build_world
 from verifier.contract_types import Kind, Scope, Status
+from verifier.contracts_abi import Artifact, load_artifact
 
 ANCHOR_TARGET = 60_000
 EXTRA_REVOKE_TARGET = 5_000
@@ -23,10 +30,15 @@ EXTRA_REVOKE_TARGET = 5_000
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--anvil", action="store_true", help="measure on anvil")
+    parser.add_argument("--signing-key-storage", action="store_true",
+                        help="also compare ways of storing a signing key's public key")
     args = parser.parse_args(argv)
     chain: LocalChain = AnvilChain.start() if args.anvil else InProcessChain.start()
     try:
-        return _report(chain, "anvil" if args.anvil else "in-process (eth-tester + py-evm)")
+        status = _report(chain, "anvil" if args.anvil else "in-process (eth-tester + py-evm)")
+        if args.signing_key_storage:
+            _storage_report(chain)
+        return status
     finally:
         chain.close()
 
@@ -53,6 +65,16 @@ def _report(chain: LocalChain, label: str) -> int:
     gas("registry.addKey", w.body, reg.addKey(new_id, spare.address, 0, 0))
     gas("registry.shortenKeyExpiry", w.body, reg.shortenKeyExpiry(spare.address, w.now() + 10**6))
     gas("registry.revokeKey (back-dated)", w.body, reg.revokeKey(spare.address, w.now() - 60))
+    ed25519_key = b"\xed\x01" + os.urandom(32)  # the registry checks the form, not the point
+    gas("registry.addSigningKey (Ed25519, entity's first)", w.body,
+        reg.addSigningKey(new_id, ed25519_key, 0, 0))
+    gas("registry.addSigningKey (P-256, entity's second)", w.body,
+        reg.addSigningKey(new_id, b"\x80\x24\x02" + os.urandom(32), 0, 0))
+    ed25519_id = reg.entitySigningKeys(new_id).call()[0]
+    gas("registry.shortenSigningKeyExpiry", w.body,
+        reg.shortenSigningKeyExpiry(ed25519_id, w.now() + 10**6))
+    gas("registry.revokeSigningKey (back-dated)", w.body,
+        reg.revokeSigningKey(ed25519_id, w.now() - 60))
     gas("registry.setStatus (suspend)", w.body, reg.setStatus(new_id, Status.SUSPENDED))
     gas(
         "registry.updateMetadata", w.issuer, reg.updateMetadata(w.issuer_id, "ipfs://m", b"\2" * 32)
@@ -102,16 +124,79 @@ def _report(chain: LocalChain, label: str) -> int:
 
     per_extra = (revoke[100] - revoke[1]) / 99
     print(f"gas report on {label}, contracts {w.registry.functions.version().call()}")
-    print(f"{'operation':<44} {'gas':>9}  target")
+    print(f"{'operation':<50} {'gas':>9}  target")
     for name, value, target in rows:
-        print(f"{name:<44} {value:>9,}  {target}")
+        print(f"{name:<50} {value:>9,}  {target}")
     print(
-        f"{'anchor.revoke, each extra adjacent credential':<44} {per_extra:>9,.0f}  "
+        f"{'anchor.revoke, each extra adjacent credential':<50} {per_extra:>9,.0f}  "
         f"<= {EXTRA_REVOKE_TARGET:,}"
     )
     ok = used <= ANCHOR_TARGET and per_extra <= EXTRA_REVOKE_TARGET
     print("targets met" if ok else "TARGETS MISSED")
     return 0 if ok else 1
+
+
+# How IssuerRegistry.sol stores a signing key's public key, and the two alternatives measured
+# against it: the source lines of addSigningKey that differ.
+_STORED_LINES = (
+    "        added.keyTail = bytes3(publicKey[32:]);\n",
+    "        _signingKeyHeads[keyId] = bytes32(publicKey[:32]);\n",
+)
+_HEADS = "    mapping(bytes32 keyId => bytes32) private _signingKeyHeads;"
+
+
+def _variant(source: str, *, plain_bytes: bool) -> str:
+    """IssuerRegistry.sol storing the key as ``bytes`` (``plain_bytes``) or not at all."""
+    for line in _STORED_LINES:
+        if line not in source:
+            raise SystemExit(f"gas_report: IssuerRegistry.sol no longer has {line.strip()!r}")
+        source = source.replace(line, "")
+    if plain_bytes:
+        source = source.replace(_HEADS, _HEADS + "\n    mapping(bytes32 keyId => bytes) "
+                                "private _signingKeyBytes;", 1)
+        source = source.replace("        _signingKeyCount = index + 1;\n",
+                                "        _signingKeyBytes[keyId] = publicKey;\n"
+                                "        _signingKeyCount = index + 1;\n", 1)
+    return source
+
+
+def _compiled_variants() -> dict[str, Artifact]:
+    # Run as `python scripts/gas_report.py`, the repository root is not on the path.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from scripts import compile_contracts  # noqa: PLC0415
+
+    sources = compile_contracts.find_sources()
+    name = "contracts/IssuerRegistry.sol"
+    variants = {"packed into the record and one slot (as deployed)": load_artifact(REGISTRY)}
+    for label, plain in (("as a plain `bytes` value", True), ("not at all (hash only)", False)):
+        changed = {**sources, name: _variant(sources[name], plain_bytes=plain)}
+        output = compile_contracts.compile_sources(changed).output
+        data = output["contracts"][name]["IssuerRegistry"]
+        variants[label] = Artifact(REGISTRY, data["abi"],
+                                   bytes.fromhex(data["evm"]["bytecode"]["object"]), b"", "",
+                                   {}, "")
+    return variants
+
+
+def _storage_report(chain: LocalChain) -> None:
+    """addSigningKey's gas with the public key stored each way: a fresh registry per way, one
+    body, its first and second key (Ed25519) and a P-256 key."""
+    admin = Transactor(chain.w3, chain.accounts[0])
+    print("\naddSigningKey gas by how the public key is stored")
+    print(f"{'public key stored':<52} {'1st Ed25519':>11} {'2nd Ed25519':>11} {'P-256':>9}")
+    for label, artifact in _compiled_variants().items():
+        receipt = admin.deploy(artifact, 3600, admin.address)
+        address = receipt["contractAddress"]
+        if address is None:
+            raise SystemExit(f"gas_report: the registry {label} was not deployed")
+        registry = chain.w3.eth.contract(address=address, abi=artifact.abi)
+        body = register_entity(admin, registry, parent=0, kind=Kind.ACCREDITATION_BODY,
+                               did=f"did:web:{os.urandom(4).hex()}.example",
+                               scope=Scope.FORMAL_DEGREE)
+        used = [int(admin.transact(registry.functions.addSigningKey(body, key, 0, 0))["gasUsed"])
+                for key in (b"\xed\x01" + os.urandom(32), b"\xed\x01" + os.urandom(32),
+                            b"\x80\x24\x03" + os.urandom(32))]
+        print(f"{label:<52} {used[0]:>11,} {used[1]:>11,} {used[2]:>9,}")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from anchor_service.store import BatchState, Store
 from localchain import AnvilChain
 from testkit.net import free_port, wait_until_up
 from testkit.processes import assert_anchored_exactly_once
-from testkit.world import build_world
+from testkit.world import build_world, give_signing_key
 
 EXPECTED = {"submit": {202}, "state": {200}, "receipt": {200, 409}, "verify": {200}}
 
@@ -141,8 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         write_keystore(data / "keys", world.issuer, "pw")
         location = args.database or str(data / "service.sqlite3")
         store = Store(location)
-        issuer = store.add_issuer("load", entity_id=world.issuer_id,
-                                  key_address=world.issuer.address, did="did:web:uni-a.example")
+        # With its signing key, registered on chain: every credential is signed at acceptance.
+        issuer = give_signing_key(store, world, store.add_issuer(
+            "load", entity_id=world.issuer_id, key_address=world.issuer.address,
+            did="did:web:uni-a.example"), data / "keys")
         token = store.add_token(role="issuer", issuer_id=issuer.id)
         port = free_port()
         env = {**os.environ, "MICROCRED_RPC_URL": str(chain.rpc_url),

@@ -98,16 +98,18 @@ class Submitters:
                 http.close()
 
 
-def prepare(world: World, tmp_path: Path, location: str | None = None,
-             ) -> tuple[dict[str, str], int, str, int, str]:
+def prepare(world: World, tmp_path: Path, location: str | None = None, *,
+            signing: bool = True) -> tuple[dict[str, str], int, str, int, str]:
     """Deployment record, keystore, database (SQLite in tmp_path unless ``location`` says
-    otherwise) with the issuer and a token; the service env."""
+    otherwise) with the issuer and a token; the service env. With ``signing`` (the default)
+    the issuer has its signing key, registered on chain (the chain must answer): the service
+    signs its credentials, whose ``issuer`` must then be the world's issuer's DID."""
     (tmp_path / "deployment.json").write_text(world.deployment.to_json(), encoding="utf-8")
     # A cheap scrypt: the service is started dozens of times here.
     write_keystore(tmp_path / "keys", world.issuer, "pw", scrypt_cost=2**10)
     database = location or str(tmp_path / "service.sqlite3")
     store = Store(database)
-    issuer = serve_issuer(store, world)
+    issuer = serve_issuer(store, world, keystore_dir=tmp_path / "keys" if signing else None)
     token = store.add_token(role="issuer", issuer_id=issuer.id)
     store.close()
     port = free_port()

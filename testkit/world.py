@@ -4,19 +4,33 @@ local chain (in-process or anvil), with a cast of callers."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from hashlib import sha256
+from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 
-from anchor_service.chain import Deployment, Transactor, deploy
+from anchor_service.chain import Deployment, Transactor, add_signing_key, deploy
 from anchor_service.chain import accredit as register
+from anchor_service.keystore import signing_key_path, write_signing_key
 from anchor_service.store import Issuer, Store
 from localchain import LocalChain
-from verifier.contract_types import ALL_SCOPES, CredentialCheck, Kind, Status, read
+from verifier.chain import JsonRpcChainReader
+from verifier.contract_types import (
+    ALL_SCOPES,
+    CredentialCheck,
+    Kind,
+    Status,
+    read,
+    signing_key_id,
+)
+from verifier.multikey import Multikey
 from verifier.receipt import Receipt
 
-__all__ = ["World", "build_world", "check_on_chain", "events", "serve_issuer"]
+__all__ = ["World", "build_world", "check_on_chain", "events", "give_signing_key",
+           "issuer_signing_key", "register_issuer_signing_key", "serve_issuer"]
 
 
 @dataclass
@@ -109,10 +123,46 @@ def check_on_chain(world: World, receipt: Receipt) -> None:
 
 
 def serve_issuer(store: Store, world: World, name: str = "uni-a", *,
-                 revoked: bool = False) -> Issuer:
+                 revoked: bool = False, keystore_dir: Path | None = None,
+                 password: str = "pw") -> Issuer:  # noqa: S107 - the tests' keystore password
     """Serve one of the world's issuers from ``store``: its trusted issuer, or with ``revoked``
-    the issuer whose entity is revoked (the service can read for it, not anchor)."""
+    the issuer whose entity is revoked (the service can read for it, not anchor). With
+    ``keystore_dir``, the trusted issuer also gets its signing key (:func:`give_signing_key`):
+    the service signs its credentials."""
     entity_id, key, did = ((world.revoked_id, world.revoked, "did:web:revoked.example")
                            if revoked else
                            (world.issuer_id, world.issuer, "did:web:uni-a.example"))
-    return store.add_issuer(name, entity_id=entity_id, key_address=key.address, did=did)
+    issuer = store.add_issuer(name, entity_id=entity_id, key_address=key.address, did=did)
+    if keystore_dir is not None and not revoked:
+        issuer = give_signing_key(store, world, issuer, keystore_dir, password)
+    return issuer
+
+
+def issuer_signing_key(did: str = "did:web:uni-a.example") -> ed25519.Ed25519PrivateKey:
+    """The test signing key (Ed25519) of the issuer ``did``: derived from the DID (as
+    tests/verifier/wallet.py derives it), so every test signs for one issuer with one key."""
+    return ed25519.Ed25519PrivateKey.from_private_bytes(
+        sha256(b"signing key " + did.encode()).digest())
+
+
+def register_issuer_signing_key(world: World) -> Multikey:
+    """Register the world's issuer's test signing key on chain for its entity (by the
+    accreditation body), unless it is registered already; its public key."""
+    key = Multikey.from_public_key(issuer_signing_key().public_key())
+    reader = JsonRpcChainReader(world.chain.w3)
+    if not reader.signing_key(world.registry.address, signing_key_id(key)).known:
+        add_signing_key(world.tx(world.body), world.registry, entity_id=world.issuer_id,
+                        key=key)
+    return key
+
+
+def give_signing_key(store: Store, world: World, issuer: Issuer, keystore_dir: Path,
+                     password: str = "pw") -> Issuer:  # noqa: S107 - the tests' password
+    """Give the served ``issuer`` (the world's trusted issuer) its test signing key: registered
+    on chain, written encrypted to ``keystore_dir`` (with a cheap scrypt: tests start services
+    over and over), and recorded in ``store`` as its current key (eddsa-jcs-2022)."""
+    key = register_issuer_signing_key(world)
+    path = signing_key_path(keystore_dir, signing_key_id(key))
+    if not path.exists():
+        write_signing_key(path, issuer_signing_key(), password, scrypt_cost=2**4)
+    return store.set_signing_key(issuer.id, key.multibase)

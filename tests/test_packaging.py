@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from anchor_service import migrations
+
 ROOT = Path(__file__).parents[1]
 ROOT_OF_TREE_A = "022a6979e6dab7aa5ae4c3e5e45f7e977112a7e63593820dbec1ec738a24f93c"
 
@@ -53,6 +55,8 @@ def test_wheel_ships_packages_types_and_data(wheel: Path) -> None:
         "anchor_service/__init__.py", "anchor_service/py.typed",
         "anchor_service/examples/vc2-microcredential.json",
         "verifier/artifacts/IssuerRegistry.json", "verifier/artifacts/CredentialAnchor.json",
+        "verifier/contexts/manifest.json", "verifier/contexts/credentials-v2.jsonld",
+        "verifier/contexts/ob-v3p0-context-3.0.3.json",
         "verifier/web/index.html", "verifier/web/verify.js", "verifier/web/verify.css",
         "verifier/web/favicon.svg", "anchor_service/api/web.py",
         "anchor_service/api/docs.py", "anchor_service/api/docs_assets/index.html",
@@ -69,7 +73,7 @@ def test_wheel_ships_packages_types_and_data(wheel: Path) -> None:
     # Nor testkit, the development distribution of the test support in testkit/.
     assert not any(name.startswith("testkit/") for name in names)
     # Every file of every data folder, not only the ones named above.
-    for folder in ("verifier/schemas", "verifier/artifacts", "verifier/web",
+    for folder in ("verifier/schemas", "verifier/artifacts", "verifier/web", "verifier/contexts",
                    "anchor_service/examples", "anchor_service/api/docs_assets",
                    "anchor_service/migrations", "anchor_service/migrations/versions"):
         shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / folder).iterdir()
@@ -123,7 +127,23 @@ def test_installed_wheel_migrates_a_database_with_its_own_revisions(installed: P
         f"assert migrations.__file__.startswith({str(installed)!r}), migrations.__file__",
         f"print(migrations.revisions(), migrations.upgrade({str(tmp_path / 'db.sqlite3')!r}))",
     ], tmp_path)
-    assert output == "['0001', '0002'] 0002"
+    # Every revision of the source tree, and its head, shipped.
+    assert output == f"{migrations.revisions()} {migrations.head()}"
+
+
+def test_installed_wheel_canonicalises_with_its_bundled_contexts(installed: Path,
+                                                                 tmp_path: Path) -> None:
+    """The JSON-LD contexts ship inside the package: an installed wheel loads them (checked
+    against its manifest) for RDF canonicalisation, offline."""
+    output = _run_installed(installed, [
+        "import verifier.jsonld as jsonld",
+        f"assert jsonld.__file__.startswith({str(installed)!r}), jsonld.__file__",
+        "document = {'@context': ['https://www.w3.org/ns/credentials/v2'],",
+        "            'type': ['VerifiableCredential'], 'credentialSubject': {'name': 'A'}}",
+        "nquads = jsonld.canonical_nquads(document)",
+        "print(len(jsonld.bundled_contexts().urls), nquads.count('\\n'))",
+    ], tmp_path)
+    assert output == f"{len(list((ROOT / 'verifier' / 'contexts').glob('*.json*'))) - 1} 3"
 
 
 def test_localchain_is_a_distribution_of_its_own(tmp_path: Path) -> None:

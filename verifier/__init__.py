@@ -5,12 +5,21 @@ The public API is small and explicit:
 - :mod:`verifier.merkle`: RFC 9162 Merkle trees and proof verification (pure functions).
 - :mod:`verifier.credential`: RFC 8785 canonical digests and salted leaf inputs.
 - :mod:`verifier.receipt`: the receipt (format v1) and bundle documents.
+- :mod:`verifier.did`: issuer DIDs, verification method ids and DID documents (pure).
+- :mod:`verifier.verify`: every check of a credential against its receipt, the issuer's
+  signature and the chain.
 - :mod:`verifier.errors`: every error derives from :class:`VerifierError`.
 
 This package never depends on ``anchor_service``; the service depends on it.
 """
 
 from verifier.credential import canonicalize, credential_digest, leaf_input, parse_credential
+from verifier.did import (
+    did_document,
+    did_web_url,
+    split_verification_method,
+    verification_method_id,
+)
 from verifier.errors import (
     CredentialError,
     MerkleError,
@@ -36,8 +45,12 @@ __all__ = [
     "__version__",
     "canonicalize",
     "credential_digest",
+    "did_document",
+    "did_web_url",
     "leaf_input",
     "parse_credential",
+    "split_verification_method",
+    "verification_method_id",
 ]
 
 __version__ = "0.1.0"

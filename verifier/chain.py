@@ -37,12 +37,21 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from verifier.contract_types import AnchorInfo, Entity, StatusWords, Trust, decode
+from verifier.contract_types import (
+    AnchorInfo,
+    Entity,
+    SigningKeyInfo,
+    StatusWords,
+    Trust,
+    decode,
+    decode_all,
+)
 from verifier.contracts_abi import load_artifact
 from verifier.errors import ChainReadError, ContractTypeError, PastStateError, ReorganisedError
 from verifier.text import UNSAFE
 
 __all__ = [
+    "MAX_SIGNING_KEYS_PER_ENTITY",
     "STATUS_WINDOW_WORDS",
     "BlockInfo",
     "ChainReader",
@@ -62,6 +71,9 @@ _MAX_WINDOWS = 256
 # The shortest URL part (user, path segment, query value) taken for a secret: shorter ones
 # ("v1", "rpc", "1") are names, not keys, and would blank out ordinary words.
 _MIN_SECRET_CHARS = 8
+#: ``IssuerRegistry.MAX_SIGNING_KEYS_PER_ENTITY``: the most signing keys an entity has, hence
+#: the longest answer :meth:`ChainReader.entity_signing_keys` accepts.
+MAX_SIGNING_KEYS_PER_ENTITY = 64
 _T = TypeVar("_T")
 
 
@@ -92,6 +104,21 @@ class ChainReader(Protocol):
                     at_block: int | None = None) -> tuple[bool, bool]: ...
     def trusted_at(self, registry: str, key: str, when: int) -> Trust: ...
     def entity(self, registry: str, entity_id: int) -> Entity: ...
+
+    def signing_key(self, registry: str, key_id: bytes) -> SigningKeyInfo:
+        """The registry's record of signing key ``key_id`` (keccak256 of its Multikey bytes);
+        ``entity_id`` 0 (:attr:`SigningKeyInfo.known` false) when no entity holds it."""
+        ...
+
+    def signing_key_trusted_at(self, registry: str, key_id: bytes, when: int) -> Trust:
+        """The registry's trust in signing key ``key_id`` at ``when`` (code ``UNKNOWN_KEY``
+        for a key no entity holds)."""
+        ...
+
+    def entity_signing_keys(self, registry: str, entity_id: int) -> tuple[SigningKeyInfo, ...]:
+        """Every signing key ever added to entity ``entity_id``, in the order added (at most
+        the registry's ``MAX_SIGNING_KEYS_PER_ENTITY``, one call)."""
+        ...
 
 
 class _Lru:
@@ -379,6 +406,16 @@ class JsonRpcChainReader:
     def entity(self, registry: str, entity_id: int) -> Entity:
         return self._retried(lambda pinned: pinned.entity(registry, entity_id))
 
+    def signing_key(self, registry: str, key_id: bytes) -> SigningKeyInfo:
+        return self._retried(lambda pinned: pinned.signing_key(registry, key_id))
+
+    def signing_key_trusted_at(self, registry: str, key_id: bytes, when: int) -> Trust:
+        return self._retried(lambda pinned: pinned.signing_key_trusted_at(registry, key_id,
+                                                                          when))
+
+    def entity_signing_keys(self, registry: str, entity_id: int) -> tuple[SigningKeyInfo, ...]:
+        return self._retried(lambda pinned: pinned.entity_signing_keys(registry, entity_id))
+
 
 class _PinnedReader:
     """A :class:`ChainReader` of one head's state, sharing that head's cache with every
@@ -559,6 +596,66 @@ class _PinnedReader:
             return self._decoded(Entity, f"entity {entity_id}", functions.entity(entity_id))
 
         return self._cached("small", ("entity", registry.lower(), entity_id), read)
+
+    def signing_key(self, registry: str, key_id: bytes) -> SigningKeyInfo:
+        """The record of signing key ``key_id``, as this head knows it; entity 0 when no
+        entity holds it (one call, cached per head)."""
+        reader = self._reader
+        key_id = _key_id(key_id)
+
+        def read() -> SigningKeyInfo:
+            functions = reader._contract(registry, reader._registry_abi, "registry").functions
+            return self._decoded(SigningKeyInfo, "the signing key",
+                                 functions.signingKeyInfo(key_id))
+
+        return self._cached("small", ("signing key", registry.lower(), key_id), read)
+
+    def signing_key_trusted_at(self, registry: str, key_id: bytes, when: int) -> Trust:
+        """The registry's trust in signing key ``key_id`` at ``when``, as this head knows it
+        (back-dated revocations included)."""
+        reader = self._reader
+        key_id = _key_id(key_id)
+
+        def read() -> Trust:
+            functions = reader._contract(registry, reader._registry_abi, "registry").functions
+            return self._decoded(Trust, "the signing key's trust",
+                                 functions.signingKeyTrustedAt(key_id, when))
+
+        return self._cached("small", ("signing trust", registry.lower(), key_id, when), read)
+
+    def entity_signing_keys(self, registry: str, entity_id: int) -> tuple[SigningKeyInfo, ...]:
+        """Every signing key of entity ``entity_id``, as this head knows it: one call
+        (``entitySigningKeyInfos``), bounded by the registry's ``MAX_SIGNING_KEYS_PER_ENTITY``;
+        a reply longer than that bound, or one naming another entity, is a failed read."""
+        reader = self._reader
+        what = f"the signing keys of entity {entity_id}"
+
+        def read() -> tuple[SigningKeyInfo, ...]:
+            functions = reader._contract(registry, reader._registry_abi, "registry").functions
+            value = reader._eth_call(self._view, what,
+                                     functions.entitySigningKeyInfos(entity_id),
+                                     self._head_block())
+            if not isinstance(value, list | tuple) or len(value) > MAX_SIGNING_KEYS_PER_ENTITY:
+                raise ChainReadError(f"cannot read {what}: the node answered more than "
+                                     f"{MAX_SIGNING_KEYS_PER_ENTITY} keys")
+            try:
+                keys = decode_all(SigningKeyInfo, value)
+            except ContractTypeError as exc:
+                raise ChainReadError(f"cannot read {what}: the node answered {exc}") from None
+            if any(key.entity_id != entity_id for key in keys):
+                raise ChainReadError(f"cannot read {what}: the node answered keys of "
+                                     "another entity")
+            return keys
+
+        return self._cached("small", ("signing keys", registry.lower(), entity_id), read)
+
+
+def _key_id(key_id: bytes) -> bytes:
+    """A signing key id as the registry takes it: 32 bytes (anything else is a caller's
+    mistake, refused before any request)."""
+    if not isinstance(key_id, bytes) or len(key_id) != 32:
+        raise ChainReadError(f"a signing key id is 32 bytes, not {key_id!r:.80}")
+    return bytes(key_id)
 
 
 class _NodeAnswered(Exception):  # noqa: N818 - internal: the node's JSON-RPC error object

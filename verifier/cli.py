@@ -3,12 +3,19 @@
     verify-credential bundle.json --rpc-url http://127.0.0.1:8545 --trust trust.json
     verify-credential wallet/ --trust trust.json --json        # a folder: its bundles
     verify-credential bundle.json --trust trust.json --offline # no chain: what can be checked
+    verify-credential bundle.json --trust trust.json --offline --issuer-key z6Mk...
+                                                # the issuer's key, known from the issuer
+
+A credential must carry its issuer's signature (a W3C Data Integrity proof) unless the trust
+file sets "requireSignature": false or --allow-unsigned is given; the report then says that
+the credential was accepted unsigned.
 
 Exit codes:
   0  every bundle is valid
   1  at least one bundle is not valid (a JSON document that is not a well-formed bundle is
      not valid, reported like any other failure)
-  2  error, and no bundle found not valid: bad arguments, a bad trust file, a file that
+  2  error, and no bundle found not valid: bad arguments (an --issuer-key that is not an
+     Ed25519, P-256 or P-384 publicKeyMultibase), a bad trust file, a file that
      cannot be read or is not JSON (a syntax error, a duplicate key, an integer beyond
      +-(2**53 - 1), nesting too deep), or a chain that could not be read (NOT CHECKED: the
      node unreachable, or without the past state --as-of needs)
@@ -30,10 +37,12 @@ from verifier.chain import ChainReader, JsonRpcChainReader
 from verifier.credential import parse_json_object
 from verifier.errors import (
     CredentialError,
+    DataIntegrityError,
     UnreadableDocumentError,
     UnreadableJSONError,
     VerifierError,
 )
+from verifier.multikey import Multikey
 from verifier.receipt import BUNDLE_FORMAT, document_kind
 from verifier.text import visible
 from verifier.trust import TrustConfig
@@ -45,8 +54,7 @@ _MARKS = {CheckStatus.PASSED: "PASS", CheckStatus.FAILED: "FAIL",
           CheckStatus.NOT_CHECKED: "----", CheckStatus.NOT_APPLICABLE: "n/a "}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``verify-credential`` console script."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="verify-credential",
                                      description=__doc__.split("\n\n")[0],
                                      epilog=__doc__[__doc__.index("Exit codes:"):],
@@ -62,10 +70,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="judge the credential at this ISO 8601 time (with a time zone) "
                         "instead of now: its validity period then, and its revocation and "
                         "suspension as the chain stood then")
+    parser.add_argument("--allow-unsigned", action="store_true",
+                        help="accept a credential without an issuer signature on its anchor "
+                        "alone (the report says so); a signature that is there is still "
+                        "checked")
+    parser.add_argument("--issuer-key", metavar="z...", default=None,
+                        help="the issuer's public key (publicKeyMultibase), as known from the "
+                        "issuer: the proof must be made with this key")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``verify-credential`` console script."""
+    args = _parser().parse_args(argv)
     try:
+        issuer_key = _issuer_key(args.issuer_key)
         trust = TrustConfig.load(args.trust)
+        if args.allow_unsigned:
+            trust = trust.model_copy(update={"require_signature": False})
         files = _bundle_files(args.path)
         reader: ChainReader | None = None if args.offline else JsonRpcChainReader(args.rpc_url)
     except (VerifierError, OSError) as exc:
@@ -91,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         try:
             reports.append((file, verify_bundle_text(text, trust=trust, reader=reader,
-                                                      as_of=args.as_of)))
+                                                      as_of=args.as_of,
+                                                      issuer_key=issuer_key)))
         except UnreadableDocumentError as exc:
             unreadable.append(file)
             print(visible(f"verify-credential: error: {file}: {exc}"), file=sys.stderr)
@@ -127,6 +151,15 @@ def _exit_code(reports: list[VerificationReport]) -> int:
     if any(report.offline_checks_passed for report in reports):
         return 3
     return 0
+
+
+def _issuer_key(text: str | None) -> Multikey | None:
+    if text is None:
+        return None
+    try:
+        return Multikey.from_multibase(text)
+    except DataIntegrityError as exc:
+        raise VerifierError(f"--issuer-key: {exc}") from None
 
 
 def _aware_time(text: str) -> datetime:
@@ -186,6 +219,12 @@ def _print(reports: list[tuple[Path, VerificationReport]], *, as_json: bool,
         anchored = (", anchored " + datetime.fromtimestamp(report.anchored_at, UTC).isoformat()
                     if report.anchored_at else "")
         print(visible(f"{file}: {verdict}{issuer}{anchored}"))
+        if report.signature is not None:
+            print(visible(f"  signed ({report.signature['cryptosuite']}) with "
+                          f"{report.signature['verificationMethod']}"))
+        elif report.unsigned_allowed:
+            print("  UNSIGNED: no issuer signature; accepted on its anchor alone "
+                  "(unsigned credentials allowed)")
         if not folder or not report.valid:
             for check in report.checks:
                 print(visible(f"  [{_MARKS[check.status]}] {check.name}: {check.detail}"))

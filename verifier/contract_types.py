@@ -7,8 +7,9 @@ One place for every Python user, the verifier and the service alike:
   (same members, same values); :class:`Scope` holds the scope bits (``SCOPE_*``). Each carries
   the word the CLI and the API show for it (:attr:`Kind.label`, :attr:`TrustCode.reason`,
   :func:`scope_names`...).
-* :class:`Entity`, :class:`KeyInfo`, :class:`Trust`, :class:`StatusChange`,
-  :class:`AnchorInfo` and :class:`CredentialStatus` are the contracts' structs;
+* :class:`Entity`, :class:`KeyInfo`, :class:`SigningKeyInfo`, :class:`Trust`,
+  :class:`StatusChange`, :class:`AnchorInfo` and :class:`CredentialStatus` are the contracts'
+  structs;
   :class:`KeyCheck`, :class:`CredentialCheck` and :class:`StatusWords` are the named results
   of ``checkKeyNow``, ``checkCredential`` and ``statusWords``.
 
@@ -40,7 +41,8 @@ from enum import IntEnum, IntFlag
 from typing import Any, Final, TypeVar
 
 from verifier.contracts_abi import load_artifact
-from verifier.errors import ContractTypeError
+from verifier.errors import ChainReadError, ContractTypeError, MultikeyError
+from verifier.multikey import Multikey, encode_multibase
 
 __all__ = [
     "ALL_SCOPES",
@@ -55,6 +57,7 @@ __all__ = [
     "KeyInfo",
     "Kind",
     "Scope",
+    "SigningKeyInfo",
     "Status",
     "StatusChange",
     "StatusWords",
@@ -67,6 +70,7 @@ __all__ = [
     "field_name",
     "read",
     "scope_names",
+    "signing_key_id",
 ]
 
 
@@ -207,6 +211,47 @@ class KeyInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class SigningKeyInfo:
+    """``IIssuerRegistry.SigningKeyInfo``, as ``signingKeyInfo(keyId)`` returns it: a signing
+    key (verification method) of an entity. For a key no entity holds, ``entity_id`` is 0 and
+    ``public_key`` empty (see :attr:`known`); ``revoked_at`` is 0 when the key is not revoked.
+    ``public_key`` is the Multikey's bytes (multicodec header and raw key), ``key_id`` their
+    keccak256 (:func:`signing_key_id`)."""
+
+    key_id: bytes
+    entity_id: int
+    index: int
+    valid_from: int
+    valid_until: int
+    revoked_at: int
+    public_key: bytes
+
+    @property
+    def known(self) -> bool:
+        """Whether an entity holds the key (the registry answers all zero otherwise)."""
+        return self.entity_id != 0
+
+    def multikey(self) -> Multikey:
+        """The public key as a :class:`~verifier.multikey.Multikey` (checked: a key the
+        registry holds has the right form, but only this checks that it is a curve point);
+        :class:`~verifier.errors.MultikeyError` for an unknown key or one that is not valid."""
+        if not self.known:
+            raise MultikeyError(f"signing key 0x{self.key_id.hex()} is not registered")
+        return Multikey.from_multibase(encode_multibase(self.public_key))
+
+
+def signing_key_id(key: Multikey) -> bytes:
+    """The registry's id of a signing key: keccak256 of the Multikey's bytes (multicodec header
+    and raw key), 32 bytes. Needs the chain extra (keccak), as every registry read does."""
+    try:
+        from eth_hash.auto import keccak  # noqa: PLC0415 - the chain extra is optional
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ChainReadError("signing key ids need the chain extra: "
+                             "pip install 'microcred-anchor[chain]'") from exc
+    return bytes(keccak(key.multicodec))
+
+
+@dataclass(frozen=True, slots=True)
 class Trust:
     """``IIssuerRegistry.Trust``, the answer of ``trustedAt(key, when)``."""
 
@@ -281,6 +326,7 @@ _SOURCES: Final[dict[type, tuple[str, str]]] = {
     Entity: ("IssuerRegistry", "entity"),
     StatusChange: ("IssuerRegistry", "statusHistory"),
     KeyInfo: ("IssuerRegistry", "keyInfo"),
+    SigningKeyInfo: ("IssuerRegistry", "signingKeyInfo"),
     Trust: ("IssuerRegistry", "trustedAt"),
     KeyCheck: ("IssuerRegistry", "checkKeyNow"),
     AnchorInfo: ("CredentialAnchor", "anchorOf"),

@@ -1,22 +1,33 @@
-"""W3C Data Integrity proofs (``DataIntegrityProof``) with the JCS cryptosuites.
+"""W3C Data Integrity proofs (``DataIntegrityProof``) with the JCS and RDFC cryptosuites.
 
-Two cryptosuites, both over the RFC 8785 (JCS) canonical form that
-:func:`verifier.credential.canonicalize` computes:
+Three cryptosuites:
 
-- ``eddsa-jcs-2022`` (Data Integrity EdDSA Cryptosuites v1.0): Ed25519 keys.
-- ``ecdsa-jcs-2019`` (Data Integrity ECDSA Cryptosuites v1.0): P-256 keys, and P-384 keys.
+- ``eddsa-jcs-2022`` (Data Integrity EdDSA Cryptosuites v1.0): Ed25519 keys, over the RFC 8785
+  (JCS) canonical form that :func:`verifier.credential.canonicalize` computes.
+- ``ecdsa-jcs-2019`` (Data Integrity ECDSA Cryptosuites v1.0): P-256 keys, and P-384 keys, over
+  the JCS canonical form.
+- ``eddsa-rdfc-2022`` (Data Integrity EdDSA Cryptosuites v1.0, the suite Open Badges 3.0
+  names): Ed25519 keys, over the RDFC-1.0 canonical N-Quads of the JSON-LD document
+  (:func:`verifier.jsonld.canonical_nquads`: contexts from the bundle only, never the network,
+  JSON-LD safe mode, bounded work).
 
-Both make a proof the same way:
+All make a proof the same way:
 
 1. The *proof configuration* is the proof without ``proofValue``: ``type``
    (``DataIntegrityProof``), ``cryptosuite``, ``created``, ``verificationMethod``,
    ``proofPurpose``, and ``@context`` set to the document's ``@context``.
-2. ``hashData = H(JCS(proof configuration)) || H(JCS(document without proof))``, where ``H`` is
-   SHA-256, or SHA-384 for a P-384 key.
+2. ``hashData = H(C(proof configuration)) || H(C(document without proof))``, where ``C`` is the
+   suite's canonicalisation (JCS, or RDFC-1.0 N-Quads as UTF-8) and ``H`` is SHA-256, or
+   SHA-384 for a P-384 key.
 3. Ed25519 signs ``hashData`` (64 bytes) as the message; ECDSA signs it with SHA-256 (P-256) or
    SHA-384 (P-384) as the message digest and the signature is IEEE P1363 ``r || s`` (64 or 96
    bytes), never DER.
 4. ``proofValue = "z" + base58btc(signature)``, and the proof is added to the document.
+
+For ``eddsa-rdfc-2022`` the document must define the proof's terms: when its ``@context``
+holds neither the VC 2.0 context nor Data Integrity v2, signing appends
+``https://w3id.org/security/data-integrity/v2`` to it (as the reference implementation does),
+so a VC 1.1 credential gets that context, covered by the signature.
 
 Verification takes the proof apart the same way. If the proof has an ``@context``, it must be a
 prefix, in order, of the document's ``@context``; the proof's ``@context`` then stands for the
@@ -58,6 +69,7 @@ from verifier.errors import (
     MultikeyError,
     UnsupportedCryptosuiteError,
 )
+from verifier.jsonld import ContextBundle, canonical_nquads
 from verifier.multikey import (
     KeyType,
     Multikey,
@@ -69,10 +81,14 @@ from verifier.multikey import (
 )
 
 __all__ = [
+    "DATA_INTEGRITY_CONTEXT",
     "ECDSA_JCS_2019",
     "EDDSA_JCS_2022",
+    "EDDSA_RDFC_2022",
     "PROOF_TYPE",
+    "RDFC_SUITES",
     "SUITES",
+    "VC_2_0_CONTEXT",
     "HashData",
     "Suite",
     "VerifiedProof",
@@ -84,13 +100,19 @@ __all__ = [
 PROOF_TYPE: Final = "DataIntegrityProof"
 EDDSA_JCS_2022: Final = "eddsa-jcs-2022"
 ECDSA_JCS_2019: Final = "ecdsa-jcs-2019"
-Suite = Literal["eddsa-jcs-2022", "ecdsa-jcs-2019"]
-SUITES: Final[tuple[str, ...]] = (EDDSA_JCS_2022, ECDSA_JCS_2019)
+EDDSA_RDFC_2022: Final = "eddsa-rdfc-2022"
+Suite = Literal["eddsa-jcs-2022", "ecdsa-jcs-2019", "eddsa-rdfc-2022"]
+SUITES: Final[tuple[str, ...]] = (EDDSA_JCS_2022, ECDSA_JCS_2019, EDDSA_RDFC_2022)
+#: Suites that canonicalise with RDFC-1.0 (JSON-LD) instead of JCS.
+RDFC_SUITES: Final = frozenset({EDDSA_RDFC_2022})
+VC_2_0_CONTEXT: Final = "https://www.w3.org/ns/credentials/v2"
+DATA_INTEGRITY_CONTEXT: Final = "https://w3id.org/security/data-integrity/v2"
 
 #: Key types each suite accepts.
 _SUITE_KEYS: Final = {
     EDDSA_JCS_2022: (KeyType.ED25519,),
     ECDSA_JCS_2019: (KeyType.P256, KeyType.P384),
+    EDDSA_RDFC_2022: (KeyType.ED25519,),
 }
 _SIGNATURE_SIZE: Final = {KeyType.ED25519: 64, KeyType.P256: 64, KeyType.P384: 96}
 # XSD dateTimeStamp (a time zone is required), as Data Integrity requires for created/expires.
@@ -100,8 +122,8 @@ _DATE_TIME_STAMP: Final = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class HashData:
-    """What a JCS cryptosuite hashes and signs: the two canonical forms, their hashes, and
-    ``proof_hash || document_hash``, the signed bytes."""
+    """What a cryptosuite hashes and signs: the two canonical forms (JCS bytes, or RDFC-1.0
+    N-Quads as UTF-8), their hashes, and ``proof_hash || document_hash``, the signed bytes."""
 
     canonical_proof_config: bytes
     canonical_document: bytes
@@ -127,6 +149,18 @@ class VerifiedProof:
     #: does not cover them (empty when the proof has no ``@context`` or the same one).
     uncovered_context: tuple[Any, ...] = ()
 
+    @property
+    def expires_at(self) -> int | None:
+        """``expires`` in Unix seconds (fractions of a second dropped), or None: a proof past
+        it does not verify, which the caller judges against its own clock."""
+        if self.expires is None:
+            return None
+        match = _DATE_TIME_STAMP.fullmatch(self.expires)
+        if match is None:  # pragma: no cover - the proof's reader checked it
+            raise MalformedDataIntegrityProofError(f"proof.expires: {self.expires!r}")
+        return int(datetime.fromisoformat(
+            match.group(1) + match.group(3).replace("Z", "+00:00")).timestamp())
+
 
 def _key_fits(suite: str, key_type: KeyType) -> None:
     if key_type not in _SUITE_KEYS[suite]:
@@ -148,12 +182,19 @@ def _canonical(value: Mapping[str, Any], what: str) -> bytes:
 
 
 def hash_data(unsecured_document: Mapping[str, Any], proof_config: Mapping[str, Any], *,
-              key_type: KeyType) -> HashData:
-    """Canonicalise both objects with JCS and hash them (SHA-384 for a P-384 key, SHA-256
-    otherwise). ``proof_config`` is used as given: callers put the ``@context`` in it."""
+              key_type: KeyType, suite: str = EDDSA_JCS_2022,
+              contexts: ContextBundle | None = None) -> HashData:
+    """Canonicalise both objects with the suite's canonicalisation (JCS; RDFC-1.0 for
+    ``eddsa-rdfc-2022``, contexts from ``contexts`` or the bundled ones) and hash them
+    (SHA-384 for a P-384 key, SHA-256 otherwise). ``proof_config`` is used as given: callers
+    put the ``@context`` in it."""
     algorithm, _ = _hash_for(key_type)
-    canonical_config = _canonical(proof_config, "proof configuration")
-    canonical_document = _canonical(unsecured_document, "document")
+    if suite in RDFC_SUITES:
+        canonical_config = canonical_nquads(proof_config, contexts=contexts).encode()
+        canonical_document = canonical_nquads(unsecured_document, contexts=contexts).encode()
+    else:
+        canonical_config = _canonical(proof_config, "proof configuration")
+        canonical_document = _canonical(unsecured_document, "document")
     return HashData(canonical_config, canonical_document,
                     hashlib.new(algorithm, canonical_config).digest(),
                     hashlib.new(algorithm, canonical_document).digest())
@@ -204,12 +245,27 @@ def _sign(private_key: PrivateKey, key_type: KeyType, data: bytes) -> bytes:
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 
+def _with_suite_context(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``document`` with Data Integrity v2 appended to its ``@context`` unless that or the VC
+    2.0 context (which defines the proof's terms too) is there already."""
+    context = _context_list(document.get("@context", []))
+    if "@context" not in document:
+        context = []
+    if VC_2_0_CONTEXT in context or DATA_INTEGRITY_CONTEXT in context:
+        return document
+    return {**document, "@context": [*context, DATA_INTEGRITY_CONTEXT]}
+
+
 def add_proof(document: Mapping[str, Any], *, suite: Suite, private_key: PrivateKey,
               verification_method: str, created: str | datetime,
-              proof_purpose: str = "assertionMethod") -> dict[str, Any]:
+              proof_purpose: str = "assertionMethod",
+              contexts: ContextBundle | None = None) -> dict[str, Any]:
     """Sign ``document`` with ``suite`` and return a new document carrying the
     ``DataIntegrityProof``. The input is not changed. ``created`` is an XSD dateTimeStamp
-    string, or an aware datetime (written in UTC to the second)."""
+    string, or an aware datetime (written in UTC to the second). ``contexts`` (for
+    ``eddsa-rdfc-2022`` only) are the JSON-LD contexts to load, by default the bundled ones;
+    for that suite the returned document may carry one more ``@context`` entry (see the module
+    docstring)."""
     if suite not in SUITES:
         raise UnsupportedCryptosuiteError(f"cryptosuite {suite!r} is not one of {list(SUITES)}")
     if not isinstance(document, Mapping):
@@ -224,6 +280,8 @@ def add_proof(document: Mapping[str, Any], *, suite: Suite, private_key: Private
         raise MalformedDataIntegrityProofError("proofPurpose: expected a non-empty string")
     key_type = _private_key_type(private_key)
     _key_fits(suite, key_type)
+    if suite in RDFC_SUITES:
+        document = _with_suite_context(document)
     proof: dict[str, Any] = {
         "type": PROOF_TYPE,
         "cryptosuite": suite,
@@ -231,9 +289,15 @@ def add_proof(document: Mapping[str, Any], *, suite: Suite, private_key: Private
         "verificationMethod": verification_method,
         "proofPurpose": proof_purpose,
     }
+    config = dict(proof)
     if "@context" in document:
-        proof["@context"] = document["@context"]
-    data = hash_data(document, proof, key_type=key_type)
+        config["@context"] = document["@context"]
+        if suite not in RDFC_SUITES:
+            # The JCS suites write it into the proof; the RDF suite leaves it out (the
+            # specification's vectors and the reference implementation do), and a verifier
+            # takes the document's, as the proof configuration did.
+            proof["@context"] = document["@context"]
+    data = hash_data(document, config, key_type=key_type, suite=suite, contexts=contexts)
     signature = _sign(private_key, key_type, data.combined)
     proof["proofValue"] = encode_multibase(signature)
     return {**document, "proof": proof}
@@ -290,8 +354,13 @@ def _read_proof(document: Mapping[str, Any], expected_proof_purpose: str) -> _Pr
         raise MalformedDataIntegrityProofError("document has no proof")
     proof = document["proof"]
     if isinstance(proof, list):
-        raise MalformedDataIntegrityProofError("proof: proof sets (a list of proofs) are not "
-                                               "supported; expected one proof object")
+        # VC 2.0 lets `proof` be a set; Open Badges 3.0 issuers write a set of one. One proof
+        # in a list is that proof; several (a proof set or chain) are not read.
+        if len(proof) != 1:
+            raise MalformedDataIntegrityProofError(
+                f"proof: a proof set of {len(proof)} proofs is not supported; expected one "
+                "proof (an object, or a list holding one)")
+        proof = proof[0]
     if not isinstance(proof, Mapping):
         raise MalformedDataIntegrityProofError(
             f"proof: expected an object, got {type(proof).__name__}")
@@ -373,9 +442,12 @@ def _check_signature(multikey: Multikey, signature: bytes, data: bytes, suite: s
 
 
 def verify_proof(document: Mapping[str, Any], key: Multikey | str | PublicKey, *,
-                 expected_proof_purpose: str = "assertionMethod") -> VerifiedProof:
+                 expected_proof_purpose: str = "assertionMethod",
+                 contexts: ContextBundle | None = None) -> VerifiedProof:
     """Verify the ``DataIntegrityProof`` of ``document`` with ``key`` (a :class:`Multikey`,
-    a ``publicKeyMultibase`` string or a ``cryptography`` public key).
+    a ``publicKeyMultibase`` string or a ``cryptography`` public key). ``contexts`` (for
+    ``eddsa-rdfc-2022`` only) are the JSON-LD contexts to load, by default the bundled ones: a
+    context outside them fails with :class:`~verifier.errors.UnknownContextError`.
 
     Returns a :class:`VerifiedProof`; raises a :class:`~verifier.errors.DataIntegrityError`
     subclass saying why the proof does not verify. The checks run cheapest first: the proof's
@@ -388,7 +460,8 @@ def verify_proof(document: Mapping[str, Any], key: Multikey | str | PublicKey, *
     _key_fits(members.suite, multikey.key_type)
     signature = _signature_bytes(members.proof, members.suite, multikey.key_type)
     unsecured, options, uncovered = _signed_objects(document, members.proof)
-    data = hash_data(unsecured, options, key_type=multikey.key_type)
+    data = hash_data(unsecured, options, key_type=multikey.key_type, suite=members.suite,
+                     contexts=contexts)
     _check_signature(multikey, signature, data.combined, members.suite)
     return VerifiedProof(cryptosuite=members.suite,
                          verification_method=members.verification_method,

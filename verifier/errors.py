@@ -14,6 +14,8 @@ __all__ = [
     "DataIntegrityError",
     "DataIntegrityKeyError",
     "DataIntegritySignatureError",
+    "JsonLdLimitError",
+    "JsonLdProcessingError",
     "MalformedDataIntegrityProofError",
     "MalformedProofError",
     "MerkleError",
@@ -26,6 +28,7 @@ __all__ = [
     "ReorganisedError",
     "RootMismatchError",
     "TrustConfigError",
+    "UnknownContextError",
     "UnreadableDocumentError",
     "UnreadableJSONError",
     "UnsupportedCryptosuiteError",
@@ -192,3 +195,31 @@ class DataIntegritySignatureError(DataIntegrityError):
     or the proof options were changed, or another key signed."""
 
     code = "signature_invalid"
+
+
+class JsonLdProcessingError(DataIntegrityError):
+    """A document could not be processed as JSON-LD for RDF canonicalisation
+    (``eddsa-rdfc-2022``): invalid JSON-LD, or a term, ``@id`` or ``@type`` that does not map to
+    an absolute IRI, which would drop data from what is signed (JSON-LD "safe mode")."""
+
+    code = "jsonld_invalid"
+
+
+class UnknownContextError(JsonLdProcessingError):
+    """A JSON-LD ``@context`` (or other remote document) is not in the bundled contexts: the
+    document loader never fetches anything over the network. ``url`` names it."""
+
+    code = "unknown_context"
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"JSON-LD context {url[:200]!r} is not one of the bundled contexts "
+                         "(verifier/contexts); nothing is fetched over the network")
+        self.url = url
+
+
+class JsonLdLimitError(JsonLdProcessingError):
+    """A document is over a bound of JSON-LD processing (values, nesting, RDF quads) or its
+    blank nodes would need more RDF canonicalisation work than the limit allows (the
+    "poison graph" of RDFC-1.0)."""
+
+    code = "jsonld_limit"

@@ -224,9 +224,15 @@ class Multikey:
         raise MultikeyError(f"unsupported public key type {type(key).__name__}")
 
     @property
+    def multicodec(self) -> bytes:
+        """The Multikey's bytes: multicodec header and raw key (what ``publicKeyMultibase``
+        encodes, and what the issuer registry stores and hashes into a signing key's id)."""
+        return self.key_type.public_header + self.raw
+
+    @property
     def multibase(self) -> str:
         """The ``publicKeyMultibase`` string."""
-        return encode_multibase(self.key_type.public_header + self.raw)
+        return encode_multibase(self.multicodec)
 
     def public_key(self) -> PublicKey:
         """The ``cryptography`` public key object."""

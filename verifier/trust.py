@@ -1,6 +1,6 @@
 """What a verifier trusts: a pinned list of deployments (chain id, anchor contract, registry
-contract) and how many confirmations an anchor needs. A receipt that points anywhere else
-fails, whatever the chain says."""
+contract), how many confirmations an anchor needs, and whether credentials must be signed by
+their issuer. A receipt that points anywhere else fails, whatever the chain says."""
 
 from __future__ import annotations
 
@@ -34,12 +34,17 @@ class TrustedDeployment(BaseModel):
 
 
 class TrustConfig(BaseModel):
-    """The deployments to trust and the confirmations an anchor needs."""
+    """The deployments to trust, the confirmations an anchor needs, and whether an issuer
+    signature is required."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     deployments: tuple[TrustedDeployment, ...]
     min_confirmations: Annotated[int, Field(alias="minConfirmations", ge=1)] = 1
+    #: Whether a credential must carry an issuer proof (a Data Integrity ``DataIntegrityProof``).
+    #: When false, an unsigned credential is judged on its anchor alone and its report says so
+    #: (``unsignedAllowed``); a signed credential's proof is checked either way.
+    require_signature: Annotated[bool, Field(alias="requireSignature", strict=True)] = True
 
     def deployment_for(self, chain_id: int, anchor: str) -> TrustedDeployment | None:
         """The trusted deployment of ``anchor`` on ``chain_id``, or None."""

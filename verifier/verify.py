@@ -7,6 +7,12 @@
 Checks that need the chain are ``not_checked`` when no reader is given (offline), and the
 report is then not valid, but says exactly what was and was not established: its ``verdict``
 is ``offline_checks_passed`` when every check that ran passed.
+
+The issuer's signature (a W3C Data Integrity ``DataIntegrityProof``) is checked offline with
+the key its ``verificationMethod`` names (``<issuer DID>#<publicKeyMultibase>``), or with a key
+the caller gives; against the chain, that key must be registered to the credential's issuer
+and trusted when the credential was anchored. The digest check is over the credential as it
+is, proof included: the service anchors the signed credential.
 """
 
 from __future__ import annotations
@@ -22,12 +28,15 @@ from typing import Any, NamedTuple
 
 from verifier._paths import Link, spell
 from verifier.chain import ChainReader
-from verifier.contract_types import SCOPES, AnchorInfo
+from verifier.contract_types import SCOPES, AnchorInfo, Entity, Trust, signing_key_id
 from verifier.credential import canonicalize
+from verifier.data_integrity import verify_proof
+from verifier.did import split_verification_method
 from verifier.errors import (
     ChainBehindError,
     ChainReadError,
     CredentialError,
+    DataIntegrityError,
     ProofError,
     ReceiptError,
     ReorganisedError,
@@ -35,6 +44,7 @@ from verifier.errors import (
     VerifierError,
 )
 from verifier.merkle import verify_inclusion
+from verifier.multikey import Multikey
 from verifier.receipt import Bundle, Receipt
 from verifier.trust import TrustConfig, TrustedDeployment
 
@@ -50,9 +60,12 @@ __all__ = [
 CHECK_NAMES = (
     "receipt_well_formed", "digest_matches", "merkle_inclusion", "trusted_deployment",
     "anchored_on_chain", "confirmations", "issuer_trusted_at_anchoring", "issuer_did_matches",
+    "signature_valid", "signing_key_registered", "signing_key_trusted_at_anchoring",
     "scope_allows_kind", "not_revoked", "not_suspended", "validity_period",
 )
-_CHAIN_CHECKS = frozenset(CHECK_NAMES[4:11])
+_SIGNATURE_CHECKS = ("signature_valid", "signing_key_registered",
+                     "signing_key_trusted_at_anchoring")
+_CHAIN_CHECKS = frozenset(CHECK_NAMES[4:14]) - {"signature_valid"}
 
 
 class CheckStatus(StrEnum):
@@ -85,6 +98,12 @@ class VerificationReport:
     anchored_at: int | None = None
     #: The time the credential was judged at (Unix seconds), when not now.
     as_of: int | None = None
+    #: The issuer proof that verified: ``cryptosuite``, ``verificationMethod``, ``created``.
+    signature: Mapping[str, Any] | None = None
+    #: The credential carries no issuer proof and was judged without one, because the trust
+    #: configuration allows unsigned credentials (``requireSignature`` false,
+    #: ``--allow-unsigned``): its signature checks are ``not_applicable``.
+    unsigned_allowed: bool = False
 
     @property
     def valid(self) -> bool:
@@ -122,6 +141,8 @@ class VerificationReport:
         return {"valid": self.valid, "verdict": self.verdict, "issuerDid": self.issuer_did,
                 "issuerName": self.issuer_name, "issuerMetadataUri": self.issuer_metadata_uri,
                 "anchoredAt": self.anchored_at, "asOf": self.as_of,
+                "signature": None if self.signature is None else dict(self.signature),
+                "unsignedAllowed": self.unsigned_allowed,
                 "checks": [{"name": c.name, "status": c.status.value, "detail": c.detail,
                             "evidence": dict(c.evidence)} for c in self.checks]}
 
@@ -141,6 +162,41 @@ _NO_SCOPE = Check("scope_allows_kind", CheckStatus.NOT_APPLICABLE,
                   "the credential declares no learningScope")
 _NO_VALIDITY = Check("validity_period", CheckStatus.NOT_APPLICABLE,
                      "no validity period declared")
+_UNSIGNED_ALLOWED = _shared(CheckStatus.NOT_APPLICABLE,
+                            "the credential is not signed, and unsigned credentials are allowed "
+                            "(requireSignature false, --allow-unsigned)", _SIGNATURE_CHECKS)
+_UNSIGNED_REFUSED = Check("signature_valid", CheckStatus.FAILED,
+                          "the credential is not signed (it has no proof), and a signature is "
+                          "required (to accept it on its anchor alone: requireSignature false, "
+                          "--allow-unsigned)")
+
+
+class _SigningKey(NamedTuple):
+    """A verification method read from a proof: its id, the DID it names and its key."""
+
+    vm: str
+    did: str
+    key: Multikey
+
+
+# Verification methods already read, by id: a verifier meets the same few issuer keys again and
+# again, and reading one (base58, the point's checks, keccak) costs more than the signature
+# check of an Ed25519 proof. Bounded, and emptied when full, since proofs are untrusted input.
+_KEYS: dict[str, _SigningKey] = {}
+_KEYS_LIMIT = 1024
+
+
+def _signing_key(vm: object) -> _SigningKey:
+    if isinstance(vm, str):
+        known = _KEYS.get(vm)
+        if known is not None:
+            return known
+    did, key = split_verification_method(vm)
+    read = _SigningKey(f"{did}#{key.multibase}", did, key)
+    if len(_KEYS) >= _KEYS_LIMIT:
+        _KEYS.clear()
+    _KEYS[str(vm)] = read
+    return read
 
 
 class _Checks:
@@ -148,6 +204,9 @@ class _Checks:
         self.items: dict[str, Check] = {}
         self.as_of = as_of
         self.names_scope = True  # whether the credential may hold a learningScope key
+        self.signing: _SigningKey | None = None  # the key of a proof that verified
+        self.signature: Mapping[str, Any] | None = None
+        self.unsigned_allowed = False
 
     def add(self, name: str, passed: bool, detail: str, **evidence: Any) -> bool:
         status = CheckStatus.PASSED if passed else CheckStatus.FAILED
@@ -163,11 +222,14 @@ class _Checks:
     def report(self, **extra: Any) -> VerificationReport:
         items = self.items
         return VerificationReport(tuple([items.get(n) or _EARLIER_FAILED[n]
-                                         for n in CHECK_NAMES]), as_of=self.as_of, **extra)
+                                         for n in CHECK_NAMES]), as_of=self.as_of,
+                                  signature=self.signature,
+                                  unsigned_allowed=self.unsigned_allowed, **extra)
 
 
 def verify_bundle_text(text: str | bytes, *, trust: TrustConfig, reader: ChainReader | None,
-                       as_of: datetime | None = None) -> VerificationReport:
+                       as_of: datetime | None = None,
+                       issuer_key: Multikey | None = None) -> VerificationReport:
     """Verify a bundle (credential and receipt in one JSON document).
 
     Any JSON object gets a report: one that is not a well-formed bundle fails
@@ -182,12 +244,17 @@ def verify_bundle_text(text: str | bytes, *, trust: TrustConfig, reader: ChainRe
         checks = _Checks(_seconds(as_of))
         checks.add("receipt_well_formed", False, str(exc), field=exc.field)
         return checks.report()
-    return verify(bundle.credential, bundle.receipt, trust=trust, reader=reader, as_of=as_of)
+    return verify(bundle.credential, bundle.receipt, trust=trust, reader=reader, as_of=as_of,
+                  issuer_key=issuer_key)
 
 
 def verify(credential: Mapping[str, Any], receipt: Receipt, *, trust: TrustConfig,
-           reader: ChainReader | None, as_of: datetime | None = None) -> VerificationReport:
-    """Run every check of ``credential`` against ``receipt``."""
+           reader: ChainReader | None, as_of: datetime | None = None,
+           issuer_key: Multikey | None = None) -> VerificationReport:
+    """Run every check of ``credential`` against ``receipt``.
+
+    ``issuer_key``, when given, is the issuer's public key as the caller knows it (offline, from
+    the issuer): the proof's verification method must name that very key."""
     when = _seconds(as_of)
     checks = _Checks(when)
     checks.put(_WELL_FORMED)
@@ -195,9 +262,12 @@ def verify(credential: Mapping[str, Any], receipt: Receipt, *, trust: TrustConfi
     deployment = _offline_checks(checks, credential, receipt, trust)
     if deployment is None:
         return checks.report()
+    _signature(checks, credential, trust, issuer_key,
+               int(time.time()) if when is None else when)
     if reader is None:
         for name in _CHAIN_CHECKS:
-            checks.put(_OFFLINE[name])
+            if name not in checks.items:  # an unsigned credential's not_applicable stays
+                checks.put(_OFFLINE[name])
         _scope(checks, credential, None)
         return checks.report()
     try:
@@ -210,7 +280,8 @@ def verify(credential: Mapping[str, Any], receipt: Receipt, *, trust: TrustConfi
                                  trust=trust, as_of=when)
         except ReorganisedError:
             for name in _CHAIN_CHECKS:
-                checks.items.pop(name, None)
+                if checks.items.get(name) is not _UNSIGNED_ALLOWED.get(name):
+                    checks.items.pop(name, None)
             return _chain_checks(checks, credential, receipt, deployment=deployment,
                                  reader=reader.at_head(receipt.anchor.block_number),
                                  trust=trust, as_of=when)
@@ -266,6 +337,112 @@ def _offline_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Rec
     return deployment
 
 
+def _signature(checks: _Checks, credential: Mapping[str, Any], trust: TrustConfig,
+               issuer_key: Multikey | None, when: int) -> None:
+    """``signature_valid``: the proof verifies with the key its verification method names,
+    which is the credential's issuer's (and the caller's ``issuer_key``, if given), and has
+    not expired at ``when``. Sets ``checks.signing`` when it passes, so that the chain checks
+    look the key up."""
+    if "proof" not in credential:
+        if trust.require_signature:
+            checks.put(_UNSIGNED_REFUSED)
+        else:
+            checks.items.update(_UNSIGNED_ALLOWED)
+            checks.unsigned_allowed = True
+        return
+    signing = _proof_key(checks, credential, issuer_key)
+    if signing is None:
+        return
+    vm = signing.vm
+    try:
+        verified = verify_proof(credential, signing.key)
+    except DataIntegrityError as exc:
+        checks.add("signature_valid", False, f"the proof does not verify: {exc}",
+                   code=exc.code, verificationMethod=vm)
+        return
+    expires_at = verified.expires_at
+    if expires_at is not None and when >= expires_at:
+        # Data Integrity: a proof past its "expires" does not verify.
+        checks.add("signature_valid", False, f"the proof expired at {verified.expires}",
+                   code="proof_expired", verificationMethod=vm, expires=verified.expires)
+        return
+    summary = MappingProxyType({"cryptosuite": verified.cryptosuite,
+                                "verificationMethod": verified.verification_method,
+                                "created": verified.created})
+    detail = f"the {verified.cryptosuite} proof verifies with the issuer's key"
+    if verified.uncovered_context:
+        # Covered by the anchor (the digest is over the whole credential), not by the proof.
+        detail += (f"; {len(verified.uncovered_context)} @context entries after the proof's "
+                   "are not signed")
+    checks.items["signature_valid"] = Check("signature_valid", CheckStatus.PASSED, detail,
+                                            summary)
+    checks.signing = signing
+    checks.signature = summary
+
+
+def _proof_key(checks: _Checks, credential: Mapping[str, Any],
+               issuer_key: Multikey | None) -> _SigningKey | None:
+    """The key the proof's verification method names, if it is one of the credential's
+    issuer (and ``issuer_key``, when given); else None, ``signature_valid`` failed."""
+    proof = credential["proof"]
+    if isinstance(proof, list) and len(proof) == 1:  # a set of one proof is that proof
+        proof = proof[0]
+    if not isinstance(proof, Mapping):
+        kind = (f"a set of {len(proof)} proofs" if isinstance(proof, list)
+                else type(proof).__name__)
+        checks.add("signature_valid", False, f"the proof is {kind}, not one DataIntegrityProof "
+                   "object", code="malformed_proof")
+        return None
+    vm = proof.get("verificationMethod")
+    try:
+        signing = _signing_key(vm)
+    except DataIntegrityError as exc:
+        checks.add("signature_valid", False, f"unreadable verificationMethod: {exc}",
+                   code=exc.code)
+        return None
+    claimed = _issuer_id(credential)
+    if signing.did != claimed:
+        checks.add("signature_valid", False, f"the proof's key belongs to {signing.did!r}, not "
+                   f"to the credential's issuer {claimed!r}", code="issuer_mismatch",
+                   verificationMethod=vm, issuer=claimed)
+        return None
+    if issuer_key is not None and issuer_key != signing.key:
+        checks.add("signature_valid", False, f"the proof names key {signing.key.multibase}, but "
+                   f"the key given is {issuer_key.multibase}", code="key_mismatch",
+                   verificationMethod=vm, givenKey=issuer_key.multibase)
+        return None
+    return signing
+
+
+def _signing_key_checks(checks: _Checks, reader: ChainReader, registry: str,
+                        signing: _SigningKey, *, claimed: str | None, anchored_at: int,
+                        anchoring: Entity) -> None:
+    """``signing_key_registered`` and ``signing_key_trusted_at_anchoring``."""
+    # The key's registry id (keccak) is computed here, with the chain: offline verification
+    # needs neither it nor the chain extra that provides keccak.
+    signing_id = signing_key_id(signing.key)
+    key_id = "0x" + signing_id.hex()
+    info = reader.signing_key(registry, signing_id)
+    if not info.known:
+        checks.add("signing_key_registered", False,
+                   f"the signing key {signing.key.multibase} is not registered", keyId=key_id)
+        return
+    owner = (anchoring if info.entity_id == anchoring.id
+             else reader.entity(registry, info.entity_id))
+    if not checks.add("signing_key_registered", owner.did == claimed,
+                      f"the signing key is registered to the credential's issuer {claimed!r}"
+                      if owner.did == claimed else
+                      f"the signing key is registered to {owner.did!r} (entity {owner.id}), "
+                      f"not to the credential's issuer {claimed!r}",
+                      keyId=key_id, entityId=info.entity_id, entityDid=owner.did):
+        return
+    trust_then = reader.signing_key_trusted_at(registry, signing_id, anchored_at)
+    checks.add("signing_key_trusted_at_anchoring", trust_then.trusted,
+               _trust_detail(trust_then, "the signing key, its issuer and every accreditation "
+                             "body above were trusted when the credential was anchored"),
+               keyId=key_id, anchoredAt=anchored_at, reason=trust_then.reason)
+
+
 def _chain_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Receipt, *,
                   deployment: TrustedDeployment, reader: ChainReader,
                   trust: TrustConfig, as_of: int | None) -> VerificationReport:
@@ -304,11 +481,8 @@ def _chain_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Recei
                confirmations=depth, required=trust.min_confirmations)
     trust_then = reader.trusted_at(deployment.registry, status.key, status.anchored_at)
     checks.add("issuer_trusted_at_anchoring", trust_then.trusted,
-               "the key, its issuer and every accreditation body above were trusted when it "
-               "anchored" if trust_then.trusted else
-               f"not trusted at anchoring time: {trust_then.reason}"
-               + (f" (entity {trust_then.failing_entity_id})"
-                  if trust_then.failing_entity_id else ""),
+               _trust_detail(trust_then, "the key, its issuer and every accreditation body "
+                             "above were trusted when it anchored"),
                entityId=trust_then.entity_id, reason=trust_then.reason)
     entity = reader.entity(deployment.registry, status.entity_id)
     claimed = _issuer_id(credential)
@@ -317,6 +491,11 @@ def _chain_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Recei
                if claimed == entity.did else
                f"the credential claims issuer {claimed!r}, but {entity.did!r} anchored it",
                claimed=claimed, anchoringIssuer=entity.did)
+    # The signing key is looked up for the issuer the credential names, once that issuer is
+    # known to be the one that anchored it (else its checks stay "not checked").
+    if checks.signing is not None and claimed == entity.did:
+        _signing_key_checks(checks, reader, deployment.registry, checks.signing,
+                            claimed=claimed, anchored_at=status.anchored_at, anchoring=entity)
     _scope(checks, credential, entity.scope)
     # As of a past time, the credential's status is read from the chain as it stood then
     # (a credential revoked later was not revoked then). Trust is not: the registry's answer
@@ -334,6 +513,15 @@ def _chain_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Recei
     return checks.report(issuer_did=entity.did, anchored_at=status.anchored_at,
                          issuer_name=_issuer_name(credential) if claimed == entity.did else None,
                          issuer_metadata_uri=entity.metadata_uri or None)
+
+
+def _trust_detail(trust: Trust, trusted: str) -> str:
+    """The detail of a trust-at-anchoring check: ``trusted``, or the registry's reason and the
+    entity that failed."""
+    if trust.trusted:
+        return trusted
+    failing = f" (entity {trust.failing_entity_id})" if trust.failing_entity_id else ""
+    return f"not trusted at anchoring time: {trust.reason}{failing}"
 
 
 def _why_not_anchored(status: AnchorInfo, block_number: int, same_block: bool, tree_size: int,

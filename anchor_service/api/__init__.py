@@ -12,7 +12,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from anchor_service import __version__
-from anchor_service.api import admin, batches, credentials, docs, ops, registry, verify, web
+from anchor_service.api import (
+    admin,
+    batches,
+    credentials,
+    did,
+    docs,
+    ops,
+    registry,
+    vcapi,
+    verify,
+    web,
+)
 from anchor_service.api.errors import install_error_handlers
 from anchor_service.api.limits import BodySizeLimit, RateLimit
 from anchor_service.api.openapi import install_openapi
@@ -61,7 +72,8 @@ def create_app(settings: ServiceSettings | None = None, *,
     )
     app.state.redact = Redactor(settings.secrets())  # applied to every error message
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
-                       path_limits={verify.PATH: settings.verify_max_body_bytes})
+                       path_limits=dict.fromkeys((verify.PATH, *vcapi.VERIFY_PATHS),
+                                                 settings.verify_max_body_bytes))
     # Added last, so it runs first: a limited client is turned away before anything else.
     app.add_middleware(RateLimit, rate=settings.rate_limit, burst=settings.rate_limit_burst,
                        public_rate=settings.public_rate_limit,
@@ -70,6 +82,6 @@ def create_app(settings: ServiceSettings | None = None, *,
     app.add_middleware(BodyTimeout, seconds=settings.body_timeout)
     install_error_handlers(app)
     install_openapi(app)
-    for module in (credentials, batches, registry, admin, verify, ops, web, docs):
+    for module in (credentials, batches, registry, admin, verify, vcapi, did, ops, web, docs):
         app.include_router(module.router)
     return app

@@ -1,4 +1,16 @@
-"""/v1/admin: register issuers and issue API tokens (admin tokens only)."""
+"""/v1/admin: register issuers, issue API tokens and give issuers signing keys (admin tokens
+only).
+
+Signing keys: registering a key on chain takes a root administrator or a trusted key of the
+issuer's accreditation body, and the service holds neither (it holds issuers' anchoring keys
+and, optionally, a relayer key, which the registry gives no such right). So the API does what
+the service can do alone, in two steps around the accreditor's transaction: ``POST
+.../signing-key`` makes the key and keeps it encrypted in the keystore folder, and answers
+its public key (for ``anchor-service registry add-signing-key``); ``PUT .../signing-key``
+makes a key that the registry lists for the issuer and trusts now the issuer's current
+signing key. Nothing is signed with a key before the registry lists it, so no credential is
+anchored with a signature that would not verify. ``anchor-service signing-key create`` does
+all three steps at once, with the accreditor's key."""
 
 from __future__ import annotations
 
@@ -19,7 +31,13 @@ from anchor_service.api.schemas import (
     integral,
     without_default,
 )
+from anchor_service.errors import AnchorServiceError
+from anchor_service.service import Components
+from anchor_service.signing import DEFAULT_SUITE, SigningError, key_id, key_type_for_suite
+from anchor_service.store import Issuer
 from verifier.contract_types import Entity, Kind, read
+from verifier.errors import VerifierError
+from verifier.multikey import KeyType, Multikey
 
 __all__ = ["router"]
 
@@ -80,6 +98,156 @@ def add_issuer(issuer: IssuerIn, components: ComponentsDep, _: AdminIdentity) ->
                                          "key": key})
     return IssuerOut(id=stored.id, name=stored.name, entity_id=stored.entity_id, did=stored.did,
                      key_address=stored.key_address)
+
+
+class SigningKeyIn(BaseModel):
+    """A new signing key: its type, and the suite the issuer signs with."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    type: Literal["ed25519", "p256"] = "ed25519"
+    suite: str | SkipJsonSchema[None] = Field(
+        None, json_schema_extra=without_default,
+        description="the issuer's Data Integrity suite (default: eddsa-jcs-2022 for Ed25519, "
+        "ecdsa-jcs-2019 for P-256)")
+
+
+class SigningKeyActivateIn(BaseModel):
+    """Make a key made by ``POST .../signing-key`` and registered on chain the issuer's
+    current signing key."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    public_key_multibase: str = Field(alias="publicKeyMultibase", min_length=2, max_length=256)
+    suite: str | SkipJsonSchema[None] = Field(
+        None, json_schema_extra=without_default,
+        description="the issuer's Data Integrity suite (default: the key type's)")
+
+
+class SigningKeyOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    issuer: str
+    did: str
+    entity_id: int = Field(alias="entityId")
+    public_key_multibase: str | None = Field(alias="publicKeyMultibase")
+    key_id: str | None = Field(None, alias="keyId", description="its id in the registry")
+    suite: str | None = None
+    verification_method: str | None = Field(None, alias="verificationMethod")
+    active: bool = Field(description="whether the service signs the issuer's credentials "
+                         "with this key now")
+    register_with: str | None = Field(
+        None, alias="registerWith", description="for a key not active yet: the command that "
+        "registers it on chain (run by the issuer's accreditation body)")
+
+
+def _served_issuer(components: Components, name: str) -> Issuer:
+    issuer = components.store.issuer_named(name)
+    if issuer is None:
+        raise ApiError(404, "not_found", f"no issuer named {name!r}")
+    return issuer
+
+
+def _suite_for(key_type: KeyType, suite: str | None) -> str:
+    """``suite``, or the default of ``key_type``; 422 when it does not fit the key."""
+    chosen = suite or (DEFAULT_SUITE if key_type is KeyType.ED25519 else "ecdsa-jcs-2019")
+    try:
+        needed = key_type_for_suite(chosen)
+    except SigningError as exc:
+        raise ApiError(422, exc.error_code, f"suite: {exc}") from None
+    if needed is not key_type:
+        raise ApiError(422, "invalid_suite", f"suite: {chosen} needs a {needed.label} key, not "
+                       f"{key_type.label}")
+    return chosen
+
+
+@router.get("/issuers/{name}/signing-key", response_model=SigningKeyOut,
+            response_model_by_alias=True, responses=_ERRORS,
+            summary="The issuer's current signing key")
+def signing_key(name: str, components: ComponentsDep, _: AdminIdentity) -> SigningKeyOut:
+    issuer = _served_issuer(components, name)
+    if issuer.signing_key is None:
+        return SigningKeyOut(issuer=issuer.name, did=issuer.did, entity_id=issuer.entity_id,
+                             public_key_multibase=None, active=False)
+    key = Multikey.from_multibase(issuer.signing_key)
+    return SigningKeyOut(issuer=issuer.name, did=issuer.did, entity_id=issuer.entity_id,
+                         public_key_multibase=key.multibase, key_id="0x" + key_id(key).hex(),
+                         suite=issuer.signing_suite or DEFAULT_SUITE,
+                         verification_method=f"{issuer.did}#{key.multibase}", active=True)
+
+
+@router.post("/issuers/{name}/signing-key", response_model=SigningKeyOut,
+             response_model_by_alias=True, status_code=201, responses=_ERRORS,
+             summary="Make a signing key for an issuer (registered on chain next)")
+def create_signing_key(name: str, request: SigningKeyIn, components: ComponentsDep,
+                       _: AdminIdentity) -> SigningKeyOut:
+    """Make an Ed25519 or P-256 key and keep it encrypted in the keystore folder. It is not
+    used yet: register it on chain for the issuer's entity (``registerWith``: the issuer's
+    accreditation body or a root administrator signs), then make it current with ``PUT``.
+    422 for an issuer whose DID is not a did:web, which standard verifiers cannot resolve."""
+    issuer = _served_issuer(components, name)
+    if not issuer.did.startswith("did:web:"):
+        raise ApiError(422, "not_did_web", f"issuer {name}'s DID {issuer.did!r} is not a "
+                       "did:web: standard verifiers could not find its keys")
+    if not components.settings.keystore_password:
+        raise ApiError(503, "no_keystore_password", "the service has no keystore password "
+                       "to encrypt the key with")
+    key_type = KeyType.ED25519 if request.type == "ed25519" else KeyType.P256
+    suite = _suite_for(key_type, request.suite)
+    key, _path = components.signing_keys().create(key_type)
+    log.info("signing key made", extra={"issuer": issuer.id, "key": key.multibase})
+    return SigningKeyOut(
+        issuer=issuer.name, did=issuer.did, entity_id=issuer.entity_id,
+        public_key_multibase=key.multibase, key_id="0x" + key_id(key).hex(), suite=suite,
+        verification_method=f"{issuer.did}#{key.multibase}", active=False,
+        register_with=f"anchor-service registry add-signing-key --deployment DEPLOYMENT "
+        f"--entity {issuer.entity_id} --public-key {key.multibase}")
+
+
+@router.put("/issuers/{name}/signing-key", response_model=SigningKeyOut,
+            response_model_by_alias=True, responses=_ERRORS,
+            summary="Make a registered signing key the issuer's current one")
+def activate_signing_key(name: str, request: SigningKeyActivateIn, components: ComponentsDep,
+                         _: AdminIdentity) -> SigningKeyOut:
+    """The key must be in the keystore folder (made by ``POST``; 404 otherwise) and the
+    registry must list it for the issuer's entity and trust it now (409
+    ``signing_key_not_registered`` otherwise). From then on the issuer's credentials are
+    signed with it."""
+    issuer = _served_issuer(components, name)
+    try:
+        key = Multikey.from_multibase(request.public_key_multibase)
+    except VerifierError as exc:
+        raise ApiError(422, "invalid_request", f"publicKeyMultibase: {exc}") from None
+    suite = _suite_for(key.key_type, request.suite)
+    if not components.signing_keys().path(key).is_file():
+        raise ApiError(404, "not_found", f"the keystore folder holds no signing key "
+                       f"{key.multibase} (make one with POST)")
+    reader = components.chain_reader()
+    registry = components.deployment.registry
+    try:
+        info = reader.signing_key(registry, key_id(key))
+        trust = reader.signing_key_trusted_at(registry, key_id(key), components.next_block_time())
+    except (VerifierError, AnchorServiceError, OSError) as exc:
+        raise ApiError(503, "chain_unavailable", f"cannot ask the registry about signing key "
+                       f"{key.multibase}: {exc}") from None
+    if info.entity_id != issuer.entity_id:
+        raise ApiError(409, "signing_key_not_registered", f"signing key {key.multibase} is "
+                       + ("not registered" if info.entity_id == 0 else
+                          f"registered for entity {info.entity_id}")
+                       + f", not for issuer {name}'s entity {issuer.entity_id}")
+    if not trust.trusted:
+        raise ApiError(409, "signing_key_not_registered",
+                       f"signing key {key.multibase} is not trusted now: {trust.reason}")
+    updated = components.store.set_signing_key(issuer.id, key.multibase, suite)
+    if components.load_signing(updated) is None:
+        components.store.set_signing_key(issuer.id, issuer.signing_key, issuer.signing_suite)
+        raise ApiError(503, "no_signing_key", f"the service cannot load signing key "
+                       f"{key.multibase} (see its log); the issuer's key is unchanged")
+    log.info("signing key activated", extra={"issuer": issuer.id, "key": key.multibase})
+    return SigningKeyOut(issuer=issuer.name, did=issuer.did, entity_id=issuer.entity_id,
+                         public_key_multibase=key.multibase, key_id="0x" + key_id(key).hex(),
+                         suite=suite, verification_method=f"{issuer.did}#{key.multibase}",
+                         active=True)
 
 
 @router.post("/tokens", response_model=TokenOut, status_code=201, responses=_ERRORS,

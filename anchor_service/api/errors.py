@@ -25,7 +25,7 @@ from anchor_service.logs import Redactor
 from anchor_service.store import StoreError
 from verifier.errors import ContractTypeError, VerifierError
 
-__all__ = ["ApiError", "install_error_handlers", "validation_detail"]
+__all__ = ["ApiError", "BusyError", "install_error_handlers", "validation_detail"]
 
 log = logging.getLogger("anchor_service.api")
 
@@ -38,6 +38,18 @@ class ApiError(AnchorServiceError):
         self.status = status
         self.error = error
         self.detail = detail
+
+
+class BusyError(ApiError):
+    """Every verification slot is taken: 503 with Retry-After, before the body is read."""
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(503, "busy", detail)
+        self.retry_after = retry_after
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": self.error, "detail": self.detail}, status_code=503,
+                            headers={"Retry-After": str(self.retry_after)})
 
 
 def _answer(request: Request, status: int, error: str, detail: str,

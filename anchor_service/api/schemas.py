@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from anchor_service.signing import suites
+
 __all__ = [
     "AcceptedItem",
     "AccreditationOut",
@@ -51,6 +53,12 @@ def without_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
+def _suite_schema(schema: dict[str, Any]) -> None:
+    """The suites the service signs with, as the schema's enum."""
+    schema.pop("default", None)
+    schema["enum"] = list(suites())
+
+
 class SubmitIn(_In):
     """Either full credentials (JSON objects) or precomputed digests, not both."""
 
@@ -67,6 +75,12 @@ class SubmitIn(_In):
     digests: Annotated[list[HexDigest], Field(min_length=1)] | SkipJsonSchema[None] = Field(
         None, json_schema_extra=without_default,
         description="digests of credentials the issuer keeps private")
+    suite: str | SkipJsonSchema[None] = Field(
+        None, json_schema_extra=_suite_schema,
+        description="the Data Integrity suite that signs these credentials (default: the "
+        "issuer's, else eddsa-jcs-2022); only for `credentials`, and only for an issuer with "
+        "a signing key (422 otherwise, and for a suite that is not one of these or does not "
+        "fit the issuer's key)")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SubmitIn:
@@ -80,7 +94,9 @@ class SubmitIn(_In):
 
 class AcceptedItem(_Out):
     id: str
-    digest: str
+    digest: str = Field(description="what is anchored: SHA-256 of the canonical credential as "
+                        "stored (signed by the service, proof included, when the issuer has a "
+                        "signing key); a resubmitted credential keeps its first digest")
     created: bool = Field(description="false when this issuer had sent it before (same id)")
 
 

@@ -1,8 +1,11 @@
 """POST /v1/verify: stateless verification of a bundle against the chain, for anyone.
 
 The trust list is this service's own deployment (its chain and contracts); the answer is the
-verifier library's report, every check with its evidence. No token is needed: verifying
-reveals nothing that the bundle does not already hold.
+verifier library's report, every check with its evidence. A credential must carry its issuer's
+signature (``requireSignature``), unless the request asks ``?allowUnsigned=true``: an
+unsigned credential is then judged on its anchor alone and the report says so
+(``unsignedAllowed``). No token is needed: verifying reveals nothing that the bundle does not
+already hold.
 
 Being public, the route keeps its own limits: bodies of at most ``verify_max_body_bytes``
 (the app's body-size limit for this path, counted as they arrive, whether or not a
@@ -93,6 +96,12 @@ async def verify_bundle(
         description="Judge the credential as of this time (ISO 8601 with a time zone): its "
         "validity period then, and its revocation and suspension as the chain stood then. "
         "Default: now.")] = None,
+    allow_unsigned: Annotated[bool, Query(
+        alias="allowUnsigned",
+        description="Accept a credential without an issuer signature (a Data Integrity "
+        "proof) on its anchor alone: its signature checks are then not_applicable and the "
+        "report's unsignedAllowed is true. A proof that is there is still checked. Default: "
+        "false, an unsigned credential fails signature_valid.")] = False,
 ) -> Response:
     """Answers 200 with the report for any bundle, valid or not (``valid`` says which); a
     malformed bundle is reported as a failed ``receipt_well_formed`` check, and text that is
@@ -123,7 +132,7 @@ async def verify_bundle(
                            f"within {deadline:g} s") from None
         if not body.strip():
             raise ApiError(422, "invalid_request", "send a bundle as the request body")
-        report = await run_in_threadpool(_verify, components, body, when)
+        report = await run_in_threadpool(_verify, components, body, when, allow_unsigned)
     finally:
         slots.give_back(client)
     # The report quotes chain errors, and a bundle's own text: the service's secrets (the RPC
@@ -178,11 +187,13 @@ def _time(text: str | None) -> datetime | None:
         raise ApiError(422, "invalid_request", f"query.asOf: {exc}") from None
 
 
-def _verify(components: Components, body: bytes, as_of: datetime | None) -> dict[str, object]:
+def _verify(components: Components, body: bytes, as_of: datetime | None,
+            allow_unsigned: bool) -> dict[str, object]:
     deployment = components.deployment
     trust = TrustConfig(deployments=(TrustedDeployment(
         name="this service", chain_id=deployment.chain_id, anchor=deployment.anchor,
-        registry=deployment.registry),), min_confirmations=components.settings.confirmations)
+        registry=deployment.registry),), min_confirmations=components.settings.confirmations,
+        require_signature=not allow_unsigned)
     try:
         return verify_bundle_text(body, trust=trust, reader=components.chain_reader(),
                                   as_of=as_of).to_dict()

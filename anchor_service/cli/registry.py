@@ -1,11 +1,14 @@
 """``anchor-service registry ...``: administer the issuer registry against any JSON-RPC URL:
-accredit bodies and issuers, manage their keys and status, list them.
+accredit bodies and issuers, manage their anchoring keys (account addresses), their signing
+keys (Ed25519 and P-256 Multikeys that sign credentials) and their status, list them.
 
 Keys come from ``--keystore FILE`` (password from MICROCRED_KEYSTORE_PASSWORD or a prompt) or
 from MICROCRED_PRIVATE_KEY. A revert is reported with the contract's error name, exit code 1.
 Times (``--valid-from``, ``--valid-until``, ``--effective-from``, ``--since``) are unix seconds
 or ISO 8601 date-times with a time zone (``2026-03-01T09:00:00Z``); a time without a zone, or
-one that cannot be read, exits 2 with a message. Needs the ``chain`` extra.
+one that cannot be read, exits 2 with a message. A signing key is given as its
+``publicKeyMultibase`` (``z...``) or, once registered, as its key id (``0x`` and 64 hex digits,
+keccak256 of the Multikey bytes). Needs the ``chain`` extra.
 """
 
 from __future__ import annotations
@@ -17,7 +20,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anchor_service.cli._common import chain_options, needs_extra
-from verifier.contract_types import SCOPES, Entity, KeyInfo, Kind, Scope, Status, read, scope_names
+from anchor_service.errors import ChainError
+from verifier.contract_types import (
+    SCOPES,
+    Entity,
+    KeyInfo,
+    Kind,
+    Scope,
+    SigningKeyInfo,
+    Status,
+    Trust,
+    decode_all,
+    read,
+    scope_names,
+)
+from verifier.errors import MultikeyError, VerifierError
+from verifier.multikey import KeyType, Multikey, encode_multibase
 
 if TYPE_CHECKING:
     from web3.contract import Contract
@@ -25,9 +43,10 @@ if TYPE_CHECKING:
     from anchor_service.chain import Transactor
     from anchor_service.settings import CommandSettings
 
-__all__ = ["chain_time", "register", "run"]
+__all__ = ["chain_time", "register", "run", "signing_key_argument", "signing_key_reference"]
 
 _UINT40_MAX = 2**40 - 1  # the registry stores times as uint40
+_HEX_ID_LENGTH = 2 + 64  # "0x" and a 32-byte key id
 
 
 def chain_time(text: str) -> int:
@@ -49,6 +68,35 @@ def chain_time(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is outside the registry's time range "
                                          "(1970 to the year 36812)")
     return seconds
+
+
+def signing_key_argument(text: str) -> Multikey:
+    """A ``--public-key`` argument: an Ed25519 or P-256 ``publicKeyMultibase`` (``z...``),
+    checked to be a valid key. argparse turns the error into exit 2 with the message."""
+    try:
+        key = Multikey.from_multibase(text.strip())
+    except VerifierError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if key.key_type not in (KeyType.ED25519, KeyType.P256):
+        raise argparse.ArgumentTypeError(f"the registry takes Ed25519 and P-256 signing keys, "
+                                         f"not {key.key_type.label}")
+    return key
+
+
+def signing_key_reference(text: str) -> bytes:
+    """A signing key named on the command line, as its key id: ``0x`` and 64 hex digits (the
+    id itself), or a ``publicKeyMultibase`` (``z...``), whose id is computed."""
+    value = text.strip()
+    if value.startswith(("0x", "0X")):
+        digits = value[2:]
+        if len(value) != _HEX_ID_LENGTH or any(c not in "0123456789abcdefABCDEF" for c in digits):
+            raise argparse.ArgumentTypeError(
+                f"{text!r:.80} is not a signing key id (0x and 64 hex digits) or a "
+                "publicKeyMultibase (z...)")
+        return bytes.fromhex(digits)
+    from verifier.contract_types import signing_key_id  # noqa: PLC0415 - needs keccak
+
+    return signing_key_id(signing_key_argument(value))
 
 
 def register(commands: Any) -> None:
@@ -84,23 +132,25 @@ def register(commands: Any) -> None:
                          help="32-byte hash of that metadata, 0x-hex")
         cmd.set_defaults(handler=run, action=_accredit, kind=kind)
 
-    cmd = _command(sub, "add-key", "add a signing key to a body or issuer (it belongs to that "
-                   "entity forever)", with_deployment)
+    cmd = _command(sub, "add-key", "add an anchoring key (an account address) to a body or "
+                   "issuer (it belongs to that entity forever)", with_deployment)
     cmd.add_argument("--entity", type=int, required=True, help="the entity's id")
-    cmd.add_argument("--key", required=True, help="address of the new signing key")
+    cmd.add_argument("--key", required=True, help="address of the new anchoring key")
     cmd.add_argument("--valid-from", type=chain_time, default=0, metavar="TIME",
                      help="when the key becomes valid (0 or past: now)")
     cmd.add_argument("--valid-until", type=chain_time, default=0, metavar="TIME",
                      help="when the key expires (0: never)")
     cmd.set_defaults(handler=run, action=_add_key)
 
-    cmd = _command(sub, "revoke-key", "revoke a signing key, back-dated to a compromise if "
+    cmd = _command(sub, "revoke-key", "revoke an anchoring key, back-dated to a compromise if "
                    "need be", with_deployment)
-    cmd.add_argument("--key", required=True, help="address of the signing key")
+    cmd.add_argument("--key", required=True, help="address of the anchoring key")
     cmd.add_argument("--effective-from", type=chain_time, default=0, metavar="TIME",
                      help="time of the compromise: anchors with the key from then on stop "
                      "being trusted (0: from the next second)")
     cmd.set_defaults(handler=run, action=_revoke_key)
+
+    _register_signing_key_commands(sub, with_deployment)
 
     cmd = _command(sub, "revoke-since", "revoke a body or issuer for good, with effect from a "
                    "past time (back-dated; final)", with_deployment)
@@ -126,6 +176,44 @@ def register(commands: Any) -> None:
     cmd = _command(sub, "list", "list entities and their keys", with_deployment)
     cmd.add_argument("--json", action="store_true", help="as JSON")
     cmd.set_defaults(handler=run, action=_list)
+
+
+def _register_signing_key_commands(sub: Any, with_deployment: argparse.ArgumentParser) -> None:
+    """The signing-key subcommands: add, revoke, shorten, list."""
+    cmd = _command(sub, "add-signing-key", "add a signing key (an Ed25519 or P-256 Multikey "
+                   "that signs credentials) to a body or issuer (it belongs to that entity "
+                   "forever)", with_deployment)
+    cmd.add_argument("--entity", type=int, required=True, help="the entity's id")
+    cmd.add_argument("--public-key", type=signing_key_argument, required=True, metavar="z...",
+                     help="the key's publicKeyMultibase (Ed25519 or P-256)")
+    cmd.add_argument("--valid-from", type=chain_time, default=0, metavar="TIME",
+                     help="when the key becomes valid (0 or past: now)")
+    cmd.add_argument("--valid-until", type=chain_time, default=0, metavar="TIME",
+                     help="when the key expires (0: never)")
+    cmd.set_defaults(handler=run, action=_add_signing_key)
+
+    cmd = _command(sub, "revoke-signing-key", "revoke a signing key, back-dated to a "
+                   "compromise if need be", with_deployment)
+    cmd.add_argument("key", type=signing_key_reference, metavar="KEY",
+                     help="the key id (0x and 64 hex digits) or the publicKeyMultibase (z...)")
+    cmd.add_argument("--effective-from", type=chain_time, default=0, metavar="TIME",
+                     help="time of the compromise: credentials anchored from then on no longer "
+                     "count as signed by a trusted key (0: from the next second)")
+    cmd.set_defaults(handler=run, action=_revoke_signing_key)
+
+    cmd = _command(sub, "shorten-signing-key", "move a signing key's expiry earlier (key "
+                   "rotation); it stays listed in the DID document", with_deployment)
+    cmd.add_argument("key", type=signing_key_reference, metavar="KEY",
+                     help="the key id (0x and 64 hex digits) or the publicKeyMultibase (z...)")
+    cmd.add_argument("--valid-until", type=chain_time, required=True, metavar="TIME",
+                     help="the new expiry: earlier than the current one, in the future")
+    cmd.set_defaults(handler=run, action=_shorten_signing_key)
+
+    cmd = _command(sub, "signing-keys", "list the signing keys of a body or issuer",
+                   with_deployment)
+    cmd.add_argument("entity", type=int, metavar="ENTITY", help="the entity's id")
+    cmd.add_argument("--json", action="store_true", help="as JSON")
+    cmd.set_defaults(handler=run, action=_signing_keys)
 
 
 def _command(sub: Any, name: str, summary: str, parent: argparse.ArgumentParser) -> Any:
@@ -185,6 +273,82 @@ def _revoke_key(args: argparse.Namespace, settings: CommandSettings) -> int:
     tx.transact(registry.functions.revokeKey(tx.w3.to_checksum_address(args.key),
                                              args.effective_from))
     print(f"key {args.key} revoked")
+    return 0
+
+
+def _iso(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _add_signing_key(args: argparse.Namespace, settings: CommandSettings) -> int:
+    from anchor_service.chain import add_signing_key  # noqa: PLC0415 - the chain extra
+
+    tx, registry = _registry_transactor(args, settings)
+    key: Multikey = args.public_key
+    key_id = add_signing_key(tx, registry, entity_id=args.entity, key=key,
+                             valid_from=args.valid_from, valid_until=args.valid_until)
+    print(f"signing key 0x{key_id.hex()} ({key.key_type.label} {key.multibase}) added to "
+          f"entity {args.entity}")
+    return 0
+
+
+def _revoke_signing_key(args: argparse.Namespace, settings: CommandSettings) -> int:
+    from anchor_service.chain import revoke_signing_key  # noqa: PLC0415 - the chain extra
+
+    tx, registry = _registry_transactor(args, settings)
+    effective = revoke_signing_key(tx, registry, key_id=args.key,
+                                   effective_from=args.effective_from)
+    print(f"signing key 0x{args.key.hex()} is revoked, with effect from {_iso(effective)} "
+          f"({effective})")
+    return 0
+
+
+def _shorten_signing_key(args: argparse.Namespace, settings: CommandSettings) -> int:
+    from anchor_service.chain import shorten_signing_key_expiry  # noqa: PLC0415
+
+    tx, registry = _registry_transactor(args, settings)
+    shorten_signing_key_expiry(tx, registry, key_id=args.key, valid_until=args.valid_until)
+    print(f"signing key 0x{args.key.hex()} now expires at {_iso(args.valid_until)} "
+          f"({args.valid_until})")
+    return 0
+
+
+def _signing_keys(args: argparse.Namespace, settings: CommandSettings) -> int:
+    from anchor_service.cli._chain import connect, read_deployment  # noqa: PLC0415
+
+    del settings  # reading needs no key
+    w3 = connect(args)
+    registry, _ = read_deployment(args.deployment, w3, args.rpc_url).contracts(w3)
+    functions = registry.functions
+    count = int(functions.entityCount().call())
+    if not 1 <= args.entity <= count:
+        raise ChainError(f"no entity {args.entity} in the registry (ids run from 1 to {count})")
+    now = int(w3.eth.get_block("latest")["timestamp"])
+    keys = decode_all(SigningKeyInfo, functions.entitySigningKeyInfos(args.entity).call())
+    listed: list[dict[str, Any]] = []
+    for info in keys:
+        trust = read(Trust, functions.signingKeyTrustedAt(info.key_id, now))
+        try:
+            label = info.multikey().key_type.label
+        except MultikeyError:  # the registry checks the form only, not that it is a point
+            label = "invalid"
+        listed.append({
+            "keyId": "0x" + info.key_id.hex(), "type": label,
+            "publicKeyMultibase": encode_multibase(info.public_key), "index": info.index,
+            "validFrom": info.valid_from, "validUntil": info.valid_until,
+            "revokedAt": info.revoked_at, "trustedNow": trust.trusted,
+            "state": trust.reason})
+    if args.json:
+        print(json.dumps({"entity": args.entity, "signingKeys": listed}, indent=2))
+        return 0
+    if not listed:
+        print(f"entity {args.entity} has no signing keys")
+    for key in listed:
+        revoked = f"  revoked from {_iso(key['revokedAt'])}" if key["revokedAt"] else ""
+        expiry = ("" if key["validUntil"] == _UINT40_MAX
+                  else f"  until {_iso(int(key['validUntil']))}")
+        print(f"{key['keyId']} {key['type']:<7} {key['publicKeyMultibase']}  "
+              f"{key['state']}{expiry}{revoked}")
     return 0
 
 

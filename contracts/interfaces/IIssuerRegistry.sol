@@ -7,9 +7,11 @@ pragma solidity ^0.8.24;
 ///         "was key K trusted at time T, for which entity, and was every accreditation body
 ///         above it trusted at T as well?".
 /// @dev Root administrators accredit accreditation bodies; a body accredits issuers (and
-///      sub-bodies). Every entity keeps its full status history, and every signing key belongs
-///      to one entity forever, with a validity window and an optional, possibly back-dated,
-///      revocation time.
+///      sub-bodies). Every entity keeps its full status history. An entity has two kinds of
+///      keys: anchoring keys (account addresses, which anchor and administer; "key" below) and
+///      signing keys (Ed25519 and P-256 Multikeys, which sign credentials; "signing key"
+///      functions). Each key belongs to one entity forever, with a validity window and an
+///      optional, possibly back-dated, revocation time.
 interface IIssuerRegistry {
     /// @notice What an entity is.
     enum Kind {
@@ -82,6 +84,21 @@ interface IIssuerRegistry {
         uint32 scope;
     }
 
+    /// @notice A signing key (a credential-signing verification method) as returned by
+    ///         {signingKeyInfo}: all zero but `keyId` when no entity holds the key.
+    /// @dev `publicKey` is the Multikey's bytes, multicodec header and raw key: Ed25519
+    ///      `0xed01` and 32 bytes, or P-256 `0x8024` and the 33-byte compressed point.
+    ///      `keyId` is `keccak256(publicKey)`. `revokedAt` is 0 when not revoked.
+    struct SigningKeyInfo {
+        bytes32 keyId;
+        uint64 entityId;
+        uint32 index;
+        uint40 validFrom;
+        uint40 validUntil;
+        uint40 revokedAt;
+        bytes publicKey;
+    }
+
     /// @notice Emitted when an entity is accredited.
     /// @param id The new entity's id.
     /// @param parentId The accrediting body's id, 0 when accredited by a root administrator.
@@ -131,6 +148,35 @@ interface IIssuerRegistry {
     /// @param effectiveFrom Unix time (seconds) from which the key counts as revoked.
     /// @param revokedBy The account that revoked it.
     event KeyRevoked(address indexed key, uint40 effectiveFrom, address revokedBy);
+    /// @notice Emitted when a signing key (verification method) was added to an entity.
+    /// @param entityId The id of the entity the signing key now belongs to, forever.
+    /// @param keyId The signing key's id, `keccak256(publicKey)`.
+    /// @param publicKey The Multikey bytes: multicodec header and raw public key.
+    /// @param index The signing key's 0-based index, in registration order.
+    /// @param validFrom Unix time (seconds) from which the key is valid (never in the past).
+    /// @param validUntil Unix time (seconds) from which the key has expired; the largest
+    ///        uint40 when it never expires.
+    /// @param by The account that added it.
+    event SigningKeyAdded(
+        uint64 indexed entityId,
+        bytes32 indexed keyId,
+        bytes publicKey,
+        uint32 index,
+        uint40 validFrom,
+        uint40 validUntil,
+        address indexed by
+    );
+    /// @notice Emitted when a signing key's validity window was shortened (key rotation).
+    /// @param keyId The signing key's id.
+    /// @param validUntil The new expiry, Unix time (seconds) from which the key has expired.
+    /// @param by The account that shortened it.
+    event SigningKeyExpiryShortened(bytes32 indexed keyId, uint40 validUntil, address indexed by);
+    /// @notice Emitted when a signing key was revoked with effect from `effectiveFrom`
+    ///         (possibly in the past).
+    /// @param keyId The signing key's id.
+    /// @param effectiveFrom Unix time (seconds) from which the key counts as revoked.
+    /// @param by The account that revoked it.
+    event SigningKeyRevoked(bytes32 indexed keyId, uint40 effectiveFrom, address indexed by);
 
     /// @notice The caller may not act on `entityId`.
     error NotAuthorized(address caller, uint64 entityId);
@@ -168,6 +214,19 @@ interface IIssuerRegistry {
     error EntityRevocationNotEarlier(uint64 id, uint40 current, uint40 requested);
     /// @notice A revoked key's revocation time can only move earlier.
     error RevocationNotEarlier(address key, uint40 current, uint40 requested);
+    /// @notice No entity holds this signing key.
+    error UnknownSigningKey(bytes32 keyId);
+    /// @notice The bytes are not an Ed25519 (`0xed01` + 32 bytes) or P-256 (`0x8024` + 33-byte
+    ///         compressed point) Multikey.
+    error InvalidSigningKey(bytes publicKey);
+    /// @notice The signing key already belongs to an entity, forever.
+    error SigningKeyAlreadyRegistered(bytes32 keyId, uint64 entityId);
+    /// @notice The entity already has {MAX_SIGNING_KEYS_PER_ENTITY} signing keys.
+    error TooManySigningKeys(uint64 entityId, uint256 max);
+    /// @notice A signing key's expiry can only move earlier, and not into the past.
+    error SigningKeyExpiryNotShortened(bytes32 keyId, uint40 current, uint40 requested);
+    /// @notice A revoked signing key's revocation time can only move earlier.
+    error SigningKeyRevocationNotEarlier(bytes32 keyId, uint40 current, uint40 requested);
 
     /// @notice Accredit a new accreditation body or trusted issuer under `parentId`
     ///         (0: directly under the root administrators).
@@ -243,6 +302,42 @@ interface IIssuerRegistry {
     ///        the future, earlier than any previous revocation time; 0 means the next second.
     function revokeKey(address key, uint40 effectiveFrom) external;
 
+    /// @notice Add a signing key (a verification method that signs credentials) to an entity.
+    ///         The key then belongs to that entity forever.
+    /// @dev Root administrators, or trusted keys of the entity's accreditor, as for {addKey}.
+    ///      The bytes are checked for form (multicodec header, length, P-256 point prefix),
+    ///      not for being a point on the curve: off-chain readers check that.
+    /// @param entityId The id of the entity the key will belong to; not revoked, and below
+    ///        {MAX_SIGNING_KEYS_PER_ENTITY} signing keys.
+    /// @param publicKey The Multikey bytes: `0xed01` and a 32-byte Ed25519 key, or `0x8024`
+    ///        and a 33-byte compressed P-256 point (`0x02` or `0x03` first); never registered.
+    /// @param validFrom Unix time (seconds) from which the key is valid; 0 or past means now.
+    /// @param validUntil Unix time (seconds) from which the key has expired, after `validFrom`
+    ///        and now; 0 means no expiry.
+    /// @return keyId The signing key's id, `keccak256(publicKey)`.
+    function addSigningKey(uint64 entityId, bytes calldata publicKey, uint40 validFrom, uint40 validUntil)
+        external
+        returns (bytes32 keyId);
+
+    /// @notice Move a signing key's expiry earlier (key rotation). Not into the past.
+    /// @dev Root administrators, the accreditor's trusted keys, or the entity's own trusted
+    ///      (anchoring) keys, as for {shortenKeyExpiry}.
+    /// @param keyId The signing key's id.
+    /// @param validUntil The new expiry, Unix time (seconds): earlier than the current one,
+    ///        after now and after the key's `validFrom`.
+    function shortenSigningKeyExpiry(bytes32 keyId, uint40 validUntil) external;
+
+    /// @notice Revoke a signing key with effect from `effectiveFrom`, or with 0 from the next
+    ///         second. Credentials anchored from that time on no longer count as signed by a
+    ///         trusted key; earlier ones still do.
+    /// @dev As {revokeKey}: root administrators and the accreditor's trusted keys may back-date
+    ///      (to the time of a compromise); the entity's own trusted (anchoring) keys may only
+    ///      pass 0.
+    /// @param keyId The signing key's id.
+    /// @param effectiveFrom Unix time (seconds) from which the key counts as revoked, not in
+    ///        the future, earlier than any previous revocation time; 0 means the next second.
+    function revokeSigningKey(bytes32 keyId, uint40 effectiveFrom) external;
+
     /// @notice Whether `account` is a root administrator.
     /// @param account The account to check.
     /// @return Whether `account` holds `ROOT_ADMIN_ROLE`.
@@ -316,7 +411,38 @@ interface IIssuerRegistry {
         view
         returns (TrustCode code, uint64 entityId, uint32 keyIndex, Kind kind);
 
+    /// @notice A signing key's record; for an unknown key, `entityId` 0 and empty `publicKey`
+    ///         (no revert, so that a verifier learns "not registered" in one call).
+    /// @param keyId The signing key's id, `keccak256(publicKey)`.
+    /// @return The key's id, entity, index, validity window, revocation time and bytes.
+    function signingKeyInfo(bytes32 keyId) external view returns (SigningKeyInfo memory);
+
+    /// @notice The ids of every signing key ever added to an entity (at most
+    ///         {MAX_SIGNING_KEYS_PER_ENTITY}).
+    /// @param id The entity's id; reverts with {UnknownEntity} if there is none.
+    /// @return The entity's signing key ids, in the order they were added.
+    function entitySigningKeys(uint64 id) external view returns (bytes32[] memory);
+
+    /// @notice The records of every signing key ever added to an entity, in one call (at most
+    ///         {MAX_SIGNING_KEYS_PER_ENTITY}): what a DID document is built from.
+    /// @param id The entity's id; reverts with {UnknownEntity} if there is none.
+    /// @return The entity's signing keys, in the order they were added.
+    function entitySigningKeyInfos(uint64 id) external view returns (SigningKeyInfo[] memory);
+
+    /// @notice Was signing key `keyId` trusted at time `when`: valid and not revoked then, its
+    ///         entity active then, and every accreditation body above it active then? The
+    ///         same rules as {trustedAt}; `keyIndex` is the signing key's index.
+    /// @param keyId The signing key's id.
+    /// @param when The time, Unix seconds.
+    /// @return The answer, with the reason code, the key's entity and index, and the entity's
+    ///         kind and scope.
+    function signingKeyTrustedAt(bytes32 keyId, uint40 when) external view returns (Trust memory);
+
+    /// @notice Number of signing keys ever registered.
+    /// @return The number of signing keys, one more than the highest signing key index.
+    function signingKeyCount() external view returns (uint32);
+
     /// @notice Semantic version of this contract.
-    /// @return The version, such as "1.0.0".
+    /// @return The version, such as "1.1.0".
     function version() external pure returns (string memory);
 }

@@ -24,7 +24,7 @@ from anchor_service.settings import ServiceSettings
 from anchor_service.store import Issuer, Store
 from anchor_service.trust import IssuerTrustView
 from testkit.net import free_port
-from testkit.world import World, serve_issuer
+from testkit.world import World, give_signing_key, serve_issuer
 
 
 @dataclass
@@ -107,6 +107,8 @@ def running_service(world: World, data: Path, *, max_body_bytes: int,
                     json={"role": "issuer", "issuerId": issuer.json()["id"]},
                 )
                 assert token.status_code == 201, token.text
+            # Its signing key (registered on chain): the service signs its credentials.
+            give_signing_key(store, world, store.issuer(issuer.json()["id"]), data / "keys")
             yield Service(
                 url, world, store, admin, token.json()["token"], other_token,
                 issuer.json()["id"]

@@ -46,11 +46,14 @@ def test_submit_anchor_and_fetch_receipts(service: Service) -> None:
         anchor_now(client, ids)
         for credential, public_id in zip(credentials, ids, strict=True):
             receipt = Receipt.from_json(client.get(f"/v1/credentials/{public_id}/receipt").text)
-            assert receipt.credential_digest == credential_digest(credential)
             check_inclusion(receipt)
             check_on_chain(service.world, receipt)
             bundle = Bundle.from_json(client.get(f"/v1/credentials/{public_id}/bundle").text)
-            assert bundle.credential == credential
+            # The issuer has a signing key: the credential anchored is the signed one.
+            signed = dict(bundle.credential)
+            assert signed.pop("proof")["cryptosuite"] == "eddsa-jcs-2022"
+            assert signed == credential
+            assert receipt.credential_digest == credential_digest(bundle.credential)
         batches = client.get("/v1/batches").json()
         assert batches[0]["state"] == "anchored"
 

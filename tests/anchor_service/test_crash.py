@@ -79,7 +79,7 @@ def test_sigkill_loses_nothing_and_anchors_nothing_twice(
 
 
 def test_cli_direct_mode_anchors_without_a_service(anvil_world: World, tmp_path: Path) -> None:
-    env, _, database, issuer_id, _ = prepare(anvil_world, tmp_path)
+    env, _, database, issuer_id, _ = prepare(anvil_world, tmp_path, signing=False)
     folder = tmp_path / "credentials"
     folder.mkdir()
     for n in range(3):

@@ -144,7 +144,7 @@ def test_secrets_stay_out_of_logs_and_answers(anvil_world: World, tmp_path: Path
     token appear in no log line and no answer, even when the node goes away and every error
     message would quote the URL."""
     world = anvil_world
-    env, port, _, _, token = prepare(world, tmp_path)
+    env, port, _, _, token = prepare(world, tmp_path, signing=False)
     api_key, password = "key-" + uuid.uuid4().hex, "pass-" + uuid.uuid4().hex
     write_keystore(tmp_path / "keys", world.issuer, password, scrypt_cost=2**10)
     env["MICROCRED_KEYSTORE_PASSWORD"] = password

@@ -6,6 +6,7 @@ at the head; each revision has its own upgrade test."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from sqlalchemy import create_engine, inspect
@@ -29,10 +30,11 @@ from anchor_service.chain import Deployment
 from anchor_service.errors import SchemaMismatchError, StoreError
 from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
-from anchor_service.store import BatchState, Store
+from anchor_service.store import BatchState, NewCredential, Store
 from localchain import AnvilChain
 from tests.postgres import PostgresServer
 from verifier.chain import JsonRpcChainReader
+from verifier.credential import canonicalize, new_salt
 from verifier.trust import TrustConfig, TrustedDeployment
 from verifier.verify import CheckStatus, VerificationReport, verify
 
@@ -124,6 +126,16 @@ def _schema(location: str) -> dict[str, Any]:
         engine.dispose()
 
 
+# Columns revision 0003 appends: issuers (signing_key, signing_suite), credentials
+# (submitted_digest).
+_COLUMNS_0003: Final = {"issuers": 2, "credentials": 1}
+
+
+def _without_0003_columns(tables: dict[str, list[list[Any]]]) -> dict[str, list[list[Any]]]:
+    return {table: [row[:len(row) - _COLUMNS_0003.get(table, 0)] for row in rows]
+            for table, rows in tables.items()}
+
+
 def _failed(report: VerificationReport) -> list[tuple[str, str]]:
     return [(c.name, c.detail) for c in report.checks if c.status is not CheckStatus.PASSED]
 
@@ -163,8 +175,9 @@ def test_db_upgrade_keeps_every_credential_batch_receipt_and_token(
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == migrations.head()
 
-    # Every row of every table is as the release left it; only the fence moved (revision 0002).
-    tables = _tables(location)
+    # Every row of every table is as the release left it; only the fence moved (revision 0002),
+    # and revision 0003's columns were added (see its own test).
+    tables = _without_0003_columns(_tables(location))
     assert tables["meta"] == [["schema_version", "2"]]
     for table in TABLE_ORDER.keys() - {"meta"}:
         assert tables[table] == recorded["tables"][table], table
@@ -182,10 +195,11 @@ def test_db_upgrade_keeps_every_credential_batch_receipt_and_token(
                 "admin" if name == "admin" else "issuer", expected_issuer)
 
         # Every receipt the release could serve still verifies, with every check, on the chain
-        # the release anchored it on.
+        # the release anchored it on. (0.1.0 did not sign credentials: they verify as unsigned
+        # ones, with the verifier's opt-out.)
         trust = TrustConfig(deployments=(TrustedDeployment(
             chain_id=EXPECTED["chainId"], anchor=EXPECTED["anchor"],
-            registry=EXPECTED["registry"]),))
+            registry=EXPECTED["registry"]),), require_signature=False)
         receipts = Receipts(store, chain_id=EXPECTED["chainId"], contract=EXPECTED["anchor"])
         reader = JsonRpcChainReader(release_chain.w3)
         anchored = {b.id for b in store.batches(states=[BatchState.ANCHORED])}
@@ -391,3 +405,59 @@ def test_revision_0002_fences_out_releases_before_migrations(
     assert migrations.upgrade(location, to="0002") == "0002"
     assert _raw_rows(location, "SELECT key, value FROM meta") == [("schema_version", "2")]
     assert _raw_rows(location, "SELECT version_num FROM alembic_version") == [("0002",)]
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_revision_0003_adds_signing_keys_and_submitted_digests(
+        kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """0003 adds the issuers' signing key and suite (empty: they are accepted unsigned, as
+    before) and the credentials' submitted digest: the digest itself for every stored
+    credential (0.1.0 stored them as submitted), none for digest-only submissions. A database
+    at 0002 upgrades with its data intact and the store works on it: a resubmitted release
+    credential keeps its id, and a signed credential resubmitted with another proof keeps
+    its first id and digest."""
+    location = _release(kind, tmp_path, request)
+    assert migrations.upgrade(location, to="0002") == "0002"
+    before = _tables(location)
+    assert migrations.upgrade(location, to="0003") == "0003"
+    after = _tables(location)
+    assert _without_0003_columns(after) == before
+    assert [row[5:] for row in after["issuers"]] == [[None, None]] * len(after["issuers"])
+    submitted = {row[0]: (row[3], row[5], row[-1]) for row in after["credentials"]}
+    assert sum(content is None for _, content, _ in submitted.values()) == 2
+    for digest, content, submitted_digest in submitted.values():
+        assert submitted_digest == (None if content is None else digest)
+    assert ("credentials_submitted", ("issuer_id", "submitted_digest")) in {
+        index[:2] for index in _schema(location)["credentials"]["indexes"]}
+
+    with closing(Store(location)) as store:
+        issuer = next(i for i in store.issuers() if i.name == "uni-a")
+        assert (issuer.signing_key, issuer.signing_suite) == (None, None)
+        # A release credential sent again as it was: same id (found by its submitted digest).
+        public_id, document = next(
+            (public_id, document) for public_id, document in EXPECTED[kind]["credentials"].items()
+            if store.credential(public_id) is not None
+            and store.credential(public_id).issuer_id == issuer.id)  # type: ignore[union-attr]
+        canonical = canonicalize(document)
+        digest = hashlib.sha256(canonical).digest()
+        (again,) = store.accept(issuer.id, [NewCredential(digest, new_salt(), canonical, digest)])
+        assert (again.public_id, again.created, again.digest) == (public_id, False, digest)
+
+        key = "z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+        updated = store.set_signing_key(issuer.id, key, "ecdsa-jcs-2019")
+        assert (updated.signing_key, updated.signing_suite) == (key, "ecdsa-jcs-2019")
+        assert store.issuer(issuer.id) == updated
+        # The same submitted credential, signed twice (two proofs, two digests): one id, and
+        # the first digest is the one kept.
+        submitted_digest = hashlib.sha256(b"unsigned").digest()
+        first, second = (NewCredential(hashlib.sha256(signed).digest(), new_salt(), signed,
+                                       submitted_digest)
+                         for signed in (b'{"proof":1}', b'{"proof":2}'))
+        (one,) = store.accept(issuer.id, [first])
+        (two,) = store.accept(issuer.id, [second])
+        assert one.created
+        assert not two.created
+        assert (two.public_id, two.digest) == (one.public_id, first.digest)
+        record = store.credential(one.public_id)
+        assert record is not None
+        assert record.content == b'{"proof":1}'

@@ -99,7 +99,7 @@ class Attacker:
 
 @pytest.fixture
 def service(anvil_world: World, tmp_path: Path) -> Iterator[tuple[ServiceProcess, str, Path]]:
-    env, port, database, _, token = prepare(anvil_world, tmp_path)
+    env, port, database, _, token = prepare(anvil_world, tmp_path, signing=False)
     env.update({"MICROCRED_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
                 "MICROCRED_BODY_TIMEOUT": str(BODY_TIMEOUT),
                 "MICROCRED_MAX_CONNECTIONS": str(CAP),
@@ -228,7 +228,7 @@ def test_a_low_open_files_limit_lowers_the_cap_and_the_pipeline_keeps_its_descri
     bursts of accepts and half free, and goes on anchoring under 1,500 half-sent
     requests."""
     limit = 512
-    env, port, _, _, token = prepare(anvil_world, tmp_path)
+    env, port, _, _, token = prepare(anvil_world, tmp_path, signing=False)
     env.update({"MICROCRED_MAX_CONNECTIONS": "1000", "MICROCRED_LOG_JSON": "false"})
     log_path = tmp_path / "service.log"
     script = ("import resource, sys; "

@@ -1,6 +1,7 @@
-"""`anchor-service stack`, the README's main job, as a real process: it comes up, anchors a
-credential end to end, stops cleanly on SIGTERM (no anvil left behind), and a second start
-reuses the contracts, the demo issuer and the chain's history."""
+"""`anchor-service stack`, the README's main job, as a real process: it comes up, signs and
+anchors a credential end to end, stops cleanly on SIGTERM (no anvil left behind), and a second
+start reuses the contracts, the demo issuer (its DID and signing key) and the chain's
+history."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import httpx
 
+from anchor_service.stack import DEMO_ISSUER_DID
 from testkit.net import check_inclusion, free_port, wait_until_up
+from verifier.data_integrity import verify_proof
 from verifier.receipt import Bundle
 
 ROOT = Path(__file__).parents[2]
@@ -51,6 +54,16 @@ def _stop(process: subprocess.Popen[str]) -> str:
     return err
 
 
+def _anchored_bundle(http: httpx.Client, public_id: str) -> httpx.Response:
+    """Anchor now, and wait for the credential's bundle."""
+    assert http.post("/v1/batches").status_code == 202
+    deadline = time.monotonic() + 30
+    while (bundle := http.get(f"/v1/credentials/{public_id}/bundle")).status_code != 200:
+        assert time.monotonic() < deadline, bundle.text
+        time.sleep(0.1)
+    return bundle
+
+
 def _anvil_on(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -64,24 +77,28 @@ def test_the_stack_comes_up_anchors_and_restarts(tmp_path: Path) -> None:
         token = json.loads((data / "demo-tokens.json").read_text())["issuer"]
         assert (data / "demo-tokens.json").stat().st_mode & 0o077 == 0
         headers = {"Authorization": f"Bearer {token}"}
+        did = DEMO_ISSUER_DID
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as http:
+            # Another issuer's credential is not signed in the demo issuer's name.
+            foreign = http.post("/v1/credentials", json={"credentials": [
+                {"id": "urn:stack:0", "issuer": {"id": "did:web:demo-university.example"}}]})
+            assert foreign.status_code == 422, foreign.text
+            assert foreign.json()["error"] == "issuer_mismatch"
             answer = http.post(
                 "/v1/credentials",
-                json={
-                    "credentials": [
-                        {"id": "urn:stack:1", "issuer": {"id": "did:web:demo-university.example"}}
-                    ]
-                },
+                json={"credentials": [{"id": "urn:stack:1", "issuer": {"id": did}}]},
             )
             assert answer.status_code == 202, answer.text
             public_id = answer.json()["accepted"][0]["id"]
-            assert http.post("/v1/batches").status_code == 202
-            deadline = time.monotonic() + 30
-            while (bundle := http.get(f"/v1/credentials/{public_id}/bundle")).status_code != 200:
-                assert time.monotonic() < deadline, bundle.text
-                time.sleep(0.1)
+            bundle = _anchored_bundle(http, public_id)
         receipt = Bundle.from_json(bundle.text).receipt
         check_inclusion(receipt)
+        # Signed out of the box, with the demo issuer's Ed25519 key, and the signature covers
+        # what is anchored.
+        signed = Bundle.from_json(bundle.text).credential
+        method = signed["proof"]["verificationMethod"]
+        assert method.startswith(f"{did}#z6Mk")
+        assert verify_proof(signed, method.partition("#")[2]).cryptosuite == "eddsa-jcs-2022"
     finally:
         err = _stop(process)
     assert "Traceback" not in err
@@ -97,6 +114,13 @@ def test_the_stack_comes_up_anchors_and_restarts(tmp_path: Path) -> None:
             assert http.get(f"/v1/credentials/{public_id}/receipt").json()["root"] == (
                 "0x" + receipt.root.hex()
             )
+            # The same issuer, DID and signing key: a new credential is signed with the key.
+            again_answer = http.post("/v1/credentials", json={"credentials": [
+                {"id": "urn:stack:2", "issuer": did}]})
+            assert again_answer.status_code == 202, again_answer.text
+            second = _anchored_bundle(http, again_answer.json()["accepted"][0]["id"])
+            assert Bundle.from_json(second.text).credential["proof"]["verificationMethod"] == \
+                method
     finally:
         err = _stop(again)
     assert "reusing the contracts" in err
@@ -125,8 +149,11 @@ def test_the_readme_session_verifies_the_examples_with_the_stacks_trust_file(
         # Secrets and personal data are owner-only, the database's WAL files included.
         assert _mode(data) == 0o700
         assert _mode(data / "keys") == 0o700
-        (keystore,) = (data / "keys").iterdir()
-        for path in (keystore, data / "demo-tokens.json", data / "service.sqlite3",
+        # The issuer's anchoring keystore and its signing key, both encrypted.
+        key_files = sorted((data / "keys").iterdir())
+        assert [path.suffix for path in key_files] == [".json", ".pem"]
+        assert key_files[1].read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        for path in (*key_files, data / "demo-tokens.json", data / "service.sqlite3",
                      data / "service.sqlite3-wal", data / "service.sqlite3-shm"):
             assert _mode(path) == 0o600, (path, oct(_mode(path)))
 

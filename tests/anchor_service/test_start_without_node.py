@@ -75,7 +75,7 @@ def _wait_for_readiness(port: int, ready: bool, check: str) -> httpx.Response:
 
 def test_a_replica_started_while_the_node_is_down_anchors_once_it_is_back(
         stopped_node: StoppedNode, tmp_path: Path) -> None:
-    env, port, location, issuer_id, token = prepare(stopped_node.world, tmp_path)
+    env, port, location, issuer_id, token = prepare(stopped_node.world, tmp_path, signing=False)
     service = ServiceProcess(env, port, log=tmp_path / "service.log")
     try:
         service.start()  # waits for /healthz: the process is up although the node is not
@@ -117,7 +117,7 @@ def test_a_replica_started_while_the_node_is_down_anchors_once_it_is_back(
 
 def test_a_node_that_comes_back_on_another_chain_is_reported(
         stopped_node: StoppedNode, tmp_path: Path) -> None:
-    env, port, location, _, token = prepare(stopped_node.world, tmp_path)
+    env, port, location, _, token = prepare(stopped_node.world, tmp_path, signing=False)
     deployment = tmp_path / "deployment.json"
     wrong = dataclasses.replace(stopped_node.world.deployment, chain_id=999_001)
     deployment.write_text(wrong.to_json(), encoding="utf-8")

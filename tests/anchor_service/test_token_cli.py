@@ -59,7 +59,8 @@ def test_created_tokens_work_with_their_role_against_the_service(
             assert refused.status_code == 403, refused.text
             assert refused.json()["error"] == "forbidden"
             accepted = http.post("/v1/credentials", headers=as_issuer,
-                                 json={"credentials": [{"id": f"urn:token-cli:{database}"}]})
+                                 json={"credentials": [{"id": f"urn:token-cli:{database}",
+                                                       "issuer": "did:web:uni-a.example"}]})
             assert accepted.status_code == 202, accepted.text
             # The admin token belongs to no issuer: issuer routes refuse it.
             assert http.get("/v1/batches", headers=as_admin).status_code == 403

@@ -216,7 +216,8 @@ def test_one_reader_serves_every_request_and_follows_a_reorganisation(
             httpx.Client(base_url=url, timeout=60) as http:
         assert http.post("/v1/verify", content=bundle, headers=JSON).json()["valid"] is True
         state_reads = node.calls("eth_call")
-        assert 0 < state_reads <= 4  # anchor, trust, entity, status window
+        # anchor, trust, entity, signing key, signing key trust, status window
+        assert 0 < state_reads <= 6
         for _ in range(10):
             assert http.post("/v1/verify", content=bundle, headers=JSON).json()["valid"]
         assert node.calls("eth_call") == state_reads  # nothing read again: one reader

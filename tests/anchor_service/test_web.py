@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 from anchor_service.samples import make_credential
 from tests.anchor_service.harness import Service, anchor_now
 from verifier.receipt import Receipt
+from verifier.verify import CHECK_NAMES
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
          "is_mobile": True, "has_touch": True, "timezone_id": "UTC"}
@@ -79,12 +80,22 @@ def test_a_valid_bundle_shows_every_check_with_issuer_and_time(
     page.set_input_files("#files", str(file))
     page.wait_for_selector("#verdict.valid")
     assert page.inner_text("#verdict").startswith("✓ Valid credential")
-    assert len(statuses(page)) == 12
+    assert len(statuses(page)) == len(CHECK_NAMES)
     assert set(statuses(page).values()) == {"passed", "not_applicable"}
     assert statuses(page)["issuer_trusted_at_anchoring"] == "passed"
+    # The issuer's signature: its checks each with their own label, and the summary names it.
+    for name in ("signature_valid", "signing_key_registered",
+                 "signing_key_trusted_at_anchoring"):
+        assert statuses(page)[name] == "passed", name
+    checks = page.inner_text("#checks")
+    assert "Issuer's signature is valid" in checks
+    assert "Signing key was trusted when the credential was anchored" in checks
     summary = page.inner_text("#summary")
     assert "University A" in summary
     assert "did:web:uni-a.example" in summary
+    proof = json.loads(bundle)["credential"]["proof"]
+    assert proof["cryptosuite"] in summary
+    assert proof["verificationMethod"] in summary
     receipt = Receipt.from_json(json.dumps(json.loads(bundle)["receipt"]))
     block = service.world.chain.w3.eth.get_block(receipt.anchor.block_number)
     anchored = datetime.fromtimestamp(block["timestamp"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

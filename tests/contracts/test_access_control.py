@@ -3,12 +3,14 @@ custom error, on the in-process chain and on anvil."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
 
 from testkit.world import World
 from tests.contracts.helpers import outcome, random_root, sign_anchor
@@ -37,6 +39,14 @@ def _relayed(world: World, signer: LocalAccount) -> Any:
     return world.anchor.functions.anchorWithSignature(
         root, 7, signer.address, nonce, deadline, signature
     )
+
+
+def _signing_key(world: World) -> bytes:
+    """A fresh Ed25519 signing key of the issuer, added by the root administrator; its id."""
+    public_key = b"\xed\x01" + os.urandom(32)
+    world.tx(world.admin).transact(
+        world.registry.functions.addSigningKey(world.issuer_id, public_key, 0, 0))
+    return keccak(public_key)
 
 
 Case = Callable[[World, LocalAccount], Any]
@@ -86,6 +96,23 @@ CASES: dict[str, tuple[Case, list[str]]] = {
     ),
     "revoke issuer key now": (
         lambda w, who: w.registry.functions.revokeKey(w.issuer_key2.address, 0),
+        ["ok", "ok", "ok", "NotAuthorized", "NotAuthorized"],
+    ),
+    "add issuer signing key": (
+        lambda w, who: w.registry.functions.addSigningKey(
+            w.issuer_id, b"\xed\x01" + os.urandom(32), 0, 0),
+        ["ok", "ok", "NotAuthorized", "NotAuthorized", "NotAuthorized"],
+    ),
+    "shorten issuer signing key expiry": (
+        lambda w, who: w.registry.functions.shortenSigningKeyExpiry(_signing_key(w), w.now() + 999),
+        ["ok", "ok", "ok", "NotAuthorized", "NotAuthorized"],
+    ),
+    "revoke issuer signing key back-dated": (
+        lambda w, who: w.registry.functions.revokeSigningKey(_signing_key(w), w.now() - 100),
+        ["ok", "ok", "BackdatingNotAllowed", "NotAuthorized", "NotAuthorized"],
+    ),
+    "revoke issuer signing key now": (
+        lambda w, who: w.registry.functions.revokeSigningKey(_signing_key(w), 0),
         ["ok", "ok", "ok", "NotAuthorized", "NotAuthorized"],
     ),
     "grant root admin role": (
@@ -156,7 +183,8 @@ def test_access_control_matrix(world: World, case: str, role: str) -> None:
 # Functions whose guard depends on an argument as well as on the caller: a row per branch
 # (top-level body or issuer under a body; a body's or an issuer's status; a key revoked now or
 # back-dated; a relayed anchor signed by a trusted issuer or by the caller).
-BRANCHES = {"accredit": 2, "setStatus": 2, "revokeKey": 2, "anchorWithSignature": 2}
+BRANCHES = {"accredit": 2, "setStatus": 2, "revokeKey": 2, "revokeSigningKey": 2,
+            "anchorWithSignature": 2}
 
 
 def test_the_matrix_covers_every_state_changing_function(world: World) -> None:

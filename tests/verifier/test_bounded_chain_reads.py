@@ -24,6 +24,7 @@ from web3 import Web3
 from anchor_service.samples import make_credential
 from localchain import AnvilChain
 from testkit.world import World, build_world
+from tests.verifier.wallet import register_signing_key, sign
 from verifier.chain import JsonRpcChainReader
 from verifier.credential import credential_digest, new_salt
 from verifier.merkle import inclusion_proof_length
@@ -34,17 +35,18 @@ from verifier.verify import CheckStatus, VerificationReport, verify
 MAX_TREE_SIZE = 2**53 - 1  # CredentialAnchor.MAX_TREE_SIZE, the receipt format's maximum too
 STATUS_WINDOW_WORDS = 256  # the bound SECURITY.md states: status words read per receipt
 STATUS_WORDS = keccak(text="statusWords(address,bytes32,uint256,uint256)")[:4]
-# Requests one cold verification makes through a reader with a connection of its own, which
-# reads at the head's block hash: head, chain id, anchor, anchor block and the check that the
-# head still stands after it, trust, entity, status window. Anything that grew with the tree
-# would blow far past this.
-CALLS_PER_RECEIPT = 8
+# Requests one cold verification of a signed credential makes through a reader with a
+# connection of its own, which reads at the head's block hash: head, chain id, anchor, anchor
+# block and the check that the head still stands after it, trust, entity, signing key, signing
+# key trust, status window. Anything that grew with the tree would blow far past this.
+CALLS_PER_RECEIPT = 10
 # Through the in-process chain, which takes no block hashes: the head, the chain id, and each
-# read (anchor, anchor block, trust, entity, status window) made by number and followed by
-# the check that the head still stands.
-CALLS_PER_RECEIPT_BY_NUMBER = 12
+# read (anchor, anchor block, trust, entity, signing key, signing key trust, status window)
+# made by number and followed by the check that the head still stands.
+CALLS_PER_RECEIPT_BY_NUMBER = 16
 
 CREDENTIAL = make_credential(1, id_prefix="urn:huge", subject={"name": "Zoë"})
+SIGNED = sign(CREDENTIAL)
 
 
 class CountingCalls:
@@ -131,7 +133,8 @@ def anchor_huge_batch(world: World, leaf_index: int,
     (by default the contract's largest): the audit path's other hashes are made up, and the
     issuer anchors the root they lead to. Any issuer key can do this."""
     salt = new_salt()
-    digest = credential_digest(CREDENTIAL)
+    register_signing_key(world)
+    digest = credential_digest(SIGNED)
     path = [secrets.token_bytes(32)
             for _ in range(inclusion_proof_length(leaf_index, tree_size))]
     root = _root_from_path(salt + digest, leaf_index, tree_size, path)
@@ -148,7 +151,7 @@ def anchor_huge_batch(world: World, leaf_index: int,
     trust = TrustConfig(deployments=(TrustedDeployment(
         chain_id=world.chain.chain_id, anchor=world.anchor.address,
         registry=world.registry.address),))
-    return HugeBatch(world, Bundle.create(CREDENTIAL, receipt), trust)
+    return HugeBatch(world, Bundle.create(SIGNED, receipt), trust)
 
 
 def reader_for(world: World, **options: Any) -> JsonRpcChainReader:
@@ -199,7 +202,8 @@ def test_a_receipt_of_a_batch_of_2_53_leaves_costs_a_few_calls(world: World,
         report = batch.verify(first)
     assert report.valid, report.to_dict()
     assert _own_requests(calls) <= per_receipt, calls.methods
-    assert calls.methods["eth_call"] <= 4, calls.methods  # anchor, trust, entity, status
+    # anchor, trust, entity, signing key, signing key trust, status
+    assert calls.methods["eth_call"] <= 6, calls.methods
     assert 0 < calls.status_words <= STATUS_WINDOW_WORDS
 
     # Later (blocks come), its issuer revokes it: a fresh reader sees it, at the same cost.
@@ -289,13 +293,14 @@ def anchor_huge_batch_again(world: World, batch: HugeBatch) -> HugeBatch:
     """``batch``'s root anchored once more (on another branch), with a receipt naming the new
     block."""
     receipt = batch.bundle.receipt
+    register_signing_key(world)  # its registration went with the old branch
     anchored = world.tx(world.issuer).transact(world.anchor.functions.anchor(receipt.root,
                                                                              MAX_TREE_SIZE))
     document = receipt.to_dict()
     document["anchor"].update(blockNumber=anchored["blockNumber"],
                               blockHash="0x" + bytes(anchored["blockHash"]).hex(),
                               transactionHash="0x" + bytes(anchored["transactionHash"]).hex())
-    return HugeBatch(world, Bundle.create(CREDENTIAL, Receipt.from_dict(document)),
+    return HugeBatch(world, Bundle.create(SIGNED, Receipt.from_dict(document)),
                      batch.trust)
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from testkit.world import World
 from tests.verifier.wallet import make_wallet, verify_command
+from verifier.verify import CHECK_NAMES
 
 # Erase the line, go back to its start and print a fake check; then reverse what follows.
 HOSTILE_NAME = "Evil U\x1b[2K\r  [PASS] all checks passed\u202e\u2028\x9b"
@@ -48,7 +49,7 @@ def test_credential_text_cannot_rewrite_the_terminal(anvil_world: World, wallet:
                             "[PASS] all checks passed\\u202e\\u2028\\x9b did:web:uni-a.example")
     # Every check line is the verifier's own: none starts where the name tried to put one.
     checks = [line for line in text.splitlines() if line.startswith("  [")]
-    assert len(checks) == 12
+    assert len(checks) == len(CHECK_NAMES)
     assert not any("all checks passed" in line for line in checks)
     # JSON output is escaped by the JSON encoder, and still carries the name exactly.
     as_json = _run(anvil_world, wallet, str(wallet / "named.json"), "--json")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from eth_utils.crypto import keccak
 
 from testkit.world import World
@@ -29,6 +30,7 @@ from verifier.contract_types import (
     KeyInfo,
     Kind,
     Scope,
+    SigningKeyInfo,
     Status,
     StatusChange,
     StatusWords,
@@ -41,10 +43,12 @@ from verifier.contract_types import (
     field_name,
     read,
     scope_names,
+    signing_key_id,
 )
 from verifier.contracts_abi import load_artifact
-from verifier.errors import ChainReadError, ContractTypeError
+from verifier.errors import ChainReadError, ContractTypeError, MultikeyError
 from verifier.merkle import MerkleTree
+from verifier.multikey import Multikey
 
 SOURCES = Path(__file__).resolve().parents[2] / "contracts"
 NEVER = 2**40 - 1  # a key's validUntil when it never expires (the largest uint40)
@@ -183,6 +187,32 @@ def test_the_chain_reader_answers_with_the_models(world: World) -> None:
         entity_by_web3, accredited_by=entity_by_web3.accredited_by.lower())
 
 
+def test_signing_key_info_decodes_by_name(world: World) -> None:
+    """signingKeyInfo as the model, the same as web3's by-name decoding; an unknown key is
+    all zero but its id (``known`` false), not a revert."""
+    key = Multikey.from_public_key(ec.generate_private_key(ec.SECP256R1()).public_key())
+    assert key.multicodec == b"\x80\x24" + key.raw
+    receipt = world.tx(world.body).transact(world.registry.functions.addSigningKey(
+        world.issuer_id, key.multicodec, 0, 0))
+    (event,) = world.registry.events.SigningKeyAdded().process_receipt(receipt)
+    key_id = signing_key_id(key)
+    assert bytes(event["args"]["keyId"]) == key_id == keccak(key.multicodec)
+    info = read(SigningKeyInfo, world.registry.functions.signingKeyInfo(key_id))
+    _same_as_web3(info, _named(world, "registry").functions.signingKeyInfo(key_id).call())
+    assert info.known is True
+    assert (info.key_id, info.entity_id, info.public_key) == (key_id, world.issuer_id,
+                                                               key.multicodec)
+    assert (info.valid_until, info.revoked_at) == (NEVER, 0)
+    assert info.multikey() == key
+
+    unknown = read(SigningKeyInfo, world.registry.functions.signingKeyInfo(b"\x07" * 32))
+    assert unknown == SigningKeyInfo(key_id=b"\x07" * 32, entity_id=0, index=0, valid_from=0,
+                                     valid_until=0, revoked_at=0, public_key=b"")
+    assert unknown.known is False
+    with pytest.raises(MultikeyError, match="is not registered"):
+        unknown.multikey()
+
+
 def test_enums_and_scope_bits_are_the_contracts(world: World) -> None:
     """Members and values as IIssuerRegistry.sol declares them (Solidity's order is the
     value), scope bits as the deployed registry's SCOPE_* constants."""
@@ -231,7 +261,7 @@ def test_every_model_is_its_abi_struct(model: type) -> None:
     implementation's artifact and in the interface's: when a struct changes in the ABI and
     the model does not, this fails."""
     check_model(model)
-    registry = model in (Entity, StatusChange, KeyInfo, Trust, KeyCheck)
+    registry = model in (Entity, StatusChange, KeyInfo, SigningKeyInfo, Trust, KeyCheck)
     check_model(model, _abi("IIssuerRegistry" if registry else "ICredentialAnchor"))
     # Decoding goes by name, so a reordered struct still decodes right (see below); the
     # models keep the ABI's order all the same, so that reading one is reading the other.

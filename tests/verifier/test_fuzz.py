@@ -20,6 +20,7 @@ from anchor_service.samples import make_credential
 from anchor_service.store import NewCredential, Store
 from localchain import InProcessChain
 from testkit.world import build_world
+from tests.verifier.wallet import register_signing_key, sign
 from verifier.chain import JsonRpcChainReader
 from verifier.credential import canonicalize, credential_digest, new_salt
 from verifier.errors import ReceiptError, UnreadableDocumentError
@@ -27,8 +28,9 @@ from verifier.receipt import Bundle
 from verifier.trust import TrustConfig, TrustedDeployment
 from verifier.verify import verify_bundle_text
 
-CREDENTIAL = make_credential(1, id_prefix="urn:fuzz",
-                             subject={"name": "Zoë", "ects": 2.5, "tags": [1, True, None]})
+# Signed by its issuer (whose key is registered below), as the service signs credentials.
+CREDENTIAL = sign(make_credential(1, id_prefix="urn:fuzz",
+                                  subject={"name": "Zoë", "ects": 2.5, "tags": [1, True, None]}))
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats(allow_nan=False)
@@ -43,6 +45,7 @@ class Genuine:
     def __init__(self, tmp: Path) -> None:
         self.chain = InProcessChain.start()
         world = build_world(self.chain)
+        register_signing_key(world)
         store = Store(tmp / "db.sqlite3")
         store.add_issuer("uni-a", entity_id=world.issuer_id, key_address=world.issuer.address,
                          did="did:web:uni-a.example")

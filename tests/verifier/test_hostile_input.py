@@ -224,7 +224,7 @@ def test_the_scope_rule_holds_memory_proportional_to_the_credential() -> None:
         "treeSize": 1, "leafIndex": 0, "root": "0x" + tree.root.hex()})
     trust = TrustConfig.model_validate({"deployments": [{
         "chainId": receipt.anchor.chain_id, "anchor": "0x" + receipt.anchor.contract.hex(),
-        "registry": "0x" + "11" * 20}]})
+        "registry": "0x" + "11" * 20}], "requireSignature": False})  # about the scope walk
     reports: list[VerificationReport] = []
     peak = _peak_bytes(lambda: reports.append(verify(credential, receipt, trust=trust,
                                                       reader=None)))

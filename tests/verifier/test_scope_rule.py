@@ -14,7 +14,7 @@ from anchor_service.chain import accredit
 from anchor_service.samples import make_credential
 from anchor_service.store import Store
 from testkit.world import World
-from tests.verifier.wallet import anchored_bundles, trust_of
+from tests.verifier.wallet import anchored_bundles, register_signing_key, signing_key_of, trust_of
 from verifier.chain import JsonRpcChainReader
 from verifier.contract_types import Kind, Scope
 from verifier.receipt import Bundle
@@ -87,6 +87,7 @@ def anchored(world: World, tmp_path: Path) -> Iterator[tuple[dict[str, Bundle], 
                    **{name: c for name, (c, _) in MALFORMED.items()}}
     store = Store(tmp_path / "db.sqlite3")
     store.add_issuer("academy", entity_id=entity, key_address=key.address, did=DID)
+    register_signing_key(world, signing_key_of(DID), entity_id=entity)
     bundles = anchored_bundles(world, store, key, list(credentials.values()))
     yield dict(zip(credentials, bundles, strict=True)), trust_of(world)
     store.close()

@@ -19,7 +19,6 @@ from eth_utils.crypto import keccak
 from testkit.world import World
 from tests.anchor_service.rpc_proxy import CountingRpcProxy
 from tests.verifier.test_bounded_chain_reads import (
-    CREDENTIAL,
     MAX_TREE_SIZE,
     FakeClock,
     HugeBatch,
@@ -304,7 +303,8 @@ def test_a_receipt_from_a_block_the_node_has_not_reached_is_not_checked(world: W
     batch = anchor_huge_batch(world, 3, tree_size=16)
     document = batch.bundle.receipt.to_dict()
     document["anchor"]["blockNumber"] += 1_000
-    ahead = HugeBatch(world, Bundle.create(CREDENTIAL, Receipt.from_dict(document)), batch.trust)
+    ahead = HugeBatch(world, Bundle.create(batch.bundle.credential, Receipt.from_dict(document)),
+                      batch.trust)
     report = ahead.verify(reader_for(world))
     assert report.verdict == "not_checked", report.to_dict()
     detail = report.check("anchored_on_chain").detail

@@ -16,7 +16,7 @@ import pytest
 from anchor_service.samples import make_credential
 from anchor_service.store import Store
 from testkit.world import World
-from tests.verifier.wallet import anchored_bundles, trust_of
+from tests.verifier.wallet import anchored_bundles, sign, trust_of
 from verifier.chain import JsonRpcChainReader
 from verifier.credential import credential_digest
 from verifier.receipt import Bundle
@@ -79,7 +79,11 @@ def test_a_valid_bundle_passes_every_check(issued: Issued) -> None:
     assert report.issuer_did == "did:web:uni-a.example"
     assert all(c.status is CheckStatus.PASSED for c in report.checks)
     digest = report.check("digest_matches").evidence
-    assert digest["computed"] == digest["receipt"] == "0x" + credential_digest(CREDENTIAL).hex()
+    # The anchored digest is of the signed credential, proof included.
+    assert digest["computed"] == digest["receipt"] == "0x" + credential_digest(
+        sign(CREDENTIAL)).hex()
+    assert report.check("signature_valid").evidence["verificationMethod"] \
+        == issued.bundle.credential["proof"]["verificationMethod"]
     anchored = report.check("anchored_on_chain").evidence
     assert anchored["block"] == issued.bundle.receipt.anchor.block_number
     assert anchored["entityId"] == issued.world.issuer_id
@@ -210,8 +214,11 @@ def test_offline_checks_what_it_can_and_says_what_it_cannot(issued: Issued) -> N
     for name in ("digest_matches", "merkle_inclusion", "trusted_deployment", "validity_period"):
         assert statuses[name] is CheckStatus.PASSED, name
     for name in ("anchored_on_chain", "confirmations", "issuer_trusted_at_anchoring",
-                 "issuer_did_matches", "not_revoked", "not_suspended", "scope_allows_kind"):
+                 "issuer_did_matches", "signing_key_registered",
+                 "signing_key_trusted_at_anchoring", "not_revoked", "not_suspended",
+                 "scope_allows_kind"):
         assert statuses[name] is CheckStatus.NOT_CHECKED, name
+    assert statuses["signature_valid"] is CheckStatus.PASSED
     assert _failed(report) == []
 
 
@@ -231,6 +238,8 @@ def test_accreditation_body_revoked_since_before_the_anchor(issued: Issued) -> N
     w.chain.increase_time(10)
     w.tx(w.admin).transact(w.registry.functions.revokeSince(w.body_id, anchored_at))
     report = issued.check(as_of=DURING)
-    assert _failed(report) == ["issuer_trusted_at_anchoring"]
-    assert "accreditor not active" in report.check("issuer_trusted_at_anchoring").detail
-    assert f"entity {w.body_id}" in report.check("issuer_trusted_at_anchoring").detail
+    # The signing key's trust walks the same accreditation bodies as the anchoring key's.
+    assert _failed(report) == ["issuer_trusted_at_anchoring", "signing_key_trusted_at_anchoring"]
+    for name in ("issuer_trusted_at_anchoring", "signing_key_trusted_at_anchoring"):
+        assert "accreditor not active" in report.check(name).detail
+        assert f"entity {w.body_id}" in report.check(name).detail

@@ -1,29 +1,92 @@
 """Wallets for the verify-credential tests: genuine bundles anchored on a test chain, with a
-trust file beside them, and the command that verifies them."""
+trust file beside them, and the command that verifies them.
+
+Credentials are signed by their issuer as the service signs them (``eddsa-jcs-2022``, the
+verification method ``<issuer DID>#<publicKeyMultibase>``) before they are anchored, and the
+world's issuer's signing key is registered on chain, so that a genuine bundle passes every
+check, the signature checks included."""
 
 from __future__ import annotations
 
+import copy
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from eth_account.signers.local import LocalAccount
 
+from anchor_service.chain import add_signing_key
 from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
 from anchor_service.store import BatchState, NewCredential, Store
-from testkit.world import World
+from testkit.world import World, issuer_signing_key
+from verifier.chain import JsonRpcChainReader
+from verifier.contract_types import signing_key_id
 from verifier.credential import canonicalize, credential_digest, new_salt
+from verifier.data_integrity import Suite, add_proof
+from verifier.did import verification_method_id
+from verifier.multikey import Multikey, PrivateKey
 from verifier.receipt import Bundle
 from verifier.trust import TrustConfig, TrustedDeployment
 
-__all__ = ["anchored_bundles", "make_wallet", "trust_of", "verify_command"]
+__all__ = ["SIGNED_AT", "anchored_bundles", "make_wallet", "register_signing_key", "sign",
+           "signing_key_of", "trust_of", "verify_command"]
+
+#: The proofs' ``created`` time: fixed, so that a credential signed twice is the same document.
+SIGNED_AT = "2026-01-01T00:00:00Z"
+
+
+def signing_key_of(did: str) -> ed25519.Ed25519PrivateKey:
+    """The test signing key (Ed25519) of the issuer ``did``: derived from the DID, so every
+    test signs for one issuer with one key (the key the test service signs with for the
+    world's issuer, :func:`testkit.world.issuer_signing_key`)."""
+    return issuer_signing_key(did)
+
+
+def _issuer_did(credential: Mapping[str, Any]) -> str:
+    issuer = credential["issuer"]
+    return str(issuer if isinstance(issuer, str) else issuer["id"])
+
+
+def sign(credential: Mapping[str, Any], *, private_key: PrivateKey | None = None,
+         did: str | None = None, suite: Suite = "eddsa-jcs-2022") -> dict[str, Any]:
+    """``credential`` with a ``DataIntegrityProof`` made by ``private_key`` (default: the
+    issuer's test key), its verification method ``<did>#<publicKeyMultibase>`` (default: the
+    credential's issuer)."""
+    did = did or _issuer_did(credential)
+    key = private_key or signing_key_of(did)
+    vm = verification_method_id(did, Multikey.from_public_key(key.public_key()))
+    # A deep copy: add_proof copies only the top level, and callers tamper with the result.
+    return add_proof(copy.deepcopy(dict(credential)), suite=suite, private_key=key,
+                     verification_method=vm, created=SIGNED_AT)
+
+
+def register_signing_key(world: World, private_key: PrivateKey | None = None, *,
+                         entity_id: int | None = None) -> bytes:
+    """Register the public key of ``private_key`` (default: the test key of the world's
+    issuer, ``did:web:uni-a.example``) for ``entity_id`` (default: the world's issuer), by the
+    accreditation body, unless it is registered already. Its keyId."""
+    key = Multikey.from_public_key(
+        (private_key or signing_key_of("did:web:uni-a.example")).public_key())
+    key_id = signing_key_id(key)
+    reader = JsonRpcChainReader(world.chain.w3)
+    if not reader.signing_key(world.registry.address, key_id).known:
+        add_signing_key(world.tx(world.body), world.registry,
+                        entity_id=world.issuer_id if entity_id is None else entity_id, key=key)
+    return key_id
 
 
 def anchored_bundles(world: World, store: Store, key: LocalAccount,
-                     credentials: list[dict[str, Any]]) -> list[Bundle]:
+                     credentials: list[dict[str, Any]], *, signed: bool = True) -> list[Bundle]:
     """The credentials accepted for the store's issuer 1 and anchored by ``key`` in one batch
-    (by the real pipeline, on ``world``'s chain): their bundles, in order."""
+    (by the real pipeline, on ``world``'s chain): their bundles, in order. With ``signed``
+    (the default), each credential without a proof is first signed with its issuer's test key
+    (:func:`sign`) and the world's issuer's signing key is registered."""
+    if signed:
+        register_signing_key(world)
+        credentials = [c if "proof" in c else sign(c) for c in credentials]
     accepted = store.accept(1, [NewCredential(credential_digest(c), new_salt(), canonicalize(c))
                                 for c in credentials])
     pipeline = Pipeline(store, world.chain.w3, world.deployment, {1: key},
@@ -42,13 +105,16 @@ def trust_of(world: World) -> TrustConfig:
         registry=world.registry.address),))
 
 
-def make_wallet(world: World, folder: Path, credentials: dict[str, dict[str, Any]]) -> Path:
-    """``folder`` with a genuine bundle ``<name>.json`` of each credential (anchored by
-    ``world``'s issuer), and a trust file ``<folder>-trust.json`` beside it."""
+def make_wallet(world: World, folder: Path, credentials: dict[str, dict[str, Any]], *,
+                signed: bool = True) -> Path:
+    """``folder`` with a genuine bundle ``<name>.json`` of each credential (signed unless
+    ``signed`` is false, and anchored by ``world``'s issuer), and a trust file
+    ``<folder>-trust.json`` beside it."""
     store = Store(folder.parent / f"{folder.name}.sqlite3")
     store.add_issuer("uni-a", entity_id=world.issuer_id, key_address=world.issuer.address,
                      did="did:web:uni-a.example")
-    bundles = anchored_bundles(world, store, world.issuer, list(credentials.values()))
+    bundles = anchored_bundles(world, store, world.issuer, list(credentials.values()),
+                               signed=signed)
     for name, bundle in zip(credentials, bundles, strict=True):
         (folder / f"{name}.json").write_text(bundle.to_json())
     store.close()

@@ -17,6 +17,9 @@ const LABELS = {
   confirmations: "Enough confirmations",
   issuer_trusted_at_anchoring: "Issuer was accredited when it anchored",
   issuer_did_matches: "Credential names the issuer that anchored it",
+  signature_valid: "Issuer's signature is valid",
+  signing_key_registered: "Signing key is registered to the issuer",
+  signing_key_trusted_at_anchoring: "Signing key was trusted when the credential was anchored",
   scope_allows_kind: "Issuer is accredited for this kind of credential",
   not_revoked: "Not revoked",
   not_suspended: "Not suspended",
@@ -146,6 +149,12 @@ function render(report) {
   addSummary(summary, "Block", evidenceOf(byName.anchored_on_chain, "block"));
   addSummary(summary, "Chain", evidenceOf(byName.trusted_deployment, "chainId"));
   addSummary(summary, "Contract", evidenceOf(byName.trusted_deployment, "contract"));
+  if (report.signature) {
+    addSummary(summary, "Signed with", report.signature.cryptosuite);
+    addSummary(summary, "Signing key", report.signature.verificationMethod);
+  } else if (report.unsignedAllowed) {
+    addSummary(summary, "Signature", "none (unsigned credentials allowed)");
+  }
 
   const list = $("checks");
   list.replaceChildren();
