@@ -251,6 +251,15 @@ def _check_work(expanded: Any) -> None:
                 count = len(items) if isinstance(items, list) else 1
                 quads += count
                 values[subject, key] = values.get((subject, key), 0) + count
+            elif key == "@reverse" and isinstance(items, dict):
+                # {"@id": X, "@reverse": {p: [A, ...]}} adds X to each A's property p: the
+                # comparisons are A's, however many nodes point at it this way.
+                for prop, referrers in items.items():
+                    for item in referrers if isinstance(referrers, list) else [referrers]:
+                        target = (item.get("@id") if isinstance(item, dict)
+                                  and isinstance(item.get("@id"), str) else id(item))
+                        quads += 1
+                        values[target, prop] = values.get((target, prop), 0) + 1
     if quads > MAX_QUADS:
         raise JsonLdLimitError(f"document makes about {quads} RDF quads, more than {MAX_QUADS}")
     work = sum(count * count // 2 for count in values.values())

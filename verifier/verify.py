@@ -52,6 +52,7 @@ __all__ = [
     "Check",
     "CheckStatus",
     "VerificationReport",
+    "check_signature",
     "parse_datetime",
     "verify",
     "verify_bundle_text",
@@ -262,7 +263,7 @@ def verify(credential: Mapping[str, Any], receipt: Receipt, *, trust: TrustConfi
     deployment = _offline_checks(checks, credential, receipt, trust)
     if deployment is None:
         return checks.report()
-    _signature(checks, credential, trust, issuer_key,
+    _signature(checks, credential, trust.require_signature, issuer_key,
                int(time.time()) if when is None else when)
     if reader is None:
         for name in _CHAIN_CHECKS:
@@ -337,14 +338,27 @@ def _offline_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Rec
     return deployment
 
 
-def _signature(checks: _Checks, credential: Mapping[str, Any], trust: TrustConfig,
+def check_signature(credential: Mapping[str, Any], *, issuer_key: Multikey | None = None,
+                    as_of: datetime | None = None) -> Check:
+    """``signature_valid`` alone, offline, as :func:`verify` judges it: the credential's
+    Data Integrity proof verifies with the key its verification method names, which is the
+    credential's issuer's (and ``issuer_key``, when given), and has not expired (at
+    ``as_of``, default now). A credential without a proof fails. Nothing here looks at the
+    anchor, the chain or the registry: :func:`verify` does."""
+    when = _seconds(as_of)
+    checks = _Checks(when)
+    _signature(checks, credential, True, issuer_key, int(time.time()) if when is None else when)
+    return checks.items["signature_valid"]
+
+
+def _signature(checks: _Checks, credential: Mapping[str, Any], require_signature: bool,
                issuer_key: Multikey | None, when: int) -> None:
     """``signature_valid``: the proof verifies with the key its verification method names,
     which is the credential's issuer's (and the caller's ``issuer_key``, if given), and has
     not expired at ``when``. Sets ``checks.signing`` when it passes, so that the chain checks
     look the key up."""
     if "proof" not in credential:
-        if trust.require_signature:
+        if require_signature:
             checks.put(_UNSIGNED_REFUSED)
         else:
             checks.items.update(_UNSIGNED_ALLOWED)

@@ -7,7 +7,8 @@ VC-API test suites) can drive the service.
   answers 201 ``{verifiableCredential}`` with ``Location`` naming its status route.
 - ``POST /credentials/verify`` (public): ``{verified, checks, warnings, errors}`` from our
   verifier, against the credential's anchor receipt (``options.receipt``, else the one this
-  service holds for the credential's digest), plus the full report under ``anchorReport``.
+  service holds for the credential's digest), plus the full report under ``anchorReport``;
+  ``options.checks`` ``["proof"]`` checks the issuer's proof alone, with no receipt.
 - ``POST /presentations/verify`` (public): a VC 2.0 ``VerifiablePresentation``: its own proof
   (if any: ``authentication`` by a ``did:key`` holder; ``options.challenge`` and
   ``options.domain`` must match the proof's), and each credential in it as above.
@@ -15,8 +16,10 @@ VC-API test suites) can drive the service.
 The verification routes keep the limits of ``POST /v1/verify`` and share its slots: bodies of
 at most ``verify_max_body_bytes``, sent within ``verify_body_timeout``, at most
 ``verify_concurrency`` verifications in flight (``verify_per_client`` per client address).
-A request the API cannot read (not JSON, not the request's shape) is a 400; a credential that
-does not verify, or that is not anchored yet, is a 200 with ``verified: false`` and the reason.
+A document that verifies is a 200 with the result; one that does not (a credential not
+anchored yet included) is a 400 with the result, ``verified: false`` and the reasons, as the
+VC-API has it; a request the API cannot read (not JSON, not the request's shape) is a 400
+with an error.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ from verifier.errors import (
 )
 from verifier.receipt import Receipt
 from verifier.trust import TrustConfig, TrustedDeployment
-from verifier.verify import CheckStatus, VerificationReport, verify
+from verifier.verify import CheckStatus, VerificationReport, check_signature, verify
 
 __all__ = ["ISSUE_PATH", "MAX_PRESENTED_CREDENTIALS", "VERIFY_PATHS", "router"]
 
@@ -151,39 +154,52 @@ def _sign_and_accept(components: Components, issuer_id: int, credential: dict[st
 # ------------------------------------------------------------------------------ verify
 
 
+def _not_verified(result: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI: 400 is the result itself for a document that does not verify (as the VC-API
+    has it), or an error for a request it cannot read."""
+    return {**error_responses(408, 413, 415, 429, 503), 400: {
+        "description": "not verified (the result, verified false, errors saying why), or a "
+        "request that is not the VC-API's shape (error, detail)",
+        "content": {"application/json": {"schema": {"anyOf": [
+            {"$ref": f"#/components/schemas/{result.__name__}"},
+            {"$ref": "#/components/schemas/ErrorOut"}]}}}}}
+
+
 @router.post(CREDENTIAL_VERIFY_PATH, response_model=CredentialResult,
-             responses=error_responses(400, 408, 413, 415, 429, 503),
+             responses=_not_verified(CredentialResult),
              openapi_extra=_body(VerifyCredentialRequest, "VC-API VerifyCredentialRequest"),
              summary="Verify a credential: its proof, issuer key and anchor (VC-API)")
 async def verify_credential(request: Request, components: ComponentsDep) -> Response:
-    """Answers 200 for every credential that can be read, verified or not: ``verified``
-    says which, ``errors`` says why not (a credential not anchored yet is one such answer).
-    400 for a request that is not the VC-API's shape."""
+    """200 with the result for a credential that verifies; 400 with the result (``verified``
+    false, ``errors`` saying why) for one that does not (a credential not anchored yet is
+    one), and 400 with an error for a request that is not the VC-API's shape.
+    ``options.checks`` ``["proof"]`` checks the issuer's proof alone, with no anchor."""
     try:
         async with _public_verification(request, components) as body:
             result = await run_in_threadpool(_verify_credential_request, components, body)
     except BusyError as busy:
         return busy.response()
-    return _json(request, result)
+    return _json(request, result, 200 if result["verified"] else 400)
 
 
 @router.post(PRESENTATION_VERIFY_PATH, response_model=PresentationResult,
-             responses=error_responses(400, 408, 413, 415, 429, 503),
+             responses=_not_verified(PresentationResult),
              openapi_extra=_body(VerifyPresentationRequest,
                                  "VC-API VerifyPresentationRequest"),
              summary="Verify a presentation and every credential in it (VC-API)")
 async def verify_presentation(request: Request, components: ComponentsDep) -> Response:
     """The presentation's proof, if it has one (``authentication`` by the ``did:key`` of its
     ``verificationMethod``; ``options.challenge`` and ``options.domain`` must equal the
-    proof's), and each credential as ``POST /credentials/verify`` verifies it. 200 whatever
-    the outcome; 400 for a request that is not the VC-API's shape, 413 beyond
+    proof's), and each credential as ``POST /credentials/verify`` verifies it. 200 with the
+    result when everything verifies, 400 with the result when something does not, 400 with
+    an error for a request that is not the VC-API's shape, 413 beyond
     :data:`MAX_PRESENTED_CREDENTIALS` credentials."""
     try:
         async with _public_verification(request, components) as body:
             result = await run_in_threadpool(_verify_presentation_request, components, body)
     except BusyError as busy:
         return busy.response()
-    return _json(request, result)
+    return _json(request, result, 200 if result["verified"] else 400)
 
 
 def _require_json(request: Request) -> None:
@@ -217,13 +233,13 @@ async def _public_verification(request: Request, components: Components
         slots.give_back(client)
 
 
-def _json(request: Request, result: Mapping[str, Any]) -> Response:
+def _json(request: Request, result: Mapping[str, Any], status: int = 200) -> Response:
     # The answer quotes chain errors and the request's own text: the service's secrets are
     # taken out of it as out of every error.
     redact: Redactor = getattr(request.app.state, "redact", Redactor())
     return Response(redact(json.dumps(result, ensure_ascii=False, allow_nan=False,
                                       separators=(",", ":"))),
-                    media_type="application/json")
+                    status_code=status, media_type="application/json")
 
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -247,10 +263,32 @@ def _verify_credential_request(components: Components, body: bytes) -> dict[str,
     payload = _parse(VerifyCredentialRequest, body, wrapper_depth=1)
     options = payload.options
     warnings = _ignored_options(options, "options")
+    wanted = _wanted_checks(None if options is None else options.checks, warnings)
     result = _verify_one(components, payload.verifiableCredential,
-                         None if options is None else options.receipt, "verifiableCredential")
+                         None if options is None else options.receipt, "verifiableCredential",
+                         wanted)
     result["warnings"] = warnings + result["warnings"]
     return result
+
+
+#: The checks a request may name in ``options.checks``.
+_CHECKS: Final = ("proof", "anchor")
+
+
+def _wanted_checks(named: list[str] | None, warnings: list[str]) -> frozenset[str]:
+    """The checks ``options.checks`` asks for (both when it names none); a name this service
+    does not know is a warning, never a check silently passed."""
+    if named is None:
+        return frozenset(_CHECKS)
+    for name in dict.fromkeys(named):
+        if name not in _CHECKS:
+            warnings.append(f"options.checks: {name[:100]!r} is not a check of this service "
+                            f"({', '.join(_CHECKS)}); not run")
+    wanted = frozenset(named) & frozenset(_CHECKS)
+    if not wanted:
+        raise ApiError(400, "invalid_request", "options.checks: names none of this "
+                       f"service's checks ({', '.join(_CHECKS)})")
+    return wanted
 
 
 def _ignored_options(options: BaseModel | None, where: str) -> list[str]:
@@ -266,7 +304,8 @@ def _trust(components: Components) -> TrustConfig:
 
 
 def _verify_one(components: Components, credential: dict[str, Any],
-                receipt_data: dict[str, Any] | None, where: str) -> dict[str, Any]:
+                receipt_data: dict[str, Any] | None, where: str,
+                wanted: frozenset[str]) -> dict[str, Any]:
     """The VC-API result of one credential (400 if it cannot be canonicalised at all)."""
     try:
         canonical = canonicalize(credential)
@@ -274,6 +313,12 @@ def _verify_one(components: Components, credential: dict[str, Any],
         detail = str(exc).removeprefix("credential")
         raise ApiError(400, "invalid_credential", f"{where}{detail}") from None
     warnings = _context_warnings(credential)
+    if "anchor" not in wanted:  # the proof alone, as any Data Integrity verifier checks it
+        proof = check_signature(credential)
+        passed = proof.status is CheckStatus.PASSED
+        return {"verified": passed, "checks": ["proof"] if passed else [],
+                "warnings": warnings, "errors": [] if passed else [f"proof: {proof.detail}"],
+                "anchorReport": None}
     if receipt_data is not None:
         try:
             receipt = Receipt.from_dict(receipt_data)
@@ -366,8 +411,9 @@ def _verify_presentation_request(components: Components, body: bytes) -> dict[st
     checks: list[str] = []
     errors: list[str] = []
     _presentation_proof(presentation, options, checks, warnings, errors)
+    wanted = _wanted_checks(None if options is None else options.checks, warnings)
     results = [_verify_one(components, credential, receipt,
-                           f"verifiablePresentation.verifiableCredential[{index}]")
+                           f"verifiablePresentation.verifiableCredential[{index}]", wanted)
                for index, (credential, receipt) in enumerate(zip(credentials, receipts,
                                                                  strict=True))]
     unverified = [str(i) for i, r in enumerate(results) if not r["verified"]]
@@ -413,8 +459,11 @@ def _presentation_proof(presentation: Mapping[str, Any],
             warnings.append("proof: the presentation has no proof: its holder is not "
                             "authenticated")
         return
+    if isinstance(proof, list) and len(proof) == 1:  # a set of one proof is that proof
+        proof = proof[0]
     if not isinstance(proof, dict):
-        errors.append("proof: one DataIntegrityProof object is supported (no proof sets)")
+        errors.append("proof: one DataIntegrityProof object (or a list holding one) is "
+                      "supported, not a proof set")
         return
     try:
         did, key = split_verification_method(proof.get("verificationMethod"))

@@ -66,7 +66,18 @@ class IssueResponse(BaseModel):
         description="the credential with its DataIntegrityProof, accepted for anchoring")
 
 
+_CHECKS_DESCRIPTION = (
+    "the checks to run: \"proof\" (the issuer's Data Integrity proof verifies with the key "
+    "its verificationMethod names, the credential's issuer's; nothing else, so no anchor is "
+    "needed) and \"anchor\" (every check of this service's verifier: receipt, chain, "
+    "registry, the issuer's signing key then, status; it includes the proof); default both; "
+    "other names are ignored, with a warning")
+
+
 class VerifyCredentialOptions(_Options):
+    checks: list[str] | SkipJsonSchema[None] = Field(
+        None, json_schema_extra=without_default, min_length=1, max_length=16,
+        description=_CHECKS_DESCRIPTION)
     receipt: dict[str, Any] | SkipJsonSchema[None] = Field(
         None, json_schema_extra=without_default,
         description="the credential's anchor receipt (format microcred-anchor-receipt, v1); "
@@ -82,6 +93,9 @@ class VerifyCredentialRequest(_In):
 
 
 class VerifyPresentationOptions(_Options):
+    checks: list[str] | SkipJsonSchema[None] = Field(
+        None, json_schema_extra=without_default, min_length=1, max_length=16,
+        description=_CHECKS_DESCRIPTION + " (for each credential)")
     challenge: str | SkipJsonSchema[None] = Field(
         None, json_schema_extra=without_default,
         description="must equal the presentation proof's challenge")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anchor_service.cli._common import chain_options, needs_extra, note
-from anchor_service.errors import AnchorServiceError
+from anchor_service.errors import AnchorServiceError, RevertError
 
 if TYPE_CHECKING:
     from anchor_service.settings import CommandSettings, ServiceSettings
@@ -139,11 +139,25 @@ def _create(args: argparse.Namespace, settings: ServiceSettings, command: Comman
     key, path = keys.create(args.type)
     try:
         key_id = add_signing_key(transactor, registry, entity_id=issuer.entity_id, key=key)
-    except BaseException:
+    except RevertError:
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()  # a key that is not registered is of no use
+            path.unlink()  # refused by the registry: a key that is not registered is of no use
         raise
-    store.set_signing_key(issuer.id, key.multibase, suite)
+    except BaseException:
+        # Sent, perhaps, and mined later: the file is kept, or the registry could list a key
+        # whose private half is gone.
+        note(f"the signing key {key.multibase} (file {path}) may be registered on chain "
+             "although this command did not see it: check with `anchor-service registry "
+             f"signing-keys {issuer.entity_id}`, then make it current with PUT "
+             f"/v1/admin/issuers/{issuer.name}/signing-key, or delete the file")
+        raise
+    try:
+        store.set_signing_key(issuer.id, key.multibase, suite)
+    except BaseException:
+        note(f"the signing key {key.multibase} (file {path}) is registered on chain (key id "
+             f"0x{key_id.hex()}) but not recorded for issuer {issuer.name}: make it current "
+             f"with PUT /v1/admin/issuers/{issuer.name}/signing-key once the database answers")
+        raise
     print(json.dumps({
         "issuer": issuer.name, "did": issuer.did, "publicKeyMultibase": key.multibase,
         "keyId": "0x" + key_id.hex(), "type": args.type, "suite": suite,

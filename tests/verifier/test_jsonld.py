@@ -289,6 +289,19 @@ def test_quadratic_de_duplication_is_refused(document: dict[str, Any]) -> None:
         canonical_nquads(document)
 
 
+def test_quadratic_de_duplication_through_reverse_properties_is_refused() -> None:
+    """Each node names one target through @reverse: pyld adds every node to the target's
+    property, comparing it with every earlier one (9,900 of them took 15 s unbounded)."""
+    document = {"@graph": [{"@id": f"http://example.org/x{n}",
+                            "@reverse": {"http://example.org/p": {"@id": "http://example.org/a"}}}
+                           for n in range(9_900)]}
+    with pytest.raises(JsonLdLimitError, match=f"more than {MAX_DEDUP_WORK}"):
+        canonical_nquads(document)
+    # A few such references are fine.
+    few = {"@graph": document["@graph"][:20]}
+    assert canonical_nquads(few).count("<http://example.org/p>") == 20
+
+
 def test_many_values_spread_over_nodes_are_processed() -> None:
     items = [{"name": [f"v{a}.{b}" for b in range(50)]} for a in range(60)]
     assert canonical_nquads(_credential(items=items)).count("\n") >= 3000
