@@ -50,9 +50,10 @@ from anchor_service.errors import (
 from anchor_service.keystore import read_signing_key, signing_key_path, write_signing_key
 from verifier import data_integrity
 from verifier.contract_types import signing_key_id
-from verifier.credential import canonicalize
+from verifier.credential import canonicalize, issuer_id
+from verifier.did import verification_method_id
 from verifier.errors import CredentialError, DataIntegrityError, MultibaseError, MultikeyError
-from verifier.multikey import KeyType, Multikey, PrivateKey
+from verifier.multikey import KeyType, Multikey, PrivateKey, encode_multibase
 
 __all__ = [
     "DEFAULT_SUITE",
@@ -68,8 +69,6 @@ __all__ = [
     "SigningUnavailableError",
     "UnknownSuiteError",
     "check_presigned",
-    "credential_issuer",
-    "key_id",
     "key_type_for_suite",
     "suites",
 ]
@@ -100,23 +99,8 @@ def key_type_for_suite(suite: str) -> KeyType:
     raise UnknownSuiteError(f"suite {suite!r} is not one the service signs with")
 
 
-def key_id(key: Multikey) -> bytes:
-    """The on-chain id of a signing key: keccak-256 of its multikey bytes (multicodec header
-    and raw key)."""
-    return signing_key_id(key)
-
-
-def credential_issuer(credential: Mapping[str, Any]) -> str | None:
-    """The credential's issuer id: ``issuer`` when it is a string, ``issuer.id`` when it is an
-    object; None when there is none."""
-    issuer = credential.get("issuer")
-    if isinstance(issuer, Mapping):
-        issuer = issuer.get("id")
-    return issuer if isinstance(issuer, str) else None
-
-
 def _check_issuer(credential: Mapping[str, Any], did: str) -> None:
-    found = credential_issuer(credential)
+    found = issuer_id(credential)
     if found != did:
         shown = "no issuer" if found is None else f"issuer {found[:200]!r}"
         raise IssuerMismatchError(f"the credential names {shown}, but it is submitted by "
@@ -137,7 +121,7 @@ class SigningKeys:
 
     def path(self, key: Multikey) -> Path:
         """Where the file of ``key`` is (or would be)."""
-        return signing_key_path(self.directory, key_id(key))
+        return signing_key_path(self.directory, signing_key_id(key))
 
     def create(self, key_type: KeyType | str = KeyType.ED25519) -> tuple[Multikey, Path]:
         """Make a new key (``KeyType.ED25519`` or ``KeyType.P256``, or ``"ed25519"`` /
@@ -201,14 +185,14 @@ class IssuerSigner:
         self.did = did
         self.private_key = private_key
         self.key = Multikey.from_public_key(private_key.public_key())
-        self.key_id = key_id(self.key)
+        self.key_id = signing_key_id(self.key)
         self.suite = suite
         self.check_suite(suite)
 
     @property
     def verification_method(self) -> str:
         """The proof's ``verificationMethod``: ``<DID>#<publicKeyMultibase>``."""
-        return f"{self.did}#{self.key.multibase}"
+        return verification_method_id(self.did, self.key)
 
     def check_suite(self, suite: str) -> None:
         """:class:`UnknownSuiteError` unless ``suite`` is known and fits this key."""
@@ -285,7 +269,7 @@ class SigningSession:
         submitted = b"{" + before + (b"," if before and after else b"") + after + b"}"
         config = self._config(credential)
         submitted_hash = hashlib.sha256(submitted).digest()
-        value = "z" + _b58encode(_sign(self.signer.private_key, config.hash + submitted_hash))
+        value = encode_multibase(_sign(self.signer.private_key, config.hash + submitted_hash))
         # The canonical proof: "proofValue" sorts between "proofPurpose" and "type", and a
         # base58 string needs no escaping.
         proof_text = b"".join((b"{", config.before, b',"proofValue":"', value.encode("ascii"),
@@ -354,28 +338,6 @@ class _Config:
 
 
 _NO_CONTEXT: Final = object()
-_B58: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-# Every pair of base58 digits, for the value 58 * high + low.
-_B58_PAIRS: Final = tuple(high + low for high in _B58 for low in _B58)
-_B58_CHUNK: Final = 58**10
-
-
-def _b58encode(data: bytes) -> str:
-    """Base58btc of ``data``, as :func:`verifier.multikey.b58encode` writes it, two digits per
-    step (a signature is encoded for every credential)."""
-    zeros = len(data) - len(data.lstrip(b"\0"))
-    number = int.from_bytes(data, "big")
-    pieces: list[str] = []
-    pairs = _B58_PAIRS
-    while number:
-        number, chunk = divmod(number, _B58_CHUNK)
-        for _ in range(5):
-            chunk, pair = divmod(chunk, 3364)
-            pieces.append(pairs[pair][::-1])
-    digits = "".join(pieces).rstrip("1")  # the padding above the number's top digit
-    return "1" * zeros + digits[::-1]
-
-
 # Distinct @context values whose proof configuration hash a session keeps (a request has one
 # or a few; the bound keeps a hostile request from growing the cache).
 _MAX_CONTEXTS: Final = 64
@@ -468,7 +430,7 @@ def check_presigned(credential: Mapping[str, Any], *, issuer_did: str,
     expires_at = verified.expires_at
     if expires_at is not None and expires_at <= datetime.now(UTC).timestamp():
         raise InvalidSignatureError(f"proof.expires: the proof expired at {verified.expires}")
-    identifier = key_id(key)
+    identifier = signing_key_id(key)
     record = registered(identifier)
     if record.entity_id == 0 or record.public_key != key.key_type.public_header + key.raw:
         raise SigningKeyNotRegisteredError(

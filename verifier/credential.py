@@ -41,6 +41,7 @@ __all__ = [
     "SALT_SIZE",
     "canonicalize",
     "credential_digest",
+    "issuer_id",
     "leaf_input",
     "new_salt",
     "parse_credential",
@@ -419,3 +420,15 @@ def _locate_unrepresentable(root: Mapping[str, Any]) -> None:
 def _json_type(value: object) -> str:
     names = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
     return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def issuer_id(credential: Mapping[str, Any]) -> str | None:
+    """The credential's issuer id: ``issuer`` when it is a string, ``issuer.id`` when it is an
+    object holding a string id; None otherwise. The one reading of a credential's issuer: the
+    verifier's, the service's signing and its VC-API."""
+    issuer = credential.get("issuer")
+    if isinstance(issuer, str):
+        return issuer
+    if isinstance(issuer, Mapping) and isinstance(issuer.get("id"), str):
+        return str(issuer["id"])
+    return None

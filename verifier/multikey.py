@@ -63,6 +63,9 @@ _DIGITS: Final = bytes(_DIGIT.get(chr(code), 0xFF) for code in range(256))
 # digit-by-digit loop.
 _CHUNK: Final = 10
 _CHUNK_BASE: Final = 58**_CHUNK
+# Every pair of digits, for the value 58 * high + low: a chunk is written two digits a step
+# (a signature is encoded for every credential the service signs).
+_PAIRS: Final = tuple(high + low for high in BASE58_ALPHABET for low in BASE58_ALPHABET)
 
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
@@ -73,16 +76,14 @@ def b58encode(data: bytes) -> str:
     big-endian number in base 58."""
     zeros = len(data) - len(data.lstrip(b"\0"))
     number = int.from_bytes(data, "big")
-    digits: list[str] = []
+    pairs: list[str] = []  # the lowest pair of digits first
     while number:
         number, chunk = divmod(number, _CHUNK_BASE)
-        for _ in range(_CHUNK):
-            chunk, digit = divmod(chunk, 58)
-            digits.append(BASE58_ALPHABET[digit])
+        for _ in range(_CHUNK // 2):
+            chunk, pair = divmod(chunk, 58 * 58)
+            pairs.append(_PAIRS[pair])
     # The last chunk is padded with zero digits above the number's top digit: drop them.
-    while digits and digits[-1] == "1":
-        digits.pop()
-    return "1" * zeros + "".join(reversed(digits))
+    return "1" * zeros + "".join(reversed(pairs)).lstrip("1")
 
 
 def b58decode(text: str, *, max_length: int = MAX_MULTIBASE_LENGTH) -> bytes:

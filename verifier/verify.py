@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from verifier._paths import Link, spell
 from verifier.chain import ChainReader
 from verifier.contract_types import SCOPES, AnchorInfo, Entity, Trust, signing_key_id
-from verifier.credential import canonicalize
+from verifier.credential import canonicalize, issuer_id
 from verifier.data_integrity import verify_proof
 from verifier.did import split_verification_method
 from verifier.errors import (
@@ -414,7 +414,7 @@ def _proof_key(checks: _Checks, credential: Mapping[str, Any],
         checks.add("signature_valid", False, f"unreadable verificationMethod: {exc}",
                    code=exc.code)
         return None
-    claimed = _issuer_id(credential)
+    claimed = issuer_id(credential)
     if signing.did != claimed:
         checks.add("signature_valid", False, f"the proof's key belongs to {signing.did!r}, not "
                    f"to the credential's issuer {claimed!r}", code="issuer_mismatch",
@@ -499,7 +499,7 @@ def _chain_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Recei
                              "above were trusted when it anchored"),
                entityId=trust_then.entity_id, reason=trust_then.reason)
     entity = reader.entity(deployment.registry, status.entity_id)
-    claimed = _issuer_id(credential)
+    claimed = issuer_id(credential)
     checks.add("issuer_did_matches", claimed == entity.did,
                f"the credential's issuer {claimed!r} is the anchoring issuer"
                if claimed == entity.did else
@@ -548,15 +548,6 @@ def _why_not_anchored(status: AnchorInfo, block_number: int, same_block: bool, t
     if status.tree_size != tree_size:
         return f"the anchored tree has {status.tree_size} leaves, the receipt says {tree_size}"
     return f"the root was anchored by {status.key}, not {key}"
-
-
-def _issuer_id(credential: Mapping[str, Any]) -> str | None:
-    issuer = credential.get("issuer")
-    if isinstance(issuer, str):
-        return issuer
-    if isinstance(issuer, Mapping) and isinstance(issuer.get("id"), str):
-        return str(issuer["id"])
-    return None
 
 
 def _issuer_name(credential: Mapping[str, Any]) -> str | None:

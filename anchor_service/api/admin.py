@@ -33,9 +33,10 @@ from anchor_service.api.schemas import (
 )
 from anchor_service.errors import AnchorServiceError
 from anchor_service.service import Components
-from anchor_service.signing import DEFAULT_SUITE, SigningError, key_id, key_type_for_suite
+from anchor_service.signing import DEFAULT_SUITE, SigningError, key_type_for_suite
 from anchor_service.store import Issuer
-from verifier.contract_types import Entity, Kind, read
+from verifier.contract_types import Entity, Kind, read, signing_key_id
+from verifier.did import verification_method_id
 from verifier.errors import VerifierError
 from verifier.multikey import KeyType, Multikey
 
@@ -169,11 +170,17 @@ def signing_key(name: str, components: ComponentsDep, _: AdminIdentity) -> Signi
     if issuer.signing_key is None:
         return SigningKeyOut(issuer=issuer.name, did=issuer.did, entity_id=issuer.entity_id,
                              public_key_multibase=None, active=False)
-    key = Multikey.from_multibase(issuer.signing_key)
-    return SigningKeyOut(issuer=issuer.name, did=issuer.did, entity_id=issuer.entity_id,
-                         public_key_multibase=key.multibase, key_id="0x" + key_id(key).hex(),
-                         suite=issuer.signing_suite or DEFAULT_SUITE,
-                         verification_method=f"{issuer.did}#{key.multibase}", active=True)
+    return _key_out(issuer, Multikey.from_multibase(issuer.signing_key),
+                    issuer.signing_suite or DEFAULT_SUITE, active=True)
+
+
+def _key_out(issuer: Issuer, key: Multikey, suite: str, *, active: bool,
+             register_with: str | None = None) -> SigningKeyOut:
+    return SigningKeyOut(
+        issuer=issuer.name, did=issuer.did, entity_id=issuer.entity_id,
+        public_key_multibase=key.multibase, key_id="0x" + signing_key_id(key).hex(), suite=suite,
+        verification_method=verification_method_id(issuer.did, key), active=active,
+        register_with=register_with)
 
 
 @router.post("/issuers/{name}/signing-key", response_model=SigningKeyOut,
@@ -196,12 +203,9 @@ def create_signing_key(name: str, request: SigningKeyIn, components: ComponentsD
     suite = _suite_for(key_type, request.suite)
     key, _path = components.signing_keys().create(key_type)
     log.info("signing key made", extra={"issuer": issuer.id, "key": key.multibase})
-    return SigningKeyOut(
-        issuer=issuer.name, did=issuer.did, entity_id=issuer.entity_id,
-        public_key_multibase=key.multibase, key_id="0x" + key_id(key).hex(), suite=suite,
-        verification_method=f"{issuer.did}#{key.multibase}", active=False,
-        register_with=f"anchor-service registry add-signing-key --deployment DEPLOYMENT "
-        f"--entity {issuer.entity_id} --public-key {key.multibase}")
+    return _key_out(issuer, key, suite, active=False,
+                    register_with="anchor-service registry add-signing-key --deployment "
+                    f"DEPLOYMENT --entity {issuer.entity_id} --public-key {key.multibase}")
 
 
 @router.put("/issuers/{name}/signing-key", response_model=SigningKeyOut,
@@ -225,8 +229,9 @@ def activate_signing_key(name: str, request: SigningKeyActivateIn, components: C
     reader = components.chain_reader()
     registry = components.deployment.registry
     try:
-        info = reader.signing_key(registry, key_id(key))
-        trust = reader.signing_key_trusted_at(registry, key_id(key), components.next_block_time())
+        identifier = signing_key_id(key)
+        info = reader.signing_key(registry, identifier)
+        trust = reader.signing_key_trusted_at(registry, identifier, components.next_block_time())
     except (VerifierError, AnchorServiceError, OSError) as exc:
         raise ApiError(503, "chain_unavailable", f"cannot ask the registry about signing key "
                        f"{key.multibase}: {exc}") from None
@@ -244,10 +249,7 @@ def activate_signing_key(name: str, request: SigningKeyActivateIn, components: C
         raise ApiError(503, "no_signing_key", f"the service cannot load signing key "
                        f"{key.multibase} (see its log); the issuer's key is unchanged")
     log.info("signing key activated", extra={"issuer": issuer.id, "key": key.multibase})
-    return SigningKeyOut(issuer=issuer.name, did=issuer.did, entity_id=issuer.entity_id,
-                         public_key_multibase=key.multibase, key_id="0x" + key_id(key).hex(),
-                         suite=suite, verification_method=f"{issuer.did}#{key.multibase}",
-                         active=True)
+    return _key_out(issuer, key, suite, active=True)
 
 
 @router.post("/tokens", response_model=TokenOut, status_code=201, responses=_ERRORS,

@@ -52,7 +52,7 @@ from anchor_service.api.vcapi_schemas import (
 from anchor_service.errors import NotAnchoredError, UnknownCredentialError
 from anchor_service.logs import Redactor
 from anchor_service.service import Components
-from verifier.credential import canonicalize, parse_json_object
+from verifier.credential import canonicalize, issuer_id, parse_json_object
 from verifier.data_integrity import verify_proof
 from verifier.did import split_verification_method
 from verifier.errors import (
@@ -363,7 +363,7 @@ def _result(report: VerificationReport, warnings: list[str]) -> dict[str, Any]:
 def _stored_receipt(components: Components, credential: Mapping[str, Any],
                     digest: bytes) -> Receipt | str:
     """The receipt this service holds for the credential, or why there is none."""
-    issuer_did = _issuer_of(credential)
+    issuer_did = issuer_id(credential)
     if issuer_did is None:
         return ("issuer: the credential names no issuer (a string or an object with an id), "
                 "so no receipt of this service can be found for it: send its receipt in "
@@ -383,13 +383,6 @@ def _stored_receipt(components: Components, credential: Mapping[str, Any],
         return f"not anchored yet: {exc}; verify it again once its batch is anchored"
     except UnknownCredentialError as exc:
         return f"no receipt: {exc}"
-
-
-def _issuer_of(credential: Mapping[str, Any]) -> str | None:
-    issuer = credential.get("issuer")
-    if isinstance(issuer, Mapping):
-        issuer = issuer.get("id")
-    return issuer if isinstance(issuer, str) else None
 
 
 # ------------------------------------------------------------------------ presentations

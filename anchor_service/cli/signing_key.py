@@ -172,7 +172,8 @@ def _create(args: argparse.Namespace, settings: ServiceSettings, command: Comman
 
 def _show(args: argparse.Namespace, settings: ServiceSettings, store: Store,
           issuer: Issuer) -> int:
-    from anchor_service.signing import DEFAULT_SUITE, SigningKeys, key_id  # noqa: PLC0415
+    from anchor_service.signing import DEFAULT_SUITE, SigningKeys  # noqa: PLC0415
+    from verifier.contract_types import signing_key_id  # noqa: PLC0415
     from verifier.multikey import Multikey  # noqa: PLC0415
 
     shown: dict[str, Any] = {"issuer": issuer.name, "did": issuer.did,
@@ -183,7 +184,7 @@ def _show(args: argparse.Namespace, settings: ServiceSettings, store: Store,
         return 0
     key = Multikey.from_multibase(issuer.signing_key)
     path = SigningKeys(settings.keystore_dir, "").path(key)
-    shown.update({"publicKeyMultibase": key.multibase, "keyId": "0x" + key_id(key).hex(),
+    shown.update({"publicKeyMultibase": key.multibase, "keyId": "0x" + signing_key_id(key).hex(),
                   "type": key.key_type.label, "suite": issuer.signing_suite or DEFAULT_SUITE,
                   "verificationMethod": f"{issuer.did}#{key.multibase}", "file": str(path),
                   "filePresent": path.is_file(), "registry": _on_chain(args, settings, key)})
@@ -196,17 +197,18 @@ def _on_chain(args: argparse.Namespace, settings: ServiceSettings, key: Any) -> 
     import time  # noqa: PLC0415
 
     from anchor_service.chain import load_deployment  # noqa: PLC0415
-    from anchor_service.signing import key_id  # noqa: PLC0415
     from verifier.chain import JsonRpcChainReader  # noqa: PLC0415
+    from verifier.contract_types import signing_key_id  # noqa: PLC0415
     from verifier.errors import VerifierError  # noqa: PLC0415
 
     try:
         deployment = load_deployment(settings.deployment)
         reader = JsonRpcChainReader(args.rpc_url, timeout=10, retries=False)
-        info = reader.signing_key(deployment.registry, key_id(key))
+        identifier = signing_key_id(key)
+        info = reader.signing_key(deployment.registry, identifier)
         if not info.known:
             return {"registered": False}
-        trust = reader.signing_key_trusted_at(deployment.registry, key_id(key),
+        trust = reader.signing_key_trusted_at(deployment.registry, identifier,
                                               int(time.time()))
     except (AnchorServiceError, VerifierError, OSError) as exc:
         return {"error": f"cannot ask the registry: {exc}"}

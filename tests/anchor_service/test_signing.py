@@ -39,7 +39,6 @@ from anchor_service.signing import (
     SigningError,
     SigningKeys,
     UnknownSuiteError,
-    key_id,
 )
 from anchor_service.store import Store
 from anchor_service.submit import DirectBackend
@@ -74,7 +73,7 @@ def test_signing_keys_are_encrypted_owner_only_pkcs8_files(tmp_path: Path) -> No
     for key_type, label in (("ed25519", KeyType.ED25519), ("p256", KeyType.P256)):
         public, path = keys.create(key_type)
         assert public.key_type is label
-        assert path == tmp_path / "keys" / f"signing-{key_id(public).hex()}.pem"
+        assert path == tmp_path / "keys" / f"signing-{signing_key_id(public).hex()}.pem"
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
         text = path.read_text()
@@ -471,7 +470,7 @@ def test_a_presigned_credential_is_checked_then_anchored_as_it_is(signing: Signi
         revoked_key = Multikey.from_public_key(revoked.public_key())
         add_signing_key(body, world.registry, entity_id=world.issuer_id, key=revoked_key)
         assert _submit(client, [_presigned(revoked, "presigned-before")]).status_code == 202
-        revoke_signing_key(body, world.registry, key_id=key_id(revoked_key))
+        revoke_signing_key(body, world.registry, key_id=signing_key_id(revoked_key))
         world.chain.mine()  # the revocation takes effect from the next second
         answer = _submit(client, [_presigned(revoked, "presigned-revoked")])
         assert answer.status_code == 409
@@ -687,7 +686,7 @@ def test_cli_signing_key_create_makes_registers_and_records_the_key(cli: Cli) ->
     assert Multikey.from_public_key(SigningKeys(cli.data / "keys", PASSWORD).load(key)
                                     .public_key()) == key
     reader = JsonRpcChainReader(cli.world.chain.w3)
-    assert reader.signing_key(cli.world.registry.address, key_id(key)).entity_id == \
+    assert reader.signing_key(cli.world.registry.address, signing_key_id(key)).entity_id == \
         cli.world.issuer_id
     with closing(cli.store()) as store:
         issuer = store.issuer_named("uni-a")
