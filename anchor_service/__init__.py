@@ -15,4 +15,4 @@ from anchor_service.errors import AnchorServiceError, BatchError
 
 __all__ = ["AnchorServiceError", "BatchError", "BatchItem", "PreparedBatch", "__version__"]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -8,7 +8,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from anchor_service.errors import BatchError
-from verifier.credential import DIGEST_SIZE, MAX_SALT_SIZE, MIN_SALT_SIZE, new_salt
+from verifier.credential import DIGEST_SIZE, MAX_SALT_SIZE, MIN_SALT_SIZE, leaf_input, new_salt
+from verifier.errors import CredentialError
 from verifier.merkle import MerkleTree
 from verifier.receipt import Anchor, Receipt
 
@@ -17,10 +18,13 @@ __all__ = ["BatchItem", "PreparedBatch"]
 
 @dataclass(frozen=True, slots=True)
 class BatchItem:
-    """One accepted credential: its digest and the salt drawn for it."""
+    """One accepted credential: its digest, the salt drawn for it and its status list
+    position (list number and index), which its leaf binds."""
 
     credential_digest: bytes
     salt: bytes
+    status_list: int
+    status_index: int
 
     def __post_init__(self) -> None:
         digest = self.credential_digest
@@ -28,16 +32,21 @@ class BatchItem:
             raise BatchError(f"credential digest must be {DIGEST_SIZE} bytes")
         if not isinstance(self.salt, bytes) or not MIN_SALT_SIZE <= len(self.salt) <= MAX_SALT_SIZE:
             raise BatchError(f"salt must be {MIN_SALT_SIZE}..{MAX_SALT_SIZE} bytes")
+        try:
+            leaf_input(self.salt, digest, self.status_list, self.status_index)
+        except CredentialError as exc:
+            raise BatchError(str(exc)) from None
 
     @classmethod
-    def salted(cls, credential_digest: bytes) -> BatchItem:
-        """A new item for ``credential_digest`` with a fresh random salt."""
-        return cls(credential_digest, new_salt())
+    def salted(cls, credential_digest: bytes, status_list: int, status_index: int) -> BatchItem:
+        """A new item for ``credential_digest`` at this status position, with a fresh random
+        salt."""
+        return cls(credential_digest, new_salt(), status_list, status_index)
 
     @property
     def leaf_input(self) -> bytes:
-        """``salt || digest``, the Merkle leaf input."""
-        return self.salt + self.credential_digest
+        """``salt || digest || statusList || statusListIndex``, the Merkle leaf input."""
+        return leaf_input(self.salt, self.credential_digest, self.status_list, self.status_index)
 
 
 class PreparedBatch:
@@ -90,6 +99,8 @@ class PreparedBatch:
         return Receipt.create(
             credential_digest=item.credential_digest,
             salt=item.salt,
+            status_list=item.status_list,
+            status_list_index=item.status_index,
             leaf_index=index,
             tree_size=self.size,
             audit_path=path,

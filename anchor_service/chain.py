@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from eth_abi.abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
 from eth_account.datastructures import SignedTransaction
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
@@ -28,7 +29,7 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 from web3.types import TxParams, TxReceipt, Wei
 
-from anchor_service.errors import ChainError, RevertError
+from anchor_service.errors import ChainError, ContractVersionError, RevertError
 from verifier.contract_types import Kind, Scope, signing_key_id
 from verifier.contracts_abi import Artifact, load_artifact
 from verifier.multikey import KeyType, Multikey
@@ -38,6 +39,8 @@ __all__ = [
     "Transactor",
     "accredit",
     "add_signing_key",
+    "check_contract_versions",
+    "contract_version",
     "decode_revert",
     "deploy",
     "revoke_signing_key",
@@ -48,6 +51,9 @@ __all__ = [
 
 REGISTRY: Final = "IssuerRegistry"
 ANCHOR: Final = "CredentialAnchor"
+#: The major version of the contracts this release reads and writes (their ``version()``).
+CONTRACTS_MAJOR: Final = 2
+_VERSION_SELECTOR: Final = keccak(text="version()")[:4]
 _ERROR_SELECTOR: Final = bytes.fromhex("08c379a0")  # Error(string)
 _PANIC_SELECTOR: Final = bytes.fromhex("4e487b71")  # Panic(uint256)
 
@@ -265,7 +271,7 @@ def sign_anchor(
         "primaryType": "Anchor",
         "domain": {
             "name": "CredentialAnchor",
-            "version": "1",
+            "version": "2",
             "chainId": chain_id if chain_id is not None else anchor.w3.eth.chain_id,
             "verifyingContract": verifying_contract or anchor.address,
         },
@@ -426,3 +432,41 @@ def load_deployment(path: Path) -> Deployment:
         return Deployment.from_json(text)
     except ChainError as exc:
         raise ChainError(f"deployment record {path}: {exc}") from None
+
+
+def contract_version(w3: Web3, address: str) -> str | None:
+    """The ``version()`` of the contract at ``address``, or None when there is no contract
+    there or it answers no version string. Errors of the node itself (unreachable, timeout)
+    are raised as they are: nothing is known then."""
+    try:
+        answer = bytes(w3.eth.call({"to": to_checksum_address(address),
+                                    "data": HexBytes(_VERSION_SELECTOR)}))
+    except ContractLogicError:
+        return None  # reverted: a contract without version()
+    try:
+        (version,) = abi_decode(["string"], answer)
+    except DecodingError:  # eth_abi's own: too short, malformed offsets or text
+        return None
+    return str(version) if isinstance(version, str) else None
+
+
+def check_contract_versions(w3: Web3, deployment: Deployment) -> None:
+    """Refuse a deployment whose registry or anchor is not a 2.x contract
+    (:class:`~anchor_service.errors.ContractVersionError`, the message says which and what to
+    do). ``anchor(bytes32,uint64)`` has the same selector in 1.x and 2.x, so without this a
+    service would anchor 2.x leaves (with status positions) on a 1.x anchor, where neither
+    their status nor their verification works. Node errors (``Web3Exception``,
+    ``OSError``) are raised as they are."""
+    for name, address in ((REGISTRY, deployment.registry), (ANCHOR, deployment.anchor)):
+        version = contract_version(w3, address)
+        if version is not None and version.split(".")[0] == str(CONTRACTS_MAJOR):
+            continue
+        found = ("has no contract or answers no version()" if version is None
+                 else f"is version {version}")
+        older = (" (a 1.x deployment keeps status per batch; anchor-service 0.1.x serves it)"
+                 if version is not None and version.split(".")[0] == "1" else "")
+        raise ContractVersionError(
+            f"the deployment's {name} at {address} {found}, but this release reads and "
+            f"writes only {name} {CONTRACTS_MAJOR}.x{older}: deploy the {CONTRACTS_MAJOR}.x "
+            "contracts (anchor-service deploy) and point MICROCRED_DEPLOYMENT at the new "
+            "record")

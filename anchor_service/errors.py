@@ -7,9 +7,13 @@ from typing import Any
 
 __all__ = [
     "AnchorServiceError",
+    "AnchoredOn1xError",
     "BatchBlockedError",
     "BatchError",
+    "BlockReorganisedError",
     "ChainError",
+    "ContractVersionError",
+    "CredentialRevokedError",
     "InvalidSignatureError",
     "IssuerMismatchError",
     "KeyLoadError",
@@ -20,8 +24,12 @@ __all__ = [
     "SigningError",
     "SigningKeyNotRegisteredError",
     "SigningUnavailableError",
+    "StateUnavailableError",
+    "StatusChangeIncompleteError",
+    "StatusListRequestError",
     "StoreError",
     "SubmitError",
+    "UnknownBlockError",
     "UnknownCredentialError",
     "UnknownSuiteError",
 ]
@@ -41,6 +49,17 @@ class UnknownCredentialError(AnchorServiceError, LookupError):
 
 class NotAnchoredError(AnchorServiceError):
     """The credential is accepted but its batch is not anchored (and confirmed) yet."""
+
+
+class AnchoredOn1xError(AnchorServiceError):
+    """The credential was anchored on a CredentialAnchor 1.x deployment, before status lists:
+    it has no status list position, so no receipt or bundle of the current format can be made
+    for it (HTTP 409 ``anchored_on_1x``)."""
+
+
+class CredentialRevokedError(AnchorServiceError):
+    """Reinstating a revoked credential: reinstate lifts only a suspension, and revocation is
+    final unless a root administrator lifts it (HTTP 409 ``revoked``)."""
 
 
 class StoreError(AnchorServiceError):
@@ -63,6 +82,30 @@ class ChainError(AnchorServiceError):
     """A transaction could not be sent, or the node answered something unexpected."""
 
 
+class BlockReorganisedError(ChainError):
+    """A block read at was reorganised away while it was read: the answer may be of another
+    branch, so it is not used (HTTP 503 ``chain_unavailable``: retry)."""
+
+
+class StatusChangeIncompleteError(ChainError):
+    """A status change of several transactions failed part-way: those already mined stand
+    (``mined``: their hashes, in order) and the message names them with their positions;
+    ``cause`` is the failure of the next one. HTTP 409 ``status_change_incomplete`` when the
+    contract refused it, else 503, with ``transactionHashes`` in the answer."""
+
+    def __init__(self, detail: str, mined: list[bytes], cause: Exception) -> None:
+        super().__init__(detail)
+        self.mined = mined
+        self.cause = cause
+        self.http_status = 409 if isinstance(cause, RevertError) else 503
+
+
+class ContractVersionError(ChainError):
+    """The deployment's contracts are not the 2.x contracts this release reads and writes (a
+    CredentialAnchor 1.x deployment, say, whose status is per batch): the service refuses to
+    start, or to anchor, on them."""
+
+
 class RevertError(ChainError):
     """A call or transaction reverted. ``name`` is the custom error (``NotAuthorized``...),
     ``args`` its decoded arguments."""
@@ -73,6 +116,16 @@ class RevertError(ChainError):
         self.name = name
         self.args_ = args
         self.data = data
+
+
+class UnknownBlockError(AnchorServiceError):
+    """A block asked for is not on the chain with the required confirmations (yet), or no
+    block is at the time asked for (HTTP 404 ``unknown_block``)."""
+
+
+class StateUnavailableError(UnknownBlockError):
+    """The chain node has the block but no longer its state (a pruning node; an archive node
+    has it) (HTTP 409 ``state_unavailable``)."""
 
 
 class KeyLoadError(AnchorServiceError):
@@ -133,3 +186,16 @@ class SigningUnavailableError(SigningError):
 
     http_status = 503
     error_code = "no_signing_key"
+
+
+class StatusListRequestError(AnchorServiceError):
+    """A published status list cannot be served as asked. ``http_status`` says why: 400 a
+    ``?block=`` or ``?asOf=`` that names no block it can be read at, 404 no such list, 503
+    the issuer cannot sign or the chain cannot be read now; ``error_code`` is the kind.
+    Raised by :mod:`anchor_service.status_lists`."""
+
+    def __init__(self, http_status: int, error_code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.http_status = http_status
+        self.error_code = error_code
+        self.detail = detail

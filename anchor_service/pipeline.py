@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
@@ -40,14 +41,23 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
 
-from anchor_service.chain import Deployment, Transactor, sign_anchor
-from anchor_service.errors import AnchorServiceError, BatchBlockedError, ChainError, RevertError
+from anchor_service.chain import Deployment, Transactor, check_contract_versions, sign_anchor
+from anchor_service.errors import (
+    AnchorServiceError,
+    BatchBlockedError,
+    ChainError,
+    ContractVersionError,
+    RevertError,
+)
 from anchor_service.metrics import Metrics
 from anchor_service.store import BatchRecord, BatchState, Lease, Store
 from anchor_service.trust import IssuerTrustView
 from verifier.contract_types import AnchorInfo, read
 
-__all__ = ["BatchPolicy", "BlockedBatches", "Pipeline"]
+__all__ = ["WRONG_CONTRACTS", "BatchPolicy", "BlockedBatches", "Pipeline"]
+
+#: How :attr:`Pipeline.chain_problem` begins when the deployment's contracts are not 2.x.
+WRONG_CONTRACTS: Final = "wrong contracts: "
 
 log = logging.getLogger("anchor_service.pipeline")
 
@@ -104,6 +114,7 @@ class Pipeline:
         # Nothing is sent before the node has been seen to be the deployment's chain
         # (``chain_checked``: the caller has seen it): see :meth:`check_chain`.
         self._chain_id = deployment.chain_id
+        self._deployment = deployment
         self._chain_checked = chain_checked
         self._chain_problem: str | None = None if chain_checked else "not checked yet"
         self._chain_retry_at = 0.0  # time.monotonic() of the next check
@@ -195,8 +206,9 @@ class Pipeline:
         return self._chain_problem
 
     def check_chain(self) -> bool:
-        """Whether the node is the deployment's chain: asked until it answers that it is,
-        with backoff (1 s, doubling, at most 30 s between tries); then always True."""
+        """Whether the node is the deployment's chain, with the deployment's contracts of
+        version 2.x there: asked until it answers that it is, with backoff (1 s, doubling, at
+        most 30 s between tries); then always True."""
         if self._chain_checked:
             return True
         now = time.monotonic()
@@ -219,10 +231,31 @@ class Pipeline:
             self._chain_problem = problem
             self._chain_later(now)
             return False
+        if not self._contracts_ok(now):
+            return False
         if self._chain_problem != "not checked yet":
             log.info("chain node reachable (chain %d): anchoring", chain_id)
         self._chain_checked, self._chain_problem = True, None
         return True
+
+    def _contracts_ok(self, now: float) -> bool:
+        """Whether the deployment's contracts on the node are 2.x (see
+        :func:`~anchor_service.chain.check_contract_versions`): a 1.x anchor has the same
+        ``anchor`` function, and would take 2.x leaves that neither verify nor change status
+        there."""
+        try:
+            check_contract_versions(self.w3, self._deployment)
+        except ContractVersionError as exc:
+            problem = f"{WRONG_CONTRACTS}{exc}"
+            if problem != self._chain_problem:
+                log.error("not anchoring: %s", problem)
+            self._chain_problem = problem
+        except (Web3Exception, OSError) as exc:
+            self._chain_problem = f"unreachable: {type(exc).__name__}"
+        else:
+            return True
+        self._chain_later(now)
+        return False
 
     def _chain_later(self, now: float) -> None:
         self._chain_delay = min(max(self._chain_delay * 2, 1.0), _CHAIN_RETRY_MAX)
@@ -357,6 +390,13 @@ class Pipeline:
         refusal = self.trust.refusal(batch.issuer_id)  # None (unknown): the contract decides
         if refusal is not None:
             raise BatchBlockedError(refusal)
+        if self.store.has_unplaced(batch.id):
+            # Built with 1.x leaves (no status position) and then lost or reorganised away:
+            # anchored here, its receipts could be neither served nor verified.
+            raise BatchBlockedError(
+                "built on CredentialAnchor 1.x leaves, without status positions: it is not "
+                "sent to this 2.x anchor (anchor it on its 1.x deployment with anchor-service "
+                "0.1.x)")
         sender, signed = self._sign(batch, replace=batch.state is BatchState.SENT)
         if self._lease is not None:
             self._lease.confirm()  # still the one process sending for this issuer

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from anchor_service.errors import NotAnchoredError, UnknownCredentialError
+from anchor_service.errors import AnchoredOn1xError, NotAnchoredError, UnknownCredentialError
 from anchor_service.store import BatchState, CredentialRecord, Store
 from verifier.merkle import MerkleTree
 from verifier.receipt import Anchor, Bundle, Receipt
@@ -56,11 +56,21 @@ class Receipts:
         ):
             state = "waiting for a batch" if batch is None else f"batch {batch.id} is {batch.state}"
             raise NotAnchoredError(f"credential {public_id} is not anchored yet ({state})")
+        position = record.status
+        if position is None:
+            raise AnchoredOn1xError(
+                f"credential {public_id} was anchored on a CredentialAnchor 1.x deployment "
+                "(status per batch), before status lists: it has no status list position, so "
+                "no receipt or bundle of format version 2 exists for it. Its receipt and bundle "
+                "of format version 1, fetched then, verify with verifier 0.1.x (pip install "
+                "\"microcred-anchor<0.2\")); its status is read from that deployment.")
         issuer = self.store.issuer(record.issuer_id)
         tree = self._tree(batch.id)
         return Receipt.create(
             credential_digest=record.digest,
             salt=record.salt,
+            status_list=position.list,
+            status_list_index=position.index,
             leaf_index=record.leaf_index,
             tree_size=batch.size,
             audit_path=tree.inclusion_proof(record.leaf_index),

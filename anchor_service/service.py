@@ -18,10 +18,15 @@ from web3.exceptions import Web3Exception
 from web3.providers.rpc import HTTPProvider
 
 from anchor_service.chain import Deployment, load_deployment
-from anchor_service.errors import AnchorServiceError, ChainError, KeyLoadError
+from anchor_service.errors import (
+    AnchorServiceError,
+    ChainError,
+    ContractVersionError,
+    KeyLoadError,
+)
 from anchor_service.keystore import keystore_path, read_keystore
 from anchor_service.metrics import Metrics
-from anchor_service.pipeline import BatchPolicy, Pipeline
+from anchor_service.pipeline import WRONG_CONTRACTS, BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
 from anchor_service.settings import ServiceSettings, revealed
 from anchor_service.signing import (
@@ -31,6 +36,7 @@ from anchor_service.signing import (
     SigningKeys,
     SigningUnavailableError,
 )
+from anchor_service.status_lists import StatusLists, StatusWatcher
 from anchor_service.store import Issuer, Store
 from verifier.chain import JsonRpcChainReader
 from verifier.errors import VerifierError
@@ -65,6 +71,35 @@ class Components:
     _chain_reader: JsonRpcChainReader | None = field(default=None, init=False, repr=False)
     _chain_reader_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
                                                repr=False)
+    _status_lists: StatusLists | None = field(default=None, init=False, repr=False)
+    _status_watcher: StatusWatcher | None = field(default=None, init=False, repr=False)
+
+    def status_lists(self) -> StatusLists:
+        """The published status lists of this process (made at first use): rendered from
+        the chain, kept while the chain does not change them (see
+        :mod:`anchor_service.status_lists`)."""
+        with self._chain_reader_lock:
+            if self._status_lists is None:
+                self._status_lists = StatusLists(
+                    self.w3, self.deployment, self.store, self.issuer_signer,
+                    validity=self.settings.status_list_validity,
+                    confirmations=self.settings.confirmations)
+            return self._status_lists
+
+    def start_status_watcher(self) -> None:
+        """Start watching the anchor's status events (every ``poll_interval`` seconds), so
+        that a published list is rendered again once the chain changes it."""
+        lists = self.status_lists()
+        with self._chain_reader_lock:
+            if self._status_watcher is None:
+                self._status_watcher = StatusWatcher(lists, self.settings.poll_interval)
+            self._status_watcher.start()
+
+    def stop_status_watcher(self) -> None:
+        with self._chain_reader_lock:
+            watcher = self._status_watcher
+        if watcher is not None:
+            watcher.stop()
 
     def chain_reader(self) -> JsonRpcChainReader:
         """The verification reader of this process, made at first use and shared by every
@@ -210,6 +245,7 @@ class Components:
         return refusal
 
     def close(self) -> None:
+        self.stop_status_watcher()
         self.pipeline.stop()
         self.store.close()
 
@@ -220,7 +256,8 @@ def build_components(
     """Connect everything. Issuers whose keystore is missing are served (receipts, status)
     but not anchored for; a warning says so.
 
-    A chain node on another chain than the deployment's is an error. An unreachable node is
+    A chain node on another chain than the deployment's, or one where the deployment's
+    contracts are not 2.x (:class:`ContractVersionError`), is an error. An unreachable node is
     not: the service starts (not ready), accepts credentials, and its pipeline keeps asking
     the node, with backoff, and anchors once the node answers as the deployment's chain."""
     if w3 is None:
@@ -234,10 +271,15 @@ def build_components(
     policy = BatchPolicy(max_size=settings.batch_max_size, max_age=settings.batch_max_age,
                          confirmations=settings.confirmations)
     pipeline = Pipeline(store, w3, deployment, {}, policy, relayer=relayer, metrics=metrics)
-    if not pipeline.check_chain() and pipeline.node_chain_id is not None:
+    problem = None if pipeline.check_chain() else pipeline.chain_problem or ""
+    if problem is not None and (problem.startswith(WRONG_CONTRACTS)
+                                or problem.startswith("wrong chain")):
         if own_store:
             store.close()
         # The node's URL stays out of the message: its path may hold a provider's API key.
+        if problem.startswith(WRONG_CONTRACTS):
+            raise ContractVersionError(
+                f"{settings.deployment}: {problem.removeprefix(WRONG_CONTRACTS)}")
         raise ChainError(f"{settings.deployment} is for chain {deployment.chain_id}, but the "
                          f"chain node is chain {pipeline.node_chain_id}")
     receipts = Receipts(store, chain_id=deployment.chain_id, contract=deployment.anchor)

@@ -70,6 +70,10 @@ class ServiceSettings(BaseSettings):
                                        "verification reader uses a chain head before asking "
                                        "for it again: how far verifications may lag behind "
                                        "the chain")
+    status_list_validity: int = Field(300, ge=2, le=7 * 86400, description="seconds between "
+                                      "a published status list's validFrom and validUntil; "
+                                      "a list is rendered again from the chain when less "
+                                      "than half of it is left, or when the chain changes it")
     log_json: bool = Field(True, description="structured (JSON) logs")
     header_timeout: float = Field(10.0, gt=0, description="seconds a connection has to send "
                                   "its request head (line and headers) before it is closed")

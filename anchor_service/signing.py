@@ -213,12 +213,14 @@ class IssuerSigner:
         return SigningSession(self, chosen, datetime.now(UTC) if created is None else created)
 
     def sign(self, credential: Mapping[str, Any], *, suite: str | None = None,
-             created: str | datetime | None = None) -> dict[str, Any]:
+             created: str | datetime | None = None,
+             status: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
         """A copy of ``credential`` with a ``DataIntegrityProof`` made with this issuer's key
-        and ``suite`` (default: the issuer's). Refuses (:class:`IssuerMismatchError`) a
-        credential whose ``issuer`` is not :attr:`did`, and (:class:`SigningError`) one that
-        already has a ``proof``."""
-        return self.session(suite=suite, created=created).sign(credential).document
+        and ``suite`` (default: the issuer's), and with ``status`` as its
+        ``credentialStatus`` when given. Refuses (:class:`IssuerMismatchError`) a credential
+        whose ``issuer`` is not :attr:`did`, and (:class:`SigningError`) one that already has
+        a ``proof``, or a ``credentialStatus`` when ``status`` is given."""
+        return self.session(suite=suite, created=created).sign(credential, status).document
 
     def sign_many(self, credentials: Sequence[Mapping[str, Any]], *, suite: str | None = None,
                   created: str | datetime | None = None) -> list[SignedCredential]:
@@ -252,32 +254,52 @@ class SigningSession:
         self.created = _created_text(created)
         self._configs: dict[object, _Config] = {}
 
-    def sign(self, credential: Mapping[str, Any]) -> SignedCredential:
-        """Sign one credential (see :meth:`IssuerSigner.sign` for what is refused)."""
+    def sign(self, credential: Mapping[str, Any],
+             status: Sequence[Mapping[str, Any]] | None = None, *,
+             status_member: bytes | None = None) -> SignedCredential:
+        """Sign one credential, with ``status`` (its ``BitstringStatusListEntry`` objects)
+        added as its ``credentialStatus`` before signing when given (see
+        :meth:`IssuerSigner.sign` for what is refused); ``status_member`` is their canonical
+        member text (``"credentialStatus":[...]``) when the caller has it already
+        (:class:`anchor_service.status.StatusEntries`). The submitted digest is that of the
+        credential as submitted, without the added status: the same credential sent again
+        keeps its id (and its first position)."""
         if not isinstance(credential, Mapping):
             raise SigningError(f"expected a JSON object, got {type(credential).__name__}")
         if "proof" in credential:
             raise SigningError("the credential already has a proof: it is checked as "
                                "pre-signed, not signed again")
+        if status is not None and _STATUS in credential:
+            raise SigningError(f"{_STATUS}: the service sets the status entries of the "
+                               "credentials it signs (its W3C Bitstring Status List position, "
+                               "allocated at acceptance); send the credential without "
+                               f"{_STATUS}")
         if self.suite not in _JCS_SUITES:
             _check_issuer(credential, self.signer.did)
-            return self._sign_generic(credential)
+            return self._sign_generic(credential, status)
         # Canonical first: a credential that is not I-JSON is refused as such, whoever it
         # names as its issuer.
-        before, after = _canonical_halves(credential)
+        first, middle, after = _canonical_parts(credential)
         _check_issuer(credential, self.signer.did)
-        submitted = b"{" + before + (b"," if before and after else b"") + after + b"}"
+        own_status = (canonicalize({_STATUS: credential[_STATUS]})[1:-1]
+                      if _STATUS in credential else b"")
+        added = (b"" if status is None else status_member if status_member is not None
+                 else canonicalize({_STATUS: list(status)})[1:-1])
+        submitted = b"{" + _members(first, own_status, middle, after) + b"}"
+        before = _members(first, own_status or added, middle)
         config = self._config(credential)
         submitted_hash = hashlib.sha256(submitted).digest()
-        value = encode_multibase(_sign(self.signer.private_key, config.hash + submitted_hash))
+        signed_hash = (submitted_hash if status is None
+                       else hashlib.sha256(b"{" + _members(before, after) + b"}").digest())
+        value = encode_multibase(_sign(self.signer.private_key, config.hash + signed_hash))
         # The canonical proof: "proofValue" sorts between "proofPurpose" and "type", and a
         # base58 string needs no escaping.
         proof_text = b"".join((b"{", config.before, b',"proofValue":"', value.encode("ascii"),
                                b'",', config.after, b"}"))
-        canonical = b"".join((b"{", before, b"," if before else b"", b'"proof":', proof_text,
-                              b"," if after else b"", after, b"}"))
-        return SignedCredential({**credential, "proof": {**config.members, "proofValue": value}},
-                                canonical, hashlib.sha256(canonical).digest(),
+        canonical = b"{" + _members(before, b'"proof":' + proof_text, after) + b"}"
+        document = dict(credential) if status is None else {**credential, _STATUS: list(status)}
+        document["proof"] = {**config.members, "proofValue": value}
+        return SignedCredential(document, canonical, hashlib.sha256(canonical).digest(),
                                 _signed_submission_digest(submitted_hash))
 
     def _config(self, credential: Mapping[str, Any]) -> _Config:
@@ -310,13 +332,15 @@ class SigningSession:
                 "verificationMethod": self.signer.verification_method,
                 "proofPurpose": "assertionMethod"}
 
-    def _sign_generic(self, credential: Mapping[str, Any]) -> SignedCredential:
+    def _sign_generic(self, credential: Mapping[str, Any],
+                      status: Sequence[Mapping[str, Any]] | None) -> SignedCredential:
         """Suites other than the JCS ones (RDF canonicalisation): as the verifier's module
         makes them."""
         submitted = canonicalize(credential)
+        to_sign = credential if status is None else {**credential, _STATUS: list(status)}
         try:
             signed = data_integrity.add_proof(
-                credential, suite=self.suite,  # type: ignore[arg-type]
+                to_sign, suite=self.suite,  # type: ignore[arg-type]
                 private_key=self.signer.private_key,
                 verification_method=self.signer.verification_method, created=self.created)
         except DataIntegrityError as exc:
@@ -368,14 +392,24 @@ def _sign(private_key: PrivateKey, data: bytes) -> bytes:
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
-def _canonical_halves(credential: Mapping[str, Any]) -> tuple[bytes, bytes]:
+_STATUS: Final = "credentialStatus"
+
+
+def _canonical_parts(credential: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
     """The canonical members (RFC 8785) of ``credential`` whose names sort before
-    ``"proof"``, and those after, each without braces. Comparing a name with ``"proof"`` by
-    code points gives the same answer as by UTF-16 code units: they differ only between
-    characters at or above U+D800, and ``"proof"`` is ASCII."""
-    before = {name: value for name, value in credential.items() if name < "proof"}
+    ``"credentialStatus"``, those between it and ``"proof"``, and those after ``"proof"``,
+    each without braces (neither of those two members is in any part). Comparing a name with
+    either by code points gives the same answer as by UTF-16 code units: they differ only
+    between characters at or above U+D800, and both names are ASCII."""
+    first = {name: value for name, value in credential.items() if name < _STATUS}
+    middle = {name: value for name, value in credential.items() if _STATUS < name < "proof"}
     after = {name: value for name, value in credential.items() if name > "proof"}
-    return canonicalize(before)[1:-1], canonicalize(after)[1:-1]
+    return canonicalize(first)[1:-1], canonicalize(middle)[1:-1], canonicalize(after)[1:-1]
+
+
+def _members(*parts: bytes) -> bytes:
+    """Canonical member lists joined into one (empty ones left out)."""
+    return b",".join(part for part in parts if part)
 
 
 class RegisteredKey(Protocol):

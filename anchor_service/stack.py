@@ -1,7 +1,8 @@
 """``anchor-service stack``: the whole thing on one machine, for a demo or development.
 
 1. a local anvil node whose state is kept in ``<data>/chain`` (a restart keeps the history);
-2. the contracts, deployed once and reused on restart (``<data>/deployment.json``);
+2. the contracts, deployed once and reused on restart (``<data>/deployment.json``); a stack
+   made by a 0.1.x release, whose contracts are 1.x, gets new 2.x contracts;
 3. an accredited demo body and demo issuer, with keys from anvil's public development
    mnemonic (never use these keys anywhere else); the issuer's DID is
    ``did:web:localhost:issuers:demo-university``, whose DID document this service
@@ -40,10 +41,11 @@ from anchor_service.chain import (
     Transactor,
     accredit,
     add_signing_key,
+    check_contract_versions,
     deploy,
     load_deployment,
 )
-from anchor_service.errors import MissingExtraError
+from anchor_service.errors import ContractVersionError, MissingExtraError
 from anchor_service.keystore import write_keystore
 from anchor_service.logs import configure_logging
 from anchor_service.migrations import upgrade
@@ -52,6 +54,7 @@ from anchor_service.settings import ServiceSettings
 from anchor_service.signing import SigningKeys
 from anchor_service.store import Issuer, Store
 from verifier.contract_types import ALL_SCOPES, Kind
+from verifier.multikey import Multikey
 
 __all__ = ["DEMO_ISSUER", "DEMO_ISSUER_DID", "DEMO_KEYSTORE_PASSWORD", "run_stack"]
 
@@ -92,7 +95,7 @@ def run_stack(data_dir: Path, *, port: int = 8080, chain_port: int = 8545,
     try:
         w3 = chain.w3
         admin, body, issuer_key = chain.accounts[:3]
-        deployment = _deployment(data_dir / "deployment.json", Transactor(w3, admin))
+        deployment, fresh = _deployment(data_dir / "deployment.json", Transactor(w3, admin))
         _trust_file(data_dir / "trust.json", deployment)
         keys = data_dir / "keys"
         write_keystore(keys, issuer_key, password)
@@ -108,7 +111,7 @@ def run_stack(data_dir: Path, *, port: int = 8080, chain_port: int = 8545,
             issuer = store.add_issuer(DEMO_ISSUER, entity_id=entity_id,
                                       key_address=issuer_key.address, did=did)
             issuer = _demo_signing_key(store, issuer, deployment, Transactor(w3, body),
-                                       SigningKeys(keys, password))
+                                       SigningKeys(keys, password), fresh=fresh)
             tokens = _demo_tokens(data_dir / "demo-tokens.json", store, issuer.id)
         finally:
             store.close()
@@ -131,16 +134,30 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _deployment(path: Path, admin: Transactor) -> Deployment:
+def _deployment(path: Path, admin: Transactor) -> tuple[Deployment, bool]:
+    """The stack's contracts: those ``path`` records when they are on this chain and are the
+    2.x contracts this release works with, else new ones (recorded in ``path``); and whether
+    they are new."""
     if path.exists():
         deployment = load_deployment(path)
         if deployment.chain_id == admin.w3.eth.chain_id and admin.w3.eth.get_code(
                 admin.w3.to_checksum_address(deployment.anchor)):
+            try:
+                check_contract_versions(admin.w3, deployment)
+            except ContractVersionError as exc:
+                # A stack made by a 0.1.x release: its 1.x contracts stay on its chain, and
+                # this release anchors on new 2.x ones.
+                log.warning("%s: deploying the 2.x contracts afresh", exc)
+                return _deploy(path, admin), True
             log.info("reusing the contracts of %s", path)
             if path.read_text(encoding="utf-8") != deployment.to_json():
                 # A record in release 0.1.0's snake_case spelling: rewritten in today's.
                 path.write_text(deployment.to_json(), encoding="utf-8")
-            return deployment
+            return deployment, False
+    return _deploy(path, admin), True
+
+
+def _deploy(path: Path, admin: Transactor) -> Deployment:
     deployment = deploy(admin, admin_transfer_delay=3600)
     path.write_text(deployment.to_json(), encoding="utf-8")
     log.info("contracts deployed: registry %s, anchor %s", deployment.registry, deployment.anchor)
@@ -179,10 +196,15 @@ def _demo_registry(deployment: Deployment, admin: Transactor, body: Transactor,
 
 
 def _demo_signing_key(store: Store, issuer: Issuer, deployment: Deployment, body: Transactor,
-                      keys: SigningKeys) -> Issuer:
+                      keys: SigningKeys, *, fresh: bool = False) -> Issuer:
     """Give the demo issuer an Ed25519 signing key, registered on chain by the demo body, once:
-    the stack signs its credentials."""
+    the stack signs its credentials. On ``fresh`` contracts the key it already has is
+    registered on the new registry."""
     if issuer.signing_key is not None:
+        if fresh:
+            registry, _ = deployment.contracts(body.w3)
+            add_signing_key(body, registry, entity_id=issuer.entity_id,
+                            key=Multikey.from_multibase(issuer.signing_key))
         return issuer
     registry, _ = deployment.contracts(body.w3)
     key, _path = keys.create("ed25519")

@@ -46,6 +46,9 @@ from typing import Any, Final, TypeVar
 from anchor_service import migrations
 from anchor_service._database import SQL, Connection, Lease, open_backend, sql
 from anchor_service.errors import SchemaMismatchError, StoreError
+from verifier.contract_types import STATUS_LIST_SIZE
+from verifier.credential import leaf_input
+from verifier.errors import CredentialError
 from verifier.merkle import MerkleTree
 
 __all__ = [
@@ -57,6 +60,7 @@ __all__ = [
     "Lease",
     "NewCredential",
     "SchemaMismatchError",
+    "StatusPosition",
     "Store",
     "StoreError",
     "TokenIdentity",
@@ -99,14 +103,33 @@ class TokenIdentity:
 @dataclass(frozen=True, slots=True)
 class NewCredential:
     """A credential to accept: digest (of ``content``, what is anchored), the salt drawn for
-    it, optionally its canonical JSON (absent when the issuer sends only the digest), and the
+    it, optionally its canonical JSON (absent when the issuer sends only the digest), the
     SHA-256 of the canonical credential as submitted (before the service signed it), by which
-    a resubmission finds its first id although its new proof makes another digest."""
+    a resubmission finds its first id although its new proof makes another digest, and its
+    status list position (from :meth:`Store.allocate_status`, needed before signing a
+    credential whose ``credentialStatus`` names it; None: :meth:`Store.accept` allocates
+    one)."""
 
     digest: bytes
     salt: bytes
     content: bytes | None = None
     submitted_digest: bytes | None = None
+    status: StatusPosition | None = None
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class StatusPosition:
+    """Where a credential's status is: entry ``index`` of the issuer's status list ``list``
+    (``CredentialAnchor``'s (entity, list, index) addressing, and the W3C
+    ``statusListIndex``)."""
+
+    list: int
+    index: int
+
+    @classmethod
+    def of(cls, position: int) -> StatusPosition:
+        """The position of the issuer's ``position``-th allocated index."""
+        return cls(position // STATUS_LIST_SIZE, position % STATUS_LIST_SIZE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +153,17 @@ class CredentialRecord:
     accepted_at: float
     batch_id: int | None
     leaf_index: int | None
+    #: None only for credentials sent or anchored before status lists (on CredentialAnchor
+    #: 1.x, migration 0004).
+    status_list: int | None = None
+    status_index: int | None = None
+
+    @property
+    def status(self) -> StatusPosition | None:
+        """The credential's status position, or None (anchored on a 1.x deployment)."""
+        if self.status_list is None or self.status_index is None:
+            return None
+        return StatusPosition(self.status_list, self.status_index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,17 +287,50 @@ class Store:
 
     # ---------------------------------------------------------------- credentials
 
+    def allocate_status(self, issuer_id: int, count: int) -> list[StatusPosition]:
+        """Allocate ``count`` consecutive status positions of the issuer, in one short
+        transaction (one ``UPDATE ... RETURNING`` of its counter, which the database
+        serialises across processes and replicas). Positions of a request that then fails, or
+        of a resubmission (which keeps its first position), stay unused: a gap in the list,
+        at which nothing is anchored."""
+        if count < 0:
+            raise StoreError(f"cannot allocate {count} status positions")
+        if count == 0:
+            return []
+        with self._write() as db:
+            row = db.execute(_ALLOCATE_STATUS, {"id": issuer_id, "count": count}).fetchone()
+        if row is None:
+            raise StoreError(f"no issuer {issuer_id}")
+        end = int(row[0])
+        return [StatusPosition.of(position) for position in range(end - count, end)]
+
+    def next_status_index(self, issuer_id: int) -> int:
+        """How many status positions the issuer has allocated: its lists are ``0`` to
+        ``(n - 1) // 131072`` (none when ``n`` is 0)."""
+        row = self._connection().execute(_NEXT_STATUS_INDEX, {"id": issuer_id}).fetchone()
+        if row is None:
+            raise StoreError(f"no issuer {issuer_id}")
+        return int(row[0])
+
     def accept(self, issuer_id: int, items: Sequence[NewCredential]) -> list[Accepted]:
         """Store credentials durably, in one transaction. The same credential from the same
-        issuer keeps its first id, salt and digest: found by its submitted digest when it has
-        one (a credential the service signed again has a new digest), else by its digest."""
+        issuer keeps its first id, salt, digest and status position: found by its submitted
+        digest when it has one (a credential the service signed again has a new digest), else
+        by its digest. Items without a status position get one here (allocated first, in a
+        transaction of its own)."""
+        unplaced = sum(item.status is None for item in items)
+        positions = iter(self.allocate_status(issuer_id, unplaced))
+        placed = [item.status or next(positions) for item in items]
         now = time.time()
         # In submitted-digest order, so that two replicas inserting overlapping requests lock
         # the same keys in the same order (PostgreSQL would otherwise abort one as a deadlock).
         fresh = [{"public_id": uuid.uuid4().hex, "issuer_id": issuer_id, "digest": item.digest,
                   "salt": item.salt, "content": item.content, "accepted_at": now,
-                  "submitted_digest": item.submitted_digest}
-                 for item in sorted(items, key=lambda item: item.submitted_digest or item.digest)]
+                  "submitted_digest": item.submitted_digest, "status_list": position.list,
+                  "status_index": position.index}
+                 for item, position in sorted(
+                     zip(items, placed, strict=True),
+                     key=lambda pair: pair[0].submitted_digest or pair[0].digest)]
         with self._write() as db:
             db.executemany(_ACCEPT, fresh)
             by_submitted = self._ids_by(db, _ids_by_submitted, issuer_id, [
@@ -297,6 +364,18 @@ class Store:
         row = self._connection().execute(_CREDENTIAL, {"public_id": public_id}).fetchone()
         return None if row is None else CredentialRecord(*row)
 
+    def credentials(self, public_ids: Sequence[str]) -> dict[str, CredentialRecord]:
+        """The records of these public ids that exist, by id (unknown ids are left out)."""
+        found: dict[str, CredentialRecord] = {}
+        unique = list(dict.fromkeys(public_ids))
+        connection = self._connection()
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start:start + _IN_CHUNK]
+            params = {f"d{n}": public_id for n, public_id in enumerate(chunk)}
+            for row in connection.execute(_credentials_by_ids(len(chunk)), params):
+                found[row[0]] = CredentialRecord(*row)
+        return found
+
     def credential_by_digest(self, issuer_id: int, digest: bytes) -> CredentialRecord | None:
         """The issuer's credential whose stored (anchored) digest is ``digest`` (one lookup
         on the unique (issuer, digest) index)."""
@@ -322,7 +401,7 @@ class Store:
                               ).fetchall()
             if not rows:
                 return None
-            tree = MerkleTree([bytes(salt) + bytes(digest) for _, salt, digest in rows])
+            tree = MerkleTree([_leaf(row) for row in rows])
             now = time.time()
             (batch_id,) = db.execute(_ADD_BATCH, {"issuer_id": issuer_id, "root": tree.root,
                                                   "size": tree.size, "created_at": now}
@@ -368,6 +447,12 @@ class Store:
         self._transition(batch_id, {BatchState.ANCHORED}, _MARK_REORGANISED,
                          {"sent_at": time.time()})
 
+    def has_unplaced(self, batch_id: int) -> bool:
+        """Whether the batch holds a credential without a status position: one built before
+        migration 0004, whose leaves are CredentialAnchor 1.x leaves."""
+        row = self._connection().execute(_UNPLACED, {"batch_id": batch_id}).fetchone()
+        return row is not None
+
     def recent_anchors(self, issuer_id: int, since_block: int) -> list[BatchRecord]:
         """The issuer's anchored batches whose block is ``since_block`` or later."""
         rows = self._connection().execute(
@@ -412,24 +497,29 @@ _ADD_TOKEN: Final = sql(
     "INSERT INTO tokens (token_hash, issuer_id, role, created_at) "
     "VALUES (:token_hash, :issuer_id, :role, :created_at)")
 _TOKEN: Final = sql("SELECT role, issuer_id FROM tokens WHERE token_hash = :token_hash")
+_ALLOCATE_STATUS: Final = sql(
+    "UPDATE issuers SET next_status_index = next_status_index + :count WHERE id = :id "
+    "RETURNING next_status_index")
+_NEXT_STATUS_INDEX: Final = sql("SELECT next_status_index FROM issuers WHERE id = :id")
 _ACCEPT: Final = sql(
     "INSERT INTO credentials (public_id, issuer_id, digest, salt, content, accepted_at, "
-    "submitted_digest) VALUES (:public_id, :issuer_id, :digest, :salt, :content, :accepted_at, "
-    ":submitted_digest) "
+    "submitted_digest, status_list, status_index) VALUES (:public_id, :issuer_id, :digest, "
+    ":salt, :content, :accepted_at, :submitted_digest, :status_list, :status_index) "
     # No conflict target: a row with the same digest, or the same submitted digest, is the
-    # same credential (both are unique per issuer).
+    # same credential (both are unique per issuer); positions are fresh, never a conflict.
     "ON CONFLICT DO NOTHING")
-_CREDENTIAL: Final = sql(
-    "SELECT public_id, issuer_id, digest, salt, content, accepted_at, batch_id, leaf_index "
-    "FROM credentials WHERE public_id = :public_id")
+_CREDENTIAL_SELECT: Final = (
+    "SELECT public_id, issuer_id, digest, salt, content, accepted_at, batch_id, leaf_index, "
+    "status_list, status_index FROM credentials")
+_CREDENTIAL: Final = sql(f"{_CREDENTIAL_SELECT} WHERE public_id = :public_id")
 _CREDENTIAL_BY_DIGEST: Final = sql(
-    "SELECT public_id, issuer_id, digest, salt, content, accepted_at, batch_id, leaf_index "
-    "FROM credentials WHERE issuer_id = :issuer_id AND digest = :digest")
+    f"{_CREDENTIAL_SELECT} WHERE issuer_id = :issuer_id AND digest = :digest")
 _PENDING: Final = sql(
     "SELECT COUNT(*), MIN(accepted_at) FROM credentials "
     "WHERE issuer_id = :issuer_id AND batch_id IS NULL")
 _OLDEST_PENDING: Final = sql(
-    "SELECT id, salt, digest FROM credentials WHERE issuer_id = :issuer_id "
+    "SELECT id, salt, digest, status_list, status_index FROM credentials "
+    "WHERE issuer_id = :issuer_id "
     "AND batch_id IS NULL ORDER BY id LIMIT :limit")
 _ADD_BATCH: Final = sql(
     "INSERT INTO batches (issuer_id, root, size, state, created_at) "
@@ -447,6 +537,8 @@ _RECENT_ANCHORS: Final = sql(
     f"{_BATCH_SELECT} WHERE issuer_id = :issuer_id AND state = 'anchored' "
     "AND block_number >= :since_block ORDER BY block_number")
 _STATE: Final = sql("SELECT state FROM batches WHERE id = :id")
+_UNPLACED: Final = sql("SELECT 1 FROM credentials WHERE batch_id = :batch_id "
+                       "AND status_list IS NULL LIMIT 1")
 # PostgreSQL locks the row for the transition; SQLite's write transaction already excludes
 # every other writer (and has no FOR UPDATE).
 _BATCH_STATE_FOR_UPDATE: Final = SQL(_STATE.sqlite, f"{_STATE.postgresql} FOR UPDATE",
@@ -460,6 +552,13 @@ _MARK_REORGANISED: Final = sql(
     "UPDATE batches SET state = 'sent', sent_at = :sent_at, block_number = NULL, "
     "block_hash = NULL, anchored_at = NULL WHERE id = :id")
 _LEVELS: Final = sql("SELECT data FROM batch_levels WHERE batch_id = :batch_id ORDER BY level")
+
+
+@cache
+def _credentials_by_ids(count: int) -> SQL:
+    """The lookup of ``count`` public ids (binds ``:d0``...), compiled once per count."""
+    marks = ", ".join(f":d{n}" for n in range(count))
+    return sql(f"{_CREDENTIAL_SELECT} WHERE public_id IN ({marks})")
 
 
 @cache
@@ -488,6 +587,18 @@ def _batches_query(by_issuer: bool, states: int, before: bool) -> SQL:
         ["id < :before_id"] if before else [])
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     return sql(f"{_BATCH_SELECT}{where} ORDER BY id DESC LIMIT :limit")
+
+
+def _leaf(row: Any) -> bytes:
+    """The Merkle leaf input of a waiting credential's row (id, salt, digest, list, index)."""
+    credential_id, salt, digest, status_list, status_index = row
+    if status_list is None or status_index is None:
+        raise StoreError(f"credential row {credential_id} waits for a batch without a status "
+                         "position (run `anchor-service db upgrade`)")
+    try:
+        return leaf_input(bytes(salt), bytes(digest), int(status_list), int(status_index))
+    except CredentialError as exc:
+        raise StoreError(f"credential row {credential_id}: {exc}") from None
 
 
 def _batch(row: Any) -> BatchRecord:

@@ -457,7 +457,7 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IIssuerRegistry
     function version() external pure returns (string memory) {
-        return "1.1.0";
+        return "2.0.0";
     }
 
     // ------------------------------------------------------------------ internal

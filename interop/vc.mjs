@@ -5,21 +5,29 @@
 // the service's credentials and what the service makes of the reference implementation's.
 //
 //   node interop/vc.mjs verify --base-url URL --did-host HOST     < credential.json
+//   node interop/vc.mjs status --base-url URL --did-host HOST     < credential.json
 //   node interop/vc.mjs issue  --suite SUITE --key KEY.json       < credential.json
 //   node interop/vc.mjs present --key KEY.json [--challenge C] [--domain D] < presentation.json
 //   node interop/vc.mjs holder-key                                  (a fresh did:key, Ed25519)
 //
 // `verify` resolves `did:web:<HOST>:...` through `URL` (http://127.0.0.1:PORT of the test's
 // service stands for https://HOST), prints {"verified": true|false, "error": "..."} and exits
-// 0 when the credential verifies, 1 when it does not. KEY.json is a Multikey verification
-// method {id, controller, publicKeyMultibase, secretKeyMultibase}. Usage errors exit 2.
+// 0 when the credential verifies, 1 when it does not. A credential with `credentialStatus`
+// has its BitstringStatusListEntry entries checked by @digitalbazaar/vc-bitstring-status-list
+// (the status list credential fetched, its proof and issuer checked, the bit read): one whose
+// revocation or suspension bit is set does not verify. `status` runs that check alone
+// (checkStatus) and prints {"verified": ..., "error": ..., "revocation": true|false,
+// "suspension": true|false} (a purpose the credential has no entry for is left out), exiting
+// 0 when the status could be read, 1 when not. KEY.json is a Multikey verification method
+// {id, controller, publicKeyMultibase, secretKeyMultibase}. Usage errors exit 2.
 //
 // The document loader never touches the internet: JSON-LD contexts come from the files of
 // verifier/contexts (interop/contexts.mjs reads them, checked against manifest.json's
-// SHA-256), did:web documents from the service named by --base-url, did:key documents are
-// computed; every other URL is refused.
+// SHA-256), did:web documents and https://HOST/... documents (status list credentials) from
+// the service named by --base-url, did:key documents are computed; every other URL is refused.
 import {readFileSync} from 'node:fs';
 import * as vc from '@digitalbazaar/vc';
+import {checkStatus} from '@digitalbazaar/vc-bitstring-status-list';
 import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
 import * as EcdsaMultikey from '@digitalbazaar/ecdsa-multikey';
 import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey';
@@ -83,21 +91,41 @@ function didKeyDocument(did) {
   };
 }
 
+// One fetch per URL and run, shared by concurrent loads (checkStatus checks both status
+// entries at once), as a resolver's cache would.
+function fetchedJson(fetched, url, what, headers) {
+  if(!fetched.has(url)) {
+    fetched.set(url, (async () => {
+      const response = await fetch(url, {headers});
+      if(!response.ok) {
+        throw new Error(`${what}: HTTP ${response.status} ${await response.text()}`);
+      }
+      return response.json();
+    })());
+  }
+  return fetched.get(url);
+}
+
 function documentLoaderFor(args) {
   const contexts = bundledContexts();
+  const fetched = new Map();
   return async url => {
     if(contexts.has(url)) {
       return {contextUrl: null, documentUrl: url, document: structuredClone(contexts.get(url))};
     }
+    const onHost = `https://${args['did-host']}/`;
+    if(args['base-url'] && url.startsWith(onHost)) {
+      // A document the service publishes (a status list credential): fetched from it.
+      const document = await fetchedJson(fetched,
+        `${args['base-url']}/${url.slice(onHost.length)}`, url,
+        {accept: 'application/vc, application/json'});
+      return {contextUrl: null, documentUrl: url, document: structuredClone(document)};
+    }
     const [did, fragment] = url.split('#');
     let document;
     if(did.startsWith('did:web:') && args['base-url']) {
-      const response = await fetch(didWebUrl(did, args),
-        {headers: {accept: 'application/did+json'}});
-      if(!response.ok) {
-        throw new Error(`did:web ${did}: HTTP ${response.status} ${await response.text()}`);
-      }
-      document = await response.json();
+      document = structuredClone(await fetchedJson(fetched, didWebUrl(did, args),
+        `did:web ${did}`, {accept: 'application/did+json'}));
     } else if(did.startsWith('did:key:')) {
       document = didKeyDocument(did);
     } else {
@@ -144,17 +172,44 @@ function errorText(result) {
   return errors.length ? [...new Set(errors)].join('; ') : null;
 }
 
+// The statuses set in a checkStatus result: a relying party refuses a revoked or suspended
+// credential (the library reports the bits and leaves that to it).
+function setStatuses(statusResult) {
+  return (statusResult?.results ?? [])
+    .filter(r => r.status === true)
+    .map(r => `the credential's ${r.credentialStatus.statusPurpose} status is set ` +
+      `(${r.credentialStatus.statusListCredential} index ` +
+      `${r.credentialStatus.statusListIndex})`);
+}
+
 async function verify(args, input) {
   const credential = readJson(input, 'credential');
   let result;
   try {
     result = await vc.verifyCredential({
-      credential, suite: verifySuites(), documentLoader: documentLoaderFor(args),
+      credential, suite: verifySuites(), documentLoader: documentLoaderFor(args), checkStatus,
     });
   } catch(error) {
     result = {verified: false, error};
   }
-  process.stdout.write(JSON.stringify({verified: result.verified, error: errorText(result)}));
+  const set = result.verified ? setStatuses(result.statusResult) : [];
+  const verified = result.verified && set.length === 0;
+  process.stdout.write(JSON.stringify({
+    verified, error: set.length ? set.join('; ') : errorText(result)}));
+  process.exit(verified ? 0 : 1);
+}
+
+async function status(args, input) {
+  const credential = readJson(input, 'credential');
+  const result = await checkStatus({
+    credential, suite: verifySuites(), documentLoader: documentLoaderFor(args),
+    verifyBitstringStatusListCredential: true, verifyMatchingIssuers: true,
+  });
+  const out = {verified: result.verified, error: errorText(result)};
+  for(const r of result.results ?? []) {
+    out[r.credentialStatus.statusPurpose] = r.status;
+  }
+  process.stdout.write(JSON.stringify(out));
   process.exit(result.verified ? 0 : 1);
 }
 
@@ -196,9 +251,9 @@ async function holderKey() {
 
 const [command, ...rest] = process.argv.slice(2);
 const args = options(rest);
-const commands = {verify, issue, present, 'holder-key': holderKey};
+const commands = {verify, status, issue, present, 'holder-key': holderKey};
 if(!(command in commands)) {
-  fail('usage: vc.mjs verify|issue|present|holder-key --option value ...');
+  fail('usage: vc.mjs verify|status|issue|present|holder-key --option value ...');
 }
 const input = command === 'holder-key' ? '' : readFileSync(0, 'utf8');
 await commands[command](args, input);

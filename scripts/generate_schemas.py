@@ -20,7 +20,7 @@ SCHEMA_DIR = Path(__file__).resolve().parents[1] / "verifier" / "schemas"
 def schemas() -> dict[str, dict[str, Any]]:
     """File name -> schema document."""
     out = {}
-    for name, model in (("receipt-v1.schema.json", Receipt), ("bundle-v1.schema.json", Bundle)):
+    for name, model in (("receipt-v2.schema.json", Receipt), ("bundle-v2.schema.json", Bundle)):
         schema = model.model_json_schema(by_alias=True, mode="validation")
         out[name] = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -24,12 +24,13 @@ class RunSizes:
     load_seconds: int  # length of the load run in tests/test_load.py
     schema_examples: int  # schemathesis examples per operation (test_api_schema.py)
     hypothesis_examples: int  # max_examples of every property test without its own
+    state_machine_sequences: int  # random sequences of tests/contracts/test_state_machine.py
 
 
 DEFAULT_SIZES = RunSizes(sigkills=8, load_seconds=10, schema_examples=20,
-                         hypothesis_examples=100)
+                         hypothesis_examples=100, state_machine_sequences=200)
 FULL_SIZES = RunSizes(sigkills=20, load_seconds=60, schema_examples=50,
-                      hypothesis_examples=300)
+                      hypothesis_examples=300, state_machine_sequences=2000)
 
 # No per-example deadline: these machines are shared and timing noise is not a failure.
 settings.register_profile("default", deadline=None,
@@ -48,7 +49,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              f"a {FULL_SIZES.load_seconds} s load run instead of {DEFAULT_SIZES.load_seconds} s, "
              f"{FULL_SIZES.schema_examples} schemathesis examples per operation instead of "
              f"{DEFAULT_SIZES.schema_examples}, {FULL_SIZES.hypothesis_examples} Hypothesis "
-             f"examples instead of {DEFAULT_SIZES.hypothesis_examples}",
+             f"examples instead of {DEFAULT_SIZES.hypothesis_examples}, "
+             f"{FULL_SIZES.state_machine_sequences} random sequences of the contracts' state "
+             f"machine instead of {DEFAULT_SIZES.state_machine_sequences}",
     )
 
 

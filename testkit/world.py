@@ -108,7 +108,9 @@ def events(contract: Contract, name: str, receipt: Any) -> list[Any]:
 
 def check_on_chain(world: World, receipt: Receipt) -> None:
     """The contract's own view of a receipt: the credential is in an anchored batch of the
-    world's issuer, who was trusted when it anchored (``checkCredential``, one call)."""
+    world's issuer, who was trusted when it anchored, and the status read is the one at the
+    receipt's status list and index, which its leaf input binds (``checkCredential``, one
+    call)."""
     check = read(CredentialCheck, world.anchor.functions.checkCredential(
         world.issuer.address,
         receipt.leaf_input,
@@ -120,6 +122,8 @@ def check_on_chain(world: World, receipt: Receipt) -> None:
     assert check.status.anchored is True
     assert check.status.entity_id == world.issuer_id
     assert check.status.issuer_trusted_at_anchoring is True
+    assert (check.status.status_list, check.status.status_list_index) == (
+        receipt.status_list, receipt.status_list_index)
 
 
 def serve_issuer(store: Store, world: World, name: str = "uni-a", *,

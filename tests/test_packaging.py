@@ -42,7 +42,7 @@ def wheel(build: tuple[Path, str]) -> Path:
 
 def test_the_build_prints_no_package_data_warning(build: tuple[Path, str]) -> None:
     _, output = build
-    assert "adding 'verifier/schemas/receipt-v1.schema.json'" in output  # the output is there
+    assert "adding 'verifier/schemas/receipt-v2.schema.json'" in output  # the output is there
     assert "would be ignored" not in output
     assert "Package would be ignored" not in output
 
@@ -51,7 +51,7 @@ def test_wheel_ships_packages_types_and_data(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in (
         "verifier/__init__.py", "verifier/merkle.py", "verifier/py.typed",
-        "verifier/schemas/receipt-v1.schema.json", "verifier/schemas/bundle-v1.schema.json",
+        "verifier/schemas/receipt-v2.schema.json", "verifier/schemas/bundle-v2.schema.json",
         "anchor_service/__init__.py", "anchor_service/py.typed",
         "anchor_service/examples/vc2-microcredential.json",
         "verifier/artifacts/IssuerRegistry.json", "verifier/artifacts/CredentialAnchor.json",
@@ -111,7 +111,7 @@ def test_installed_wheel_imports_outside_the_source_tree(installed: Path, tmp_pa
         "import json, importlib.resources as resources",
         "import verifier.merkle, anchor_service",
         f"assert verifier.merkle.__file__.startswith({str(installed)!r}), verifier.merkle.__file__",
-        "schema = resources.files('verifier') / 'schemas' / 'receipt-v1.schema.json'",
+        "schema = resources.files('verifier') / 'schemas' / 'receipt-v2.schema.json'",
         "json.loads(schema.read_text())",
         "print(verifier.merkle.MerkleTree([b'a']).root.hex())",
     ], tmp_path)

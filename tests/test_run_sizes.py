@@ -66,6 +66,7 @@ def test_the_readme_table_states_both_runs() -> None:
         seconds,
         (str(DEFAULT_SIZES.schema_examples), str(FULL_SIZES.schema_examples)),
         (str(DEFAULT_SIZES.hypothesis_examples), str(FULL_SIZES.hypothesis_examples)),
+        (str(DEFAULT_SIZES.state_machine_sequences), str(FULL_SIZES.state_machine_sequences)),
     ])
     assert "exec bash scripts/test.sh --full" in (ROOT / ".ci" / "run").read_text("utf-8")
 

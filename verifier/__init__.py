@@ -4,8 +4,13 @@ The public API is small and explicit:
 
 - :mod:`verifier.merkle`: RFC 9162 Merkle trees and proof verification (pure functions).
 - :mod:`verifier.credential`: RFC 8785 canonical digests and salted leaf inputs.
-- :mod:`verifier.receipt`: the receipt (format v1) and bundle documents.
+- :mod:`verifier.receipt`: the receipt (format v2) and bundle documents.
 - :mod:`verifier.did`: issuer DIDs, verification method ids and DID documents (pure).
+- :mod:`verifier.bitstring`: W3C Bitstring Status List encoding, status entries and list URLs
+  (pure).
+- :mod:`verifier.status_list`: a status entry judged from its status list credential alone,
+  as a standard verifier does (pure).
+- :mod:`verifier.list_check`: a published status list compared with the chain.
 - :mod:`verifier.verify`: every check of a credential against its receipt, the issuer's
   signature and the chain.
 - :mod:`verifier.errors`: every error derives from :class:`VerifierError`.
@@ -53,4 +58,4 @@ __all__ = [
     "verification_method_id",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

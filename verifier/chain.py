@@ -14,9 +14,11 @@ at once (the service shares one per process):
   checked against the head's hash; if the head was reorganised away meanwhile, the read fails
   with :class:`ReorganisedError` (``verify`` then judges again at the new head), so no answer
   of an abandoned branch is mixed with the head's or cached.
-* The work per receipt is bounded whatever the anchored tree size: the status bits are read
-  as one aligned window of at most :data:`STATUS_WINDOW_WORDS` words (one ``eth_call``) around
-  the credential's word, never the batch's whole bitmap.
+* The work per receipt is bounded: a credential's status (its issuer's entity, status list
+  and index) is read as one aligned window of :data:`STATUS_WINDOW_WORDS` words of both
+  purposes (one ``eth_call``) around the credential's word, never the issuer's whole list.
+  A whole list (:meth:`ChainReader.status_list_words`, to compare a published list with the
+  chain) is one ``eth_call`` too.
 * Caches are bounded (least recently used entries go first) and guarded by a lock. One thread
   at a time asks for the head; when that fails, the threads that waited for it get the same
   failure instead of asking again, one after another. Only a read that the chain's state may
@@ -38,6 +40,8 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from verifier.contract_types import (
+    STATUS_LIST_SIZE,
+    STATUS_LIST_WORDS,
     AnchorInfo,
     Entity,
     SigningKeyInfo,
@@ -58,16 +62,16 @@ __all__ = [
     "JsonRpcChainReader",
 ]
 
-#: Status words read per ``statusWords`` call: an aligned window of 256 words holds the
-#: revocation and suspension bits of 65,536 credentials, so the receipts of one batch share
-#: few calls, and no batch, however large its declared tree, costs more than one call per
-#: receipt.
-STATUS_WINDOW_WORDS = 256
+#: Status words read per ``statusWords`` call for one credential: an aligned window of 8 words
+#: holds the revocation and suspension bits of 2,048 neighbouring entries of a list, so the
+#: credentials of one issuer issued together share calls, and one call stays small (16 words).
+STATUS_WINDOW_WORDS = 8
 _BITS_PER_WORD = 256
-# Entries kept per head: small answers (anchors, blocks, trust, entities), and status windows
-# (each up to 2 x 256 words, about 35 KB when every bit is set).
+# Entries kept per head: small answers (anchors, blocks, trust, entities), status windows
+# (2 x 8 words each) and whole lists (2 x 512 words, about 70 KB when every bit is set).
 _MAX_SMALL_ENTRIES = 16_384
-_MAX_WINDOWS = 256
+_MAX_WINDOWS = 4096
+_MAX_LISTS = 16
 # The shortest URL part (user, path segment, query value) taken for a secret: shorter ones
 # ("v1", "rpc", "1") are names, not keys, and would blank out ordinary words.
 _MIN_SECRET_CHARS = 8
@@ -100,8 +104,18 @@ class ChainReader(Protocol):
     def block(self, number: int) -> BlockInfo | None: ...
     def block_at_time(self, timestamp: int) -> int | None: ...
     def anchor_of(self, anchor: str, key: str, root: bytes) -> AnchorInfo: ...
-    def status_bits(self, anchor: str, key: str, root: bytes, leaf_index: int,
-                    at_block: int | None = None) -> tuple[bool, bool]: ...
+    def status_bits(self, anchor: str, entity_id: int, status_list: int, index: int,
+                    at_block: int | None = None) -> tuple[bool, bool]:
+        """(revoked, suspended) of entry ``index`` of status list ``status_list`` of entity
+        ``entity_id``, now or as the chain stood at block ``at_block``."""
+        ...
+
+    def status_list_words(self, anchor: str, entity_id: int, status_list: int,
+                          at_block: int | None = None) -> StatusWords:
+        """Every word (:data:`~verifier.contract_types.STATUS_LIST_WORDS` of each purpose) of
+        status list ``status_list`` of entity ``entity_id``, now or at block ``at_block``:
+        one ``eth_call``."""
+        ...
     def trusted_at(self, registry: str, key: str, when: int) -> Trust: ...
     def entity(self, registry: str, entity_id: int) -> Entity: ...
 
@@ -155,6 +169,7 @@ class _View:
         self.seen = seen  # when this head was last confirmed as the chain's head
         self.small = _Lru(_MAX_SMALL_ENTRIES)
         self.windows = _Lru(_MAX_WINDOWS)
+        self.lists = _Lru(_MAX_LISTS)
 
 
 class JsonRpcChainReader:
@@ -395,10 +410,15 @@ class JsonRpcChainReader:
     def anchor_of(self, anchor: str, key: str, root: bytes) -> AnchorInfo:
         return self._retried(lambda pinned: pinned.anchor_of(anchor, key, root))
 
-    def status_bits(self, anchor: str, key: str, root: bytes, leaf_index: int,
+    def status_bits(self, anchor: str, entity_id: int, status_list: int, index: int,
                     at_block: int | None = None) -> tuple[bool, bool]:
-        return self._retried(lambda pinned: pinned.status_bits(anchor, key, root, leaf_index,
-                                                               at_block))
+        return self._retried(lambda pinned: pinned.status_bits(anchor, entity_id, status_list,
+                                                               index, at_block))
+
+    def status_list_words(self, anchor: str, entity_id: int, status_list: int,
+                          at_block: int | None = None) -> StatusWords:
+        return self._retried(lambda pinned: pinned.status_list_words(anchor, entity_id,
+                                                                     status_list, at_block))
 
     def trusted_at(self, registry: str, key: str, when: int) -> Trust:
         return self._retried(lambda pinned: pinned.trusted_at(registry, key, when))
@@ -533,48 +553,62 @@ class _PinnedReader:
 
         return self._cached("small", ("anchor", anchor.lower(), key.lower(), root), read)
 
-    def status_bits(self, anchor: str, key: str, root: bytes, leaf_index: int,
-                    at_block: int | None = None) -> tuple[bool, bool]:
-        """(revoked, suspended) of one credential, as this head shows it or as the chain
-        stood at ``at_block`` (a block of this head's chain; a past one needs a node that
-        keeps past state). One call reads the aligned window of :data:`STATUS_WINDOW_WORDS`
-        words that holds the credential's word, so the status of the credentials of one batch
-        costs one call per 65,536 of them and head, and a batch declaring 2**53 leaves costs no
-        more than one of eight."""
-        reader, view = self._reader, self._view
-        word, bit = divmod(leaf_index, _BITS_PER_WORD)
-        # The tree size comes from this head's anchor, as the window's read does below.
-        words = -(-self.anchor_of(anchor, key, root).tree_size // _BITS_PER_WORD)
-        if word >= words:
-            return False, False  # not a leaf of the anchored tree: no status bits
-        window = word // STATUS_WINDOW_WORDS
-        first = window * STATUS_WINDOW_WORDS
-        count = min(STATUS_WINDOW_WORDS, words - first)
+    def _block_of(self, at_block: int | None) -> tuple[tuple[int, bytes], bool]:
+        """(number, hash) of the block to read status at, and whether it is a past one:
+        this head, or block ``at_block`` of its chain."""
+        view = self._view
         if at_block is None or at_block == view.number:
-            block, past = self._head_block(), False
-        else:
-            found = self.block(at_block)
-            if found is None:
-                raise ChainReadError(f"block {at_block} is not in the chain up to "
-                                     f"block {view.number}")
-            block, past = (found.number, found.hash), True
+            return self._head_block(), False
+        found = self.block(at_block)
+        if found is None:
+            raise ChainReadError(f"block {at_block} is not in the chain up to "
+                                 f"block {view.number}")
+        return (found.number, found.hash), True
 
-        def read() -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def _status_words(self, anchor: str, entity_id: int, status_list: int, *, first: int,
+                      count: int, at_block: int | None, cache: str) -> StatusWords:
+        """``statusWords(entityId, statusList, first, count)`` at this head or ``at_block``,
+        cached in this head's ``cache``; an answer of another length is a failed read."""
+        reader = self._reader
+        block, past = self._block_of(at_block)
+
+        def read() -> StatusWords:
             contract = reader._contract(anchor, reader._anchor_abi, "anchor")
-            words = self._decoded(StatusWords, "the status bits", contract.functions.statusWords(
-                reader._Web3.to_checksum_address(key), root, first, count), block, past=past)
+            words = self._decoded(StatusWords, "the status words", contract.functions.statusWords(
+                entity_id, status_list, first, count), block, past=past)
             if len(words.revoked) != count or len(words.suspended) != count:
                 raise ChainReadError(f"the node answered {len(words.revoked)} status words, "
                                      f"not {count}")
-            return words.revoked, words.suspended
+            return words
 
-        revoked_words, suspended_words = self._cached(
-            "windows", (anchor.lower(), key.lower(), root, block[0], window, count), read)
-        offset = word - first
-        if not 0 <= offset < min(len(revoked_words), len(suspended_words)):
-            raise ChainReadError(f"status word {word} is not in the window read")
-        return (bool(revoked_words[offset] >> bit & 1),
-                bool(suspended_words[offset] >> bit & 1))
+        return self._cached(cache, (anchor.lower(), entity_id, status_list, block[0], first,
+                                    count), read)
+
+    def status_bits(self, anchor: str, entity_id: int, status_list: int, index: int,
+                    at_block: int | None = None) -> tuple[bool, bool]:
+        """(revoked, suspended) of entry ``index`` of the issuer's list, as this head shows it
+        or as the chain stood at ``at_block`` (a block of this head's chain; a past one needs
+        a node that keeps past state). One call reads the aligned window of
+        :data:`STATUS_WINDOW_WORDS` words that holds the entry's word, so neighbouring
+        entries share it (per head and block)."""
+        if not 0 <= index < STATUS_LIST_SIZE:
+            raise ChainReadError(f"status list index {index} is not in "
+                                 f"0..{STATUS_LIST_SIZE - 1}")
+        word, offset = divmod(index, _BITS_PER_WORD)
+        first = word - word % STATUS_WINDOW_WORDS
+        words = self._status_words(anchor, entity_id, status_list, first=first,
+                                   count=STATUS_WINDOW_WORDS, at_block=at_block,
+                                   cache="windows")
+        shift = _BITS_PER_WORD - 1 - offset  # entry 0 is a word's most significant bit
+        return (bool(words.revoked[word - first] >> shift & 1),
+                bool(words.suspended[word - first] >> shift & 1))
+
+    def status_list_words(self, anchor: str, entity_id: int, status_list: int,
+                          at_block: int | None = None) -> StatusWords:
+        """Every word of the issuer's status list ``status_list`` (both purposes), as this
+        head shows it or at ``at_block``: one ``eth_call``, cached per head and block."""
+        return self._status_words(anchor, entity_id, status_list, first=0,
+                                  count=STATUS_LIST_WORDS, at_block=at_block, cache="lists")
 
     def trusted_at(self, registry: str, key: str, when: int) -> Trust:
         """The registry's trust in ``key`` at ``when``, as this head knows it (back-dated

@@ -5,10 +5,17 @@
     verify-credential bundle.json --trust trust.json --offline # no chain: what can be checked
     verify-credential bundle.json --trust trust.json --offline --issuer-key z6Mk...
                                                 # the issuer's key, known from the issuer
+    verify-credential bundle.json --trust trust.json --status-list revocation.json
+                                                # and does the published list agree?
 
 A credential must carry its issuer's signature (a W3C Data Integrity proof) unless the trust
 file sets "requireSignature": false or --allow-unsigned is given; the report then says that
 the credential was accepted unsigned.
+
+With --status-list (repeatable), each published BitstringStatusListCredential of the
+credential's issuer and status list is compared with the chain at the block its evidence names
+(check status_list_matches_chain); at least one list given must be the credential's (in a
+folder, every bundle's).
 
 Exit codes:
   0  every bundle is valid
@@ -32,6 +39,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from verifier.chain import ChainReader, JsonRpcChainReader
 from verifier.credential import parse_json_object
@@ -77,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--issuer-key", metavar="z...", default=None,
                         help="the issuer's public key (publicKeyMultibase), as known from the "
                         "issuer: the proof must be made with this key")
+    parser.add_argument("--status-list", type=Path, action="append", default=[],
+                        metavar="FILE", help="a published status list credential (JSON) to "
+                        "compare with the chain; repeatable (the revocation and the "
+                        "suspension list)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
@@ -90,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.allow_unsigned:
             trust = trust.model_copy(update={"require_signature": False})
         files = _bundle_files(args.path)
+        status_lists = [_status_list(path) for path in args.status_list]
         reader: ChainReader | None = None if args.offline else JsonRpcChainReader(args.rpc_url)
     except (VerifierError, OSError) as exc:
         print(f"verify-credential: error: {visible(str(exc))}", file=sys.stderr)
@@ -115,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             reports.append((file, verify_bundle_text(text, trust=trust, reader=reader,
                                                       as_of=args.as_of,
-                                                      issuer_key=issuer_key)))
+                                                      issuer_key=issuer_key,
+                                                      status_lists=status_lists)))
         except UnreadableDocumentError as exc:
             unreadable.append(file)
             print(visible(f"verify-credential: error: {file}: {exc}"), file=sys.stderr)
@@ -160,6 +174,16 @@ def _issuer_key(text: str | None) -> Multikey | None:
         return Multikey.from_multibase(text)
     except DataIntegrityError as exc:
         raise VerifierError(f"--issuer-key: {exc}") from None
+
+
+def _status_list(path: Path) -> dict[str, Any]:
+    """A status list credential file, read as strictly as a bundle."""
+    try:
+        return parse_json_object(path.read_bytes(), "status list")
+    except OSError as exc:
+        raise VerifierError(f"--status-list {path}: {exc.strerror or exc}") from None
+    except VerifierError as exc:
+        raise VerifierError(f"--status-list {path}: {exc}") from None
 
 
 def _aware_time(text: str) -> datetime:

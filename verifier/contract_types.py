@@ -8,10 +8,13 @@ One place for every Python user, the verifier and the service alike:
   the word the CLI and the API show for it (:attr:`Kind.label`, :attr:`TrustCode.reason`,
   :func:`scope_names`...).
 * :class:`Entity`, :class:`KeyInfo`, :class:`SigningKeyInfo`, :class:`Trust`,
-  :class:`StatusChange`, :class:`AnchorInfo` and :class:`CredentialStatus` are the contracts'
-  structs;
+  :class:`StatusChange`, :class:`AnchorInfo`, :class:`CredentialStatus` and
+  :class:`StatusBits` are the contracts' structs;
   :class:`KeyCheck`, :class:`CredentialCheck` and :class:`StatusWords` are the named results
   of ``checkKeyNow``, ``checkCredential`` and ``statusWords``.
+* Status lists: :data:`STATUS_LIST_SIZE` entries per list, :class:`StatusPurpose`, and
+  :func:`encode_status_indices` / :func:`decode_status_indices`, the packed form (big-endian
+  uint32s) in which the status functions and events carry indices.
 
 web3 returns a struct as a bare tuple in the ABI's order. :func:`decode` turns one into its
 model by the ABI's component names, read from the shipped artifacts
@@ -37,7 +40,7 @@ import threading
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from enum import IntEnum, IntFlag
+from enum import IntEnum, IntFlag, StrEnum
 from typing import Any, Final, TypeVar
 
 from verifier.contracts_abi import load_artifact
@@ -48,6 +51,8 @@ __all__ = [
     "ALL_SCOPES",
     "MODELS",
     "SCOPES",
+    "STATUS_LIST_SIZE",
+    "STATUS_LIST_WORDS",
     "AnchorInfo",
     "ContractTypeError",
     "CredentialCheck",
@@ -59,19 +64,70 @@ __all__ = [
     "Scope",
     "SigningKeyInfo",
     "Status",
+    "StatusBits",
     "StatusChange",
+    "StatusPurpose",
     "StatusWords",
     "Trust",
     "TrustCode",
     "abi_components",
     "check_model",
+    "check_status_list",
     "decode",
     "decode_all",
+    "decode_status_indices",
+    "encode_status_indices",
     "field_name",
     "read",
     "scope_names",
     "signing_key_id",
 ]
+
+
+# ---------------------------------------------------------------------- status lists
+
+#: Entries in one status list, per purpose (``CredentialAnchor.STATUS_LIST_SIZE``): the
+#: Bitstring Status List's minimum of 131,072 bits (16 KiB).
+STATUS_LIST_SIZE: Final = 131_072
+#: 256-bit words in one status list (``CredentialAnchor.STATUS_LIST_WORDS``).
+STATUS_LIST_WORDS: Final = STATUS_LIST_SIZE // 256
+_MAX_STATUS_LIST: Final = 2**32 - 1
+
+
+class StatusPurpose(StrEnum):
+    """The two status lists every issuer list number has: the Bitstring Status List
+    ``statusPurpose`` values this project publishes."""
+
+    REVOCATION = "revocation"
+    SUSPENSION = "suspension"
+
+
+def encode_status_indices(indices: Sequence[int]) -> bytes:
+    """Status list indices packed as the status functions take them: big-endian uint32s, in
+    the order given (ascending order costs the least gas). Raises :class:`ValueError` for an
+    empty sequence or an index outside ``0 .. STATUS_LIST_SIZE - 1``."""
+    if not indices:
+        raise ValueError("no status list index given")
+    for index in indices:
+        if type(index) is not int or not 0 <= index < STATUS_LIST_SIZE:
+            raise ValueError(f"status list index {index!r} is not in 0..{STATUS_LIST_SIZE - 1}")
+    return b"".join(index.to_bytes(4, "big") for index in indices)
+
+
+def decode_status_indices(packed: bytes) -> tuple[int, ...]:
+    """The indices of a status event or call (:func:`encode_status_indices`'s form). Raises
+    :class:`ValueError` when the length is not a multiple of 4."""
+    if len(packed) % 4:
+        raise ValueError(f"packed status indices are {len(packed)} bytes, not a multiple of 4")
+    return tuple(int.from_bytes(packed[at:at + 4], "big") for at in range(0, len(packed), 4))
+
+
+def check_status_list(status_list: int) -> int:
+    """``status_list`` if it is a list number the contract can address (a uint32), else
+    :class:`ValueError`."""
+    if type(status_list) is not int or not 0 <= status_list <= _MAX_STATUS_LIST:
+        raise ValueError(f"status list {status_list!r} is not in 0..{_MAX_STATUS_LIST}")
+    return status_list
 
 
 # ---------------------------------------------------------------------------- enums
@@ -293,12 +349,24 @@ class AnchorInfo:
 
 @dataclass(frozen=True, slots=True)
 class CredentialStatus(AnchorInfo):
-    """``ICredentialAnchor.CredentialStatus``, as ``credentialStatus`` returns it: the batch's
-    anchor (the struct begins with the fields of ``AnchorInfo``), then the leaf's status."""
+    """``ICredentialAnchor.CredentialStatus``, the ``status`` that ``checkCredential`` returns:
+    the batch's anchor (the struct begins with the fields of ``AnchorInfo``), the issuer's trust
+    then, and the status at the list and index the leaf input binds."""
 
     index_in_tree: bool
     issuer_trusted_at_anchoring: bool
     trust_code: TrustCode
+    status_list: int
+    status_list_index: int
+    revoked: bool
+    suspended: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StatusBits:
+    """``ICredentialAnchor.StatusBits``, as ``statusOf(entityId, statusList, index)`` returns
+    it."""
+
     revoked: bool
     suspended: bool
 
@@ -314,15 +382,18 @@ class CredentialCheck:
 
 @dataclass(frozen=True, slots=True)
 class StatusWords:
-    """The result of ``statusWords``: the revocation and suspension bitmap words read."""
+    """The result of ``statusWords``: words of the revocation and suspension lists, entry
+    ``256w + i`` of word ``w`` in bit ``255 - i`` (most significant first, as in the W3C
+    bitstring)."""
 
     revoked: tuple[int, ...]
     suspended: tuple[int, ...]
 
 
-# Where each model's fields are declared: (artifact, function). A function with one tuple
-# output is decoded from that tuple's components (the struct), any other from its outputs.
-_SOURCES: Final[dict[type, tuple[str, str]]] = {
+# Where each model's fields are declared: (artifact, function) or (artifact, function, output).
+# A function with one tuple output is decoded from that tuple's components (the struct), any
+# other from its outputs; a named output from that output's components.
+_SOURCES: Final[dict[type, tuple[str, ...]]] = {
     Entity: ("IssuerRegistry", "entity"),
     StatusChange: ("IssuerRegistry", "statusHistory"),
     KeyInfo: ("IssuerRegistry", "keyInfo"),
@@ -330,7 +401,8 @@ _SOURCES: Final[dict[type, tuple[str, str]]] = {
     Trust: ("IssuerRegistry", "trustedAt"),
     KeyCheck: ("IssuerRegistry", "checkKeyNow"),
     AnchorInfo: ("CredentialAnchor", "anchorOf"),
-    CredentialStatus: ("CredentialAnchor", "credentialStatus"),
+    CredentialStatus: ("CredentialAnchor", "checkCredential", "status"),
+    StatusBits: ("CredentialAnchor", "statusOf"),
     CredentialCheck: ("CredentialAnchor", "checkCredential"),
     StatusWords: ("CredentialAnchor", "statusWords"),
 }
@@ -356,7 +428,7 @@ def abi_components(model: type,
     source = _SOURCES.get(model)
     if source is None:
         raise ContractTypeError(f"{model.__name__} is not a contract type")
-    artifact, function = source
+    artifact, function, *output = source
     entries = load_artifact(artifact).abi if abi is None else abi
     found = [entry for entry in entries
              if entry.get("type") == "function" and entry.get("name") == function]
@@ -364,6 +436,12 @@ def abi_components(model: type,
         raise ContractTypeError(f"{artifact}.{function}: {len(found)} functions of that name "
                                 f"in the ABI, need exactly one to decode {model.__name__}")
     outputs: list[dict[str, Any]] = list(found[0].get("outputs") or [])
+    if output:
+        named = [entry for entry in outputs if entry.get("name") == output[0]]
+        if len(named) != 1 or named[0].get("type") != "tuple":
+            raise ContractTypeError(f"{artifact}.{function} has no struct output named "
+                                    f"{output[0]!r} to decode {model.__name__}")
+        return list(named[0].get("components") or [])
     if len(outputs) == 1 and str(outputs[0].get("type", "")).startswith("tuple"):
         return list(outputs[0].get("components") or [])
     return outputs

@@ -30,6 +30,7 @@ from typing import Any, Final
 import rfc8785
 
 from verifier._paths import Link, spell
+from verifier.contract_types import STATUS_LIST_SIZE
 from verifier.errors import CredentialError, UnreadableJSONError
 
 __all__ = [
@@ -137,15 +138,24 @@ def new_salt(size: int = SALT_SIZE) -> bytes:
     return secrets.token_bytes(size)
 
 
-def leaf_input(salt: bytes, digest: bytes) -> bytes:
-    """The Merkle leaf input of a credential: ``salt || digest``.
+def leaf_input(salt: bytes, digest: bytes, status_list: int, status_list_index: int) -> bytes:
+    """The Merkle leaf input of a credential: ``salt || digest || statusList ||
+    statusListIndex``, the last two as big-endian uint32s.
 
-    The digest has a fixed length and comes last, so the pair is unambiguous."""
+    The digest and the status position have fixed lengths and come last, so the input is
+    unambiguous; the position comes last of all because ``CredentialAnchor.checkCredential``
+    reads it from the final 8 bytes. Binding the position into the leaf means a receipt cannot
+    point a verifier at another credential's status."""
     if not isinstance(salt, bytes) or not MIN_SALT_SIZE <= len(salt) <= MAX_SALT_SIZE:
         raise CredentialError(f"salt must be {MIN_SALT_SIZE}..{MAX_SALT_SIZE} bytes")
     if not isinstance(digest, bytes) or len(digest) != DIGEST_SIZE:
         raise CredentialError(f"digest must be {DIGEST_SIZE} bytes")
-    return salt + digest
+    if type(status_list) is not int or not 0 <= status_list < 2**32:
+        raise CredentialError("status list must be an integer in 0..2**32 - 1")
+    if type(status_list_index) is not int or not 0 <= status_list_index < STATUS_LIST_SIZE:
+        raise CredentialError(f"status list index must be an integer in "
+                              f"0..{STATUS_LIST_SIZE - 1}")
+    return salt + digest + status_list.to_bytes(4, "big") + status_list_index.to_bytes(4, "big")
 
 
 class _JSONValueError(ValueError):

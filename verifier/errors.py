@@ -27,6 +27,7 @@ __all__ = [
     "ReceiptError",
     "ReorganisedError",
     "RootMismatchError",
+    "StatusListError",
     "TrustConfigError",
     "UnknownContextError",
     "UnreadableDocumentError",
@@ -223,3 +224,13 @@ class JsonLdLimitError(JsonLdProcessingError):
     "poison graph" of RDFC-1.0)."""
 
     code = "jsonld_limit"
+
+
+class StatusListError(VerifierError, ValueError):
+    """A Bitstring Status List, its encoded list or a status entry is malformed, or a status
+    list URL is not one this project publishes. ``code`` is the Bitstring Status List
+    Recommendation's name for the failure (``MALFORMED_VALUE_ERROR``, ``RANGE_ERROR``...)."""
+
+    def __init__(self, message: str, code: str = "MALFORMED_VALUE_ERROR") -> None:
+        super().__init__(message)
+        self.code = code

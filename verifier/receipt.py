@@ -1,10 +1,14 @@
-"""Receipt format v1 and the credential bundle a learner keeps.
+"""Receipt format v2 and the credential bundle a learner keeps.
 
 A receipt holds everything a verifier needs apart from the chain: the algorithms, the
-credential's digest and salt, its place in the batch's Merkle tree with the audit path and
-root, and where the root was anchored (chain id, contract, transaction, block, anchoring key).
-The JSON Schemas are ``verifier/schemas/receipt-v1.schema.json`` and ``bundle-v1.schema.json``,
-generated from these models by ``scripts/generate_schemas.py``.
+credential's digest and salt, its status list and index (bound into the Merkle leaf), its place
+in the batch's Merkle tree with the audit path and root, and where the root was anchored (chain
+id, contract, transaction, block, anchoring key). The JSON Schemas are
+``verifier/schemas/receipt-v2.schema.json`` and ``bundle-v2.schema.json``, generated from these
+models by ``scripts/generate_schemas.py``.
+
+Version 1 documents come from CredentialAnchor 1.x deployments, which kept status per batch;
+this verifier refuses them with a message that says so (verifier 0.1.x reads them).
 
 Parsing is strict: unknown or missing fields, wrong types, upper-case or malformed hex, wrong
 lengths, duplicate JSON keys, an unknown format or version, and a leaf index or audit path that
@@ -31,12 +35,14 @@ from pydantic import (
     field_validator,
 )
 
+from verifier.contract_types import STATUS_LIST_SIZE
 from verifier.credential import (
     DIGEST_SIZE,
     MAX_SAFE_INTEGER,
     MAX_SALT_SIZE,
     MIN_SALT_SIZE,
     canonicalize,
+    leaf_input,
     parse_json_object,
 )
 from verifier.errors import (
@@ -58,7 +64,11 @@ __all__ = [
 
 RECEIPT_FORMAT: Final = "microcred-anchor-receipt"
 BUNDLE_FORMAT: Final = "microcred-anchor-bundle"
-SUPPORTED_VERSIONS: Final = (1,)
+SUPPORTED_VERSIONS: Final = (2,)
+#: Why a version 1 document is refused, and what reads it.
+_VERSION_1: Final = ("version 1 comes from a CredentialAnchor 1.x deployment, whose per-batch "
+                     "status this verifier does not read; verify it with verifier 0.1.x "
+                     "(pip install 'microcred-anchor<0.2')")
 
 
 def document_kind(document: Mapping[str, Any]) -> str | None:
@@ -130,7 +140,7 @@ class Anchor(BaseModel):
 
 
 class Receipt(BaseModel):
-    """Proof that one credential belongs to an anchored batch (format v1)."""
+    """Proof that one credential belongs to an anchored batch (format v2)."""
 
     model_config = ConfigDict(
         **_STRICT,
@@ -142,12 +152,18 @@ class Receipt(BaseModel):
     )
 
     format: Literal["microcred-anchor-receipt"]
-    version: Literal[1]
+    version: Literal[2]
     hash_algorithm: Annotated[Literal["sha-256"], Field(alias="hashAlgorithm")]
     canonicalization: Literal["RFC8785"]
     merkle_tree: Annotated[Literal["RFC9162"], Field(alias="merkleTree")]
     credential_digest: Annotated[Digest, Field(alias="credentialDigest")]
     salt: Salt
+    status_list: Annotated[int, Field(
+        alias="statusList", ge=0, le=2**32 - 1,
+        description="The issuer's status list number that holds the credential's status.")]
+    status_list_index: Annotated[int, Field(
+        alias="statusListIndex", ge=0, le=STATUS_LIST_SIZE - 1,
+        description="The credential's index in that list (revocation and suspension alike).")]
     tree_size: Annotated[int, Field(alias="treeSize", ge=1, le=MAX_SAFE_INTEGER)]
     leaf_index: Annotated[SafeUInt, Field(alias="leafIndex")]
     # Not strict, only so that a JSON array may become a tuple: each item is still checked
@@ -180,8 +196,10 @@ class Receipt(BaseModel):
 
     @property
     def leaf_input(self) -> bytes:
-        """The Merkle leaf input: ``salt || credentialDigest``."""
-        return self.salt + self.credential_digest
+        """The Merkle leaf input: ``salt || credentialDigest || statusList ||
+        statusListIndex`` (:func:`verifier.credential.leaf_input`)."""
+        return leaf_input(self.salt, self.credential_digest, self.status_list,
+                          self.status_list_index)
 
     @classmethod
     def create(
@@ -189,21 +207,25 @@ class Receipt(BaseModel):
         *,
         credential_digest: bytes,
         salt: bytes,
+        status_list: int,
+        status_list_index: int,
         leaf_index: int,
         tree_size: int,
         audit_path: list[bytes],
         root: bytes,
         anchor: Anchor,
     ) -> Receipt:
-        """Build a v1 receipt, validating it exactly as parsing would."""
+        """Build a v2 receipt, validating it exactly as parsing would."""
         return _validated(cls, {
             "format": RECEIPT_FORMAT,
-            "version": 1,
+            "version": 2,
             "hashAlgorithm": "sha-256",
             "canonicalization": "RFC8785",
             "merkleTree": "RFC9162",
             "credentialDigest": credential_digest,
             "salt": salt,
+            "statusList": status_list,
+            "statusListIndex": status_list_index,
             "leafIndex": leaf_index,
             "treeSize": tree_size,
             "auditPath": tuple(audit_path),
@@ -237,7 +259,7 @@ class Bundle(BaseModel):
     model_config = ConfigDict(**_STRICT, title="Bundle")
 
     format: Literal["microcred-anchor-bundle"]
-    version: Literal[1]
+    version: Literal[2]
     credential: dict[str, Any] = Field(description="The credential, any JSON object.")
     receipt: Receipt
 
@@ -253,7 +275,7 @@ class Bundle(BaseModel):
     @classmethod
     def create(cls, credential: dict[str, Any], receipt: Receipt) -> Bundle:
         """Bundle a credential with its receipt."""
-        data = {"format": BUNDLE_FORMAT, "version": 1, "credential": credential,
+        data = {"format": BUNDLE_FORMAT, "version": 2, "credential": credential,
                 "receipt": receipt}
         return _validated(cls, data, "bundle")
 
@@ -295,6 +317,8 @@ def _check_header(data: object, expected_format: str, where: str) -> None:
     if fmt != expected_format:
         raise ReceiptError(f"{where}.format", f"expected {expected_format!r}, got {fmt!r}")
     version = data.get("version")
+    if version == 1 and type(version) is int:
+        raise ReceiptError(f"{where}.version", _VERSION_1)
     if type(version) is not int or version not in SUPPORTED_VERSIONS:
         raise ReceiptError(
             f"{where}.version",

@@ -18,7 +18,7 @@ is, proof included: the service anchors the signed credential.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -27,8 +27,16 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from verifier._paths import Link, spell
+from verifier.bitstring import parse_status_list_url
 from verifier.chain import ChainReader
-from verifier.contract_types import SCOPES, AnchorInfo, Entity, Trust, signing_key_id
+from verifier.contract_types import (
+    SCOPES,
+    AnchorInfo,
+    Entity,
+    StatusPurpose,
+    Trust,
+    signing_key_id,
+)
 from verifier.credential import canonicalize, issuer_id
 from verifier.data_integrity import verify_proof
 from verifier.did import split_verification_method
@@ -40,12 +48,16 @@ from verifier.errors import (
     ProofError,
     ReceiptError,
     ReorganisedError,
+    StatusListError,
     UnreadableDocumentError,
     VerifierError,
 )
+from verifier.list_check import compare_lists
 from verifier.merkle import verify_inclusion
 from verifier.multikey import Multikey
 from verifier.receipt import Bundle, Receipt
+from verifier.status_list import read_entry, status_entries_of
+from verifier.times import parse_datetime, timestamp
 from verifier.trust import TrustConfig, TrustedDeployment
 
 __all__ = [
@@ -62,11 +74,15 @@ CHECK_NAMES = (
     "receipt_well_formed", "digest_matches", "merkle_inclusion", "trusted_deployment",
     "anchored_on_chain", "confirmations", "issuer_trusted_at_anchoring", "issuer_did_matches",
     "signature_valid", "signing_key_registered", "signing_key_trusted_at_anchoring",
-    "scope_allows_kind", "not_revoked", "not_suspended", "validity_period",
+    "scope_allows_kind", "not_revoked", "not_suspended", "status_entries_match",
+    "status_list_matches_chain", "validity_period",
 )
 _SIGNATURE_CHECKS = ("signature_valid", "signing_key_registered",
                      "signing_key_trusted_at_anchoring")
-_CHAIN_CHECKS = frozenset(CHECK_NAMES[4:14]) - {"signature_valid"}
+_CHAIN_CHECKS = frozenset({
+    "anchored_on_chain", "confirmations", "issuer_trusted_at_anchoring", "issuer_did_matches",
+    "signing_key_registered", "signing_key_trusted_at_anchoring", "scope_allows_kind",
+    "not_revoked", "not_suspended", "status_list_matches_chain"})
 
 
 class CheckStatus(StrEnum):
@@ -158,11 +174,15 @@ def _shared(status: CheckStatus, detail: str, names: tuple[str, ...]) -> dict[st
 _EARLIER_FAILED = _shared(CheckStatus.NOT_CHECKED, "not checked: an earlier check failed",
                           CHECK_NAMES)
 _OFFLINE = _shared(CheckStatus.NOT_CHECKED, "offline: needs the chain", CHECK_NAMES)
-_WELL_FORMED = Check("receipt_well_formed", CheckStatus.PASSED, "receipt v1 parsed strictly")
+_WELL_FORMED = Check("receipt_well_formed", CheckStatus.PASSED, "receipt v2 parsed strictly")
 _NO_SCOPE = Check("scope_allows_kind", CheckStatus.NOT_APPLICABLE,
                   "the credential declares no learningScope")
 _NO_VALIDITY = Check("validity_period", CheckStatus.NOT_APPLICABLE,
                      "no validity period declared")
+_NO_ENTRIES = Check("status_entries_match", CheckStatus.NOT_APPLICABLE,
+                    "the credential carries no BitstringStatusListEntry")
+_NO_STATUS_LIST = Check("status_list_matches_chain", CheckStatus.NOT_APPLICABLE,
+                        "no published status list given")
 _UNSIGNED_ALLOWED = _shared(CheckStatus.NOT_APPLICABLE,
                             "the credential is not signed, and unsigned credentials are allowed "
                             "(requireSignature false, --allow-unsigned)", _SIGNATURE_CHECKS)
@@ -230,7 +250,8 @@ class _Checks:
 
 def verify_bundle_text(text: str | bytes, *, trust: TrustConfig, reader: ChainReader | None,
                        as_of: datetime | None = None,
-                       issuer_key: Multikey | None = None) -> VerificationReport:
+                       issuer_key: Multikey | None = None,
+                       status_lists: Sequence[Mapping[str, Any]] = ()) -> VerificationReport:
     """Verify a bundle (credential and receipt in one JSON document).
 
     Any JSON object gets a report: one that is not a well-formed bundle fails
@@ -246,19 +267,25 @@ def verify_bundle_text(text: str | bytes, *, trust: TrustConfig, reader: ChainRe
         checks.add("receipt_well_formed", False, str(exc), field=exc.field)
         return checks.report()
     return verify(bundle.credential, bundle.receipt, trust=trust, reader=reader, as_of=as_of,
-                  issuer_key=issuer_key)
+                  issuer_key=issuer_key, status_lists=status_lists)
 
 
 def verify(credential: Mapping[str, Any], receipt: Receipt, *, trust: TrustConfig,
            reader: ChainReader | None, as_of: datetime | None = None,
-           issuer_key: Multikey | None = None) -> VerificationReport:
+           issuer_key: Multikey | None = None,
+           status_lists: Sequence[Mapping[str, Any]] = ()) -> VerificationReport:
     """Run every check of ``credential`` against ``receipt``.
 
     ``issuer_key``, when given, is the issuer's public key as the caller knows it (offline, from
-    the issuer): the proof's verification method must name that very key."""
+    the issuer): the proof's verification method must name that very key. ``status_lists``
+    are published ``BitstringStatusListCredential`` documents: those of the credential's
+    issuer and list are compared with the chain (``status_list_matches_chain``,
+    :mod:`verifier.list_check`), and at least one must be."""
     when = _seconds(as_of)
     checks = _Checks(when)
     checks.put(_WELL_FORMED)
+    if not status_lists:
+        checks.put(_NO_STATUS_LIST)
     _validity(checks, credential, int(time.time()) if when is None else when)
     deployment = _offline_checks(checks, credential, receipt, trust)
     if deployment is None:
@@ -278,14 +305,15 @@ def verify(credential: Mapping[str, Any], receipt: Receipt, *, trust: TrustConfi
         try:
             return _chain_checks(checks, credential, receipt, deployment=deployment,
                                  reader=reader.at_head(receipt.anchor.block_number),
-                                 trust=trust, as_of=when)
+                                 trust=trust, as_of=when, status_lists=status_lists)
         except ReorganisedError:
             for name in _CHAIN_CHECKS:
-                if checks.items.get(name) is not _UNSIGNED_ALLOWED.get(name):
+                kept = checks.items.get(name)
+                if kept is not _UNSIGNED_ALLOWED.get(name) and kept is not _NO_STATUS_LIST:
                     checks.items.pop(name, None)
             return _chain_checks(checks, credential, receipt, deployment=deployment,
                                  reader=reader.at_head(receipt.anchor.block_number),
-                                 trust=trust, as_of=when)
+                                 trust=trust, as_of=when, status_lists=status_lists)
     except ChainReadError as exc:
         for name in _CHAIN_CHECKS:
             if name not in checks.items:
@@ -329,6 +357,7 @@ def _offline_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Rec
     checks.add("merkle_inclusion", True, "the audit path leads to the root",
                root="0x" + receipt.root.hex(), leafIndex=receipt.leaf_index,
                treeSize=receipt.tree_size)
+    _status_entries(checks, credential, receipt)
     anchor = receipt.anchor
     deployment = trust.deployment_for(anchor.chain_id, "0x" + anchor.contract.hex())
     checks.add("trusted_deployment", deployment is not None,
@@ -336,6 +365,57 @@ def _offline_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Rec
                "the receipt's chain and contract are not in the trust list",
                chainId=anchor.chain_id, contract="0x" + anchor.contract.hex())
     return deployment
+
+
+def _status_entries(checks: _Checks, credential: Mapping[str, Any], receipt: Receipt) -> None:
+    """``status_entries_match``: each ``BitstringStatusListEntry`` of the credential points at
+    the status position its receipt binds into the anchored leaf (the list and index the chain
+    is read at), in the lists its issuer publishes (on the host of the issuer's did:web DID,
+    under the issuer's name), with one entry of each purpose at one list URL prefix, so that a
+    standard verifier reading the published list reads the same entry as this one. An entry
+    pointing elsewhere fails: the credential would show standard verifiers another position's
+    status, or another server's. The issuer compared with is the credential's; the chain
+    checks compare that one with the anchoring issuer."""
+    entries = status_entries_of(credential)
+    if not entries:
+        checks.put(_NO_ENTRIES)
+        return
+    position = f"{receipt.status_list}/{receipt.status_list_index}"
+    did = issuer_id(credential)
+    purposes: set[str] = set()
+    prefixes: set[str] = set()
+    for number, entry in enumerate(entries):
+        try:
+            read = read_entry(entry)
+            if did is None:
+                raise StatusListError("the credential names no issuer to publish its lists")
+            status_list, purpose = parse_status_list_url(read.list_url, did)
+        except StatusListError as exc:
+            checks.add("status_entries_match", False, f"status entry {number}: {exc}",
+                       receipt=position)
+            return
+        if read.purpose != purpose.value or status_list != receipt.status_list \
+                or read.index != receipt.status_list_index:
+            checks.add("status_entries_match", False, f"status entry {number} ({read.purpose}) "
+                       f"points at list {status_list} ({purpose.value}) entry {read.index}, "
+                       f"the receipt at list {receipt.status_list} entry "
+                       f"{receipt.status_list_index}", receipt=position,
+                       entry=f"{status_list}/{read.index}")
+            return
+        purposes.add(purpose.value)
+        prefixes.add(read.list_url.rsplit("/", 1)[0])
+    missing = [p.value for p in StatusPurpose if p.value not in purposes]
+    if missing or len(prefixes) != 1:
+        checks.add("status_entries_match", False, "the credential's status entries are not "
+                   "one revocation and one suspension entry of one issuer's list: "
+                   + (f"no {missing[0]} entry" if missing else
+                      f"their lists are at {' and '.join(sorted(prefixes))}"[:400]),
+                   receipt=position)
+        return
+    checks.add("status_entries_match", True, f"the credential's {len(entries)} status "
+               f"entries point at its anchored status (list {receipt.status_list}, entry "
+               f"{receipt.status_list_index}) in its issuer's published lists",
+               receipt=position)
 
 
 def check_signature(credential: Mapping[str, Any], *, issuer_key: Multikey | None = None,
@@ -459,7 +539,8 @@ def _signing_key_checks(checks: _Checks, reader: ChainReader, registry: str,
 
 def _chain_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Receipt, *,
                   deployment: TrustedDeployment, reader: ChainReader,
-                  trust: TrustConfig, as_of: int | None) -> VerificationReport:
+                  trust: TrustConfig, as_of: int | None,
+                  status_lists: Sequence[Mapping[str, Any]]) -> VerificationReport:
     anchor = receipt.anchor
     if reader.chain_id() != anchor.chain_id:
         checks.add("anchored_on_chain", False, f"the node serves chain {reader.chain_id()}, "
@@ -514,16 +595,30 @@ def _chain_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Recei
     # As of a past time, the credential's status is read from the chain as it stood then
     # (a credential revoked later was not revoked then). Trust is not: the registry's answer
     # for the anchoring time already holds every back-dated revocation known now.
+    # The status position is the one the receipt binds into the anchored leaf, in the lists
+    # of the entity that anchored it.
     at_block = None if as_of is None else reader.block_at_time(as_of)
-    revoked, suspended = reader.status_bits(deployment.anchor, key, receipt.root,
-                                            receipt.leaf_index, at_block)
+    revoked, suspended = reader.status_bits(deployment.anchor, status.entity_id,
+                                            receipt.status_list, receipt.status_list_index,
+                                            at_block)
     then = "" if at_block is None else f" as of block {at_block}"
+    position = {"entityId": status.entity_id, "statusList": receipt.status_list,
+                "statusListIndex": receipt.status_list_index, "atBlock": at_block}
     checks.add("not_revoked", not revoked,
-               ("not revoked" if not revoked else "revoked by its issuer") + then,
-               atBlock=at_block)
+               ("not revoked" if not revoked else "revoked by its issuer") + then, **position)
     checks.add("not_suspended", not suspended,
                ("not suspended" if not suspended else "suspended by its issuer") + then,
-               atBlock=at_block)
+               **position)
+    if status_lists:
+        # A list stands for the credential's status only at the URL the credential names.
+        urls = {str(entry["statusListCredential"]) for entry in status_entries_of(credential)
+                if isinstance(entry.get("statusListCredential"), str)}
+        compared = compare_lists(status_lists, reader=reader, registry=deployment.registry,
+                                 anchor=deployment.anchor, chain_id=anchor.chain_id,
+                                 entity=entity, status_list=receipt.status_list,
+                                 list_urls=urls, min_confirmations=trust.min_confirmations)
+        checks.add("status_list_matches_chain", compared.passed, compared.detail,
+                   lists=compared.lists)
     return checks.report(issuer_did=entity.did, anchored_at=status.anchored_at,
                          issuer_name=_issuer_name(credential) if claimed == entity.did else None,
                          issuer_metadata_uri=entity.metadata_uri or None)
@@ -672,8 +767,8 @@ def _validity(checks: _Checks, credential: Mapping[str, Any], when: int) -> None
         checks.put(_NO_VALIDITY)
         return
     try:
-        begins = _timestamp(start) if start is not None else None
-        ends = _timestamp(end) if end is not None else None
+        begins = timestamp(start) if start is not None else None
+        ends = timestamp(end) if end is not None else None
     except ValueError as exc:
         checks.add("validity_period", False, f"unreadable date: {exc}")
         return
@@ -684,21 +779,3 @@ def _validity(checks: _Checks, credential: Mapping[str, Any], when: int) -> None
     else:
         checks.add("validity_period", True, "within its validity period",
                    validFrom=start, validUntil=end)
-
-
-def parse_datetime(value: object) -> datetime:
-    """An ISO 8601 date-time with a time zone (``Z`` or an offset); ValueError naming what is
-    wrong otherwise. The one reading of times: credentials' validity, ``--as-of``, ``?asOf=``."""
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not an ISO 8601 date-time string")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no time zone (add Z or +01:00)")
-    return parsed
-
-
-def _timestamp(value: object) -> int:
-    return int(parse_datetime(value).timestamp())

@@ -20,6 +20,7 @@ from anchor_service.api import (
     docs,
     ops,
     registry,
+    status_lists,
     vcapi,
     verify,
     web,
@@ -39,7 +40,7 @@ def create_app(settings: ServiceSettings | None = None, *,
                components: Components | None = None, run_pipeline: bool = True) -> FastAPI:
     """The FastAPI app. Components are built (database opened, chain connected, keys
     decrypted) when the app starts, and the pipeline runs in the background unless
-    ``run_pipeline`` is False."""
+    ``run_pipeline`` is False; the status list watcher (reads only) runs either way."""
     if components is not None:
         settings = components.settings
     settings = settings or ServiceSettings()
@@ -50,12 +51,15 @@ def create_app(settings: ServiceSettings | None = None, *,
         app.state.components = built
         if run_pipeline:
             built.pipeline.start(settings.poll_interval)
+        # Reads only: published status lists are rendered again when the chain changes them.
+        built.start_status_watcher()
         try:
             yield
         finally:
             if components is None:
                 built.close()
             else:
+                built.stop_status_watcher()
                 built.pipeline.stop()
 
     app = FastAPI(
@@ -82,6 +86,7 @@ def create_app(settings: ServiceSettings | None = None, *,
     app.add_middleware(BodyTimeout, seconds=settings.body_timeout)
     install_error_handlers(app)
     install_openapi(app)
-    for module in (credentials, batches, registry, admin, verify, vcapi, did, ops, web, docs):
+    for module in (credentials, batches, registry, admin, verify, vcapi, did, status_lists,
+                   ops, web, docs):
         app.include_router(module.router)
     return app

@@ -1,38 +1,64 @@
-"""/v1/credentials: submit, status, receipt, bundle, revoke, suspend, reinstate."""
+"""/v1/credentials: submit, state, receipt, bundle, status on chain (with block evidence), and
+revoke, suspend, reinstate one credential or many."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from hashlib import sha256
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from anchor_service.api.deps import ComponentsDep, IssuerIdentity
-from anchor_service.api.errors import ApiError, validation_detail
+from anchor_service.api.errors import ApiError, BusyError, validation_detail
 from anchor_service.api.schemas import (
+    BlockOut,
+    BulkStatusChangeIn,
+    BulkStatusChangeOut,
     CredentialOut,
+    CredentialStatusOut,
     StatusChangeIn,
     StatusChangeOut,
     SubmitIn,
     SubmitOut,
     error_responses,
 )
-from anchor_service.chain import Transactor
 from anchor_service.errors import (
+    AnchoredOn1xError,
     AnchorServiceError,
-    NotAnchoredError,
+    BlockReorganisedError,
     UnknownCredentialError,
 )
 from anchor_service.service import Components
 from anchor_service.signing import SigningError, check_presigned, suites
-from anchor_service.store import Accepted, BatchState, CredentialRecord, Issuer, NewCredential
-from verifier.contract_types import SigningKeyInfo
+from anchor_service.status import (
+    MAX_INDICES_PER_TRANSACTION,
+    BlockRef,
+    StatusAction,
+    StatusEntries,
+    change_credentials,
+    parse_as_of,
+    resolve_block,
+    status_at,
+    status_urls,
+)
+from anchor_service.store import (
+    Accepted,
+    BatchState,
+    CredentialRecord,
+    Issuer,
+    NewCredential,
+    StatusPosition,
+)
+from verifier.contract_types import SigningKeyInfo, StatusBits, StatusPurpose
 from verifier.credential import canonicalize, new_salt, parse_json_object
 from verifier.errors import CredentialError, VerifierError
 
@@ -63,7 +89,12 @@ async def submit(request: Request, components: ComponentsDep,
     ``DataIntegrityProof`` (the request's ``suite``, else the issuer's, else eddsa-jcs-2022):
     its ``issuer`` (string or object id) must be the issuer's DID (422 ``issuer_mismatch``),
     and the SIGNED credential, proof included, is what is stored and anchored; receipts and
-    bundles carry it. A credential that arrives with a ``proof`` is not signed again: its proof
+    bundles carry it. Each credential gets the issuer's next W3C Bitstring Status List position
+    when it is accepted (bound in its Merkle leaf and carried by its receipt); a credential the
+    service signs carries it, before signing, as ``credentialStatus`` (two
+    ``BitstringStatusListEntry`` objects, revocation and suspension), so one that already has a
+    ``credentialStatus`` is refused (422 ``credential_status_set``); a resubmission keeps its
+    first position. A credential that arrives with a ``proof`` is not signed again: its proof
     must verify (422 ``invalid_signature``) with a key the registry lists for this issuer and
     trusts now (409 ``signing_key_not_registered``), and it is anchored as it is. An issuer
     without a signing key has its credentials accepted unsigned. ``digests`` are anchored as
@@ -172,20 +203,27 @@ def credential_items(components: Components, issuer_id: int,
         if refusal is not None:
             raise ApiError(409, "signing_key_not_trusted", f"{refusal}; give the issuer a "
                            "new signing key (anchor-service signing-key create)")
+    # Before positions are allocated: none is wasted.
+    _refuse_status_entries(components, issuer_id, credentials, signing=session is not None)
+    # Every credential gets its status position before it is signed (its credentialStatus
+    # names it); a resubmission keeps its first one, leaving this one unused.
+    positions = components.store.allocate_status(issuer_id, len(credentials))
+    status = StatusEntries(components.store.issuer(issuer_id))
     presigned = _PresignedChecker(components, issuer_id)
     items = []
-    for index, credential in enumerate(credentials):
+    for index, (credential, position) in enumerate(zip(credentials, positions, strict=True)):
         try:
             if "proof" in credential:
-                items.append(presigned.item(credential))
+                items.append(replace(presigned.item(credential), status=position))
             elif session is not None:
-                signed = session.sign(credential)
+                entries, member = _credential_status(status, position)
+                signed = session.sign(credential, entries, status_member=member)
                 items.append(NewCredential(signed.digest, new_salt(), signed.canonical,
-                                           signed.submitted_digest))
+                                           signed.submitted_digest, position))
             else:
                 canonical = canonicalize(credential)
                 digest = sha256(canonical).digest()
-                items.append(NewCredential(digest, new_salt(), canonical, digest))
+                items.append(NewCredential(digest, new_salt(), canonical, digest, position))
         except CredentialError as exc:
             where = str(exc).removeprefix("credential")
             raise ApiError(422, "invalid_credential", f"credentials[{index}]{where}") from None
@@ -193,6 +231,67 @@ def credential_items(components: Components, issuer_id: int,
             raise ApiError(exc.http_status, exc.error_code,
                            f"credentials[{index}]: {exc}") from None
     return items
+
+
+def _refuse_status_entries(components: Components, issuer_id: int,
+                           credentials: Sequence[Mapping[str, Any]], *, signing: bool) -> None:
+    """422 for a credential to sign (``signing``, no proof) that already has a
+    ``credentialStatus``, and for one kept as sent (pre-signed, or of an issuer without a
+    signing key) that carries a ``BitstringStatusListEntry``: the service allocates each
+    credential's position when it accepts it, so such an entry cannot name it, and every
+    verification would fail ``status_entries_match``. One exception: a credential this issuer
+    has already (the one the service signed, sent again to find its id), which keeps its
+    first id and position."""
+    for index, credential in enumerate(credentials):
+        kept = "proof" in credential or not signing
+        if kept and _bitstring_entries(credential.get("credentialStatus")) \
+                and _accepted_before(components, issuer_id, credential):
+            continue
+        if not kept and "credentialStatus" in credential:
+            raise ApiError(422, "credential_status_set", f"credentials[{index}]."
+                           "credentialStatus: the service sets the status entries of the "
+                           "credentials it signs (two BitstringStatusListEntry objects at the "
+                           "position it allocates); send the credential without "
+                           "credentialStatus")
+        if kept and _bitstring_entries(credential.get("credentialStatus")):
+            raise ApiError(422, "credential_status_mismatch", f"credentials[{index}]."
+                           "credentialStatus: a BitstringStatusListEntry names a status "
+                           "position, but the service allocates each credential's position "
+                           "when it accepts it, so this entry cannot name the position "
+                           "anchored with it and the credential would never verify; send it "
+                           "without BitstringStatusListEntry entries (its receipt carries its "
+                           "position), or unsigned by an issuer with a signing key, which "
+                           "sets them")
+
+
+def _accepted_before(components: Components, issuer_id: int,
+                     credential: Mapping[str, Any]) -> bool:
+    """Whether the issuer's store holds this very credential (by its digest)."""
+    try:
+        digest = sha256(canonicalize(credential)).digest()
+    except CredentialError:
+        return False  # refused with its reason later
+    return components.store.credential_by_digest(issuer_id, digest) is not None
+
+
+def _bitstring_entries(status: Any) -> bool:
+    """Whether a ``credentialStatus`` (one entry or a list) has a BitstringStatusListEntry."""
+    entries = status if isinstance(status, list) else [status]
+    for entry in entries:
+        kinds = entry.get("type") if isinstance(entry, dict) else None
+        if kinds == "BitstringStatusListEntry" or (
+                isinstance(kinds, list) and "BitstringStatusListEntry" in kinds):
+            return True
+    return False
+
+
+def _credential_status(status: StatusEntries,
+                       position: StatusPosition) -> tuple[list[dict[str, Any]], bytes]:
+    try:
+        return status.entries(position)
+    except AnchorServiceError as exc:
+        raise ApiError(409, "no_status_list_url", f"{exc}; credentials signed by the service "
+                       "carry status list URLs on the issuer's did:web host") from None
 
 
 class _PresignedChecker:
@@ -256,11 +355,12 @@ def status(credential_id: str, components: ComponentsDep,
         transaction_hash=None if batch is None or batch.tx_hash is None
         else "0x" + batch.tx_hash.hex(),
         block_number=None if batch is None else batch.block_number,
+        status_list=record.status_list, status_list_index=record.status_index,
     )
 
 
 @router.get("/{credential_id}/receipt", responses=_ERRORS,
-            summary="The receipt of an anchored credential (format v1)")
+            summary="The receipt of an anchored credential (format v2)")
 def receipt(credential_id: str, components: ComponentsDep,
             identity: IssuerIdentity) -> JSONResponse:
     document = components.receipts.receipt(credential_id, issuer_id=identity.issuer_id)
@@ -275,48 +375,176 @@ def bundle(credential_id: str, components: ComponentsDep,
     return JSONResponse(json.loads(document.to_json()))
 
 
-def _status_change(action: Literal["revoke", "suspend", "reinstate"]) -> Any:
+def _status_change(action: StatusAction) -> Any:
     def change(credential_id: str, change: StatusChangeIn, components: ComponentsDep,
                identity: IssuerIdentity) -> StatusChangeOut:
         record = _own(components, credential_id, identity.issuer_id)
-        batch = components.store.batch(record.batch_id) if record.batch_id is not None else None
-        if batch is None or batch.state is not BatchState.ANCHORED or record.leaf_index is None:
-            raise NotAnchoredError(f"credential {credential_id} is not anchored yet")
-        signer = components.signers.get(record.issuer_id)
-        if signer is None:
-            raise ApiError(503, "no_key", "the service holds no key for this issuer")
-        issuer = components.store.issuer(record.issuer_id)
-        _, anchor = components.deployment.contracts(components.w3)
-        if action == "reinstate" and anchor.functions.isRevoked(
-                issuer.key_address, batch.root, record.leaf_index).call():
-            # The contract would accept the call (it lifts only a suspension) and the
-            # credential would stay revoked: say so instead of answering 200.
-            raise ApiError(409, "revoked", f"credential {credential_id} is revoked, and "
-                           "revocation is final: reinstate lifts only a suspension. Only a root "
-                           "administrator of the registry can lift a revocation "
-                           "(CredentialAnchor.liftRevocations), for example one made with a "
-                           "compromised key.")
-        call = getattr(anchor.functions, action)(issuer.entity_id, batch.root,
-                                                 [record.leaf_index], change.reason)
-        tx = Transactor(components.w3, signer).transact(call)
-        log.info("credential %s", action, extra={
-            "credential": credential_id, "issuer": record.issuer_id, "reason": change.reason,
-            "tx": "0x" + bytes(tx["transactionHash"]).hex()})
-        return StatusChangeOut(id=credential_id, action=action,
-                               transaction_hash="0x" + bytes(tx["transactionHash"]).hex())
+        (tx_hash,) = _change_status(components, action, [record], change.reason)
+        return StatusChangeOut(id=credential_id, action=action.value,
+                               transaction_hash="0x" + tx_hash.hex())
 
-    change.__name__ = action
-    change.__doc__ = f"{action.capitalize()} the credential on chain (by the issuer's key)." + (
-        " Reinstating lifts a suspension only: a revoked credential answers 409 (revocation "
-        "is final unless a root administrator lifts it with liftRevocations)."
-        if action == "reinstate" else "")
+    change.__name__ = action.value
+    change.__doc__ = (
+        f"{action.value.capitalize()} the credential on chain, by the issuer's anchoring key, "
+        "at its status list position (issuer entity, list, index); no anchor is needed, so a "
+        "credential still waiting for its batch can be changed too." + (
+            " Reinstating lifts a suspension only: a revoked credential answers 409 "
+            "(revocation is final unless a root administrator lifts it with liftRevocations: "
+            "anchor-service registry lift-revocations)."
+            if action is StatusAction.REINSTATE else ""))
     return change
 
 
-for _action in ("revoke", "suspend", "reinstate"):
-    router.post(f"/{{credential_id}}/{_action}", response_model=StatusChangeOut,
+def _bulk_status_change(action: StatusAction) -> Any:
+    def change(body: BulkStatusChangeIn, components: ComponentsDep,
+               identity: IssuerIdentity) -> BulkStatusChangeOut:
+        limit = components.settings.max_items_per_request
+        if len(body.ids) > limit:
+            raise ApiError(413, "too_many_items", f"{len(body.ids)} ids; at most {limit} per "
+                           "request")
+        found = components.store.credentials(body.ids)
+        missing = [public_id for public_id in body.ids
+                   if public_id not in found or found[public_id].issuer_id != identity.issuer_id]
+        if missing:
+            # Another issuer's credential looks exactly like a missing one.
+            raise UnknownCredentialError(
+                f"no credential {missing[0]}" + (f" (and {len(missing) - 1} more unknown ids)"
+                                                 if len(missing) > 1 else "")
+                + "; nothing was changed")
+        records = [found[public_id] for public_id in dict.fromkeys(body.ids)]
+        hashes = _change_status(components, action, records, body.reason)
+        return BulkStatusChangeOut(action=action.value, count=len(records),
+                                   transaction_hashes=["0x" + h.hex() for h in hashes])
+
+    change.__name__ = f"{action.value}_many"
+    change.__doc__ = (
+        f"{action.value.capitalize()} many credentials of the issuer on chain, by its anchoring "
+        "key: every id is checked first (all or nothing: one unknown id, or one anchored on a "
+        "1.x deployment, and nothing is sent), then one transaction per status list and per "
+        f"{MAX_INDICES_PER_TRANSACTION} indices, ascending. The answer lists the transaction "
+        "hashes. Only the checking is all or nothing: when a later transaction fails (the "
+        "contract refuses it, or the chain), those already mined stand, and the answer "
+        "(409 or 503 status_change_incomplete) names them with their positions in detail and "
+        "in transactionHashes." + (
+            " A revoked credential among them answers 409 and nothing is sent."
+            if action is StatusAction.REINSTATE else ""))
+    return change
+
+
+def _change_status(components: Components, action: StatusAction,
+                   records: Sequence[CredentialRecord], reason: int) -> list[bytes]:
+    """Change the status of these credentials of one issuer (checked first, all or nothing);
+    the transaction hashes."""
+    issuer_id = records[0].issuer_id
+    signer = components.signers.get(issuer_id)
+    if signer is None:
+        raise ApiError(503, "no_key", "the service holds no key for this issuer")
+    issuer = components.store.issuer(issuer_id)
+    _, anchor = components.deployment.contracts(components.w3)
+    with _sending_lease(components, issuer_id):
+        hashes = change_credentials(components.w3, anchor, issuer, signer, action=action,
+                                    records=records, reason=reason)
+    log.info("credentials %s", action.value, extra={
+        "credentials": len(records), "issuer": issuer_id, "reason": reason,
+        "tx": ",".join("0x" + h.hex() for h in hashes)})
+    return hashes
+
+
+#: Seconds a status change waits for the issuer's sending lease (held by a pipeline round).
+LEASE_WAIT: Final = 10.0
+
+
+@contextmanager
+def _sending_lease(components: Components, issuer_id: int) -> Iterator[None]:
+    """Hold the issuer's sending lease, the pipeline's, while status transactions are sent
+    with its key: a pipeline round that replaces a stuck anchor transaction takes the lowest
+    nonce not mined, which would otherwise replace a pending status change. Waits for a
+    round in progress at most :data:`LEASE_WAIT` seconds, then 503 ``busy``."""
+    deadline = time.monotonic() + LEASE_WAIT
+    while True:
+        with components.store.issuer_lease(issuer_id) as lease:
+            if lease.held:
+                yield
+                return
+        if time.monotonic() >= deadline:
+            raise BusyError("the issuer's transactions are being sent by another process "
+                            "now (anchoring); retry", 1)
+        time.sleep(0.05)
+
+
+for _action in (StatusAction.REVOKE, StatusAction.SUSPEND, StatusAction.REINSTATE):
+    router.post(f"/{_action.value}", response_model=BulkStatusChangeOut,
                 response_model_by_alias=True, responses=_ERRORS,
-                summary=f"{_action.capitalize()} a credential")(_status_change(_action))
+                summary=f"{_action.value.capitalize()} many credentials by id"
+                )(_bulk_status_change(_action))
+    router.post(f"/{{credential_id}}/{_action.value}", response_model=StatusChangeOut,
+                response_model_by_alias=True, responses=_ERRORS,
+                summary=f"{_action.value.capitalize()} a credential")(_status_change(_action))
+
+
+@router.get("/{credential_id}/status", response_model=CredentialStatusOut,
+            response_model_by_alias=True, responses=_ERRORS,
+            summary="A credential's status on chain, with the block it was read at")
+def chain_status(credential_id: str, components: ComponentsDep, identity: IssuerIdentity,
+                 block: str | None = None,
+                 as_of: Annotated[str | None, Query(alias="asOf")] = None,
+                 ) -> CredentialStatusOut:
+    """Whether the credential is revoked or suspended, read from ``CredentialAnchor`` at its
+    status list position, at the latest block with the service's required confirmations, or
+    at ``block`` (a block number) or at ``asOf`` (the last block at or before that time: unix
+    seconds or RFC 3339 with a time zone); the block's number, hash and time are the evidence.
+    400 for an unreadable value or both given; 404 ``unknown_block`` for a block or time the
+    chain has not confirmed yet (not settled yet), or before the anchor's deployment; 409
+    ``state_unavailable`` when the node no longer has that block's state; 409
+    ``anchored_on_1x`` for a credential anchored on a 1.x deployment. The list URLs are
+    null for an issuer without a did:web DID."""
+    record = _own(components, credential_id, identity.issuer_id)
+    if block is not None and as_of is not None:
+        raise ApiError(400, "invalid_query", "give at most one of block and asOf")
+    number: int | None = None
+    when: int | None = None
+    if block is not None:
+        if not block.isascii() or not block.isdigit() or len(block) > 18:
+            raise ApiError(400, "invalid_query", f"block: {block[:40]!r} is not a block number")
+        number = int(block)
+    if as_of is not None:
+        try:
+            when = parse_as_of(as_of)
+        except ValueError as exc:
+            raise ApiError(400, "invalid_query", f"asOf: {exc}") from None
+    position = record.status
+    if position is None:
+        raise AnchoredOn1xError(
+            f"credential {credential_id} was anchored on a CredentialAnchor 1.x deployment, "
+            "before status lists: its status is read from that deployment (verifier 0.1.x), "
+            "not here")
+    issuer = components.store.issuer(record.issuer_id)
+    at, bits = _status_read(components, issuer.entity_id, position, number, when)
+    urls = status_urls(issuer, position.list) or {}
+    return CredentialStatusOut(
+        id=credential_id, revoked=bits.revoked, suspended=bits.suspended,
+        status_list=position.list, status_list_index=position.index,
+        revocation_list=urls.get(StatusPurpose.REVOCATION),
+        suspension_list=urls.get(StatusPurpose.SUSPENSION),
+        block=BlockOut(number=at.number, hash="0x" + at.hash.hex(), timestamp=at.timestamp))
+
+
+def _status_read(components: Components, entity_id: int, position: StatusPosition,
+                 number: int | None, when: int | None) -> tuple[BlockRef, StatusBits]:
+    """The block asked for and the status at it; read again, once, at the block found anew
+    when the first was reorganised away during the read."""
+    _, anchor = components.deployment.contracts(components.w3)
+    deployed_at = components.deployment.block_number
+    try:
+        at = resolve_block(components.w3, components.settings.confirmations, block=number,
+                           as_of=when, first=deployed_at)
+        return at, status_at(components.w3, anchor, entity_id, position, at,
+                             deployed_at=deployed_at)
+    except BlockReorganisedError:
+        at = resolve_block(components.w3, components.settings.confirmations, block=number,
+                           as_of=when, first=deployed_at)
+        return at, status_at(components.w3, anchor, entity_id, position, at,
+                             deployed_at=deployed_at)
 
 
 def _own(components: Components, credential_id: str, issuer_id: int | None) -> CredentialRecord:

@@ -48,6 +48,8 @@ log = logging.getLogger("anchor_service.api")
 
 #: How long an answer (document or refusal) is served again without reading the chain.
 CACHE_SECONDS: Final = 1.0
+#: Seconds a request for a document never read before waits for the read in flight.
+FIRST_READ_WAIT: Final = 2.0
 WELL_KNOWN_PATH: Final = "/.well-known/did.json"
 _DID_MEDIA_TYPES: Final = ("application/did+json", "application/did+ld+json")
 _DOCUMENT_SCHEMA: Final = {
@@ -93,16 +95,20 @@ class _DocumentCache:
     """Answers by key for :data:`CACHE_SECONDS`, each key read by one request at a time.
 
     While a key is being read, other requests for it get the previous answer (kept past its
-    time for this), or, with none yet, 503 at once: none waits for the chain, so a flood
-    during a slow chain read holds no worker thread but the one reading. The table holds at
-    most one entry per issuer served here and one for the well-known DID (unknown names are
-    refused before the cache), and the lock guards only the table, never a chain read."""
+    time for this). With none yet, they wait for that read at most ``first_read_wait`` seconds
+    (a standard verifier fetches a DID document for several checks at once, with no cache of
+    its own), then get 503: a flood during a slow first read holds each thread that briefly,
+    and never starts a second read. The table holds at most one entry per issuer served here
+    and one for the well-known DID (unknown names are refused before the cache), and the lock
+    guards only the table, never a chain read."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic, *,
+                 first_read_wait: float = FIRST_READ_WAIT) -> None:
         self.seconds = seconds
+        self.first_read_wait = first_read_wait
         self._clock = clock
         self._answers: dict[str, tuple[float, _Answer]] = {}
-        self._reading: set[str] = set()
+        self._reading: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
     def get(self, key: str, compute: Callable[[], _Answer]) -> _Answer:
@@ -110,16 +116,28 @@ class _DocumentCache:
             cached = self._answers.get(key)
             if cached is not None and cached[0] > self._clock():
                 return cached[1]
-            if key in self._reading:
-                return _BUSY if cached is None else cached[1]
-            self._reading.add(key)
+            done = self._reading.get(key)
+            if done is None:
+                done = self._reading[key] = threading.Event()
+                reader = True
+            elif cached is not None:
+                return cached[1]
+            else:
+                reader = False
+        if not reader:
+            if not done.wait(self.first_read_wait):
+                return _BUSY
+            with self._lock:
+                found = self._answers.get(key)
+            return _BUSY if found is None else found[1]
         try:
             answer = compute()
+            with self._lock:
+                self._answers[key] = (self._clock() + self.seconds, answer)
         finally:
             with self._lock:
-                self._reading.discard(key)
-        with self._lock:
-            self._answers[key] = (self._clock() + self.seconds, answer)
+                del self._reading[key]
+            done.set()
         return answer
 
 

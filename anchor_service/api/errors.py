@@ -15,10 +15,15 @@ from starlette.routing import Match
 from web3.exceptions import Web3Exception
 
 from anchor_service.errors import (
+    AnchoredOn1xError,
     AnchorServiceError,
     ChainError,
+    CredentialRevokedError,
     NotAnchoredError,
     RevertError,
+    StateUnavailableError,
+    StatusChangeIncompleteError,
+    UnknownBlockError,
     UnknownCredentialError,
 )
 from anchor_service.logs import Redactor
@@ -62,7 +67,9 @@ def _answer(request: Request, status: int, error: str, detail: str,
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return _answer(request, exc.status, exc.error, exc.detail)
+        headers = ({"Retry-After": str(exc.retry_after)} if isinstance(exc, BusyError)
+                   else None)
+        return _answer(request, exc.status, exc.error, exc.detail, headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -75,6 +82,16 @@ def install_error_handlers(app: FastAPI) -> None:
             # Every method of the path, not only those of the route Starlette tried first.
             headers["Allow"] = ", ".join(_methods_of(request))
         return _answer(request, exc.status_code, "http_error", str(exc.detail), headers)
+
+    @app.exception_handler(StatusChangeIncompleteError)
+    async def incomplete(request: Request, exc: StatusChangeIncompleteError) -> JSONResponse:
+        # The transactions already mined are named, in the message and as a list: their
+        # changes stand, and a client that retries needs to know them.
+        redact: Redactor = getattr(request.app.state, "redact", Redactor())
+        log.warning("status_change_incomplete: %s", exc)
+        return JSONResponse({"error": "status_change_incomplete", "detail": redact(str(exc)),
+                             "transactionHashes": ["0x" + h.hex() for h in exc.mined]},
+                            status_code=exc.http_status)
 
     for kind in _STATUS_OF:
         app.add_exception_handler(kind, _known_error)
@@ -104,6 +121,10 @@ def _methods_of(request: Request) -> list[str]:
 _STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     UnknownCredentialError: (404, "not_found"),
     NotAnchoredError: (409, "not_anchored"),
+    AnchoredOn1xError: (409, "anchored_on_1x"),
+    CredentialRevokedError: (409, "revoked"),
+    StateUnavailableError: (409, "state_unavailable"),
+    UnknownBlockError: (404, "unknown_block"),
     RevertError: (409, "contract_refused"),
     # A contract answer that fits no model (an enum value these contracts do not have):
     # the chain, not the request, is at fault.

@@ -13,7 +13,11 @@ __all__ = [
     "AcceptedItem",
     "AccreditationOut",
     "BatchOut",
+    "BlockOut",
+    "BulkStatusChangeIn",
+    "BulkStatusChangeOut",
     "CredentialOut",
+    "CredentialStatusOut",
     "ErrorOut",
     "IssuerOut",
     "JsonInt",
@@ -114,6 +118,11 @@ class CredentialOut(_Out):
     root: str | None = None
     transaction_hash: str | None = Field(None, alias="transactionHash")
     block_number: int | None = Field(None, alias="blockNumber")
+    status_list: int | None = Field(
+        None, alias="statusList", description="the credential's status list number (null: "
+        "anchored on a CredentialAnchor 1.x deployment, before status lists)")
+    status_list_index: int | None = Field(None, alias="statusListIndex",
+                                          description="its index in that list")
 
 
 class BatchOut(_Out):
@@ -141,6 +150,46 @@ class StatusChangeOut(_Out):
     id: str
     action: Literal["revoke", "suspend", "reinstate"]
     transaction_hash: str = Field(alias="transactionHash")
+
+
+class BulkStatusChangeIn(_In):
+    ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]],
+                   Field(min_length=1)] = Field(
+        description="ids of the issuer's credentials (at most max_items_per_request); all are "
+        "checked before anything is sent")
+    reason: JsonInt = Field(0, ge=0, le=255, description="reason code, recorded in the events")
+
+
+class BulkStatusChangeOut(_Out):
+    action: Literal["revoke", "suspend", "reinstate"]
+    count: int = Field(description="credentials changed (distinct ids)")
+    transaction_hashes: list[str] = Field(
+        alias="transactionHashes", description="one transaction per status list and per "
+        "10,000 indices, in the order sent")
+
+
+class BlockOut(_Out):
+    """The block a status was read at: the evidence anyone can check against the chain."""
+
+    number: int
+    hash: str
+    timestamp: int = Field(description="the block's time, unix seconds")
+
+
+class CredentialStatusOut(_Out):
+    id: str
+    revoked: bool
+    suspended: bool
+    status_list: int = Field(alias="statusList")
+    status_list_index: int = Field(alias="statusListIndex")
+    revocation_list: str | None = Field(
+        None, alias="revocationList",
+        description="the published revocation list (statusListCredential); null for an issuer "
+        "without a did:web DID")
+    suspension_list: str | None = Field(
+        None, alias="suspensionList",
+        description="the published suspension list; null for an issuer without a did:web DID")
+    block: BlockOut
 
 
 class AccreditationOut(_Out):

@@ -44,10 +44,10 @@ PATH = "/v1/verify"
 # Any JSON is documented as acceptable, because any JSON object gets an answer: a document
 # that is not a well-formed bundle is reported as a failed receipt_well_formed check, not
 # refused. Text that is not strict JSON is a 400, as on every route.
-# The bundle's own schema is verifier/schemas/bundle-v1.schema.json.
+# The bundle's own schema is verifier/schemas/bundle-v2.schema.json.
 _BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "description": "A bundle (format microcred-anchor-bundle, version 1): a credential and "
-    "its receipt. JSON Schema: verifier/schemas/bundle-v1.schema.json. Any JSON object gets a "
+    "description": "A bundle (format microcred-anchor-bundle, version 2): a credential and "
+    "its receipt. JSON Schema: verifier/schemas/bundle-v2.schema.json. Any JSON object gets a "
     "report; text that is not strict I-JSON (a syntax error, a duplicate key, NaN, an integer "
     "literal of more than 16 digits, nesting deeper than 128 levels in the credential) is "
     "refused with 400."}}}}}

@@ -5,6 +5,8 @@
 - ``submit`` (:mod:`.submit`): anchor a folder or JSONL file of credentials, write bundles;
 - ``deploy`` (:mod:`.deploy`) and ``registry ...`` (:mod:`.registry`): the contracts and the
   issuer registry, against any JSON-RPC URL;
+- ``credentials revoke|suspend|reinstate`` (:mod:`.credentials`): credential status on
+  chain, by id, with the issuer's key; ``registry lift-revocations`` lifts revocations;
 - ``token create`` (:mod:`.token`): API tokens in the service's database;
 - ``signing-key create`` and ``signing-key show`` (:mod:`.signing_key`): issuers' signing keys;
 - ``db upgrade`` and ``db current`` (:mod:`.db`): the database schema.
@@ -26,7 +28,17 @@ from collections.abc import Callable
 from pydantic import ValidationError
 
 from anchor_service import __version__
-from anchor_service.cli import db, demo, deploy, registry, serve, signing_key, submit, token
+from anchor_service.cli import (
+    credentials,
+    db,
+    demo,
+    deploy,
+    registry,
+    serve,
+    signing_key,
+    submit,
+    token,
+)
 from anchor_service.cli._common import note
 from anchor_service.errors import AnchorServiceError, MissingExtraError, StoreError
 from verifier.errors import VerifierError
@@ -42,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "an offline demo of the trust core.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (demo, serve, submit, deploy, registry, token, signing_key, db):
+    for module in (demo, serve, submit, deploy, registry, credentials, token, signing_key, db):
         module.register(commands)
     return parser
 

@@ -62,7 +62,10 @@ def _demo(count: int, extra_files: list[Path], out: Path | None) -> int:
     credentials += [(f"generated-{i}", _generated_credential(i)) for i in range(count)]
 
     started = time.perf_counter()
-    items = [BatchItem.salted(credential_digest(cred)) for _, cred in credentials]
+    # Each credential at its own status position (list 0, index = its place), as the service
+    # allocates them.
+    items = [BatchItem.salted(credential_digest(cred), 0, index)
+             for index, (_, cred) in enumerate(credentials)]
     hashed = time.perf_counter()
     batch = PreparedBatch(items)
     built = time.perf_counter()
@@ -81,7 +84,7 @@ def _demo(count: int, extra_files: list[Path], out: Path | None) -> int:
 
     name, credential = credentials[0]
     tampered = {**credential, "tampered": True}
-    forged = BatchItem(credential_digest(tampered), items[0].salt)
+    forged = BatchItem(credential_digest(tampered), items[0].salt, 0, 0)
     try:
         verify_inclusion(forged.leaf_input, 0, batch.size, batch.inclusion_proof(0), batch.root)
     except ProofError as exc:
@@ -124,6 +127,8 @@ def _write_batch(out: Path, batch: PreparedBatch) -> None:
                 "leafIndex": i,
                 "credentialDigest": "0x" + item.credential_digest.hex(),
                 "salt": "0x" + item.salt.hex(),
+                "statusList": item.status_list,
+                "statusListIndex": item.status_index,
                 "auditPath": ["0x" + h.hex() for h in path],
             }
             for i, (item, path) in enumerate(

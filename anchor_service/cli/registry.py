@@ -30,7 +30,9 @@ from verifier.contract_types import (
     SigningKeyInfo,
     Status,
     Trust,
+    check_status_list,
     decode_all,
+    encode_status_indices,
     read,
     scope_names,
 )
@@ -172,6 +174,23 @@ def register(commands: Any) -> None:
         cmd = _command(sub, name, status_help[name], with_deployment)
         cmd.add_argument("--entity", type=int, required=True, help="the entity's id")
         cmd.set_defaults(handler=run, action=_set_status, status=status)
+
+    cmd = _command(sub, "lift-revocations", "lift revocations of credentials (root "
+                   "administrators only, such as revocations made with a compromised key): "
+                   "by --entity, --list and --index, or by --credential id through the "
+                   "service's database", with_deployment)
+    cmd.add_argument("--entity", type=int, help="the issuer entity whose status list it is")
+    cmd.add_argument("--list", type=int, dest="status_list", metavar="N",
+                     help="the status list number")
+    cmd.add_argument("--index", type=int, nargs="+", default=[], metavar="I",
+                     help="status list indices")
+    cmd.add_argument("--credential", nargs="+", default=[], metavar="ID",
+                     help="credential ids in the service's database (MICROCRED_DATABASE_URL "
+                     "or --config), instead of --entity, --list and --index")
+    cmd.add_argument("--config", type=Path, help="a .env-style file of MICROCRED_* settings "
+                     "(the service's database, for --credential)")
+    cmd.add_argument("--reason", type=int, default=0, help="reason code (0 to 255)")
+    cmd.set_defaults(handler=run, action=_lift_revocations)
 
     cmd = _command(sub, "list", "list entities and their keys", with_deployment)
     cmd.add_argument("--json", action="store_true", help="as JSON")
@@ -366,6 +385,65 @@ def _set_status(args: argparse.Namespace, settings: CommandSettings) -> int:
     tx.transact(registry.functions.setStatus(args.entity, args.status))
     print(f"entity {args.entity} is now {args.status.label}")
     return 0
+
+
+def _lift_revocations(args: argparse.Namespace, settings: CommandSettings) -> int:
+    from anchor_service.cli._chain import read_deployment, signer  # noqa: PLC0415
+    from anchor_service.status import StatusAction, StatusChanges, plan  # noqa: PLC0415
+
+    targets = _lift_targets(args)
+    tx = signer(args, settings)
+    _, anchor = read_deployment(args.deployment, tx.w3, args.rpc_url).contracts(tx.w3)
+    for entity_id, positions in sorted(targets.items()):
+        hashes = StatusChanges(tx.w3, anchor, entity_id).change(
+            StatusAction.LIFT, tx.account, positions, args.reason)
+        # One transaction per list and per chunk of distinct indices, in plan order.
+        for (status_list, indices), tx_hash in zip(plan(positions), hashes, strict=True):
+            print(f"entity {entity_id}: lifted {len(indices)} revocation(s) of list "
+                  f"{status_list} in 0x{tx_hash.hex()}")
+    return 0
+
+
+def _lift_targets(args: argparse.Namespace) -> dict[int, list[Any]]:
+    """The positions to lift, by entity: from --entity/--list/--index, or from the service's
+    database for --credential ids."""
+    from anchor_service.store import StatusPosition  # noqa: PLC0415
+
+    if not 0 <= args.reason <= 255:
+        raise ValueError("--reason must be 0 to 255")
+    by_position = args.entity is not None or args.status_list is not None or args.index
+    if bool(args.credential) == bool(by_position):
+        raise ValueError("give either --credential ID... or --entity, --list and --index")
+    if args.credential:
+        return _credential_positions(args.credential, args.config)
+    if args.entity is None or args.status_list is None or not args.index:
+        raise ValueError("--entity, --list and --index go together")
+    check_status_list(args.status_list)  # ValueError: exit 2 with the message
+    encode_status_indices(args.index)
+    return {args.entity: [StatusPosition(args.status_list, i) for i in args.index]}
+
+
+def _credential_positions(ids: list[str], config: Path | None) -> dict[int, list[Any]]:
+    from anchor_service.settings import ServiceSettings  # noqa: PLC0415
+    from anchor_service.store import Store  # noqa: PLC0415
+
+    store = Store(ServiceSettings(_env_file=config).database_url, pool_size=2)
+    try:
+        found = store.credentials(ids)
+        missing = [public_id for public_id in ids if public_id not in found]
+        if missing:
+            raise ValueError(f"no credential {', '.join(missing[:5])} in {store}")
+        targets: dict[int, list[Any]] = {}
+        for public_id in ids:
+            record = found[public_id]
+            if record.status is None:
+                raise ValueError(f"credential {public_id} was anchored on a CredentialAnchor "
+                                 "1.x deployment: it has no status list position")
+            entity_id = store.issuer(record.issuer_id).entity_id
+            targets.setdefault(entity_id, []).append(record.status)
+        return targets
+    finally:
+        store.close()
 
 
 def _list(args: argparse.Namespace, settings: CommandSettings) -> int:

@@ -42,7 +42,7 @@ def run_serve(args: argparse.Namespace) -> int:
     # revision, is refused here, as a message and an exit code (inside the server's start-up
     # it would be a traceback in its log); the record first, so that a misconfigured start
     # creates no database.
-    load_deployment(settings.deployment)
+    _check_contracts(settings.rpc_url, load_deployment(settings.deployment))
     ensure_current(settings.database_url)
     repeats = configure_logging(json_lines=settings.log_json,
                                 redact=Redactor(settings.secrets()),
@@ -55,6 +55,28 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         repeats.flush()
     return 0
+
+
+def _check_contracts(rpc_url: str, deployment: Any) -> None:
+    """Refuse (:class:`~anchor_service.errors.ContractVersionError`: a message and exit code
+    2) a deployment whose contracts are not 2.x, when the node answers as the deployment's
+    chain now; a node that is down or on another chain is left to the service, which reports
+    it on ``/readyz`` and checks the contracts once the node answers."""
+    from web3 import Web3  # noqa: PLC0415
+    from web3.exceptions import Web3Exception  # noqa: PLC0415
+
+    from anchor_service.chain import check_contract_versions  # noqa: PLC0415
+
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
+    try:
+        if int(w3.eth.chain_id) != deployment.chain_id:
+            return
+    except (Web3Exception, OSError, ValueError):
+        return
+    try:
+        check_contract_versions(w3, deployment)
+    except (Web3Exception, OSError):
+        return
 
 
 def run_stack(args: argparse.Namespace) -> int:

@@ -443,6 +443,6 @@ interface IIssuerRegistry {
     function signingKeyCount() external view returns (uint32);
 
     /// @notice Semantic version of this contract.
-    /// @return The version, such as "1.1.0".
+    /// @return The version, such as "2.0.0".
     function version() external pure returns (string memory);
 }

@@ -66,7 +66,8 @@ def served(app: ASGIApp) -> Iterator[str]:
 def running_service(world: World, data: Path, *, max_body_bytes: int,
                     **settings: Any) -> Iterator[Service]:
     """The service for ``world``'s deployment, its files in ``data``, stopped on exit;
-    ``settings`` override ServiceSettings fields."""
+    ``settings`` override ServiceSettings fields (``database_url``: PostgreSQL instead of a
+    SQLite file in ``data``)."""
     # Tests change the chain and verify at once: the shared verification reader asks for the
     # head before each read (the service's default lets it lag up to a second).
     settings.setdefault("verify_head_max_age", 0.0)
@@ -76,7 +77,7 @@ def running_service(world: World, data: Path, *, max_body_bytes: int,
     service_settings = ServiceSettings(
         rpc_url="unused-in-process",
         deployment=deployment,
-        database_url=f"sqlite:///{data / 'service.sqlite3'}",
+        database_url=settings.pop("database_url", f"sqlite:///{data / 'service.sqlite3'}"),
         keystore_dir=data / "keys",
         keystore_password="pw",
         batch_max_age=3600,

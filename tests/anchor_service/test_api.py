@@ -20,6 +20,8 @@ from localchain import LocalChain
 from testkit.net import check_inclusion
 from testkit.world import build_world, check_on_chain
 from tests.anchor_service.harness import Service, anchor_now, running_service
+from verifier.bitstring import status_entries
+from verifier.contract_types import StatusBits, StatusPurpose, read
 from verifier.credential import credential_digest
 from verifier.receipt import Bundle, Receipt
 
@@ -52,6 +54,11 @@ def test_submit_anchor_and_fetch_receipts(service: Service) -> None:
             # The issuer has a signing key: the credential anchored is the signed one.
             signed = dict(bundle.credential)
             assert signed.pop("proof")["cryptosuite"] == "eddsa-jcs-2022"
+            # ...with its status entries, at the position the receipt carries.
+            urls = {purpose: "https://uni-a.example/issuers/uni-a/status-lists/"
+                    f"{receipt.status_list}/{purpose}" for purpose in StatusPurpose}
+            assert signed.pop("credentialStatus") == status_entries(urls,
+                                                                    receipt.status_list_index)
             assert signed == credential
             assert receipt.credential_digest == credential_digest(bundle.credential)
         batches = client.get("/v1/batches").json()
@@ -179,24 +186,31 @@ def test_oversized_bodies_and_unknown_ids(service: Service) -> None:
 
 
 def test_revoke_suspend_reinstate_on_chain(service: Service) -> None:
-    anchor, key = service.world.anchor, service.world.issuer.address
+    anchor, entity = service.world.anchor, service.world.issuer_id
     with service.client(service.issuer_token) as client:
         public_id = client.post(
             "/v1/credentials", json={"credentials": [make_credential("status")]}
         ).json()["accepted"][0]["id"]
-        pending = client.post(f"/v1/credentials/{public_id}/revoke", json={"reason": 1})
-        assert pending.status_code == 409
+        record = service.store.credential(public_id)
+        assert record is not None
+        assert record.status is not None
+        position = (entity, record.status.list, record.status.index)
+
+        def bits() -> StatusBits:
+            return read(StatusBits, anchor.functions.statusOf(*position))
+
+        # Status needs no anchor: a credential still waiting for its batch can be suspended.
+        assert client.post(f"/v1/credentials/{public_id}/suspend", json={"reason": 2}).is_success
+        assert bits() == StatusBits(revoked=False, suspended=True)
         anchor_now(client, [public_id])
         receipt = Receipt.from_json(client.get(f"/v1/credentials/{public_id}/receipt").text)
-        root, index = receipt.root, receipt.leaf_index
-        assert client.post(f"/v1/credentials/{public_id}/suspend", json={"reason": 2}).is_success
-        assert anchor.functions.isSuspended(key, root, index).call() is True
+        assert (receipt.status_list, receipt.status_list_index) == position[1:]
         assert client.post(f"/v1/credentials/{public_id}/reinstate", json={}).is_success
-        assert anchor.functions.isSuspended(key, root, index).call() is False
+        assert bits() == StatusBits(revoked=False, suspended=False)
         revoked = client.post(f"/v1/credentials/{public_id}/revoke", json={"reason": 1})
         assert revoked.status_code == 200
         assert revoked.json()["transactionHash"].startswith("0x")
-        assert anchor.functions.isRevoked(key, root, index).call() is True
+        assert bits() == StatusBits(revoked=True, suspended=False)
 
 
 def test_operations_endpoints(service: Service) -> None:

@@ -20,7 +20,8 @@ ANCHOR = Anchor.model_validate({
 
 def _batch(n: int) -> tuple[list[dict[str, object]], PreparedBatch]:
     credentials = [make_credential(i, score=i) for i in range(n)]
-    return credentials, PreparedBatch([BatchItem.salted(credential_digest(c)) for c in credentials])
+    return credentials, PreparedBatch([BatchItem.salted(credential_digest(c), 0, i)
+                                        for i, c in enumerate(credentials)])
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 17, 64, 100])
@@ -34,6 +35,8 @@ def test_every_receipt_verifies_against_the_batch_root(n: int) -> None:
         assert receipt == batch.receipt(index, ANCHOR)
         assert receipt.credential_digest == credential_digest(credential)
         assert receipt.root == batch.root
+        assert (receipt.status_list, receipt.status_list_index) == (0, index)
+        assert receipt.leaf_input == batch.items[index].leaf_input
         # The receipt survives serialisation and still verifies on its own.
         parsed = Receipt.from_json(receipt.to_json())
         check_inclusion(parsed)
@@ -41,7 +44,7 @@ def test_every_receipt_verifies_against_the_batch_root(n: int) -> None:
 
 def test_salts_hide_equal_credentials() -> None:
     digest = credential_digest({"same": True})
-    batch = PreparedBatch([BatchItem.salted(digest), BatchItem.salted(digest)])
+    batch = PreparedBatch([BatchItem.salted(digest, 0, 0), BatchItem.salted(digest, 0, 1)])
     first, second = batch.items
     assert first.salt != second.salt
     assert first.leaf_input != second.leaf_input
@@ -55,9 +58,13 @@ def test_bad_batches_raise_batch_errors() -> None:
     with pytest.raises(BatchError, match="at least one"):
         PreparedBatch([])
     with pytest.raises(BatchError, match="digest"):
-        BatchItem(b"short", b"\x00" * 16)
+        BatchItem(b"short", b"\x00" * 16, 0, 0)
     with pytest.raises(BatchError, match="salt"):
-        BatchItem(b"\x00" * 32, b"\x00" * 8)
+        BatchItem(b"\x00" * 32, b"\x00" * 8, 0, 0)
+    with pytest.raises(BatchError, match="status list index"):
+        BatchItem(b"\x00" * 32, b"\x00" * 16, 0, 131072)
+    with pytest.raises(BatchError, match="status list"):
+        BatchItem(b"\x00" * 32, b"\x00" * 16, -1, 0)
     _, batch = _batch(3)
     with pytest.raises(BatchError, match="not in this batch"):
         batch.receipt(3, ANCHOR)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from verifier.credential import credential_digest, parse_credential
+from verifier.credential import credential_digest, leaf_input, parse_credential
 from verifier.merkle import verify_inclusion
 
 
@@ -35,7 +35,8 @@ def test_demo_builds_and_verifies_a_batch(tmp_path: Path) -> None:
     leaves = {leaf["credentialDigest"]: leaf for leaf in batch["leaves"]}
     leaf = leaves["0x" + credential_digest(mine).hex()]
     verify_inclusion(
-        bytes.fromhex(leaf["salt"][2:]) + credential_digest(mine),
+        leaf_input(bytes.fromhex(leaf["salt"][2:]), credential_digest(mine),
+                   leaf["statusList"], leaf["statusListIndex"]),
         leaf["leafIndex"], 305, [bytes.fromhex(h[2:]) for h in leaf["auditPath"]], root,
     )
 

@@ -1,6 +1,7 @@
 """The registry commands as real processes against anvil: back-dated entity revocation
 (`registry revoke-since`) as the verifier then sees it, ISO 8601 times, help lines; and the
-refused reinstatement of a revoked credential over real HTTP."""
+refused reinstatement of a revoked credential over real HTTP, and the lifting of revocations by
+a root administrator (`registry lift-revocations`), by credential id and by position."""
 
 from __future__ import annotations
 
@@ -22,14 +23,21 @@ from localchain import AnvilChain
 from testkit.world import World
 from tests.anchor_service.harness import anchor_now, running_service
 from verifier.chain import JsonRpcChainReader
-from verifier.contract_types import Entity, KeyInfo, Status, read
+from verifier.contract_types import (
+    Entity,
+    KeyInfo,
+    Status,
+    StatusBits,
+    encode_status_indices,
+    read,
+)
 from verifier.credential import canonicalize, credential_digest, new_salt
 from verifier.receipt import Bundle
 from verifier.trust import TrustConfig, TrustedDeployment
 from verifier.verify import CheckStatus, verify
 
 REGISTRY_COMMANDS = ("accredit-body", "add-issuer", "add-key", "revoke-key", "revoke-since",
-                     "suspend", "reactivate", "revoke", "list")
+                     "suspend", "reactivate", "revoke", "lift-revocations", "list")
 
 
 def _cli(world: World, signer: LocalAccount | None, *args: str) -> subprocess.CompletedProcess[str]:
@@ -169,16 +177,19 @@ def test_every_registry_command_has_a_help_line(anvil_world: World) -> None:
         assert not description.startswith(("options:", "positional")), own.stdout
 
 
-def test_reinstating_a_revoked_credential_is_refused(anvil_world: World,
-                                                     tmp_path: Path) -> None:
+def test_reinstating_a_revoked_credential_is_refused_until_a_root_admin_lifts_it(
+        anvil_world: World, tmp_path: Path) -> None:
     world = anvil_world
     with (running_service(world, tmp_path, max_body_bytes=256 * 1024) as service,
           service.client(service.issuer_token) as client):
         public_id = client.post("/v1/credentials", json={
             "credentials": [make_credential("reinstate-revoked")]}).json()["accepted"][0]["id"]
         anchor_now(client, [public_id])
-        batch = client.get(f"/v1/credentials/{public_id}").json()
-        root, index = bytes.fromhex(batch["root"][2:]), batch["leafIndex"]
+
+        def status() -> tuple[bool, bool]:
+            found = client.get(f"/v1/credentials/{public_id}/status").json()
+            return found["revoked"], found["suspended"]
+
         assert client.post(f"/v1/credentials/{public_id}/suspend", json={}).status_code == 200
         assert client.post(f"/v1/credentials/{public_id}/revoke", json={}).status_code == 200
         refused = client.post(f"/v1/credentials/{public_id}/reinstate", json={"reason": 3})
@@ -186,11 +197,50 @@ def test_reinstating_a_revoked_credential_is_refused(anvil_world: World,
         assert refused.json()["error"] == "revoked"
         assert "revocation is final" in refused.json()["detail"]
         assert "liftRevocations" in refused.json()["detail"]
+        assert "anchor-service registry lift-revocations" in refused.json()["detail"]
         # Nothing was sent: still revoked, and still suspended.
-        key = world.issuer.address
-        assert world.anchor.functions.isRevoked(key, root, index).call() is True
-        assert world.anchor.functions.isSuspended(key, root, index).call() is True
+        assert status() == (True, True)
         schema = client.get("/openapi.json").json()
         reinstate = schema["paths"]["/v1/credentials/{credential_id}/reinstate"]["post"]
         assert "409" in reinstate["responses"]
         assert "liftRevocations" in reinstate["description"]
+
+        # Only a root administrator lifts a revocation: by credential id, through the
+        # service's database.
+        config = tmp_path / "service.env"
+        config.write_text(f"MICROCRED_DATABASE_URL=sqlite:///{tmp_path / 'service.sqlite3'}\n")
+        command = ("registry", "lift-revocations", *_record(world, tmp_path),
+                   "--credential", public_id, "--config", str(config))
+        by_issuer = _cli(world, world.issuer, *command)
+        assert by_issuer.returncode == 1, by_issuer.stderr
+        assert "NotAuthorized" in by_issuer.stderr
+        assert "Traceback" not in by_issuer.stderr
+        assert status() == (True, True)
+        lifted = _cli(world, world.admin, *command)
+        assert lifted.returncode == 0, lifted.stderr
+        assert "lifted 1 revocation(s)" in lifted.stdout
+        assert status() == (False, True)
+        assert client.post(f"/v1/credentials/{public_id}/reinstate", json={}).status_code == 200
+        assert status() == (False, False)
+
+
+def test_lift_revocations_by_position_and_its_usage_errors(anvil_world: World,
+                                                            tmp_path: Path) -> None:
+    world = anvil_world
+    entity, status_list, indices = world.issuer_id, 7, [5, 6, 300]
+    packed = encode_status_indices(indices)
+    world.tx(world.issuer).transact(world.anchor.functions.revoke(entity, status_list, packed, 0))
+    dep = _record(world, tmp_path)
+    for wrong, message in ((("--entity", str(entity)), "go together"),
+                           (("--entity", str(entity), "--list", "7", "--index", "131072"),
+                            "131071"),
+                           (("--credential", "x", "--entity", "1"), "either --credential")):
+        refused = _cli(world, world.admin, "registry", "lift-revocations", *dep, *wrong)
+        assert refused.returncode == 2, refused.stderr
+        assert message in refused.stderr
+        assert "Traceback" not in refused.stderr
+    lifted = _cli(world, world.admin, "registry", "lift-revocations", *dep, "--entity",
+                  str(entity), "--list", str(status_list), "--index", "6", "300")
+    assert lifted.returncode == 0, lifted.stderr
+    assert [read(StatusBits, world.anchor.functions.statusOf(entity, status_list, i)).revoked
+            for i in indices] == [True, False, False]

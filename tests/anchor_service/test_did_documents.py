@@ -239,10 +239,35 @@ def test_well_known_document_is_404_without_a_did_web_host(service: Service) -> 
     assert "did_web_host" in answer.json()["detail"]
 
 
-def test_a_slow_read_holds_one_thread_and_the_others_answer_at_once() -> None:
-    """While one request reads a key from a slow chain, the others do not wait for it: 503
-    busy when nothing was read before, the previous answer otherwise."""
-    cache = _DocumentCache(CACHE_SECONDS)
+def test_a_first_read_is_shared_by_the_requests_that_arrive_while_it_runs() -> None:
+    """A standard verifier asks for the same document several times at once: the requests
+    that arrive during the first read wait for it and get its answer, and nothing reads the
+    chain twice."""
+    cache = _DocumentCache(CACHE_SECONDS, first_read_wait=30.0)
+    reading, release = threading.Event(), threading.Event()
+    reads = []
+
+    def slow() -> _Answer:
+        reads.append(1)
+        reading.set()
+        assert release.wait(30)
+        return _Answer({"id": "a-1"})
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        first = pool.submit(cache.get, "a", slow)
+        assert reading.wait(30)
+        waiting = [pool.submit(cache.get, "a", slow) for _ in range(3)]
+        release.set()
+        answers = [future.result(30) for future in [first, *waiting]]
+    assert [answer.document for answer in answers] == [{"id": "a-1"}] * 4
+    assert len(reads) == 1
+
+
+def test_a_slow_read_holds_one_thread_and_the_others_answer_soon() -> None:
+    """While one request reads a key from a slow chain, the others do not wait for it longer
+    than the first-read wait: 503 busy when nothing was read before, the previous answer at
+    once otherwise."""
+    cache = _DocumentCache(CACHE_SECONDS, first_read_wait=0.0)
     reading, release = threading.Event(), threading.Event()
 
     def slow(answer: str) -> _Answer:

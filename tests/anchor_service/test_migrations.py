@@ -13,36 +13,29 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from contextlib import closing
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 import pytest
+from alembic.util import CommandError
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.pool import NullPool
 
 from anchor_service import migrations
 from anchor_service import store as store_module
 from anchor_service._database import SQL
-from anchor_service.chain import Deployment
-from anchor_service.errors import SchemaMismatchError, StoreError
-from anchor_service.pipeline import BatchPolicy, Pipeline
+from anchor_service.errors import AnchoredOn1xError, SchemaMismatchError, StoreError
 from anchor_service.receipts import Receipts
-from anchor_service.store import BatchState, NewCredential, Store
-from localchain import AnvilChain
+from anchor_service.store import BatchState, NewCredential, StatusPosition, Store
 from tests.postgres import PostgresServer
-from verifier.chain import JsonRpcChainReader
-from verifier.credential import canonicalize, new_salt
-from verifier.trust import TrustConfig, TrustedDeployment
-from verifier.verify import CheckStatus, VerificationReport, verify
+from verifier.credential import canonicalize, leaf_input, new_salt
+from verifier.merkle import leaf_hash
 
 RELEASE = Path(__file__).parent / "fixtures" / "release_0_1_0"
 EXPECTED: dict[str, Any] = json.loads((RELEASE / "expected.json").read_text())
 TABLE_ORDER = {"meta": "key", "issuers": "id", "tokens": "token_hash", "batches": "id",
                "credentials": "id", "batch_levels": "batch_id, level"}
-DURING = datetime(2027, 6, 1, tzinfo=UTC)  # inside the fixture credentials' validity
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -127,8 +120,10 @@ def _schema(location: str) -> dict[str, Any]:
 
 
 # Columns revision 0003 appends: issuers (signing_key, signing_suite), credentials
-# (submitted_digest).
+# (submitted_digest); and revision 0004: issuers (next_status_index), credentials
+# (status_list, status_index).
 _COLUMNS_0003: Final = {"issuers": 2, "credentials": 1}
+_COLUMNS_0004: Final = {"issuers": 1, "credentials": 2}
 
 
 def _without_0003_columns(tables: dict[str, list[list[Any]]]) -> dict[str, list[list[Any]]]:
@@ -136,21 +131,38 @@ def _without_0003_columns(tables: dict[str, list[list[Any]]]) -> dict[str, list[
             for table, rows in tables.items()}
 
 
-def _failed(report: VerificationReport) -> list[tuple[str, str]]:
-    return [(c.name, c.detail) for c in report.checks if c.status is not CheckStatus.PASSED]
+def _without_0004_columns(tables: dict[str, list[list[Any]]]) -> dict[str, list[list[Any]]]:
+    return {table: [row[:len(row) - _COLUMNS_0004.get(table, 0)] for row in rows]
+            for table, rows in tables.items()}
 
 
-@pytest.fixture(scope="module")
-def release_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilChain]:
-    """anvil started from the state the fixtures were anchored on (same chain id and keys)."""
-    state = tmp_path_factory.mktemp("anvil") / "anvil-state.json"
-    shutil.copyfile(RELEASE / "anvil-state.json", state)
-    chain = AnvilChain.start(state_path=state, chain_id=EXPECTED["chainId"],
-                             mnemonic=EXPECTED["mnemonic"])
+def _without_new_columns(tables: dict[str, list[list[Any]]]) -> dict[str, list[list[Any]]]:
+    return _without_0003_columns(_without_0004_columns(tables))
+
+
+def _downgrade(location: str, to: str) -> None:
+    """Alembic's downgrade to revision ``to``, on the connection the migrations use."""
+    from alembic import command  # noqa: PLC0415
+
+    engine = migrations._engine(location)
+    config = migrations._config()
     try:
-        yield chain
+        with engine.connect() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, to)
     finally:
-        chain.close()
+        engine.dispose()
+
+
+def _dissolved(tables: dict[str, list[list[Any]]]) -> dict[str, list[list[Any]]]:
+    """The release's rows as revision 0004 leaves them: built batches (and their tree levels)
+    gone, their credentials waiting again (no batch, no leaf)."""
+    built = {row[0] for row in tables["batches"] if row[4] == "built"}
+    return {**tables,
+            "batches": [row for row in tables["batches"] if row[0] not in built],
+            "batch_levels": [row for row in tables["batch_levels"] if row[0] not in built],
+            "credentials": [[*row[:7], None, None, *row[9:]] if row[7] in built else row
+                            for row in tables["credentials"]]}
 
 
 # ------------------------------------------------------------ the release's database
@@ -166,9 +178,8 @@ def test_start_up_refuses_a_release_database_until_it_is_upgraded(
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
-def test_db_upgrade_keeps_every_credential_batch_receipt_and_token(
-        kind: str, tmp_path: Path, request: pytest.FixtureRequest,
-        release_chain: AnvilChain) -> None:
+def test_db_upgrade_keeps_every_credential_batch_and_token(
+        kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     location = _release(kind, tmp_path, request)
     recorded = EXPECTED[kind]
     result = _db_upgrade(location)
@@ -176,13 +187,15 @@ def test_db_upgrade_keeps_every_credential_batch_receipt_and_token(
     assert result.stdout.strip() == migrations.head()
 
     # Every row of every table is as the release left it; only the fence moved (revision 0002),
-    # and revision 0003's columns were added (see its own test).
-    tables = _without_0003_columns(_tables(location))
+    # revisions 0003 and 0004 added their columns, and 0004 dissolved the batch that was built
+    # but not sent (see their own tests).
+    tables = _without_new_columns(_tables(location))
     assert tables["meta"] == [["schema_version", "2"]]
+    expected = _dissolved(recorded["tables"])
     for table in TABLE_ORDER.keys() - {"meta"}:
-        assert tables[table] == recorded["tables"][table], table
+        assert tables[table] == expected[table], table
     assert len(tables["credentials"]) == 13
-    assert {row[4] for row in tables["batches"]} == {"anchored", "built"}
+    assert {row[4] for row in tables["batches"]} == {"anchored"}
 
     store = Store(location)
     try:
@@ -194,45 +207,27 @@ def test_db_upgrade_keeps_every_credential_batch_receipt_and_token(
             assert (identity.role, identity.issuer_id) == (
                 "admin" if name == "admin" else "issuer", expected_issuer)
 
-        # Every receipt the release could serve still verifies, with every check, on the chain
-        # the release anchored it on. (0.1.0 did not sign credentials: they verify as unsigned
-        # ones, with the verifier's opt-out.)
-        trust = TrustConfig(deployments=(TrustedDeployment(
-            chain_id=EXPECTED["chainId"], anchor=EXPECTED["anchor"],
-            registry=EXPECTED["registry"]),), require_signature=False)
+        # The release anchored on CredentialAnchor 1.x (status per batch): its credentials
+        # keep their batch and leaf, have no status position, and their receipts are refused
+        # with the reason; the waiting ones got positions and are batched with them.
         receipts = Receipts(store, chain_id=EXPECTED["chainId"], contract=EXPECTED["anchor"])
-        reader = JsonRpcChainReader(release_chain.w3)
         anchored = {b.id for b in store.batches(states=[BatchState.ANCHORED])}
-        verified = 0
-        for public_id, document in recorded["credentials"].items():
+        refused = 0
+        for public_id in recorded["credentials"]:
             record = store.credential(public_id)
             assert record is not None, public_id
-            if record.batch_id not in anchored:
-                continue
-            report = verify(document, receipts.receipt(public_id), trust=trust, reader=reader,
-                            as_of=DURING)
-            assert report.valid, (public_id, _failed(report))
-            verified += 1
-        assert verified == 10
-
-        # The upgraded database keeps working: the built batch and the waiting credentials are
-        # anchored by the pipeline, and their receipts verify too.
-        keys = release_chain.accounts[2:4]  # derived from the fixture's mnemonic
-        by_name = {i.name: i for i in store.issuers()}
-        assert [by_name["uni-a"].key_address, by_name["uni-b"].key_address] == \
-            [k.address for k in keys]
-        deployment = Deployment.from_json(json.dumps(EXPECTED["deployment"]))
-        pipeline = Pipeline(store, release_chain.w3, deployment,
-                            {by_name["uni-a"].id: keys[0], by_name["uni-b"].id: keys[1]},
-                            BatchPolicy(max_size=100, max_age=0))
-        pipeline.run_once()
-        pipeline.run_once()
-        assert {b.state for b in store.batches()} == {BatchState.ANCHORED}
-        reader = JsonRpcChainReader(release_chain.w3)  # (a reader caches the head it last saw)
-        for public_id, document in recorded["credentials"].items():
-            report = verify(document, receipts.receipt(public_id), trust=trust, reader=reader,
-                            as_of=DURING)
-            assert report.valid, (public_id, _failed(report))
+            if record.batch_id in anchored:
+                assert record.status is None
+                with pytest.raises(AnchoredOn1xError, match=r"CredentialAnchor 1\.x"):
+                    receipts.receipt(public_id)
+                refused += 1
+            else:
+                assert record.status is not None
+        assert refused == 10
+        for issuer in store.issuers():
+            batch = store.cut_batch(issuer.id, 100)
+            assert batch is not None
+            assert store.pending(issuer.id)[0] == 0
     finally:
         store.close()
 
@@ -430,6 +425,7 @@ def test_revision_0003_adds_signing_keys_and_submitted_digests(
     assert ("credentials_submitted", ("issuer_id", "submitted_digest")) in {
         index[:2] for index in _schema(location)["credentials"]["indexes"]}
 
+    migrations.upgrade(location)  # the store reads the newest revision
     with closing(Store(location)) as store:
         issuer = next(i for i in store.issuers() if i.name == "uni-a")
         assert (issuer.signing_key, issuer.signing_suite) == (None, None)
@@ -461,3 +457,102 @@ def test_revision_0003_adds_signing_keys_and_submitted_digests(
         record = store.credential(one.public_id)
         assert record is not None
         assert record.content == b'{"proof":1}'
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_revision_0004_gives_waiting_credentials_status_positions(
+        kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """0004 adds each issuer's status counter and each credential's status position: the
+    credentials waiting for a batch, and those of a batch built but not sent (dissolved: its
+    leaves had no position), get positions 0, 1, ... per issuer in the order they were
+    accepted; those anchored on 1.x keep none. The store then batches them with their
+    positions in the leaves and allocates after them. Downgrading removes the columns."""
+    location = _release(kind, tmp_path, request)
+    assert migrations.upgrade(location, to="0003") == "0003"
+    before = _tables(location)
+    assert migrations.upgrade(location, to="0004") == "0004"
+    after = _tables(location)
+    assert _without_0004_columns(after) == _dissolved(before)
+    positions = {row[1]: (row[2], row[-2], row[-1]) for row in after["credentials"]}
+    batched = {row[1] for row in after["credentials"] if row[7] is not None}
+    assert len(batched) == 10
+    assert all(positions[public_id][1:] == (None, None) for public_id in batched)
+    waiting = [row for row in after["credentials"] if row[1] not in batched]  # in id order
+    by_issuer: dict[int, list[tuple[int, int]]] = {}
+    for row in waiting:
+        by_issuer.setdefault(row[2], []).append((row[-2], row[-1]))
+    assert by_issuer == {1: [(0, 0), (0, 1)], 2: [(0, 0)]}
+    assert {row[0]: row[-1] for row in after["issuers"]} == {1: 2, 2: 1}
+    assert ("credentials_status_position", ("issuer_id", "status_list", "status_index")) in {
+        index[:2] for index in _schema(location)["credentials"]["indexes"]}
+
+    with closing(Store(location)) as store:
+        uni_a = next(i for i in store.issuers() if i.name == "uni-a")
+        assert store.next_status_index(uni_a.id) == 2
+        (fresh,) = store.accept(uni_a.id, [NewCredential(b"\x07" * 32, new_salt())])
+        record = store.credential(fresh.public_id)
+        assert record is not None
+        assert record.status == StatusPosition(0, 2)
+        batch = store.cut_batch(uni_a.id, 100)
+        assert batch is not None
+        assert batch.size == 3
+        tree = store.load_tree(batch.id)
+        found = store.credentials([*positions, fresh.public_id]).values()
+        in_batch = [r for r in found if r.batch_id == batch.id]
+        assert len(in_batch) == 3
+        for record in in_batch:
+            assert record.status is not None
+            assert tree.leaf_hash_at(record.leaf_index or 0) == leaf_hash(
+                leaf_input(record.salt, record.digest, record.status.list, record.status.index))
+
+    # That batch's leaves carry positions: going back to 0003 would invalidate its receipts.
+    with pytest.raises(CommandError, match=r"3 credential\(s\) are in batches whose leaves carry "
+                       r"status positions"):
+        _downgrade(location, "0003")
+    assert migrations.current(location) == "0004"
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_revision_0004_downgrades_while_no_batch_has_positions(
+        kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    location = _release(kind, tmp_path, request)
+    assert migrations.upgrade(location, to="0003") == "0003"
+    before = _tables(location)
+    assert migrations.upgrade(location, to="0004") == "0004"
+    _downgrade(location, "0003")
+    assert migrations.current(location) == "0003"
+    assert _tables(location)["issuers"] == before["issuers"]
+    assert "status_list" not in {c[0] for c in _schema(location)["credentials"]["columns"]}
+
+
+def _execute(location: str, statement: str) -> None:
+    if location.startswith("postgresql://"):
+        import psycopg  # noqa: PLC0415 - PostgreSQL only
+
+        with psycopg.connect(location) as postgres:
+            postgres.execute(statement)
+        return
+    with closing(sqlite3.connect(location)) as sqlite, sqlite:
+        sqlite.execute(statement)
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_revision_0004_refuses_a_database_with_sent_batches(
+        kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """A batch sent on 1.x but not confirmed could be sent again after the upgrade, to the 2.x
+    anchor, with leaves without positions: the upgrade says to drain first and changes
+    nothing."""
+    location = _release(kind, tmp_path, request)
+    assert migrations.upgrade(location, to="0003") == "0003"
+    _execute(location, "UPDATE batches SET state = 'sent' WHERE id = "
+                       "(SELECT MIN(id) FROM batches WHERE state = 'anchored')")
+    before = _tables(location)
+    with pytest.raises(StoreError, match=r"1 batch\(es\) are sent but not yet anchored and "
+                       r"confirmed: drain first: .*0\.1\.x service"):
+        migrations.upgrade(location, to="0004")
+    assert migrations.current(location) == "0003"
+    assert _tables(location) == before
+    result = _db_upgrade(location)
+    assert result.returncode != 0
+    assert "drain first" in result.stderr
+    assert "Traceback" not in result.stderr

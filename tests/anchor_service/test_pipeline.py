@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,25 @@ def _verified(world: World, credential: dict[str, object], receipt: Receipt,
               trust: TrustConfig) -> VerificationReport:
     return verify(credential, receipt, trust=trust, reader=JsonRpcChainReader(world.chain.w3))
 
+
+
+def test_a_batch_of_1x_leaves_is_never_sent_to_the_2x_anchor(
+    world: World, store: Store, tmp_path: Path
+) -> None:
+    """A batch built before migration 0004 (its credentials have no status position, its
+    leaves are 1.x leaves) that comes back to be sent, lost or reorganised away after the
+    upgrade, waits blocked with the reason instead of being anchored where its receipts could
+    be neither served nor verified."""
+    _accept(store, 2)
+    pipeline = _pipeline(world, store, max_size=100, max_age=0)
+    (batch,) = pipeline.cut_now(1)
+    with sqlite3.connect(tmp_path / "service.sqlite3") as db:  # as migration 0004 leaves it
+        db.execute("UPDATE credentials SET status_list = NULL, status_index = NULL "
+                   "WHERE batch_id = ?", (batch.id,))
+    sent = world.chain.w3.eth.get_transaction_count(world.issuer.address)
+    pipeline.run_once()
+    waiting = store.batch(batch.id)
+    assert waiting is not None
+    assert waiting.state is BatchState.BUILT
+    assert "built on CredentialAnchor 1.x leaves" in (pipeline.blocked_reason(waiting) or "")
+    assert world.chain.w3.eth.get_transaction_count(world.issuer.address) == sent

@@ -289,7 +289,11 @@ def test_the_service_signs_then_anchors_the_signed_credential(signing: Signing) 
             bundle = _bundle(client, item["id"])
             signed = dict(bundle.credential)
             proof = signed.pop("proof")
-            assert signed == sent  # the credential as sent, plus the proof
+            # The credential as sent, plus its status entries and the proof.
+            status = signed.pop("credentialStatus")
+            assert [entry["statusListIndex"] for entry in status] == [
+                str(bundle.receipt.status_list_index)] * 2
+            assert signed == sent
             assert proof["cryptosuite"] == "eddsa-jcs-2022"
             assert proof["verificationMethod"] == (
                 f"{DID}#{Multikey.from_public_key(issuer_signing_key().public_key()).multibase}")

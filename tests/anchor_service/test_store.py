@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from anchor_service._database import sql
-from anchor_service.store import BatchState, NewCredential, Store, StoreError
+from anchor_service.store import BatchState, NewCredential, StatusPosition, Store, StoreError
 from tests.postgres import PostgresServer
+from verifier.credential import leaf_input
 from verifier.merkle import MerkleTree, verify_inclusion
 
 
@@ -92,8 +93,10 @@ def test_cut_batch_records_tree_and_positions(store: Store) -> None:
         record = store.credential(acc.public_id)
         assert record is not None
         assert (record.batch_id, record.leaf_index) == (batch.id, index)
-        verify_inclusion(record.salt + record.digest, index, 7, tree.inclusion_proof(index),
-                         batch.root)
+        # Each got the issuer's next status position at acceptance, bound in its leaf.
+        assert record.status == StatusPosition(0, index)
+        verify_inclusion(leaf_input(record.salt, record.digest, 0, index), index, 7,
+                         tree.inclusion_proof(index), batch.root)
     rest = store.cut_batch(1, max_size=7)
     assert rest is not None
     assert rest.size == 3

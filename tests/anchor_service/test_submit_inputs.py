@@ -112,6 +112,8 @@ def test_one_nesting_limit_counted_on_the_credential_on_every_path(
     assert sorted(p.name for p in folder.glob("*.bundle.json")) == ["deepest.bundle.json"]
     written = dict(Bundle.from_json((folder / "deepest.bundle.json").read_text()).credential)
     assert written.pop("proof")["type"] == "DataIntegrityProof"  # signed by the service
+    assert [e["type"] for e in written.pop("credentialStatus")] == [
+        "BitstringStatusListEntry"] * 2
     assert written == nested(MAX_DEPTH, "cli")
 
 

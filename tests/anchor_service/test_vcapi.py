@@ -70,7 +70,9 @@ def test_issue_signs_with_the_issuers_key_and_accepts_for_anchoring(stack: VcSta
 
     assert answer.status_code == 201, answer.text
     signed = answer.json()["verifiableCredential"]
-    assert {k: v for k, v in signed.items() if k != "proof"} == unsigned
+    assert {k: v for k, v in signed.items() if k not in {"proof", "credentialStatus"}} == unsigned
+    assert [entry["statusPurpose"] for entry in signed["credentialStatus"]] == [
+        "revocation", "suspension"]
     proof = signed["proof"]
     assert proof["type"] == "DataIntegrityProof"
     assert proof["cryptosuite"] == "eddsa-jcs-2022"
@@ -81,6 +83,16 @@ def test_issue_signs_with_the_issuers_key_and_accepts_for_anchoring(stack: VcSta
         status = client.get(f"/v1/credentials/{public_id}")
     assert status.status_code == 200
     assert status.json()["state"] == "pending"
+
+
+def test_issue_refuses_a_credential_with_its_own_status_entries(stack: VcStack) -> None:
+    answer = stack.issue("acme", {**credential(), "credentialStatus": {
+        "type": "BitstringStatusListEntry", "statusPurpose": "revocation",
+        "statusListIndex": "1", "statusListCredential": "https://elsewhere.example/1"}})
+
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "credential_status_set"
+    assert answer.json()["detail"].startswith("credential.credentialStatus: the service sets")
 
 
 def test_issue_with_the_p256_issuer_signs_ecdsa(stack: VcStack) -> None:

@@ -214,13 +214,15 @@ def test_one_reader_serves_every_request_and_follows_a_reorganisation(
     bundle = batch.bundle.to_json().encode()
     with verify_service(world, tmp_path, node.url, verify_head_max_age=0) as url, \
             httpx.Client(base_url=url, timeout=60) as http:
+        at_start = node.calls("eth_call")  # the start-up's contract version checks
         assert http.post("/v1/verify", content=bundle, headers=JSON).json()["valid"] is True
-        state_reads = node.calls("eth_call")
+        state_reads = node.calls("eth_call") - at_start
         # anchor, trust, entity, signing key, signing key trust, status window
         assert 0 < state_reads <= 6
         for _ in range(10):
             assert http.post("/v1/verify", content=bundle, headers=JSON).json()["valid"]
-        assert node.calls("eth_call") == state_reads  # nothing read again: one reader
+        # nothing read again: one reader
+        assert node.calls("eth_call") - at_start == state_reads
 
         height = world.chain.w3.eth.block_number
         world.chain.revert(before_anchoring)

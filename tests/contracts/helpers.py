@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+from web3.exceptions import ContractCustomError
 
 from anchor_service.chain import Transactor, sign_anchor
 from anchor_service.errors import RevertError
+from verifier.contract_types import encode_status_indices
+from verifier.credential import leaf_input
 
-__all__ = ["outcome", "random_root", "sign_anchor"]
+__all__ = ["credential_leaves", "outcome", "packed", "random_root", "raw_indices",
+           "sign_anchor", "view_error"]
 
 
 def random_root() -> bytes:
@@ -22,3 +28,32 @@ def outcome(tx: Transactor, call: Any) -> str:
     except RevertError as exc:
         return exc.name
     return "ok"
+
+
+def view_error(tx: Transactor, call: Any) -> str:
+    """'ok' if the view answers, else the name of the custom error it reverts with."""
+    try:
+        call.call()
+    except ContractCustomError as exc:
+        data = exc.data
+        if isinstance(data, dict):  # some nodes wrap the revert data in an object
+            data = data.get("data")
+        return tx.decode(bytes.fromhex(str(data).removeprefix("0x"))).name
+    return "ok"
+
+
+def packed(*indices: int) -> bytes:
+    """Status list indices as the status functions take them (checked: each in range)."""
+    return encode_status_indices(indices)
+
+
+def raw_indices(indices: Iterable[int], *, width: int = 4) -> bytes:
+    """Indices packed big-endian without any check: for indices the contract must refuse."""
+    return b"".join(index.to_bytes(width, "big") for index in indices)
+
+
+def credential_leaves(positions: Sequence[tuple[int, int]]) -> list[bytes]:
+    """Leaf inputs of credentials at the given (status list, index) positions: a fresh salt and
+    digest each, the position bound in the last 8 bytes (verifier.credential.leaf_input)."""
+    return [leaf_input(os.urandom(16), os.urandom(32), status_list, index)
+            for status_list, index in positions]

@@ -12,23 +12,19 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
+from anchor_service.errors import RevertError
 from testkit.world import World
-from tests.contracts.helpers import outcome, random_root, sign_anchor
-from verifier.contract_types import ALL_SCOPES, Kind, Status
+from tests.contracts.helpers import outcome, packed, random_root, sign_anchor
+from verifier.contract_types import ALL_SCOPES, Kind, Status, StatusBits, read
 
 ROLES = ["root admin", "body", "issuer", "revoked issuer", "stranger"]
 
 
-def _revoked_root(world: World) -> bytes:
-    root = _anchored_root(world)
-    world.tx(world.issuer).transact(world.anchor.functions.revoke(world.issuer_id, root, [0], 1))
-    return root
-
-
-def _anchored_root(world: World) -> bytes:
-    root = random_root()
-    world.tx(world.issuer).transact(world.anchor.functions.anchor(root, 10))
-    return root
+def _revoked(world: World) -> bytes:
+    """Indices 0 and 1 of the issuer's list 0, revoked by the issuer; packed."""
+    indices = packed(0, 1)
+    world.tx(world.issuer).transact(world.anchor.functions.revoke(world.issuer_id, 0, indices, 1))
+    return indices
 
 
 def _relayed(world: World, signer: LocalAccount) -> Any:
@@ -150,19 +146,19 @@ CASES: dict[str, tuple[Case, list[str]]] = {
         ["KeyNotTrusted", "NotAnIssuer", "ok", "KeyNotTrusted", "KeyNotTrusted"],
     ),
     "revoke credentials": (
-        lambda w, who: w.anchor.functions.revoke(w.issuer_id, _anchored_root(w), [0, 1], 1),
-        ["ok", "NotAuthorized", "ok", "NotAuthorized", "NotAuthorized"],
+        lambda w, who: w.anchor.functions.revoke(w.issuer_id, 0, packed(0, 1), 1),
+        ["NotAuthorized", "NotAuthorized", "ok", "NotAuthorized", "NotAuthorized"],
     ),
     "suspend credentials": (
-        lambda w, who: w.anchor.functions.suspend(w.issuer_id, _anchored_root(w), [3], 2),
-        ["ok", "NotAuthorized", "ok", "NotAuthorized", "NotAuthorized"],
+        lambda w, who: w.anchor.functions.suspend(w.issuer_id, 0, packed(3), 2),
+        ["NotAuthorized", "NotAuthorized", "ok", "NotAuthorized", "NotAuthorized"],
     ),
     "reinstate credentials": (
-        lambda w, who: w.anchor.functions.reinstate(w.issuer_id, _anchored_root(w), [3], 0),
-        ["ok", "NotAuthorized", "ok", "NotAuthorized", "NotAuthorized"],
+        lambda w, who: w.anchor.functions.reinstate(w.issuer_id, 0, packed(3), 0),
+        ["NotAuthorized", "NotAuthorized", "ok", "NotAuthorized", "NotAuthorized"],
     ),
     "lift revocations": (
-        lambda w, who: w.anchor.functions.liftRevocations(w.issuer_id, _revoked_root(w), [0], 9),
+        lambda w, who: w.anchor.functions.liftRevocations(w.issuer_id, 0, _revoked(w), 9),
         ["ok", "NotAuthorized", "NotAuthorized", "NotAuthorized", "NotAuthorized"],
     ),
     "use own nonce": (
@@ -210,3 +206,95 @@ def test_the_matrix_covers_every_state_changing_function(world: World) -> None:
     }
     assert dict(rows) == {name: BRANCHES.get(name, 1)
                           for name in mutating - delegated_to_openzeppelin}
+
+
+def _other_issuer(world: World) -> tuple[int, LocalAccount]:
+    """A second trusted issuer under the body, with one key of its own: its id and key."""
+    key = world.chain.accounts[7]
+    body = world.tx(world.body)
+    receipt = body.transact(world.registry.functions.accredit(
+        world.body_id, Kind.TRUSTED_ISSUER, "did:web:uni-b.example", ALL_SCOPES, "", b"\0" * 32))
+    (event,) = world.registry.events.EntityAccredited().process_receipt(receipt)
+    other_id = int(event["args"]["id"])
+    body.transact(world.registry.functions.addKey(other_id, key.address, 0, 0))
+    return other_id, key
+
+
+def _status_changes(world: World, entity_id: int) -> dict[str, Any]:
+    anchor = world.anchor.functions
+    return {name: getattr(anchor, name)(entity_id, 5, packed(0, 9), 1)
+            for name in ("revoke", "suspend", "reinstate")}
+
+
+def _refusal(world: World, caller: LocalAccount, call: Any) -> tuple[str, tuple[Any, ...]]:
+    try:
+        world.tx(caller).transact(call)
+    except RevertError as exc:
+        return exc.name, exc.args_
+    return "ok", ()
+
+
+def test_only_the_issuers_own_keys_trusted_now_change_its_status(world: World) -> None:
+    """revoke, suspend and reinstate: either key of the issuer, trusted now; nobody else, not a
+    root administrator, not its accreditation body, not another issuer (with its keys trusted)."""
+    _, other_key = _other_issuer(world)
+    for caller in (world.issuer, world.issuer_key2):
+        for name, call in _status_changes(world, world.issuer_id).items():
+            assert outcome(world.tx(caller), call) == "ok", name
+    for caller in (other_key, world.body, world.admin, world.stranger, world.revoked):
+        for name, call in _status_changes(world, world.issuer_id).items():
+            assert _refusal(world, caller, call) == (
+                "NotAuthorized", (caller.address, world.issuer_id)), name
+    # An issuer whose entity is revoked no longer changes even its own lists.
+    for call in _status_changes(world, world.revoked_id).values():
+        assert outcome(world.tx(world.revoked), call) == "NotAuthorized"
+
+
+def test_a_key_not_trusted_now_changes_no_status(world: World) -> None:
+    """The issuer's own key, but revoked, expired, not yet valid, or under a suspended issuer
+    or a suspended body: refused while so, and accepted again once trusted."""
+    registry, body = world.registry.functions, world.tx(world.body)
+
+    def refused(caller: LocalAccount) -> bool:
+        return all(outcome(world.tx(caller), call) == "NotAuthorized"
+                   for call in _status_changes(world, world.issuer_id).values())
+
+    later = world.chain.accounts[8]
+    start = world.now() + 1_000
+    body.transact(registry.addKey(world.issuer_id, later.address, start, start + 1_000))
+    assert refused(later)  # not yet valid
+    world.chain.increase_time(1_100)
+    assert outcome(world.tx(later), _status_changes(world, world.issuer_id)["revoke"]) == "ok"
+    world.chain.increase_time(1_000)
+    assert refused(later)  # expired
+
+    body.transact(registry.setStatus(world.issuer_id, Status.SUSPENDED))
+    assert refused(world.issuer)
+    body.transact(registry.setStatus(world.issuer_id, Status.ACTIVE))
+    assert outcome(world.tx(world.issuer), _status_changes(world, world.issuer_id)["suspend"]) \
+        == "ok"
+
+    world.tx(world.admin).transact(registry.setStatus(world.body_id, Status.SUSPENDED))
+    assert refused(world.issuer)  # its accreditation body is suspended
+    world.tx(world.admin).transact(registry.setStatus(world.body_id, Status.ACTIVE))
+
+    body.transact(registry.revokeKey(world.issuer_key2.address, 0))
+    assert refused(world.issuer_key2)  # revoked now: refused at once, within this second too
+    assert outcome(world.tx(world.issuer), _status_changes(world, world.issuer_id)["reinstate"]) \
+        == "ok"
+
+
+def test_only_root_admins_lift_revocations(world: World) -> None:
+    _, other_key = _other_issuer(world)
+    indices = _revoked(world)
+    lift = world.anchor.functions.liftRevocations(world.issuer_id, 0, indices, 1)
+    for caller in (world.issuer, world.issuer_key2, world.body, other_key, world.stranger,
+                   world.revoked):
+        assert _refusal(world, caller, lift) == ("NotAuthorized", (caller.address,
+                                                                   world.issuer_id))
+    granted = world.chain.accounts[8]
+    world.tx(world.admin).transact(world.registry.functions.grantRole(
+        world.registry.functions.ROOT_ADMIN_ROLE().call(), granted.address))
+    assert outcome(world.tx(granted), lift) == "ok"
+    bits = read(StatusBits, world.anchor.functions.statusOf(world.issuer_id, 0, 0))
+    assert bits == StatusBits(revoked=False, suspended=False)

@@ -1,5 +1,6 @@
-"""CredentialAnchor: anchoring, EIP-712 replay protection, bitmap status, the one-call views,
-gas targets, and Solidity's RFC 9162 check agreeing with verifier.merkle."""
+"""CredentialAnchor: anchoring, EIP-712 replay protection, the one-call credential check with
+the status position its leaf binds, gas targets, and Solidity's RFC 9162 check agreeing with
+verifier.merkle. The status lists themselves: tests/contracts/test_status_lists.py."""
 
 from __future__ import annotations
 
@@ -9,14 +10,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from testkit.world import World, events
-from tests.contracts.helpers import outcome, random_root, sign_anchor
-from verifier.contract_types import AnchorInfo, CredentialCheck, Kind, Scope, TrustCode, read
+from testkit.world import World, check_on_chain, events
+from tests.contracts.helpers import credential_leaves, outcome, packed, random_root, sign_anchor
+from verifier.contract_types import (
+    STATUS_LIST_SIZE,
+    AnchorInfo,
+    CredentialCheck,
+    Kind,
+    Scope,
+    StatusBits,
+    TrustCode,
+    read,
+)
+from verifier.credential import leaf_input
 from verifier.errors import ProofError
 from verifier.merkle import MerkleTree, verify_inclusion
+from verifier.receipt import Anchor, Receipt
 
 ANCHOR_GAS_LIMIT = 60_000
-EXTRA_REVOKE_GAS_LIMIT = 5_000
 
 
 def test_anchor_records_key_entity_time_block_and_size(world: World) -> None:
@@ -59,20 +70,6 @@ def test_one_anchor_costs_at_most_60000_gas_whatever_the_size(world: World, tree
         world.anchor.functions.anchor(random_root(), tree_size)
     )
     assert receipt["gasUsed"] <= ANCHOR_GAS_LIMIT, receipt["gasUsed"]
-
-
-def test_bulk_revoke_costs_under_5000_per_extra_credential(world: World) -> None:
-    issuer = world.tx(world.issuer)
-    used = {}
-    for count in (1, 10, 100):
-        root = random_root()
-        issuer.transact(world.anchor.functions.anchor(root, 1000))
-        receipt = issuer.transact(
-            world.anchor.functions.revoke(world.issuer_id, root, list(range(count)), 1)
-        )
-        used[count] = receipt["gasUsed"]
-    per_extra = (used[100] - used[1]) / 99
-    assert per_extra <= EXTRA_REVOKE_GAS_LIMIT, used
 
 
 def test_signed_anchor_is_bound_to_nonce_deadline_chain_and_contract(world: World) -> None:
@@ -132,74 +129,81 @@ def test_signed_anchor_is_bound_to_nonce_deadline_chain_and_contract(world: Worl
     assert info.key == issuer.address  # the signer is recorded, not the relayer
 
 
-def test_revoke_suspend_reinstate_bitmaps(world: World) -> None:
-    issuer = world.tx(world.issuer)
-    root = random_root()
-    issuer.transact(world.anchor.functions.anchor(root, 600))
-    indices = [0, 5, 255, 256, 599]
-    receipt = issuer.transact(world.anchor.functions.revoke(world.issuer_id, root, indices, 3))
-    (event,) = events(world.anchor, "CredentialsRevoked", receipt)
-    assert list(event["args"]["leafIndices"]) == indices
-    assert event["args"]["reason"] == 3
-    probe = [*indices, 1, 4, 6, 254, 257, 598]  # the revoked ones and their neighbours
-    revoked = {
-        i for i in probe if world.anchor.functions.isRevoked(world.issuer.address, root, i).call()
-    }
-    assert revoked == set(indices)
-
-    issuer.transact(world.anchor.functions.suspend(world.issuer_id, root, [7, 300], 4))
-    assert world.anchor.functions.isSuspended(world.issuer.address, root, 7).call() is True
-    issuer.transact(world.anchor.functions.reinstate(world.issuer_id, root, [7], 0))
-    assert world.anchor.functions.isSuspended(world.issuer.address, root, 7).call() is False
-    assert world.anchor.functions.isSuspended(world.issuer.address, root, 300).call() is True
-    # Reinstating never lifts a revocation.
-    issuer.transact(world.anchor.functions.reinstate(world.issuer_id, root, [5], 0))
-    assert world.anchor.functions.isRevoked(world.issuer.address, root, 5).call() is True
-
-    assert (
-        outcome(issuer, world.anchor.functions.revoke(world.issuer_id, root, [600], 1))
-        == "LeafIndexOutOfRange"
-    )
-    assert (
-        outcome(issuer, world.anchor.functions.revoke(world.issuer_id, root, [], 1))
-        == "NoLeafIndices"
-    )
-    assert (
-        outcome(issuer, world.anchor.functions.revoke(world.issuer_id, random_root(), [0], 1))
-        == "UnknownRoot"
-    )
+def _check(world: World, leaf: bytes, index: int, proof: list[bytes], root: bytes, *,
+           key: str | None = None) -> CredentialCheck:
+    """checkCredential asked with ``key`` (the world's issuer's first key by default)."""
+    return read(CredentialCheck, world.anchor.functions.checkCredential(
+        key or world.issuer.address, leaf, index, proof, root))
 
 
 def test_one_call_status_and_check_credential(world: World) -> None:
-    leaves = [os.urandom(16) + os.urandom(32) for _ in range(5)]
+    """checkCredential reads the status at the list and index bound in the leaf input's last 8
+    bytes, in the anchoring issuer's lists, beside the anchor, the trust and the inclusion."""
+    positions = [(0, 0), (0, 1), (3, STATUS_LIST_SIZE - 1), (2**32 - 1, 7), (0, 256)]
+    leaves = credential_leaves(positions)
+    tree = MerkleTree(leaves)
+    issuer = world.tx(world.issuer)
+    issuer.transact(world.anchor.functions.anchor(tree.root, tree.size))
+    issuer.transact(world.anchor.functions.suspend(world.issuer_id, 0, packed(1), 1))
+    issuer.transact(world.anchor.functions.revoke(world.issuer_id, 3, packed(STATUS_LIST_SIZE - 1),
+                                                  1))
+    issuer.transact(world.anchor.functions.revoke(world.issuer_id, 2**32 - 1, packed(7), 1))
+    expected = [(False, False), (False, True), (True, False), (True, False), (False, False)]
+    for i, ((status_list, index), bits) in enumerate(zip(positions, expected, strict=True)):
+        check = _check(world, leaves[i], i, tree.inclusion_proof(i),
+                       tree.root)
+        assert check.included is True
+        status = check.status
+        assert (status.status_list, status.status_list_index) == (status_list, index)
+        assert (status.revoked, status.suspended) == bits
+        assert status.anchored is True
+        assert status.entity_id == world.issuer_id
+        assert status.key == world.issuer.address
+        assert status.tree_size == 5  # from the anchor
+        assert status.index_in_tree is True
+        assert status.issuer_trusted_at_anchoring is True
+        assert status.trust_code is TrustCode.TRUSTED
+    # Asked through the issuer's other key, the same answer: anchors and lists are the issuer's.
+    other_key = _check(world, leaves[1], 1, tree.inclusion_proof(1), tree.root,
+                       key=world.issuer_key2.address)
+    assert (other_key.included, other_key.status.suspended) == (True, True)
+
+    # A leaf pointed at another position (its last 8 bytes swapped for a revoked one's) reads
+    # that position's bits but is not included: the proof binds the position.
+    moved = leaves[0][:-8] + leaves[2][-8:]
+    tampered = _check(world, moved, 0, tree.inclusion_proof(0), tree.root)
+    assert tampered.status.revoked is True
+    assert tampered.included is False
+    wrong = _check(world, leaves[3], 2, tree.inclusion_proof(2), tree.root)
+    assert wrong.included is False
+    unanchored = _check(world, leaves[0], 0, tree.inclusion_proof(0),
+                        random_root())
+    assert unanchored.status.anchored is False
+    assert (unanchored.status.revoked, unanchored.included) == (False, False)
+
+
+def test_check_credential_with_a_leaf_that_binds_no_readable_position(world: World) -> None:
+    """A leaf input shorter than 8 bytes binds no position, and one binding an index beyond a
+    list binds none either: no status bits (entry 0 is not read in their place), no revert;
+    the position read is reported as it stands (the verifier refuses such receipts)."""
+    beyond = os.urandom(48) + (5).to_bytes(4, "big") + STATUS_LIST_SIZE.to_bytes(4, "big")
+    leaves = [b"short", beyond, *credential_leaves([(0, 0)])]
     tree = MerkleTree(leaves)
     world.tx(world.issuer).transact(world.anchor.functions.anchor(tree.root, tree.size))
     world.tx(world.issuer).transact(
-        world.anchor.functions.suspend(world.issuer_id, tree.root, [2], 1)
-    )
-    check = read(CredentialCheck, world.anchor.functions.checkCredential(
-        world.issuer.address, leaves[2], 2, tree.inclusion_proof(2), tree.root
-    ))
-    assert check.included is True
-    status = check.status
-    assert status.anchored is True
-    assert status.entity_id == world.issuer_id
-    assert status.key == world.issuer.address
-    assert status.tree_size == 5  # from the anchor
-    assert status.index_in_tree is True
-    assert status.issuer_trusted_at_anchoring is True
-    assert status.trust_code is TrustCode.TRUSTED
-    assert status.revoked is False
-    assert status.suspended is True
-    wrong = read(CredentialCheck, world.anchor.functions.checkCredential(
-        world.issuer.address, leaves[3], 2, tree.inclusion_proof(2), tree.root
-    ))
-    assert wrong.included is False
-    unanchored = read(CredentialCheck, world.anchor.functions.checkCredential(
-        world.issuer.address, leaves[0], 0, tree.inclusion_proof(0), random_root()
-    ))
-    assert unanchored.status.anchored is False
-    assert unanchored.included is False
+        world.anchor.functions.revoke(world.issuer_id, 0, packed(0), 1))
+    world.tx(world.issuer).transact(
+        world.anchor.functions.suspend(world.issuer_id, 5, packed(STATUS_LIST_SIZE - 1), 1))
+    short = _check(world, leaves[0], 0, tree.inclusion_proof(0), tree.root)
+    assert short.included is True
+    assert (short.status.status_list, short.status.status_list_index) == (0, 0)
+    assert (short.status.revoked, short.status.suspended) == (False, False)
+    out = _check(world, leaves[1], 1, tree.inclusion_proof(1), tree.root)
+    assert out.included is True
+    assert (out.status.status_list, out.status.status_list_index) == (5, STATUS_LIST_SIZE)
+    assert (out.status.revoked, out.status.suspended) == (False, False)
+    real = _check(world, leaves[2], 2, tree.inclusion_proof(2), tree.root)
+    assert (real.included, real.status.revoked) == (True, True)
 
 
 @settings(
@@ -265,27 +269,39 @@ def test_another_issuer_cannot_take_over_a_root(world: World) -> None:
         outcome(world.tx(world.issuer_key2), world.anchor.functions.anchor(root, 5))
         == "RootAlreadyAnchored"
     )
-    # The other issuer cannot touch the first issuer's credentials.
+    # The other issuer cannot touch the first issuer's status, and its own lists are its own.
+    leaves = credential_leaves([(0, 0)])
+    tree = MerkleTree(leaves)
+    world.tx(world.issuer).transact(world.anchor.functions.anchor(tree.root, 1))
     assert (
-        outcome(world.tx(other_key), world.anchor.functions.revoke(world.issuer_id, root, [0], 1))
+        outcome(world.tx(other_key),
+                world.anchor.functions.revoke(world.issuer_id, 0, packed(0), 1))
         == "NotAuthorized"
     )
-    world.tx(other_key).transact(world.anchor.functions.revoke(other_id, root, [0], 1))
-    assert world.anchor.functions.isRevoked(other_key.address, root, 0).call() is True
-    assert world.anchor.functions.isRevoked(world.issuer.address, root, 0).call() is False
+    world.tx(other_key).transact(world.anchor.functions.revoke(other_id, 0, packed(0), 1))
+    status = world.anchor.functions.statusOf
+    assert read(StatusBits, status(other_id, 0, 0)).revoked is True
+    assert read(StatusBits, status(world.issuer_id, 0, 0)).revoked is False
+    mine_checked = read(CredentialCheck, world.anchor.functions.checkCredential(
+        world.issuer.address, leaves[0], 0, [], tree.root))
+    assert (mine_checked.included, mine_checked.status.revoked) == (True, False)
 
 
 def test_root_admin_can_lift_revocations_made_with_a_compromised_key(world: World) -> None:
-    root = random_root()
-    world.tx(world.issuer).transact(world.anchor.functions.anchor(root, 10))
-    world.tx(world.issuer).transact(world.anchor.functions.revoke(world.issuer_id, root, [1, 2], 6))
+    world.tx(world.issuer).transact(
+        world.anchor.functions.revoke(world.issuer_id, 2, packed(1, 2), 6))
     receipt = world.tx(world.admin).transact(
-        world.anchor.functions.liftRevocations(world.issuer_id, root, [1], 7)
+        world.anchor.functions.liftRevocations(world.issuer_id, 2, packed(1), 7)
     )
     (event,) = events(world.anchor, "RevocationsLifted", receipt)
-    assert list(event["args"]["leafIndices"]) == [1]
-    assert world.anchor.functions.isRevoked(world.issuer.address, root, 1).call() is False
-    assert world.anchor.functions.isRevoked(world.issuer.address, root, 2).call() is True
+    assert bytes(event["args"]["indices"]) == packed(1)
+    status = world.anchor.functions.statusOf
+    assert read(StatusBits, status(world.issuer_id, 2, 1)).revoked is False
+    assert read(StatusBits, status(world.issuer_id, 2, 2)).revoked is True
+    # The issuer cannot lift its own revocations.
+    assert outcome(world.tx(world.issuer),
+                   world.anchor.functions.liftRevocations(world.issuer_id, 2, packed(2), 7)) \
+        == "NotAuthorized"
 
 
 def test_use_nonce_cancels_a_signed_request(world: World) -> None:
@@ -305,3 +321,30 @@ def test_use_nonce_cancels_a_signed_request(world: World) -> None:
         )
         == "InvalidAccountNonce"
     )
+
+
+def test_a_v2_receipt_checks_on_chain_at_the_position_it_carries(world: World) -> None:
+    """testkit's check_on_chain, as the service tests use it: a receipt v2 of a real anchored
+    tree, its leaf input binding its status position, which checkCredential reads."""
+    digests = [os.urandom(32) for _ in range(3)]
+    salts = [os.urandom(16) for _ in range(3)]
+    positions = [(0, 40), (0, 41), (1, 0)]
+    leaves = [leaf_input(salt, digest, *position)
+              for salt, digest, position in zip(salts, digests, positions, strict=True)]
+    tree = MerkleTree(leaves)
+    anchored = world.tx(world.issuer).transact(world.anchor.functions.anchor(tree.root, tree.size))
+    where = Anchor.model_validate({
+        "chainId": world.chain.w3.eth.chain_id, "contract": world.anchor.address.lower(),
+        "transactionHash": bytes(anchored["transactionHash"]),
+        "blockNumber": anchored["blockNumber"], "blockHash": bytes(anchored["blockHash"]),
+        "anchoringKey": world.issuer.address.lower()})
+    receipt = Receipt.create(credential_digest=digests[1], salt=salts[1], status_list=0,
+                             status_list_index=41, leaf_index=1, tree_size=3,
+                             audit_path=tree.inclusion_proof(1), root=tree.root, anchor=where)
+    assert receipt.leaf_input == leaves[1]
+    check_on_chain(world, receipt)
+    world.tx(world.issuer).transact(world.anchor.functions.revoke(world.issuer_id, 0,
+                                                                  packed(41), 1))
+    check = read(CredentialCheck, world.anchor.functions.checkCredential(
+        world.issuer.address, receipt.leaf_input, 1, list(receipt.audit_path), receipt.root))
+    assert (check.included, check.status.revoked) == (True, True)

@@ -9,9 +9,10 @@ from web3.logs import DISCARD
 
 from anchor_service.errors import RevertError
 from testkit.world import World
-from tests.contracts.helpers import outcome, random_root
+from tests.contracts.helpers import outcome, packed, random_root
 from verifier.contract_types import (
     AnchorInfo,
+    CredentialCheck,
     CredentialStatus,
     Entity,
     KeyInfo,
@@ -36,8 +37,11 @@ def _anchor(world: World, root: bytes) -> int:
 
 
 def _status(world: World, root: bytes) -> CredentialStatus:
+    """The anchor of ``root`` and the issuer's trust at anchoring time, as checkCredential
+    answers them (for any leaf: these fields do not depend on it)."""
     anchor = world.anchor.functions
-    return read(CredentialStatus, anchor.credentialStatus(world.issuer.address, root, 0))
+    check = read(CredentialCheck, anchor.checkCredential(world.issuer.address, b"", 0, [], root))
+    return check.status
 
 
 def _trust(world: World, key: str, when: int) -> Trust:
@@ -256,8 +260,8 @@ def test_contract_revert_is_typed(world: World) -> None:
 
 
 def test_versions(deployed: World) -> None:
-    assert deployed.registry.functions.version().call() == "1.1.0"
-    assert deployed.anchor.functions.version().call() == "1.0.0"
+    assert deployed.registry.functions.version().call() == "2.0.0"
+    assert deployed.anchor.functions.version().call() == "2.0.0"
     assert deployed.anchor.functions.registry().call() == deployed.registry.address
 
 
@@ -342,6 +346,10 @@ def test_a_revoked_key_stops_acting_at_once_but_keeps_this_seconds_anchors(world
         )
         == "NotAuthorized"
     )
+    # Nor a status change of the issuer's credentials; its other key still may.
+    revoke = world.anchor.functions.revoke(world.issuer_id, 0, packed(0), 1)
+    assert outcome(world.tx(world.issuer), revoke) == "NotAuthorized"
+    assert outcome(world.tx(world.issuer_key2), revoke) == "ok"
 
 
 def test_a_suspended_issuer_stops_at_once(world: World) -> None:
@@ -350,6 +358,13 @@ def test_a_suspended_issuer_stops_at_once(world: World) -> None:
         outcome(world.tx(world.issuer), world.anchor.functions.anchor(random_root(), 1))
         == "KeyNotTrusted"
     )
+    # Its keys change no status either, until the issuer is active again.
+    anchor = world.anchor.functions
+    for change in (anchor.revoke, anchor.suspend, anchor.reinstate):
+        assert outcome(world.tx(world.issuer), change(world.issuer_id, 0, packed(4), 1)) \
+            == "NotAuthorized"
+    world.tx(world.body).transact(world.registry.functions.setStatus(world.issuer_id, ACTIVE))
+    assert outcome(world.tx(world.issuer), anchor.suspend(world.issuer_id, 0, packed(4), 1)) == "ok"
 
 
 def test_a_renouncing_top_admin_stops_being_a_root_admin(world: World) -> None:

@@ -26,15 +26,20 @@ from localchain import AnvilChain
 from testkit.world import World, build_world
 from tests.verifier.wallet import register_signing_key, sign
 from verifier.chain import JsonRpcChainReader
-from verifier.credential import credential_digest, new_salt
+from verifier.contract_types import encode_status_indices
+from verifier.credential import credential_digest, leaf_input, new_salt
 from verifier.merkle import inclusion_proof_length
 from verifier.receipt import Anchor, Bundle, Receipt
 from verifier.trust import TrustConfig, TrustedDeployment
 from verifier.verify import CheckStatus, VerificationReport, verify
 
 MAX_TREE_SIZE = 2**53 - 1  # CredentialAnchor.MAX_TREE_SIZE, the receipt format's maximum too
-STATUS_WINDOW_WORDS = 256  # the bound SECURITY.md states: status words read per receipt
-STATUS_WORDS = keccak(text="statusWords(address,bytes32,uint256,uint256)")[:4]
+STATUS_WINDOW_WORDS = 8  # the bound SECURITY.md states: status words read per receipt
+STATUS_WORDS = keccak(text="statusWords(uint64,uint32,uint256,uint256)")[:4]
+# Where the huge batches' credential has its status: list 5 of the issuer, entry 70,000 (in the
+# aligned window of entries 69,632..71,679, 8 words of 256).
+POSITION = (5, 70_000)
+WINDOW = (69_632, 71_679)
 # Requests one cold verification of a signed credential makes through a reader with a
 # connection of its own, which reads at the head's block hash: head, chain id, anchor, anchor
 # block and the check that the head still stands after it, trust, entity, signing key, signing
@@ -127,20 +132,22 @@ class HugeBatch:
                       reader=reader, as_of=as_of)
 
 
-def anchor_huge_batch(world: World, leaf_index: int,
-                      tree_size: int = MAX_TREE_SIZE) -> HugeBatch:
+def anchor_huge_batch(world: World, leaf_index: int, tree_size: int = MAX_TREE_SIZE,
+                      position: tuple[int, int] = POSITION) -> HugeBatch:
     """One real credential at ``leaf_index`` of a batch that declares ``tree_size`` leaves
-    (by default the contract's largest): the audit path's other hashes are made up, and the
-    issuer anchors the root they lead to. Any issuer key can do this."""
+    (by default the contract's largest), its status at ``position`` (list, index) of the
+    issuer's lists: the audit path's other hashes are made up, and the issuer anchors the root
+    they lead to. Any issuer key can do this."""
     salt = new_salt()
     register_signing_key(world)
     digest = credential_digest(SIGNED)
     path = [secrets.token_bytes(32)
             for _ in range(inclusion_proof_length(leaf_index, tree_size))]
-    root = _root_from_path(salt + digest, leaf_index, tree_size, path)
+    root = _root_from_path(leaf_input(salt, digest, *position), leaf_index, tree_size, path)
     anchored = world.tx(world.issuer).transact(world.anchor.functions.anchor(root, tree_size))
     receipt = Receipt.create(
-        credential_digest=digest, salt=salt, leaf_index=leaf_index, tree_size=tree_size,
+        credential_digest=digest, salt=salt, status_list=position[0],
+        status_list_index=position[1], leaf_index=leaf_index, tree_size=tree_size,
         audit_path=path, root=root,
         anchor=Anchor(chain_id=world.chain.chain_id,
                       contract=bytes.fromhex(world.anchor.address[2:]),
@@ -183,6 +190,14 @@ def _failed(report: VerificationReport) -> list[str]:
     return [c.name for c in report.checks if c.status is CheckStatus.FAILED]
 
 
+def change_status(world: World, action: str, position: tuple[int, int], reason: int = 2) -> None:
+    """``revoke``/``suspend``/``reinstate`` entry ``position`` (list, index) of the world's
+    issuer's lists, by the issuer."""
+    status_list, index = position
+    world.tx(world.issuer).transact(getattr(world.anchor.functions, action)(
+        world.issuer_id, status_list, encode_status_indices([index]), reason))
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -209,8 +224,7 @@ def test_a_receipt_of_a_batch_of_2_53_leaves_costs_a_few_calls(world: World,
     # Later (blocks come), its issuer revokes it: a fresh reader sees it, at the same cost.
     world.chain.increase_time(100)
     world.chain.mine(40)
-    world.tx(world.issuer).transact(world.anchor.functions.revoke(
-        world.issuer_id, receipt.root, [leaf_index], 2))
+    change_status(world, "revoke", (receipt.status_list, receipt.status_list_index))
     world.chain.mine(20)
     second = reader_for(world)
     with counted(second.w3) as calls:
@@ -236,27 +250,37 @@ def test_a_receipt_of_a_batch_of_2_53_leaves_costs_a_few_calls(world: World,
     assert calls.status_words <= STATUS_WINDOW_WORDS
 
 
-def test_many_receipts_of_one_batch_share_their_status_window(world: World) -> None:
-    """Neighbours in a batch are judged from one window read: receipts of one batch cost one
-    status call per 65,536 credentials, not one each."""
+def test_neighbours_in_a_list_share_their_status_window(world: World) -> None:
+    """Neighbouring entries of an issuer's list are judged from one window read: credentials
+    issued together cost one status call per 2,048 of them, not one each; each entry reads its
+    own bit (entry 0 the word's most significant)."""
     batch = anchor_huge_batch(world, 2**40)
+    status_list = POSITION[0]
+    first_entry, last_entry = WINDOW
+    change_status(world, "revoke", (status_list, first_entry))
+    change_status(world, "suspend", (status_list, last_entry))
     reader = reader_for(world, head_max_age=3600)
-    key = "0x" + batch.bundle.receipt.anchor.anchoring_key.hex()
+    anchor, entity = world.anchor.address, world.issuer_id
     with counted(reader.w3) as calls:
         assert batch.verify(reader).valid
         first = calls.total
         for _ in range(20):
             assert batch.verify(reader).valid
-        for other in (2**40 + 1, 2**40 + 65_535):  # same window: answered from it
-            assert reader.status_bits(world.anchor.address, key, batch.bundle.receipt.root,
-                                      other) == (False, False)
+        # Same window: answered from it, each its own bit.
+        assert reader.status_bits(anchor, entity, status_list, first_entry) == (True, False)
+        assert reader.status_bits(anchor, entity, status_list, first_entry + 1) \
+            == (False, False)
+        assert reader.status_bits(anchor, entity, status_list, last_entry) == (False, True)
         assert calls.total == first, calls.methods  # all from the head's view
-        assert calls.status_words <= STATUS_WINDOW_WORDS
-        # The next window is another read (so the ones above really were answered from one).
+        assert calls.status_words == STATUS_WINDOW_WORDS
+        # The next window is another read (so the ones above really were answered from one),
+        # as is the same entry of another list.
         status_calls = calls.methods["eth_call"]
-        assert reader.status_bits(world.anchor.address, key, batch.bundle.receipt.root,
-                                  2**40 + 65_536) == (False, False)
-        assert calls.methods["eth_call"] == status_calls + 1, calls.methods
+        assert reader.status_bits(anchor, entity, status_list, last_entry + 1) \
+            == (False, False)
+        assert reader.status_bits(anchor, entity, status_list + 1, last_entry) \
+            == (False, False)
+        assert calls.methods["eth_call"] == status_calls + 2, calls.methods
 
 
 def test_a_shared_reader_never_answers_from_an_abandoned_branch(world: World) -> None:
@@ -283,8 +307,7 @@ def test_a_shared_reader_never_answers_from_an_abandoned_branch(world: World) ->
     # And on the new branch, the issuer anchors the same root again and revokes the
     # credential: the same reader sees exactly that.
     again = anchor_huge_batch_again(world, batch)
-    world.tx(world.issuer).transact(world.anchor.functions.revoke(
-        world.issuer_id, again.bundle.receipt.root, [7], 1))
+    change_status(world, "revoke", POSITION, 1)
     clock.now += 1.5
     assert _failed(again.verify(reader)) == ["not_revoked"]
 
@@ -356,10 +379,9 @@ def test_one_reader_shared_by_threads_while_blocks_come(anvil_world: World) -> N
     verifications' feet): every answer is right, the valid bundle valid and the revoked one
     revoked. (That a change of state between two reads of one verification is never mixed
     into it is tested deterministically in test_shared_reader_consistency.py.)"""
-    valid = anchor_huge_batch(anvil_world, 2**30)
-    revoked = anchor_huge_batch(anvil_world, 2**31)
-    anvil_world.tx(anvil_world.issuer).transact(anvil_world.anchor.functions.revoke(
-        anvil_world.issuer_id, revoked.bundle.receipt.root, [2**31], 2))
+    valid = anchor_huge_batch(anvil_world, 2**30, position=(1, 10))
+    revoked = anchor_huge_batch(anvil_world, 2**31, position=(1, 11))
+    change_status(anvil_world, "revoke", (1, 11))
     reader = JsonRpcChainReader(str(anvil_world.chain.rpc_url), head_max_age=0)
     outcomes: list[tuple[bool, list[str]]] = []
     lock = threading.Lock()

@@ -111,3 +111,21 @@ def test_as_of_before_the_anchor_exits_1(anvil_world: World, wallet: Path) -> No
                   "2020-01-01T00:00:00Z")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "[FAIL] anchored_on_chain: the root was anchored at" in result.stdout
+
+
+def test_a_version_1_bundle_exits_1_saying_what_reads_it(anvil_world: World, wallet: Path,
+                                                         tmp_path: Path) -> None:
+    """A bundle from a CredentialAnchor 1.x deployment (format version 1, no status position)
+    is not valid here, and the report says why and what verifies it."""
+    document = json.loads((wallet / "bundle0.json").read_text())
+    document["version"] = 1
+    document["receipt"]["version"] = 1
+    for field in ("statusList", "statusListIndex"):
+        del document["receipt"][field]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(document))
+    result = _run(anvil_world, wallet, str(old))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "[FAIL] receipt_well_formed: bundle.version: version 1 comes from a " \
+        "CredentialAnchor 1.x deployment" in result.stdout
+    assert "microcred-anchor<0.2" in result.stdout

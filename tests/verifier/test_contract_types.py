@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from eth_utils.crypto import keccak
 
 from testkit.world import World
-from tests.contracts.helpers import random_root
+from tests.contracts.helpers import credential_leaves, packed, random_root
 from verifier.chain import JsonRpcChainReader
 from verifier.contract_types import (
     ALL_SCOPES,
@@ -32,6 +32,7 @@ from verifier.contract_types import (
     Scope,
     SigningKeyInfo,
     Status,
+    StatusBits,
     StatusChange,
     StatusWords,
     Trust,
@@ -131,41 +132,44 @@ def test_registry_structs_decode_by_name(world: World) -> None:
 
 def test_anchor_structs_decode_by_name(world: World) -> None:
     anchor, named = world.anchor.functions, _named(world, "anchor").functions
-    leaves = [i.to_bytes(2, "big") * 24 for i in range(300)]
+    positions = [(7, 3), (7, 5), (7, 290)]
+    leaves = credential_leaves(positions)
     tree = MerkleTree(leaves)
     receipt = world.tx(world.issuer).transact(anchor.anchor(tree.root, tree.size))
-    world.tx(world.issuer).transact(anchor.revoke(world.issuer_id, tree.root, [3, 290], 1))
-    world.tx(world.issuer).transact(anchor.suspend(world.issuer_id, tree.root, [5], 1))
+    world.tx(world.issuer).transact(anchor.revoke(world.issuer_id, 7, packed(3, 290), 1))
+    world.tx(world.issuer).transact(anchor.suspend(world.issuer_id, 7, packed(5), 1))
     mined = world.chain.w3.eth.get_block(receipt["blockNumber"])
 
     info = read(AnchorInfo, anchor.anchorOf(world.issuer.address, tree.root))
     assert info == AnchorInfo(anchored=True, entity_id=world.issuer_id, key=world.issuer.address,
                               anchored_at=mined["timestamp"],
-                              block_number=receipt["blockNumber"], tree_size=300)
+                              block_number=receipt["blockNumber"], tree_size=3)
     _same_as_web3(info, named.anchorOf(world.issuer.address, tree.root).call())
     assert read(AnchorInfo, anchor.anchorOf(world.issuer.address, random_root())).anchored is False
 
-    status = read(CredentialStatus, anchor.credentialStatus(world.issuer.address, tree.root, 5))
-    assert (status.anchored, status.tree_size, status.index_in_tree) == (True, 300, True)
-    assert (status.issuer_trusted_at_anchoring, status.trust_code) == (True, TrustCode.TRUSTED)
-    assert (status.revoked, status.suspended) == (False, True)
-    _same_as_web3(status, named.credentialStatus(world.issuer.address, tree.root, 5).call())
+    bits = read(StatusBits, anchor.statusOf(world.issuer_id, 7, 5))
+    assert bits == StatusBits(revoked=False, suspended=True)
+    _same_as_web3(bits, named.statusOf(world.issuer_id, 7, 5).call())
 
     check = read(CredentialCheck, anchor.checkCredential(
-        world.issuer.address, leaves[3], 3, tree.inclusion_proof(3), tree.root))
+        world.issuer.address, leaves[1], 1, tree.inclusion_proof(1), tree.root))
     assert check.included is True
-    assert check.status.revoked is True
-    assert check.status.suspended is False
-    assert check.status.entity_id == world.issuer_id
+    status = check.status
+    assert (status.anchored, status.tree_size, status.index_in_tree) == (True, 3, True)
+    assert (status.issuer_trusted_at_anchoring, status.trust_code) == (True, TrustCode.TRUSTED)
+    assert (status.status_list, status.status_list_index) == (7, 5)
+    assert (status.revoked, status.suspended) == (False, True)
+    assert status.entity_id == world.issuer_id
     _same_as_web3(check, named.checkCredential(
-        world.issuer.address, leaves[3], 3, tree.inclusion_proof(3), tree.root).call())
+        world.issuer.address, leaves[1], 1, tree.inclusion_proof(1), tree.root).call())
     wrong = read(CredentialCheck, anchor.checkCredential(
-        world.issuer.address, leaves[4], 3, tree.inclusion_proof(3), tree.root))
+        world.issuer.address, leaves[2], 1, tree.inclusion_proof(1), tree.root))
     assert wrong.included is False
 
-    words = read(StatusWords, anchor.statusWords(world.issuer.address, tree.root, 0, 2))
-    assert words == StatusWords(revoked=(1 << 3, 1 << (290 - 256)), suspended=(1 << 5, 0))
-    _same_as_web3(words, named.statusWords(world.issuer.address, tree.root, 0, 2).call())
+    words = read(StatusWords, anchor.statusWords(world.issuer_id, 7, 0, 2))
+    assert words == StatusWords(revoked=(1 << (255 - 3), 1 << (255 - (290 - 256))),
+                                suspended=(1 << (255 - 5), 0))
+    _same_as_web3(words, named.statusWords(world.issuer_id, 7, 0, 2).call())
 
 
 def test_the_chain_reader_answers_with_the_models(world: World) -> None:
@@ -294,6 +298,23 @@ def test_a_reordered_struct_decodes_by_the_abis_order(world: World) -> None:
     reordered[i], reordered[j] = reordered[j], reordered[i]
     assert decode(AnchorInfo, tuple(reordered), abi=abi) == info
     assert info.tree_size == 77
+
+    # The credential status inside checkCredential's answer: its list and index (two uint32s)
+    # swapped in the ABI and on the wire.
+    (leaf,) = credential_leaves([(9, 4)])
+    world.tx(world.issuer).transact(world.anchor.functions.anchor(MerkleTree([leaf]).root, 1))
+    wire = tuple(world.anchor.functions.checkCredential(
+        world.issuer.address, leaf, 0, [], MerkleTree([leaf]).root).call()[0])
+    status = decode(CredentialStatus, wire)
+    assert (status.status_list, status.status_list_index) == (9, 4)
+    abi = _abi("CredentialAnchor")
+    (entry,) = [e for e in abi if e.get("name") == "checkCredential"]
+    (output,) = [o for o in entry["outputs"] if o["name"] == "status"]
+    i, j = _swap(output["components"], "statusList", "statusListIndex")
+    reordered = list(wire)
+    reordered[i], reordered[j] = reordered[j], reordered[i]
+    assert decode(CredentialStatus, tuple(reordered), abi=abi) == status
+    assert decode(CredentialStatus, wire, abi=abi).status_list == 4
 
 
 @pytest.mark.parametrize(("change", "message"), [

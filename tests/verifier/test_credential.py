@@ -170,17 +170,24 @@ def test_canonical_form_is_a_fixed_point(credential: dict[str, Any]) -> None:
     assert credential_digest(reparsed) == hashlib.sha256(canonical).digest()
 
 
-def test_salts_are_fresh_and_leaf_input_is_salt_then_digest() -> None:
+def test_salts_are_fresh_and_leaf_input_is_salt_digest_then_status_position() -> None:
     salts = {new_salt() for _ in range(1000)}
     assert len(salts) == 1000
     assert all(len(s) == SALT_SIZE >= 16 for s in salts)
     digest = credential_digest({"a": 1})
     salt = new_salt()
-    assert leaf_input(salt, digest) == salt + digest
+    # The status list and index close the leaf, as big-endian uint32s: the 8 bytes
+    # CredentialAnchor.checkCredential reads the status position from.
+    assert leaf_input(salt, digest, 7, 131_071) == (salt + digest + bytes.fromhex("00000007")
+                                                    + bytes.fromhex("0001ffff"))
+    assert leaf_input(salt, digest, 2**32 - 1, 0)[-8:] == bytes.fromhex("ffffffff00000000")
     with pytest.raises(CredentialError, match=r"^salt must be 16\.\.64 bytes$"):
-        leaf_input(b"short", digest)
+        leaf_input(b"short", digest, 0, 0)
     with pytest.raises(CredentialError, match=r"^digest must be 32 bytes$"):
-        leaf_input(salt, digest[:31])
+        leaf_input(salt, digest[:31], 0, 0)
+    for status_list, index in ((-1, 0), (2**32, 0), (0, -1), (0, 131_072), (True, 0), (0, 1.0)):
+        with pytest.raises(CredentialError, match="status list"):
+            leaf_input(salt, digest, status_list, index)  # type: ignore[arg-type]
     with pytest.raises(CredentialError, match=r"^salt size must be 16\.\.64 bytes$"):
         new_salt(8)
 

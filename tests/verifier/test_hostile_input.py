@@ -20,6 +20,7 @@ from verifier.credential import (
     _check_nesting,
     canonicalize,
     credential_digest,
+    leaf_input,
     parse_credential,
     parse_json_object,
 )
@@ -216,11 +217,12 @@ def test_the_scope_rule_holds_memory_proportional_to_the_credential() -> None:
     credential = {"learningScope": "non-formal",
                   **_long_keyed(100, 1000, [[] for _ in range(2000)])}
     size = len(json.dumps(credential))
-    leaf = bytes(16) + credential_digest(credential)
-    tree = MerkleTree([leaf])
+    digest = credential_digest(credential)
+    position = BUNDLE["receipt"]["statusList"], BUNDLE["receipt"]["statusListIndex"]
+    tree = MerkleTree([leaf_input(bytes(16), digest, *position)])
     receipt = Receipt.model_validate({
         **{k: v for k, v in BUNDLE["receipt"].items() if k != "auditPath"}, "auditPath": [],
-        "salt": "0x" + bytes(16).hex(), "credentialDigest": "0x" + leaf[16:].hex(),
+        "salt": "0x" + bytes(16).hex(), "credentialDigest": "0x" + digest.hex(),
         "treeSize": 1, "leafIndex": 0, "root": "0x" + tree.root.hex()})
     trust = TrustConfig.model_validate({"deployments": [{
         "chainId": receipt.anchor.chain_id, "anchor": "0x" + receipt.anchor.contract.hex(),

@@ -1,4 +1,5 @@
-"""Receipt format v1 and bundles: round trips, strict rejection, and the committed JSON Schemas."""
+"""Receipt format v2 and bundles: round trips, strict rejection, the committed JSON Schemas, and
+the refusal of version 1 documents (from CredentialAnchor 1.x deployments) with a message."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ BUNDLE_TEXT = (VECTORS / "valid-bundle.json").read_text("utf-8")
 MALFORMED: list[dict[str, Any]] = json.loads((VECTORS / "malformed.json").read_text("utf-8"))[
     "cases"
 ]
-RECEIPT_SCHEMA = json.loads((ROOT / "verifier/schemas/receipt-v1.schema.json").read_text("utf-8"))
-BUNDLE_SCHEMA = json.loads((ROOT / "verifier/schemas/bundle-v1.schema.json").read_text("utf-8"))
+RECEIPT_SCHEMA = json.loads((ROOT / "verifier/schemas/receipt-v2.schema.json").read_text("utf-8"))
+BUNDLE_SCHEMA = json.loads((ROOT / "verifier/schemas/bundle-v2.schema.json").read_text("utf-8"))
 # Constraints JSON Schema cannot state (cross-field), or states differently (3.0 is an integer
 # in JSON Schema, but not to a strict parser).
 NOT_IN_SCHEMA = {"path-too-short", "index-beyond-size", "index-as-float"}
@@ -52,12 +53,15 @@ def _mutate(document: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
 
 def test_valid_receipt_parses_and_its_proof_verifies() -> None:
     receipt = Receipt.from_json(VALID_TEXT)
-    assert receipt.version == 1
+    assert receipt.version == 2
     assert receipt.tree_size == 4
     assert receipt.leaf_index == 3
+    assert (receipt.status_list, receipt.status_list_index) == (2, 1234)
     assert receipt.anchor.chain_id == 31337
     assert receipt.anchor.block_number == 42
-    assert receipt.leaf_input == receipt.salt + receipt.credential_digest
+    # The status position is bound into the leaf, after the digest: big-endian uint32s.
+    assert receipt.leaf_input == (receipt.salt + receipt.credential_digest
+                                  + (2).to_bytes(4, "big") + (1234).to_bytes(4, "big"))
     check_inclusion(receipt)
 
 
@@ -134,6 +138,7 @@ def test_bundle_round_trips_and_binds_credential_to_receipt() -> None:
     ("mutate", "field", "message"),
     [
         (lambda b: b.update(version=3), "bundle.version", "unsupported version 3"),
+        (lambda b: b.update(version=1), "bundle.version", "CredentialAnchor 1.x"),
         (lambda b: b.update(format="microcred-anchor-receipt"), "bundle.format", "expected"),
         (lambda b: b.pop("receipt"), "bundle.receipt", "required field is missing"),
         (lambda b: b.pop("credential"), "bundle.credential", "required field is missing"),
@@ -141,7 +146,9 @@ def test_bundle_round_trips_and_binds_credential_to_receipt() -> None:
         (lambda b: b.update(credential=[1]), "bundle.credential", "expected a JSON object"),
         (lambda b: b["credential"].update(n=1e16), "bundle.credential",
          r"credential.n: number 1e\+16"),
-        (lambda b: b["receipt"].update(version=2), "bundle.receipt.version", "unsupported"),
+        (lambda b: b["receipt"].update(version=3), "bundle.receipt.version", "unsupported"),
+        (lambda b: b["receipt"].update(version=1), "bundle.receipt.version",
+         "CredentialAnchor 1.x"),
         (lambda b: b["receipt"].pop("salt"), "bundle.receipt.salt", "missing"),
     ],
 )
@@ -153,6 +160,28 @@ def test_malformed_bundle_is_rejected_naming_the_field(
     with pytest.raises(ReceiptError, match=message) as caught:
         Bundle.from_json(json.dumps(document))
     assert caught.value.field == field
+
+
+def _version_1(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` as version 1 wrote it: no status position, version 1."""
+    old = {k: v for k, v in document.items() if k not in ("statusList", "statusListIndex")}
+    return {**old, "version": 1}
+
+
+def test_a_version_1_receipt_or_bundle_is_refused_with_the_1x_message() -> None:
+    """Documents from a CredentialAnchor 1.x deployment are refused, saying why and what reads
+    them (verifier 0.1.x), not with a generic schema error."""
+    bundle = json.loads(BUNDLE_TEXT)
+    for parse, document, field in (
+            (Receipt.from_json, _version_1(VALID), "receipt.version"),
+            (Bundle.from_json, {**_version_1(bundle), "receipt": _version_1(bundle["receipt"])},
+             "bundle.version")):
+        with pytest.raises(ReceiptError) as caught:
+            parse(json.dumps(document))
+        assert caught.value.field == field
+        message = str(caught.value)
+        assert "CredentialAnchor 1.x" in message
+        assert "microcred-anchor<0.2" in message
 
 
 @given(st.binary(max_size=200) | st.text(max_size=200))

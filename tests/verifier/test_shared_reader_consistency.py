@@ -20,9 +20,11 @@ from testkit.world import World
 from tests.anchor_service.rpc_proxy import CountingRpcProxy
 from tests.verifier.test_bounded_chain_reads import (
     MAX_TREE_SIZE,
+    POSITION,
     FakeClock,
     HugeBatch,
     anchor_huge_batch,
+    change_status,
     reader_for,
 )
 from verifier.chain import JsonRpcChainReader
@@ -32,7 +34,7 @@ from verifier.receipt import Bundle, Receipt
 from verifier.verify import CheckStatus, VerificationReport
 
 TRUSTED_AT = "0x" + keccak(text="trustedAt(address,uint40)")[:4].hex()
-STATUS_WORDS = "0x" + keccak(text="statusWords(address,bytes32,uint256,uint256)")[:4].hex()
+STATUS_WORDS = "0x" + keccak(text="statusWords(uint64,uint32,uint256,uint256)")[:4].hex()
 
 
 def _failed(report: VerificationReport) -> list[str]:
@@ -74,14 +76,12 @@ def test_a_change_between_the_reads_of_one_verification_never_mixes_two_states(
     head as often as it likes: the report is that of one head, never a VALID mix of both."""
     batch = anchor_huge_batch(world, 5, tree_size=16)
     root = batch.bundle.receipt.root
-    world.tx(world.issuer).transact(world.anchor.functions.suspend(
-        world.issuer_id, root, [5], 1))
+    change_status(world, "suspend", POSITION, 1)
     anchor = world.anchor.functions
     anchored_at = read(AnchorInfo, anchor.anchorOf(world.issuer.address, root)).anchored_at
 
     def lift_and_revoke_key() -> None:
-        world.tx(world.issuer).transact(world.anchor.functions.reinstate(
-            world.issuer_id, root, [5], 1))
+        change_status(world, "reinstate", POSITION, 1)
         world.tx(world.body).transact(world.registry.functions.revokeKey(
             world.issuer.address, anchored_at))
 
@@ -104,8 +104,7 @@ def test_a_read_after_an_unseen_reorganisation_is_not_mixed_with_the_old_branch(
     before_anchoring = world.chain.snapshot()
     batch = anchor_huge_batch(world, 7)
     receipt = batch.bundle.receipt
-    world.tx(world.issuer).transact(world.anchor.functions.revoke(
-        world.issuer_id, receipt.root, [7], 1))
+    change_status(world, "revoke", POSITION, 1)
     world.chain.mine(3)
     clock = FakeClock()
     reader = reader_for(world, clock=clock)
@@ -130,26 +129,28 @@ def test_a_read_after_an_unseen_reorganisation_is_not_mixed_with_the_old_branch(
     assert "not in the stated block" in report.check("anchored_on_chain").detail
 
 
-def test_a_root_anchored_again_with_another_tree_size_on_a_new_branch(world: World) -> None:
-    """A reader knows a root as a tree of 8 leaves; the chain is reorganised (to a shorter
-    branch) where the same root is a tree of 65,536 leaves. Status bits are read with the
-    tree size of the head they are read at, and cached under it: no error, right answers."""
-    before_anchoring = world.chain.snapshot()
-    batch = anchor_huge_batch(world, 3, tree_size=8)
-    root, key = batch.bundle.receipt.root, world.issuer.address
-    world.chain.mine(5)
-    reader = reader_for(world, clock=FakeClock())
-    assert reader.anchor_of(world.anchor.address, key, root).tree_size == 8
+def test_a_status_window_of_an_abandoned_branch_is_not_served(world: World) -> None:
+    """A reader holds the status window of an entry as one head showed it (not revoked); the
+    chain is reorganised to a branch where that entry is revoked. Once the reader has looked
+    at the head again, it answers from the new branch: a head with another hash replaces the
+    view, and its windows go with it."""
+    before = world.chain.snapshot()
+    world.chain.mine(3)
+    clock = FakeClock()
+    reader = reader_for(world, clock=clock)
+    anchor, entity = world.anchor.address, world.issuer_id
+    status_list, index = POSITION
+    assert reader.status_bits(anchor, entity, status_list, index) == (False, False)
+    height = reader.latest_block()
 
-    world.chain.revert(before_anchoring)
-    world.tx(world.issuer).transact(world.anchor.functions.anchor(root, 2**16))
-    far = 3 + 256 * 5  # in the first window of the larger tree, beyond the smaller one
-    world.tx(world.issuer).transact(world.anchor.functions.revoke(
-        world.issuer_id, root, [far], 1))
-
-    assert reader.status_bits(world.anchor.address, key, root, 3) == (False, False)
-    assert reader.status_bits(world.anchor.address, key, root, far) == (True, False)
-    assert reader.anchor_of(world.anchor.address, key, root).tree_size == 2**16
+    world.chain.revert(before)
+    change_status(world, "revoke", POSITION, 1)
+    world.chain.mine(height - world.chain.w3.eth.block_number)
+    assert world.chain.w3.eth.block_number == height  # same height, another branch
+    assert reader.status_bits(anchor, entity, status_list, index) == (False, False)  # cached
+    clock.now += 1.5  # past head_max_age: the reader looks at the head again
+    assert reader.status_bits(anchor, entity, status_list, index) == (True, False)
+    assert reader.status_bits(anchor, entity, status_list, index + 1) == (False, False)
 
 
 @pytest.fixture

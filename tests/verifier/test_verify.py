@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from anchor_service.samples import make_credential
-from anchor_service.store import Store
+from anchor_service.store import StatusPosition, Store
 from testkit.world import World
-from tests.verifier.wallet import anchored_bundles, sign, trust_of
+from tests.verifier.wallet import anchored_bundles, sign, trust_of, with_status_entries
 from verifier.chain import JsonRpcChainReader
+from verifier.contract_types import encode_status_indices
 from verifier.credential import credential_digest
 from verifier.receipt import Bundle
 from verifier.trust import TrustConfig
@@ -32,6 +33,7 @@ class Issued:
     trust: TrustConfig
     reader: JsonRpcChainReader
     before_anchoring: str  # chain snapshot
+    store: Store
 
     def check(self, bundle: Bundle | None = None, *, trust: TrustConfig | None = None,
               offline: bool = False, as_of: datetime | None = None) -> VerificationReport:
@@ -57,9 +59,16 @@ def issued(world: World, tmp_path: Path) -> Iterator[Issued]:
     others = [{**CREDENTIAL, "id": f"urn:verify:other{n}"} for n in range(6)]
     mismatched = {**CREDENTIAL, "id": "urn:verify:m", "issuer": {"id": "did:web:uni-b.example"}}
     before_anchoring = world.chain.snapshot()
-    bundles = anchored_bundles(world, store, world.issuer, [CREDENTIAL, mismatched, *others])
+    positions = store.allocate_status(1, 2 + len(others))
+    # Each credential's status entries name its claimed issuer's lists (uni-b's for the
+    # mismatched one), so that only the issuer it claims is wrong.
+    placed = [with_status_entries(CREDENTIAL, positions[0]),
+              with_status_entries(mismatched, positions[1], did="did:web:uni-b.example",
+                                  issuer_name="uni-b"),
+              *(with_status_entries(c, p) for c, p in zip(others, positions[2:], strict=True))]
+    bundles = anchored_bundles(world, store, world.issuer, placed, positions=positions)
     yield Issued(world, bundles[0], bundles[1], trust_of(world),
-                 JsonRpcChainReader(world.chain.w3), before_anchoring)
+                 JsonRpcChainReader(world.chain.w3), before_anchoring, store)
     store.close()
 
 
@@ -77,11 +86,21 @@ def test_a_valid_bundle_passes_every_check(issued: Issued) -> None:
     report = issued.check(as_of=DURING)
     assert report.valid, report.to_dict()
     assert report.issuer_did == "did:web:uni-a.example"
-    assert all(c.status is CheckStatus.PASSED for c in report.checks)
+    # Every check passed; a published list is compared only when one is given.
+    assert {c.name for c in report.checks if c.status is not CheckStatus.PASSED} \
+        == {"status_list_matches_chain"}
+    assert report.check("status_list_matches_chain").status is CheckStatus.NOT_APPLICABLE
+    receipt = issued.bundle.receipt
+    assert receipt.status_list == 0
+    assert report.check("status_entries_match").evidence["receipt"] \
+        == f"0/{receipt.status_list_index}"
+    assert report.check("not_revoked").evidence["statusListIndex"] == receipt.status_list_index
+    assert report.check("not_revoked").evidence["entityId"] == issued.world.issuer_id
     digest = report.check("digest_matches").evidence
     # The anchored digest is of the signed credential, proof included.
     assert digest["computed"] == digest["receipt"] == "0x" + credential_digest(
-        sign(CREDENTIAL)).hex()
+        sign(with_status_entries(CREDENTIAL, StatusPosition(receipt.status_list,
+                                                            receipt.status_list_index)))).hex()
     assert report.check("signature_valid").evidence["verificationMethod"] \
         == issued.bundle.credential["proof"]["verificationMethod"]
     anchored = report.check("anchored_on_chain").evidence
@@ -135,17 +154,96 @@ def test_wrong_chain_id(issued: Issued) -> None:
     assert "serves chain" in report.check("anchored_on_chain").detail
 
 
+def _change(issued: Issued, action: str, bundle: Bundle | None = None, reason: int = 0,
+            *, index_offset: int = 0) -> Any:
+    """``revoke``, ``suspend`` or ``reinstate`` of a bundle's status entry, by its issuer."""
+    w, receipt = issued.world, (bundle or issued.bundle).receipt
+    indices = encode_status_indices([receipt.status_list_index + index_offset])
+    return w.tx(w.issuer).transact(getattr(w.anchor.functions, action)(
+        w.issuer_id, receipt.status_list, indices, reason))
+
+
 def test_revoked_and_suspended_then_reinstated(issued: Issued) -> None:
-    w, receipt = issued.world, issued.bundle.receipt
-    w.tx(w.issuer).transact(w.anchor.functions.suspend(w.issuer_id, receipt.root,
-                                                       [receipt.leaf_index], 1))
+    _change(issued, "suspend", reason=1)
     assert _failed(issued.check(as_of=DURING)) == ["not_suspended"]
-    w.tx(w.issuer).transact(w.anchor.functions.reinstate(w.issuer_id, receipt.root,
-                                                         [receipt.leaf_index], 0))
+    _change(issued, "reinstate")
     assert issued.check(as_of=DURING).valid
-    w.tx(w.issuer).transact(w.anchor.functions.revoke(w.issuer_id, receipt.root,
-                                                      [receipt.leaf_index], 2))
+    _change(issued, "revoke", reason=2)
     assert _failed(issued.check(as_of=DURING)) == ["not_revoked"]
+
+
+def test_the_status_read_is_the_credentials_own_entry(issued: Issued) -> None:
+    """Changing the neighbouring entries (same word, same read window) leaves it valid; the
+    neighbour allocated next (the mismatched credential) is the one revoked."""
+    index = issued.bundle.receipt.status_list_index
+    assert issued.mismatched.receipt.status_list_index == index + 1
+    _change(issued, "revoke", index_offset=1)
+    _change(issued, "suspend", index_offset=2)
+    assert issued.check(as_of=DURING).valid
+    assert _failed(issued.check(issued.mismatched, as_of=DURING)) == [
+        "issuer_did_matches", "not_revoked"]
+
+
+def _reanchored(issued: Issued,
+                entries_for: Callable[[StatusPosition], list[dict[str, Any]]]) -> Bundle:
+    """A new credential anchored at a freshly allocated position, whose ``credentialStatus``
+    is ``entries_for(position)``."""
+    (position,) = issued.store.allocate_status(1, 1)
+    credential = {**CREDENTIAL, "id": f"urn:verify:re{position.index}",
+                  "credentialStatus": entries_for(position)}
+    (bundle,) = anchored_bundles(issued.world, issued.store, issued.world.issuer, [credential],
+                                 positions=[position])
+    assert (bundle.receipt.status_list, bundle.receipt.status_list_index) \
+        == (position.list, position.index)
+    return bundle
+
+
+def _entries(position: StatusPosition) -> list[dict[str, Any]]:
+    return list(with_status_entries({}, position)["credentialStatus"])
+
+
+def _swapped_urls(position: StatusPosition) -> list[dict[str, Any]]:
+    revocation, suspension = _entries(position)
+    return [{**revocation, "statusListCredential": suspension["statusListCredential"]},
+            {**suspension, "statusListCredential": revocation["statusListCredential"]}]
+
+
+@pytest.mark.parametrize(("name", "entries_for"), [
+    ("another index", lambda p: _entries(StatusPosition(p.list, p.index + 100))),
+    ("another list", lambda p: _entries(StatusPosition(p.list + 1, p.index))),
+    ("the other purpose's list", _swapped_urls),
+    ("one entry of two elsewhere", lambda p: [_entries(p)[0],
+                                              _entries(StatusPosition(p.list, p.index + 1))[1]]),
+])
+def test_status_entries_pointing_elsewhere_fail(issued: Issued, name: str,
+                                                entries_for: Any) -> None:
+    """A credential whose BitstringStatusListEntry points standard verifiers at another
+    position than the one its receipt binds (the one the chain is read at) fails."""
+    report = issued.check(_reanchored(issued, entries_for), as_of=DURING)
+    assert _failed(report) == ["status_entries_match"], (name, report.to_dict())
+    assert "points at list" in report.check("status_entries_match").detail
+    honest = issued.check(_reanchored(issued, _entries), as_of=DURING)
+    assert honest.valid, honest.to_dict()
+    assert honest.check("status_entries_match").status is CheckStatus.PASSED
+
+
+def test_a_malformed_status_entry_fails(issued: Issued) -> None:
+    def numbered(position: StatusPosition) -> list[dict[str, Any]]:
+        entries = _entries(position)
+        entries[0]["statusListIndex"] = position.index  # a JSON number
+        return entries
+
+    report = issued.check(_reanchored(issued, numbered), as_of=DURING)
+    assert _failed(report) == ["status_entries_match"]
+    assert "a JSON number" in report.check("status_entries_match").detail
+
+
+def test_no_status_entries_is_not_applicable(issued: Issued, world: World) -> None:
+    (bundle,) = anchored_bundles(world, issued.store, world.issuer,
+                                 [{**CREDENTIAL, "id": "urn:verify:plain"}])
+    report = issued.check(bundle, as_of=DURING)
+    assert report.valid
+    assert report.check("status_entries_match").status is CheckStatus.NOT_APPLICABLE
 
 
 def test_key_revoked_with_a_back_dated_time(issued: Issued) -> None:
@@ -171,8 +269,7 @@ def test_as_of_a_past_time_reads_the_chain_as_it_stood_then(issued: Issued) -> N
     anchored_at = issued.check().anchored_at
     assert anchored_at is not None
     w.chain.increase_time(3600)
-    revocation = w.tx(w.issuer).transact(w.anchor.functions.revoke(
-        w.issuer_id, receipt.root, [receipt.leaf_index], 2))
+    revocation = _change(issued, "revoke", reason=2)
     revoked_in = revocation["blockNumber"]
     revoked_at = w.chain.w3.eth.get_block(revoked_in)["timestamp"]
     assert revoked_at >= anchored_at + 3600

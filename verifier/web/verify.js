@@ -23,6 +23,8 @@ const LABELS = {
   scope_allows_kind: "Issuer is accredited for this kind of credential",
   not_revoked: "Not revoked",
   not_suspended: "Not suspended",
+  status_entries_match: "Its status entries point at its anchored status",
+  status_list_matches_chain: "Published status list agrees with the chain",
   validity_period: "Within its validity period",
 };
 const MARKS = { passed: "✓", failed: "✗", not_checked: "?", not_applicable: "–" };
@@ -88,7 +90,7 @@ function bundleText(documents) {
   for (const doc of documents) kinds[classify(doc.name, doc.text)].push(doc);
   if (kinds.bundle.length === 1 && documents.length === 1) return kinds.bundle[0].text;
   if (kinds.receipt.length === 1 && kinds.credential.length === 1 && documents.length === 2) {
-    return `{"format":"${BUNDLE_FORMAT}","version":1,` +
+    return `{"format":"${BUNDLE_FORMAT}","version":2,` +
       `"credential":${kinds.credential[0].text},"receipt":${kinds.receipt[0].text}}`;
   }
   if (kinds.credential.length === 1 && documents.length === 1) {

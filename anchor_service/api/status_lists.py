@@ -1,0 +1,157 @@
+"""Published status lists: ``GET /issuers/{name}/status-lists/{list}/{purpose}``.
+
+A W3C ``BitstringStatusListCredential`` signed by the issuer, each bit read from the chain
+(:mod:`anchor_service.status_lists`): as of the latest block with the required confirmations,
+or as of ``?block=N`` / ``?asOf=TIME`` (RFC 3339 with a time zone, or Unix seconds). Public
+(rate limited per client address like every route without a token) and cacheable: ``ETag``
+is the quoted SHA-256 of the body, ``If-None-Match`` answers 304, ``Cache-Control`` lets
+caches keep it until the service would render it again.
+
+A list the service keeps in memory is answered without a thread, a database query or a chain
+read: the route is as cheap as the service's health check."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Final
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from anchor_service.api.errors import ApiError, BusyError
+from anchor_service.api.schemas import error_responses
+from anchor_service.errors import StatusListRequestError
+from anchor_service.service import Components
+from anchor_service.status_lists import RenderedList, StatusLists
+from verifier.contract_types import StatusPurpose
+
+__all__ = ["PATH", "router"]
+
+router = APIRouter(tags=["status lists"])
+
+PATH: Final = "/issuers/{name}/status-lists/{status_list}/{purpose}"
+_MEDIA_TYPES: Final = ("application/vc", "application/vc+ld+json")
+_NUMBER: Final = re.compile(r"0|[1-9][0-9]{0,9}")
+_MAX_LIST: Final = 2**32 - 1
+_LIST_SCHEMA: Final = {
+    "type": "object",
+    "description": "A BitstringStatusListCredential (W3C Bitstring Status List v1.0) with a "
+    "DataIntegrityProof, its evidence the chain block it was read at",
+    "required": ["@context", "id", "type", "issuer", "validFrom", "validUntil",
+                 "credentialSubject", "evidence", "proof"],
+}
+_ANSWERS: Final[dict[int | str, dict[str, Any]]] = {
+    200: {"description": "the status list credential",
+          "content": {"application/json": {"schema": _LIST_SCHEMA},
+                      "application/vc": {"schema": _LIST_SCHEMA}}},
+    304: {"description": "the list named by If-None-Match is still the one served"},
+    **error_responses(400, 404, 429, 503),
+}
+
+
+@router.get(PATH, responses=_ANSWERS, summary="A status list of an issuer, from the chain")
+async def status_list(
+    request: Request,
+    name: str,
+    status_list: str,
+    purpose: str,
+    *,
+    block: str | None = Query(None, description="the list as it stood at this block"),
+    as_of: str | None = Query(None, alias="asOf", description="the list as it stood at this "
+                              "time: RFC 3339 with a time zone, or Unix seconds"),
+) -> Response:
+    """The issuer's ``revocation`` or ``suspension`` list number ``status_list``, signed by
+    the issuer (``eddsa-jcs-2022``, or ``ecdsa-jcs-2019`` for a P-256 key), with the block it
+    was read at in ``evidence``. 400 for a bad ``block`` or ``asOf`` (or both, or a block not
+    confirmed yet); 404 for an issuer not served here, a purpose other than those two, a
+    list above the issuer's highest allocated list, a block or time before the anchor's
+    deployment, or (``unknown_block``, as the credential status route answers) an ``asOf``
+    after the latest confirmed block, whose list is not settled yet; 503 when the issuer has
+    no signing key or the chain cannot be read, and ``busy`` (with Retry-After) while
+    :data:`~anchor_service.status_lists.PAST_RENDERINGS` past lists are being found or
+    rendered."""
+    number, chosen = _list_and_purpose(status_list, purpose)
+    # The app state, not a dependency: FastAPI runs sync dependencies in a thread, and the
+    # hot path below needs none.
+    components: Components = request.app.state.components
+    lists = components.status_lists()
+    found: RenderedList
+    if block is None and as_of is None:
+        cached = lists.cached(name, number, chosen)
+        found = cached if cached is not None else await run_in_threadpool(
+            _served, lists.current, name, number, chosen)
+    else:
+        at = await run_in_threadpool(_served, _block_of, lists, block, as_of)
+        found = await run_in_threadpool(_served, lists.at_block, name, number, chosen, at)
+    return _response(request, found, lists.clock())
+
+
+def _list_and_purpose(status_list: str, purpose: str) -> tuple[int, StatusPurpose]:
+    if not _NUMBER.fullmatch(status_list) or int(status_list) > _MAX_LIST:
+        raise ApiError(404, "not_found", f"{status_list[:20]!r} is not a status list number "
+                       f"(0..{_MAX_LIST})")
+    try:
+        return int(status_list), StatusPurpose(purpose)
+    except ValueError:
+        raise ApiError(404, "not_found", f"{purpose[:20]!r} is not a status purpose: "
+                       "revocation or suspension") from None
+
+
+def _served(function: Any, *args: Any) -> Any:
+    """``function(*args)`` with its refusal as an HTTP answer."""
+    try:
+        return function(*args)
+    except StatusListRequestError as exc:
+        if exc.error_code == "busy":
+            raise BusyError(exc.detail, 1) from None
+        raise ApiError(exc.http_status, exc.error_code, exc.detail) from None
+
+
+def _block_of(lists: StatusLists, block: str | None, as_of: str | None) -> int:
+    if block is not None and as_of is not None:
+        raise StatusListRequestError(400, "invalid_request",
+                                     "give block or asOf, not both")
+    if block is not None:
+        if not _NUMBER.fullmatch(block):
+            raise StatusListRequestError(400, "invalid_request",
+                                         f"block: {block[:30]!r} is not a block number")
+        return int(block)
+    assert as_of is not None  # noqa: S101 - one of the two is given (the caller's test)
+    return lists.block_at_time(_time(as_of))
+
+
+def _time(text: str) -> int:
+    """Unix seconds of an ``asOf``: digits (Unix seconds) or RFC 3339 with a time zone."""
+    if _NUMBER.fullmatch(text):
+        return int(text)
+    try:
+        when = datetime.fromisoformat(text) if len(text) <= 40 and "T" in text.upper() \
+            else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise StatusListRequestError(
+            400, "invalid_request", f"asOf: {text[:40]!r} is not a time: give RFC 3339 with "
+            "a time zone (2026-01-31T12:00:00Z) or Unix seconds")
+    return int(when.timestamp())
+
+
+def _response(request: Request, found: RenderedList, now: float) -> Response:
+    headers = {"ETag": found.etag,
+               "Cache-Control": f"public, max-age={found.max_age(now)}",
+               "Vary": "Accept"}
+    wanted = request.headers.get("if-none-match")
+    if wanted is not None and _matches(wanted, found.etag):
+        return Response(status_code=304, headers=headers)
+    accept = request.headers.get("accept", "").lower()
+    media_type = next((t for t in _MEDIA_TYPES if t in accept), "application/json")
+    return Response(found.body, media_type=media_type, headers=headers)
+
+
+def _matches(header: str, etag: str) -> bool:
+    """Whether an ``If-None-Match`` names ``etag`` (weak comparison, RFC 9110 13.1.2)."""
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
