@@ -36,7 +36,7 @@ from anchor_service.errors import (
     UnknownBlockError,
 )
 from anchor_service.store import CredentialRecord, Issuer, StatusPosition
-from verifier.bitstring import status_list_url
+from verifier.bitstring import status_entries_text, status_list_url
 from verifier.contract_types import (
     STATUS_LIST_WORDS,
     StatusBits,
@@ -62,7 +62,7 @@ __all__ = [
     "status_urls",
 ]
 
-#: Indices per status transaction: 10,000 adjacent ones cost about 7.8M gas, well inside a
+#: Indices per status transaction: 10,000 adjacent ones cost about 7.5M gas, well inside a
 #: block.
 MAX_INDICES_PER_TRANSACTION: Final = 10_000
 
@@ -121,7 +121,7 @@ class StatusEntries:
             if urls is None:
                 raise AnchorServiceError(f"issuer {self.issuer.name}'s DID {self.issuer.did!r} "
                                          "is not a did:web: its status lists have no URL")
-            marked = canonicalize({"credentialStatus": _entries(urls, self._MARK)})[1:-1]
+            marked = canonicalize({"credentialStatus": status_entries_text(urls, self._MARK)})[1:-1]
             pieces = marked.split(b"\\u0000index\\u0000")
             # Two marks per entry, and nowhere else (a URL cannot hold a NUL character);
             # otherwise each credential's entries are canonicalised on their own.
@@ -129,21 +129,13 @@ class StatusEntries:
             if len(self._templates) < _MAX_TEMPLATES:
                 self._templates[position.list] = found
         urls, template = found
-        entries = _entries(urls, str(position.index))
+        entries = status_entries_text(urls, str(position.index))
         if template is None:
             return entries, canonicalize({"credentialStatus": entries})[1:-1]
         return entries, str(position.index).encode("ascii").join(template)
 
 
 _MAX_TEMPLATES: Final = 64  # lists one request spans: one or two
-
-
-def _entries(urls: dict[StatusPurpose, str], index: str) -> list[dict[str, Any]]:
-    """:func:`verifier.bitstring.status_entries` with the index as text (its form in them)."""
-    return [{"id": f"{urls[purpose]}#{index}", "type": "BitstringStatusListEntry",
-             "statusPurpose": purpose.value, "statusListIndex": index,
-             "statusListCredential": urls[purpose]}
-            for purpose in (StatusPurpose.REVOCATION, StatusPurpose.SUSPENSION)]
 
 
 def plan(positions: Iterable[StatusPosition]) -> list[tuple[int, tuple[int, ...]]]:

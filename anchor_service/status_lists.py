@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,8 +46,10 @@ from anchor_service.errors import (
 from anchor_service.signing import IssuerSigner
 from anchor_service.store import Issuer, Store
 from verifier.bitstring import encode_list, status_list_url
+from verifier.chain import Lru, last_block_made_by
 from verifier.contract_types import STATUS_LIST_SIZE, STATUS_LIST_WORDS, StatusPurpose
 from verifier.contracts_abi import load_artifact
+from verifier.data_integrity import VC_2_0_CONTEXT
 from verifier.errors import StatusListError
 from verifier.multikey import KeyType
 
@@ -59,7 +60,6 @@ __all__ = [
     "PAST_RENDERINGS",
     "RENDER_WAIT",
     "STATUS_EVENTS",
-    "VC_V2_CONTEXT",
     "ChainPoint",
     "RenderedList",
     "StatusLists",
@@ -69,7 +69,6 @@ __all__ = [
 
 log = logging.getLogger("anchor_service.status_lists")
 
-VC_V2_CONTEXT: Final = "https://www.w3.org/ns/credentials/v2"
 #: The anchor's events that change a status list: each names (entityId, statusList) in its
 #: two indexed topics.
 STATUS_EVENTS: Final = ("CredentialsRevoked", "CredentialsSuspended", "CredentialsReinstated",
@@ -134,36 +133,6 @@ class _Rendering:
     did: str
 
 
-class _Lru:
-    """A bounded mapping, the least recently used entry out first (not thread-safe: used under
-    :class:`StatusLists`' lock)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._items: OrderedDict[Hashable, _Rendering] = OrderedDict()
-
-    def get(self, key: Hashable) -> _Rendering | None:
-        found = self._items.get(key)
-        if found is not None:
-            self._items.move_to_end(key)
-        return found
-
-    def put(self, key: Hashable, value: _Rendering) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.limit:
-            self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        self._items.clear()
-
-    def values(self) -> list[_Rendering]:
-        return list(self._items.values())
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 def highest_list(allocated: int) -> int:
     """The highest status list of an issuer that has allocated ``allocated`` positions: that
     of its last one, or list 0 for an issuer with none yet (its first credentials go there,
@@ -202,8 +171,8 @@ class StatusLists:
         self._selector = bytes(Web3.keccak(text=_signature(
             load_artifact("CredentialAnchor").abi, "function", "statusWords")))[:4]
         self._lock = threading.Lock()
-        self._current = _Lru(cache_size)
-        self._past = _Lru(past_cache_size)
+        self._current: Lru[Hashable, _Rendering] = Lru(cache_size)
+        self._past: Lru[Hashable, _Rendering] = Lru(past_cache_size)
         # (entity, list) -> the last block the watcher saw a status event of it in.
         self._changed: dict[tuple[int, int], int] = {}
         # name -> (issuer, until when it is taken from here rather than the database)
@@ -214,7 +183,7 @@ class StatusLists:
         self._render_wait = render_wait
         self._past_slots = threading.BoundedSemaphore(PAST_RENDERINGS)
         # Block number -> its time, for ?asOf= searches (least recently used out).
-        self._block_times: OrderedDict[int, int] = OrderedDict()
+        self._block_times: Lru[int, int] = Lru(BLOCK_TIMES)
         # The first block the watcher reads events from (None: no watcher has started).
         self._watched_from: int | None = None
         # Counts drops: a rendering begun before one is served but not kept.
@@ -449,13 +418,7 @@ class StatusLists:
                     404, "not_found", f"no block made at or before {_timestamp(max(when, 0))} "
                     f"has the anchor contract: it was deployed at block "
                     f"{self.deployment.block_number}")
-            while high - low > 1:
-                middle = (low + high) // 2
-                if self._block_time(middle) <= when:
-                    low = middle
-                else:
-                    high = middle
-            return low
+            return last_block_made_by(self._block_time, when, low, high)
         finally:
             self._past_slots.release()
 
@@ -464,13 +427,10 @@ class StatusLists:
         with self._lock:
             found = self._block_times.get(number)
             if found is not None:
-                self._block_times.move_to_end(number)
                 return found
         stamp = self.block_point(number).timestamp
         with self._lock:
-            self._block_times[number] = stamp
-            while len(self._block_times) > BLOCK_TIMES:
-                self._block_times.popitem(last=False)
+            self._block_times.put(number, stamp)
         return stamp
 
     def _check_list(self, issuer: Issuer, status_list: int) -> None:
@@ -557,7 +517,7 @@ class StatusLists:
                 raise StatusListRequestError(
                     404, "not_found", f"issuer {issuer.name!r}: {exc}") from None
             document = {
-                "@context": [VC_V2_CONTEXT],
+                "@context": [VC_2_0_CONTEXT],
                 "id": url,
                 "type": ["VerifiableCredential", "BitstringStatusListCredential"],
                 "issuer": signer.did,

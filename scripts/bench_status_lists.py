@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -41,32 +39,11 @@ from localchain import AnvilChain
 from testkit.net import wait_until_up
 from testkit.processes import prepare
 from testkit.world import World, build_world, issuer_signing_key
+from testkit.wrk import CONNECTIONS, wrk, wrk_missing
 from verifier.bitstring import encode_list
 from verifier.contract_types import STATUS_LIST_SIZE, StatusPurpose, encode_status_indices
 
-CONNECTIONS = 16
 ROUNDS = 50
-
-
-def wrk(url: str, seconds: float, script: Path | None) -> dict[str, float]:
-    """wrk with CONNECTIONS connections on 2 threads: requests/s, p50 and p99 (ms), non-2xx
-    answers (a 304 counts as 3xx, not as an error)."""
-    command = ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{seconds:g}s", "--latency",
-               "--timeout", "10s", *(["-s", str(script)] if script is not None else []), url]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    return {"rate": float(rate.group(1)) if rate else float("nan"),
-            "p50": _latency(output, "50%"), "p99": _latency(output, "99%"),
-            "non_2xx": float(non_2xx.group(1)) if non_2xx else 0.0}
-
-
-def _latency(output: str, quantile: str) -> float:
-    match = re.search(rf"^\s+{quantile}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-    if match is None:
-        return float("nan")
-    value, unit = float(match.group(1)), match.group(2)
-    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 def fill(world: World, revoked: int, suspended: int) -> None:
@@ -160,9 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("bench_status_lists: needs wrk (bash scripts/setup.sh --tests, or "
-              "apt-get install wrk)", file=sys.stderr)
+    if wrk_missing("bench_status_lists"):
         return 2
     with tempfile.TemporaryDirectory() as tmp, AnvilChain.start() as chain:
         data = Path(tmp)

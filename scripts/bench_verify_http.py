@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -35,8 +34,8 @@ from localchain import AnvilChain
 from testkit.net import wait_until_up
 from testkit.processes import prepare
 from testkit.world import build_world
+from testkit.wrk import CONNECTIONS, wrk, wrk_missing
 
-CONNECTIONS = 16
 VERIFY_LIMIT = 2**20  # the default verify_max_body_bytes
 
 
@@ -72,29 +71,6 @@ def issue_bundle(url: str, token: str) -> bytes:
         bundle = http.get(f"/v1/credentials/{public_id}/bundle")
         bundle.raise_for_status()
         return bundle.content
-
-
-def wrk(url: str, seconds: float, script: Path | None) -> dict[str, float]:
-    """Run wrk with CONNECTIONS connections; requests/s, p50 and p99 (ms), errors."""
-    command = ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{seconds:g}s", "--latency",
-               "--timeout", "10s"]
-    if script is not None:
-        command += ["-s", str(script)]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    errors = re.search(r"Socket errors:.*", output)
-    return {"rate": rate, "p50": _latency(output, "50%"), "p99": _latency(output, "99%"),
-            "non_2xx": float(non_2xx.group(1)) if non_2xx else 0.0,
-            "socket_errors": 1.0 if errors else 0.0}
-
-
-def _latency(output: str, quantile: str) -> float:
-    match = re.search(rf"^\s+{quantile}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-    if match is None:
-        return float("nan")
-    value, unit = float(match.group(1)), match.group(2)
-    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 def post_script(directory: Path, body: bytes) -> Path:
@@ -147,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("bench_verify_http: needs wrk (bash scripts/setup.sh --tests, or "
-              "apt-get install wrk)", file=sys.stderr)
+    if wrk_missing("bench_verify_http"):
         return 2
     with tempfile.TemporaryDirectory() as tmp, AnvilChain.start() as chain:
         data = Path(tmp)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from testkit.vectors import vector_json
-from testkit.world import World
 from tests.anchor_service.vc_stack import (
     HOST,
     VC_V2,
@@ -33,7 +31,6 @@ from tests.anchor_service.vc_stack import (
     did_of,
     reference_sign,
     reference_verify,
-    vc_stack,
 )
 from verifier.multikey import Multikey, encode_secret_multikey
 
@@ -42,12 +39,6 @@ SUITES = [("acme", None, "eddsa-jcs-2022"), ("acme-p256", None, "ecdsa-jcs-2019"
           ("acme", "eddsa-rdfc-2022", "eddsa-rdfc-2022")]
 SUITE_IDS = [expected for _, _, expected in SUITES]
 EXAMPLES_V2 = "https://www.w3.org/ns/credentials/examples/v2"
-
-
-@pytest.fixture(scope="module")
-def stack(anvil_world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VcStack]:
-    with vc_stack(anvil_world, tmp_path_factory.mktemp("interop")) as running:
-        yield running
 
 
 def vc2(name: str, **subject: Any) -> dict[str, Any]:

@@ -11,33 +11,23 @@ revoked, then revoked; suspended, then reinstated."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from testkit.world import World
 from tests.anchor_service.vc_stack import (
     VC_V2,
     VcStack,
     did_of,
+    reference_status,
     reference_verify,
-    run_vc,
-    vc_stack,
 )
 from verifier.bitstring import status_entries, status_list_url
 from verifier.contract_types import StatusPurpose
 
 EXAMPLES_V2 = "https://www.w3.org/ns/credentials/examples/v2"
-
-
-@pytest.fixture(scope="module")
-def stack(anvil_world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VcStack]:
-    with vc_stack(anvil_world, tmp_path_factory.mktemp("interop-status")) as running:
-        yield running
 
 
 def issued(stack: VcStack, name: str) -> tuple[dict[str, Any], str]:
@@ -58,15 +48,6 @@ def issued(stack: VcStack, name: str) -> tuple[dict[str, Any], str]:
     assert entries[0]["statusListCredential"] == status_list_url(did_of(name), name, 0,
                                                                  "revocation")
     return credential, answer.headers["location"].removeprefix("/v1/credentials/")
-
-
-def reference_status(stack: VcStack, credential: dict[str, Any]) -> dict[str, Any]:
-    """What checkStatus says: {verified, error, revocation, suspension}."""
-    done = run_vc(stack, "status", credential)
-    assert done.returncode in (0, 1), done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
-    assert (done.returncode == 0) == (result["verified"] is True)
-    return result
 
 
 def change(stack: VcStack, name: str, action: str, credential_id: str) -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "encode_list",
     "parse_status_list_url",
     "status_entries",
+    "status_entries_text",
     "status_list_url",
     "words_to_bitstring",
 ]
@@ -182,7 +183,13 @@ def status_entries(urls: dict[StatusPurpose, str], index: int) -> list[dict[str,
     if type(index) is not int or not 0 <= index < STATUS_LIST_SIZE:
         raise StatusListError(f"status list index {index!r} is not in "
                               f"0..{STATUS_LIST_SIZE - 1}")
+    return status_entries_text(urls, str(index))
+
+
+def status_entries_text(urls: dict[StatusPurpose, str], index: str) -> list[dict[str, Any]]:
+    """:func:`status_entries` with the index given as the text it takes in them, unchecked:
+    for callers that put a placeholder in its place (the service's canonical template)."""
     return [{"id": f"{urls[purpose]}#{index}", "type": "BitstringStatusListEntry",
-             "statusPurpose": purpose.value, "statusListIndex": str(index),
+             "statusPurpose": purpose.value, "statusListIndex": index,
              "statusListCredential": urls[purpose]}
             for purpose in (StatusPurpose.REVOCATION, StatusPurpose.SUSPENSION)]

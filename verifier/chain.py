@@ -36,7 +36,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, overload
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from verifier.contract_types import (
@@ -60,6 +60,8 @@ __all__ = [
     "BlockInfo",
     "ChainReader",
     "JsonRpcChainReader",
+    "Lru",
+    "last_block_made_by",
 ]
 
 #: Status words read per ``statusWords`` call for one credential: an aligned window of 8 words
@@ -79,6 +81,9 @@ _MIN_SECRET_CHARS = 8
 #: the longest answer :meth:`ChainReader.entity_signing_keys` accepts.
 MAX_SIGNING_KEYS_PER_ENTITY = 64
 _T = TypeVar("_T")
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+_D = TypeVar("_D")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,25 +140,55 @@ class ChainReader(Protocol):
         ...
 
 
-class _Lru:
-    """A bounded mapping that forgets its least recently used entries (not thread-safe: the
-    reader's lock guards it)."""
+def last_block_made_by(time_of: Callable[[int], int], when: int, low: int, high: int) -> int:
+    """The last block from ``low`` to ``high`` made at or before ``when``, given that block
+    ``low`` was and block ``high`` was not (``time_of`` gives a block's time, and block times
+    never decrease): a binary search, about log2(high - low) calls of ``time_of``."""
+    while high - low > 1:  # time_of(low) <= when < time_of(high)
+        middle = (low + high) // 2
+        if time_of(middle) <= when:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+class Lru(Generic[_K, _V]):
+    """A bounded mapping that forgets its least recently used entries (not thread-safe: its
+    owner's lock guards it)."""
 
     def __init__(self, limit: int) -> None:
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
-        self._limit = limit
+        self._items: OrderedDict[_K, _V] = OrderedDict()
+        self.limit = limit
 
-    def get(self, key: Hashable) -> Any:
+    @overload
+    def get(self, key: _K) -> _V | None: ...
+
+    @overload
+    def get(self, key: _K, default: _D) -> _V | _D: ...
+
+    def get(self, key: _K, default: object = None) -> object:
+        """The value of ``key`` (now the most recently used), else ``default``."""
         value = self._items.get(key, _MISSING)
-        if value is not _MISSING:
-            self._items.move_to_end(key)
+        if value is _MISSING:
+            return default
+        self._items.move_to_end(key)
         return value
 
-    def put(self, key: Hashable, value: Any) -> None:
+    def put(self, key: _K, value: _V) -> None:
         self._items[key] = value
         self._items.move_to_end(key)
-        while len(self._items) > self._limit:
+        while len(self._items) > self.limit:
             self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def values(self) -> list[_V]:
+        return list(self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 _MISSING = object()
@@ -167,9 +202,9 @@ class _View:
         self.hash = block_hash
         self.timestamp = timestamp
         self.seen = seen  # when this head was last confirmed as the chain's head
-        self.small = _Lru(_MAX_SMALL_ENTRIES)
-        self.windows = _Lru(_MAX_WINDOWS)
-        self.lists = _Lru(_MAX_LISTS)
+        self.small: Lru[Hashable, Any] = Lru(_MAX_SMALL_ENTRIES)
+        self.windows: Lru[Hashable, Any] = Lru(_MAX_WINDOWS)
+        self.lists: Lru[Hashable, Any] = Lru(_MAX_LISTS)
 
 
 class JsonRpcChainReader:
@@ -448,7 +483,7 @@ class _PinnedReader:
     def _cached(self, cache: str, key: Hashable, read: Callable[[], _T]) -> _T:
         reader, view = self._reader, self._view
         with reader._lock:
-            found = getattr(view, cache).get(key)
+            found = getattr(view, cache).get(key, _MISSING)
         if found is not _MISSING:
             return found  # type: ignore[no-any-return]
         value = read()  # of this head, or ReorganisedError: nothing else is cached
@@ -526,16 +561,8 @@ class _PinnedReader:
         low, high = 0, view.number
         if time_of(high) <= timestamp:
             return high
-        if time_of(low) > timestamp:
-            found = None
-        else:
-            while high - low > 1:  # time_of(low) <= timestamp < time_of(high)
-                middle = (low + high) // 2
-                if time_of(middle) <= timestamp:
-                    low = middle
-                else:
-                    high = middle
-            found = low
+        found = None if time_of(low) > timestamp else \
+            last_block_made_by(time_of, timestamp, low, high)
         self._reader._confirm(view)  # every block read above is of this head's chain
         with self._reader._lock:
             for number, block in seen.items():

@@ -42,8 +42,14 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from verifier.bitstring import parse_status_list_url, words_to_bitstring
-from verifier.chain import ChainReader
-from verifier.contract_types import STATUS_LIST_SIZE, Entity, StatusPurpose, signing_key_id
+from verifier.chain import ChainReader, last_block_made_by
+from verifier.contract_types import (
+    STATUS_LIST_SIZE,
+    Entity,
+    StatusPurpose,
+    StatusWords,
+    signing_key_id,
+)
 from verifier.credential import issuer_id
 from verifier.data_integrity import verify_proof
 from verifier.did import split_verification_method
@@ -157,31 +163,23 @@ def _compare(list_credential: Mapping[str, Any], *, reader: ChainReader, registr
         raise _Disagrees(f"its signing key was not trusted at block {block_number}: "
                          f"{trust.reason}")
     words = reader.status_list_words(anchor, entity.id, status_list, block_number)
-    chain = words_to_bitstring(words.revoked if purpose is StatusPurpose.REVOCATION
-                               else words.suspended)
+    chain = _bits(words, purpose)
     if chain != bitstring:
-        differing = _differing(chain, bitstring)
-        named = ", ".join(map(str, differing[:_MAX_NAMED]))
-        more = f" and {len(differing) - _MAX_NAMED} more" if len(differing) > _MAX_NAMED else ""
-        raise _Disagrees(f"entries {named}{more} differ from the chain's {purpose.value} list "
-                         f"at block {block_number}")
+        raise _Disagrees(f"entries {_differing_named(chain, bitstring)} differ from the "
+                         f"chain's {purpose.value} list at block {block_number}")
     signed_at = _signed_block(list_credential, reader=reader, block_number=block_number,
                               block_time=block.timestamp, min_confirmations=min_confirmations)
     if signed_at != block_number:
-        later = reader.status_list_words(anchor, entity.id, status_list, signed_at)
-        then = words_to_bitstring(later.revoked if purpose is StatusPurpose.REVOCATION
-                                  else later.suspended)
+        then = _bits(reader.status_list_words(anchor, entity.id, status_list, signed_at),
+                     purpose)
         if then != chain:
-            differing = _differing(chain, then)
-            named = ", ".join(map(str, differing[:_MAX_NAMED]))
-            more = (f" and {len(differing) - _MAX_NAMED} more" if len(differing) > _MAX_NAMED
-                    else "")
             raise _Disagrees(f"it was stale when signed: it is the chain's list at block "
                              f"{block_number}, but by block {signed_at} (the last block before "
                              f"its validFrom {list_credential['validFrom']!s:.40}"
                              + (f", less {min_confirmations - 1} for confirmations"
                                 if min_confirmations > 1 else "")
-                             + f") the chain had changed entries {named}{more}")
+                             + f") the chain had changed entries "
+                             f"{_differing_named(chain, then)}")
     return {"id": list_credential.get("id"), "purpose": purpose.value,
             "blockNumber": block_number, "blockHash": "0x" + block_hash.hex(),
             "signedAtBlock": signed_at, "keyId": "0x" + key_id.hex()}
@@ -225,13 +223,7 @@ def _last_block_at(reader: ChainReader, known: int, when: int) -> int:
     low, high = known + 1, head  # made(low) <= when
     if made(high) <= when:
         return high
-    while high - low > 1:  # made(low) <= when < made(high)
-        middle = (low + high) // 2
-        if made(middle) <= when:
-            low = middle
-        else:
-            high = middle
-    return low
+    return last_block_made_by(made, when, low, high)
 
 
 def _purpose(list_credential: Mapping[str, Any], did: str, status_list: int) -> StatusPurpose:
@@ -299,6 +291,21 @@ def _signature(list_credential: Mapping[str, Any], did: str) -> bytes:
     except DataIntegrityError as exc:
         raise _Disagrees(f"its proof does not verify: {exc}") from None
     return signing_key_id(key)
+
+
+def _bits(words: StatusWords, purpose: StatusPurpose) -> bytes:
+    """The bitstring of the list of ``purpose`` in ``words``."""
+    return words_to_bitstring(words.revoked if purpose is StatusPurpose.REVOCATION
+                              else words.suspended)
+
+
+def _differing_named(left: bytes, right: bytes) -> str:
+    """The entries in which two bitstrings of one length differ, for a message: the first
+    :data:`_MAX_NAMED`, and how many more."""
+    differing = _differing(left, right)
+    named = ", ".join(map(str, differing[:_MAX_NAMED]))
+    return named + (f" and {len(differing) - _MAX_NAMED} more"
+                    if len(differing) > _MAX_NAMED else "")
 
 
 def _differing(left: bytes, right: bytes) -> list[int]:

@@ -36,6 +36,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from verifier.bitstring import MIN_LIST_BITS, bit, decode_list
+from verifier.data_integrity import VC_2_0_CONTEXT
 from verifier.errors import StatusListError
 from verifier.times import timestamp
 
@@ -43,7 +44,6 @@ __all__ = [
     "ENTRY_TYPE",
     "LIST_CREDENTIAL_TYPE",
     "LIST_TYPE",
-    "VC_V2",
     "StatusEntry",
     "StatusOutcome",
     "StatusResult",
@@ -53,8 +53,6 @@ __all__ = [
     "status_entries_of",
 ]
 
-#: The first ``@context`` of a status list credential: the Recommendation is over VC 2.0.
-VC_V2: Final = "https://www.w3.org/ns/credentials/v2"
 ENTRY_TYPE: Final = "BitstringStatusListEntry"
 LIST_CREDENTIAL_TYPE: Final = "BitstringStatusListCredential"
 LIST_TYPE: Final = "BitstringStatusList"
@@ -159,9 +157,9 @@ def list_bitstring(list_credential: Mapping[str, Any], *, purpose: str | None,
         raise _invalid("STATUS_VERIFICATION_ERROR", "the status list credential is not a JSON "
                             "object")
     context = list_credential.get("@context")
-    if not isinstance(context, list) or not context or context[0] != VC_V2:
+    if not isinstance(context, list) or not context or context[0] != VC_2_0_CONTEXT:
         raise _invalid("STATUS_VERIFICATION_ERROR", "the status list credential's "
-                            f"@context does not begin with {VC_V2} (a VC 2.0 document)")
+                            f"@context does not begin with {VC_2_0_CONTEXT} (a VC 2.0 document)")
     types = _types(list_credential.get("type"))
     for needed in ("VerifiableCredential", LIST_CREDENTIAL_TYPE):
         if needed not in types:

@@ -23,8 +23,9 @@ from anchor_service.service import build_components
 from anchor_service.settings import ServiceSettings
 from anchor_service.store import Issuer, Store
 from anchor_service.trust import IssuerTrustView
+from localchain import InProcessChain
 from testkit.net import free_port
-from testkit.world import World, give_signing_key, serve_issuer
+from testkit.world import World, build_world, give_signing_key, serve_issuer
 
 
 @dataclass
@@ -116,6 +117,21 @@ def running_service(world: World, data: Path, *, max_body_bytes: int,
             )
     finally:
         components.close()
+
+
+@contextmanager
+def service_on_fresh_chain(data: Path, *, max_body_bytes: int,
+                           **settings: Any) -> Iterator[Service]:
+    """:func:`running_service` on a world deployed on an in-process chain of its own (its
+    status positions and blocks shared with no other test module), the chain closed on
+    exit."""
+    chain = InProcessChain.start()
+    try:
+        with running_service(build_world(chain), data, max_body_bytes=max_body_bytes,
+                             **settings) as running:
+            yield running
+    finally:
+        chain.close()
 
 
 def anchor_now(client: httpx.Client, ids: list[str]) -> None:

@@ -18,9 +18,8 @@ from anchor_service.errors import StatusChangeIncompleteError
 from anchor_service.samples import make_credential
 from anchor_service.status import StatusAction, StatusChanges
 from anchor_service.store import StatusPosition
-from localchain import InProcessChain
-from testkit.world import World, build_world
-from tests.anchor_service.harness import Service, running_service
+from testkit.world import World
+from tests.anchor_service.harness import Service, service_on_fresh_chain
 from tests.anchor_service.rpc_proxy import RpcProxy
 from verifier.contract_types import StatusBits, read
 
@@ -73,13 +72,9 @@ def test_a_failure_after_a_mined_transaction_names_it(anvil_world: World) -> Non
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    chain = InProcessChain.start()
-    try:
-        with running_service(build_world(chain), tmp_path_factory.mktemp("lease"),
-                             max_body_bytes=2**20) as running:
-            yield running
-    finally:
-        chain.close()
+    with service_on_fresh_chain(tmp_path_factory.mktemp("lease"),
+                                max_body_bytes=2**20) as running:
+        yield running
 
 
 def test_a_status_change_waits_for_the_issuers_sending_lease(service: Service) -> None:

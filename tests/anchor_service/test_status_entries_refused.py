@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 
 from anchor_service.samples import make_credential
-from localchain import InProcessChain
-from testkit.world import build_world, issuer_signing_key
-from tests.anchor_service.harness import Service, running_service
+from testkit.world import issuer_signing_key
+from tests.anchor_service.harness import Service, service_on_fresh_chain
 from verifier.data_integrity import add_proof
 from verifier.multikey import Multikey
 
@@ -29,13 +28,9 @@ ENTRY = {"type": "BitstringStatusListEntry", "statusPurpose": "revocation",
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    chain = InProcessChain.start()
-    try:
-        with running_service(build_world(chain), tmp_path_factory.mktemp("entries"),
-                             max_body_bytes=2**20) as running:
-            yield running
-    finally:
-        chain.close()
+    with service_on_fresh_chain(tmp_path_factory.mktemp("entries"),
+                                max_body_bytes=2**20) as running:
+        yield running
 
 
 def _presigned(name: str, **fields: Any) -> dict[str, Any]:

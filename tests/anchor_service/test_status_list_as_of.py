@@ -18,9 +18,8 @@ from anchor_service.samples import make_credential
 from anchor_service.signing import IssuerSigner
 from anchor_service.status_lists import PAST_RENDERINGS, ChainPoint, StatusLists
 from anchor_service.store import Store
-from localchain import InProcessChain
-from testkit.world import World, build_world, issuer_signing_key, serve_issuer
-from tests.anchor_service.harness import Service, running_service
+from testkit.world import World, issuer_signing_key, serve_issuer
+from tests.anchor_service.harness import Service, service_on_fresh_chain
 
 
 def renderer(world: World, tmp_path: Path) -> tuple[StatusLists, list[int]]:
@@ -100,13 +99,9 @@ def test_the_search_takes_a_past_rendering_slot(world: World, tmp_path: Path) ->
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    chain = InProcessChain.start()
-    try:
-        with running_service(build_world(chain), tmp_path_factory.mktemp("as-of"),
-                             max_body_bytes=2**20) as running:
-            yield running
-    finally:
-        chain.close()
+    with service_on_fresh_chain(tmp_path_factory.mktemp("as-of"),
+                                max_body_bytes=2**20) as running:
+        yield running
 
 
 def test_a_future_as_of_answers_alike_on_the_list_and_status_routes(service: Service) -> None:

@@ -12,7 +12,6 @@ import gzip
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from anchor_service.status_lists import PAST_RENDERINGS, StatusLists, StatusWatc
 from anchor_service.store import Store
 from testkit.net import free_port
 from testkit.world import World, issuer_signing_key, serve_issuer
-from tests.anchor_service.vc_stack import HOST, VcStack, did_of, vc_stack
+from tests.anchor_service.vc_stack import HOST, VC_V2, VcStack, did_of
 from verifier.bitstring import bit, decode_list, words_to_bitstring
 from verifier.contract_types import (
     STATUS_LIST_SIZE,
@@ -39,14 +38,6 @@ from verifier.contract_types import (
     read,
 )
 from verifier.data_integrity import verify_proof
-
-VC_V2 = "https://www.w3.org/ns/credentials/v2"
-
-
-@pytest.fixture(scope="module")
-def stack(anvil_world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VcStack]:
-    with vc_stack(anvil_world, tmp_path_factory.mktemp("status-lists")) as running:
-        yield running
 
 
 def path(name: str, status_list: int = 0, purpose: str = "revocation") -> str:

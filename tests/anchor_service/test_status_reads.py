@@ -14,9 +14,8 @@ from anchor_service.errors import BlockReorganisedError, UnknownBlockError
 from anchor_service.samples import make_credential
 from anchor_service.status import resolve_block, status_at
 from anchor_service.store import StatusPosition
-from localchain import InProcessChain
-from testkit.world import World, build_world
-from tests.anchor_service.harness import Service, running_service
+from testkit.world import World
+from tests.anchor_service.harness import Service, service_on_fresh_chain
 from verifier.contract_types import StatusBits, encode_status_indices
 
 
@@ -46,13 +45,9 @@ def test_a_block_before_the_deployment_has_no_status(world: World) -> None:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    chain = InProcessChain.start()
-    try:
-        with running_service(build_world(chain), tmp_path_factory.mktemp("reads"),
-                             max_body_bytes=2**20) as running:
-            yield running
-    finally:
-        chain.close()
+    with service_on_fresh_chain(tmp_path_factory.mktemp("reads"),
+                                max_body_bytes=2**20) as running:
+        yield running
 
 
 def test_the_status_route_answers_404_before_the_deployment(service: Service) -> None:

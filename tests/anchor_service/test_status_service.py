@@ -25,9 +25,14 @@ from anchor_service._database import sql
 from anchor_service.samples import make_credential
 from anchor_service.status import StatusEntries, status_urls
 from anchor_service.store import Issuer, NewCredential, StatusPosition, Store
-from localchain import AnvilChain, InProcessChain
-from testkit.world import World, build_world, issuer_signing_key
-from tests.anchor_service.harness import Service, anchor_now, running_service
+from localchain import AnvilChain
+from testkit.world import World, issuer_signing_key
+from tests.anchor_service.harness import (
+    Service,
+    anchor_now,
+    running_service,
+    service_on_fresh_chain,
+)
 from verifier.bitstring import status_entries
 from verifier.chain import JsonRpcChainReader
 from verifier.contract_types import STATUS_LIST_SIZE, StatusBits, StatusPurpose, read
@@ -50,13 +55,9 @@ def service(tmp_path_factory: pytest.TempPathFactory,
     extra: dict[str, Any] = {}
     if request.param == "postgresql":
         extra["database_url"] = request.getfixturevalue("postgres").new_database()
-    chain = InProcessChain.start()
-    try:
-        with running_service(build_world(chain), tmp_path_factory.mktemp("status"),
-                             max_body_bytes=2**20, **extra) as running:
-            yield running
-    finally:
-        chain.close()
+    with service_on_fresh_chain(tmp_path_factory.mktemp("status"), max_body_bytes=2**20,
+                                **extra) as running:
+        yield running
 
 
 def _submit(client: httpx.Client, credentials: list[dict[str, Any]]) -> list[str]:

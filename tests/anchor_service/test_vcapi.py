@@ -11,13 +11,11 @@ import select
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from testkit.world import World
 from tests.anchor_service.vc_stack import (
     ROOT,
     VC_V2,
@@ -25,14 +23,7 @@ from tests.anchor_service.vc_stack import (
     did_of,
     node,
     run_vc,
-    vc_stack,
 )
-
-
-@pytest.fixture(scope="module")
-def stack(anvil_world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VcStack]:
-    with vc_stack(anvil_world, tmp_path_factory.mktemp("vcapi")) as running:
-        yield running
 
 
 def credential(name: str = "acme", **subject: Any) -> dict[str, Any]:

@@ -4,7 +4,8 @@ did:web DIDs of this service (``did:web:service.example:issuers:<name>``) and si
 registered in the registry: ``acme`` (Ed25519, eddsa-jcs-2022) and ``acme-p256`` (P-256,
 ecdsa-jcs-2019). The W3C reference implementation runs as ``node interop/vc.mjs``, resolving
 those DIDs through the served ``/issuers/<name>/did.json`` (``service.example`` stands for the
-loopback URL)."""
+loopback URL). The ``stack`` fixture (tests/conftest.py) serves one for each test module that
+asks for it."""
 
 from __future__ import annotations
 
@@ -135,7 +136,18 @@ def run_vc(stack: VcStack, command: str, document: dict[str, Any] | None,
 
 def reference_verify(stack: VcStack, credential: dict[str, Any]) -> dict[str, Any]:
     """What the reference implementation says of ``credential`` ({verified, error})."""
-    done = run_vc(stack, "verify", credential)
+    return _reference_check(stack, "verify", credential)
+
+
+def reference_status(stack: VcStack, credential: dict[str, Any]) -> dict[str, Any]:
+    """What the reference implementation's checkStatus says of ``credential``: {verified,
+    error, revocation, suspension}."""
+    return _reference_check(stack, "status", credential)
+
+
+def _reference_check(stack: VcStack, command: str, credential: dict[str, Any]) -> dict[str, Any]:
+    """The answer of ``vc.mjs COMMAND``: exit code 0 exactly when it says verified."""
+    done = run_vc(stack, command, credential)
     assert done.returncode in (0, 1), done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     assert (done.returncode == 0) == (result["verified"] is True)

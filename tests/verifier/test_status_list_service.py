@@ -7,26 +7,16 @@ agrees with the chain at that block, and a served list altered afterwards is cau
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from testkit.world import World
 from tests.anchor_service.test_status_lists import change, fetch, wait_for_change
-from tests.anchor_service.vc_stack import VC_V2, VcStack, did_of, vc_stack
+from tests.anchor_service.vc_stack import VC_V2, VcStack, did_of
 from tests.verifier.published import flip
 from tests.verifier.wallet import trust_of
 from verifier.bitstring import decode_list, encode_list
 from verifier.chain import JsonRpcChainReader
 from verifier.receipt import Bundle
 from verifier.verify import CheckStatus, VerificationReport, verify
-
-
-@pytest.fixture(scope="module")
-def stack(anvil_world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VcStack]:
-    with vc_stack(anvil_world, tmp_path_factory.mktemp("verify-lists")) as running:
-        yield running
 
 
 def _issued_bundle(stack: VcStack, name: str = "acme") -> Bundle:
