@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from itertools import groupby
 from typing import Any, Final
@@ -37,6 +36,7 @@ from anchor_service.errors import (
 )
 from anchor_service.store import CredentialRecord, Issuer, StatusPosition
 from verifier.bitstring import status_entries_text, status_list_url
+from verifier.chain import last_block_made_by
 from verifier.contract_types import (
     STATUS_LIST_WORDS,
     StatusBits,
@@ -47,6 +47,7 @@ from verifier.contract_types import (
 )
 from verifier.credential import canonicalize
 from verifier.errors import StatusListError, VerifierError
+from verifier.times import timestamp
 
 __all__ = [
     "MAX_INDICES_PER_TRANSACTION",
@@ -274,22 +275,22 @@ def status_at(w3: Web3, anchor: Contract, entity_id: int, position: StatusPositi
     return bits
 
 
-_UNIX: Final = re.compile(r"[0-9]{1,12}")
+_UNIX: Final = re.compile(r"0|[1-9][0-9]{0,9}")
+_MAX_TIME_CHARS: Final = 40  # an RFC 3339 date-time with fractions and an offset is 32
 
 
 def parse_as_of(text: str) -> int:
-    """A time given as unix seconds or RFC 3339 (with a time zone), as unix seconds;
-    :class:`ValueError` otherwise."""
+    """An ``asOf`` (the status route's and the published lists'): Unix seconds, or an RFC 3339
+    date-time with a time zone, as Unix seconds; :class:`ValueError` otherwise."""
     if _UNIX.fullmatch(text):
         return int(text)
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        if len(text) <= _MAX_TIME_CHARS and "T" in text.upper():
+            return timestamp(text)
     except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None or "T" not in text.upper():
-        raise ValueError(f"{text[:40]!r} is neither unix seconds nor an RFC 3339 date-time "
-                         "with a time zone (such as 2027-06-01T12:00:00Z)")
-    return int(parsed.timestamp())
+        pass
+    raise ValueError(f"{text[:40]!r} is not a time: give RFC 3339 with a time zone "
+                     "(2026-01-31T12:00:00Z) or Unix seconds")
 
 
 def resolve_block(w3: Web3, confirmations: int, *, block: int | None = None,
@@ -318,19 +319,15 @@ def resolve_block(w3: Web3, confirmations: int, *, block: int | None = None,
                     f"{latest.timestamp}): the status then is not settled yet")
             return latest
         # The search starts at block ``first`` (the anchor's deployment: no status before).
-        low, high = min(first, head), head  # invariant: the answer is in [low, high]
+        low, high = min(first, head), head
         earliest = _block(w3, low)
         if as_of < earliest.timestamp:
             raise UnknownBlockError(f"time {as_of} is before block {low} (at "
                                     f"{earliest.timestamp}), the first one searched: the "
                                     "chain's first block, or the anchor's deployment")
-        while low < high:
-            middle = (low + high + 1) // 2
-            if _block(w3, middle).timestamp <= as_of:
-                low = middle
-            else:
-                high = middle - 1
-        return _block(w3, low)
+        # time(low) <= as_of < time(head): as_of is before the latest confirmed block's time.
+        return _block(w3, last_block_made_by(lambda number: _block(w3, number).timestamp,
+                                             as_of, low, high))
     except (Web3Exception, OSError) as exc:
         if isinstance(exc, BlockNotFound):
             raise UnknownBlockError(f"the chain node has no such block: {exc}") from None

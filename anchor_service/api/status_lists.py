@@ -13,7 +13,6 @@ read: the route is as cheap as the service's health check."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any, Final
 
 from fastapi import APIRouter, Query, Request
@@ -24,6 +23,7 @@ from anchor_service.api.errors import ApiError, BusyError
 from anchor_service.api.schemas import error_responses
 from anchor_service.errors import StatusListRequestError
 from anchor_service.service import Components
+from anchor_service.status import parse_as_of
 from anchor_service.status_lists import RenderedList, StatusLists
 from verifier.contract_types import StatusPurpose
 
@@ -123,19 +123,11 @@ def _block_of(lists: StatusLists, block: str | None, as_of: str | None) -> int:
 
 
 def _time(text: str) -> int:
-    """Unix seconds of an ``asOf``: digits (Unix seconds) or RFC 3339 with a time zone."""
-    if _NUMBER.fullmatch(text):
-        return int(text)
+    """Unix seconds of an ``asOf`` (:func:`anchor_service.status.parse_as_of`)."""
     try:
-        when = datetime.fromisoformat(text) if len(text) <= 40 and "T" in text.upper() \
-            else None
-    except ValueError:
-        when = None
-    if when is None or when.tzinfo is None:
-        raise StatusListRequestError(
-            400, "invalid_request", f"asOf: {text[:40]!r} is not a time: give RFC 3339 with "
-            "a time zone (2026-01-31T12:00:00Z) or Unix seconds")
-    return int(when.timestamp())
+        return parse_as_of(text)
+    except ValueError as exc:
+        raise StatusListRequestError(400, "invalid_request", f"asOf: {exc}") from None
 
 
 def _response(request: Request, found: RenderedList, now: float) -> Response:
