@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from hashlib import sha256
 from typing import Any, Final, TypeVar
@@ -174,12 +174,7 @@ async def verify_credential(request: Request, components: ComponentsDep) -> Resp
     false, ``errors`` saying why) for one that does not (a credential not anchored yet is
     one), and 400 with an error for a request that is not the VC-API's shape.
     ``options.checks`` ``["proof"]`` checks the issuer's proof alone, with no anchor."""
-    try:
-        async with _public_verification(request, components) as body:
-            result = await run_in_threadpool(_verify_credential_request, components, body)
-    except BusyError as busy:
-        return busy.response()
-    return _json(request, result, 200 if result["verified"] else 400)
+    return await _verification(request, components, _verify_credential_request)
 
 
 @router.post(PRESENTATION_VERIFY_PATH, response_model=PresentationResult,
@@ -194,9 +189,17 @@ async def verify_presentation(request: Request, components: ComponentsDep) -> Re
     result when everything verifies, 400 with the result when something does not, 400 with
     an error for a request that is not the VC-API's shape, 413 beyond
     :data:`MAX_PRESENTED_CREDENTIALS` credentials."""
+    return await _verification(request, components, _verify_presentation_request)
+
+
+async def _verification(request: Request, components: Components,
+                        check: Callable[[Components, bytes], dict[str, Any]]) -> Response:
+    """A public VC-API verification: the body read within the public verification limits,
+    ``check`` run off the event loop, 200 when verified and 400 with the result when not
+    (503 when the verification slots are taken)."""
     try:
         async with _public_verification(request, components) as body:
-            result = await run_in_threadpool(_verify_presentation_request, components, body)
+            result = await run_in_threadpool(check, components, body)
     except BusyError as busy:
         return busy.response()
     return _json(request, result, 200 if result["verified"] else 400)
