@@ -19,6 +19,8 @@ __all__ = [
     "KeyLoadError",
     "MissingExtraError",
     "NotAnchoredError",
+    "RecognitionInputError",
+    "RecognitionRefusedError",
     "RevertError",
     "SchemaMismatchError",
     "SigningError",
@@ -199,3 +201,26 @@ class StatusListRequestError(AnchorServiceError):
         self.http_status = http_status
         self.error_code = error_code
         self.detail = detail
+
+
+class RecognitionInputError(AnchorServiceError):
+    """An entity or recognition named that the registry does not have, or a reference that is
+    neither an id nor a DID (CLI exit 2, HTTP 404/422). Raised by
+    :mod:`anchor_service.recognitions`."""
+
+    def __init__(self, message: str, *, not_found: bool = False) -> None:
+        super().__init__(message)
+        self.not_found = not_found
+
+
+class RecognitionRefusedError(AnchorServiceError):
+    """The registry refused to record or withdraw a recognition; the message says why in
+    words. ``name`` is the contract's error, ``http_status`` and ``code`` its HTTP form.
+    Raised by :mod:`anchor_service.recognitions`."""
+
+    def __init__(self, message: str, name: str, *, http_status: int = 409,
+                 code: str = "refused") -> None:
+        super().__init__(message)
+        self.name = name
+        self.http_status = http_status
+        self.code = code

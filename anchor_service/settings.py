@@ -66,6 +66,21 @@ class ServiceSettings(BaseSettings):
     verify_per_client: int = Field(4, ge=1, le=10_000, description="verifications in flight "
                                    "at most from one client address (its share of "
                                    "verify_concurrency)")
+    portfolio_concurrency: int = Field(2, ge=1, le=64, description="POST "
+                                       "/v1/portfolios/verify requests in flight at most "
+                                       "(each also takes a verification slot, and runs its "
+                                       "credentials on 4 threads of its own); beyond, 503 "
+                                       "with Retry-After, without reading the body")
+    portfolio_per_client: int = Field(1, ge=1, le=64, description="portfolio verifications "
+                                      "in flight at most from one client address (its share "
+                                      "of portfolio_concurrency)")
+    # At most verifier.portfolio.MAX_PORTFOLIO_ENTRIES, the library's own bound (not imported:
+    # the settings load without the verification stack).
+    portfolio_max_entries: int = Field(200, ge=1, le=500, description="credentials in one "
+                                       "POST /v1/portfolios/verify at most (422 beyond)")
+    portfolio_deadline_seconds: float = Field(30.0, gt=0, le=3600, description="seconds a "
+                                              "portfolio's verification may take: credentials "
+                                              "not started by then are reported not_checked")
     verify_head_max_age: float = Field(1.0, ge=0, description="seconds the shared "
                                        "verification reader uses a chain head before asking "
                                        "for it again: how far verifications may lag behind "

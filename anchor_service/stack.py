@@ -8,6 +8,8 @@
    ``did:web:localhost:issuers:demo-university``, whose DID document this service
    serves at ``/issuers/demo-university/did.json`` (a stack made by an earlier release keeps
    its issuer's DID);
+   and a demo alliance (:mod:`anchor_service.demo_alliance`): the body "Demo Alliance" with
+   three universities under it, served like the demo issuer, and recognitions among them;
 4. the issuer key in an encrypted keystore in ``<data>/keys``, and the issuer's Ed25519
    signing key, encrypted there too and registered on chain: the stack signs the
    credentials it accepts (eddsa-jcs-2022);
@@ -45,6 +47,7 @@ from anchor_service.chain import (
     deploy,
     load_deployment,
 )
+from anchor_service.demo_alliance import seed_alliance
 from anchor_service.errors import ContractVersionError, MissingExtraError
 from anchor_service.keystore import write_keystore
 from anchor_service.logs import configure_logging
@@ -94,7 +97,7 @@ def run_stack(data_dir: Path, *, port: int = 8080, chain_port: int = 8545,
     chain = AnvilChain.start(port=chain_port, state_path=data_dir / "chain" / "state.json")
     try:
         w3 = chain.w3
-        admin, body, issuer_key = chain.accounts[:3]
+        admin, body, issuer_key, alliance_key, *universities = chain.accounts[:7]
         deployment, fresh = _deployment(data_dir / "deployment.json", Transactor(w3, admin))
         _trust_file(data_dir / "trust.json", deployment)
         keys = data_dir / "keys"
@@ -112,7 +115,11 @@ def run_stack(data_dir: Path, *, port: int = 8080, chain_port: int = 8545,
                                       key_address=issuer_key.address, did=did)
             issuer = _demo_signing_key(store, issuer, deployment, Transactor(w3, body),
                                        SigningKeys(keys, password), fresh=fresh)
-            tokens = _demo_tokens(data_dir / "demo-tokens.json", store, issuer.id)
+            alliance = seed_alliance(deployment, Transactor(w3, admin), body_key=alliance_key,
+                                     university_keys=universities, store=store, keys=keys,
+                                     password=password, fresh=fresh)
+            tokens = _demo_tokens(data_dir / "demo-tokens.json", store, issuer.id,
+                                  {uni.name: uni.id for uni in alliance.universities})
         finally:
             store.close()
         settings = ServiceSettings(
@@ -120,7 +127,8 @@ def run_stack(data_dir: Path, *, port: int = 8080, chain_port: int = 8545,
             database_url=f"sqlite:///{database}", keystore_dir=keys,
             keystore_password=password, port=port, batch_max_age=5.0, log_json=False,
         )
-        _print_session(settings, tokens, data_dir / "trust.json", issuer.did)
+        _print_session(settings, tokens, data_dir / "trust.json", issuer.did,
+                       alliance.summary(tokens))
         # uvicorn re-raises SIGTERM after its graceful shutdown; make that an exception so
         # that the chain below is closed (and its state written) rather than orphaned.
         signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -213,14 +221,22 @@ def _demo_signing_key(store: Store, issuer: Issuer, deployment: Deployment, body
     return store.set_signing_key(issuer.id, key.multibase, "eddsa-jcs-2022")
 
 
-def _demo_tokens(path: Path, store: Store, issuer_id: int) -> dict[str, str]:
+def _demo_tokens(path: Path, store: Store, issuer_id: int,
+                 universities: dict[str, int] | None = None) -> dict[str, str]:
+    """The stack's API tokens: admin, the demo issuer's ("issuer") and one per alliance
+    university (by its name); those a file from an earlier start lacks are added to it."""
+    tokens: dict[str, str] = {}
     if path.exists():
         tighten_if_exists(path)  # written by an older version, or copied in
-        tokens: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
-        return tokens
-    tokens = {"admin": store.add_token(role="admin"),
-              "issuer": store.add_token(role="issuer", issuer_id=issuer_id)}
-    write_private(path, json.dumps(tokens, indent=2) + "\n")
+        tokens = json.loads(path.read_text(encoding="utf-8"))
+    wanted = {"admin": None, "issuer": issuer_id, **(universities or {})}
+    missing = [name for name in wanted if name not in tokens]
+    for name in missing:
+        owner = wanted[name]
+        tokens[name] = (store.add_token(role="admin") if owner is None
+                        else store.add_token(role="issuer", issuer_id=owner))
+    if missing:
+        write_private(path, json.dumps(tokens, indent=2) + "\n")
     return tokens
 
 
@@ -234,7 +250,7 @@ def _trust_file(path: Path, deployment: Deployment) -> None:
 
 
 def _print_session(settings: ServiceSettings, tokens: dict[str, str], trust: Path,
-                   did: str) -> None:
+                   did: str, alliance: str) -> None:
     url = f"http://{settings.host}:{settings.port}"
     print(f"""
 microcred-anchor is starting on {url} (chain {settings.rpc_url})
@@ -250,4 +266,6 @@ Try it (another terminal):
        -d '{{"credentials": [{{"id": "urn:demo:1", "issuer": {{"id": "{did}"}}}}]}}'
   curl -s -X POST {url}/v1/batches -H "Authorization: Bearer $TOKEN"      # anchor now
   curl -s {url}/v1/credentials/<id>/receipt -H "Authorization: Bearer $TOKEN"
+
+{alliance}
 """, file=sys.stderr, flush=True)

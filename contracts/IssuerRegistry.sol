@@ -37,6 +37,11 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
     ///         signing-key views (and the DID documents built from them) to 64 entries.
     uint256 public constant MAX_SIGNING_KEYS_PER_ENTITY = 64;
 
+    /// @notice Maximum number of recognitions one entity ever records of another (withdrawn
+    ///         ones count), which bounds {recognisedAt}: a change is a withdrawal and a new
+    ///         recognition, so 16 allow eight changes of terms.
+    uint256 public constant MAX_RECOGNITIONS_PER_PAIR = 16;
+
     uint40 private constant _FOREVER = type(uint40).max;
 
     /// @dev One storage slot: everything the trust check needs about an entity.
@@ -63,6 +68,18 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
         bytes3 keyTail; // signing keys: the Multikey's bytes after its first 32; else 0
     }
 
+    /// @dev A recognition in two slots; the first holds all that {recognisedAt} reads. Who
+    ///      recorded it is in its event.
+    struct RecognitionRecord {
+        uint32 scope;
+        uint40 validFrom;
+        uint40 validUntil;
+        uint40 withdrawnAt; // 0: not withdrawn
+        uint40 recordedAt;
+        uint64 recogniserId;
+        uint64 subjectId;
+    }
+
     uint64 private _entityCount;
     mapping(uint64 id => EntityRecord) private _entities;
     mapping(uint64 id => string) private _dids;
@@ -78,6 +95,9 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
     mapping(bytes32 keyId => bytes32) private _signingKeyHeads; // the Multikey's first 32 bytes
     mapping(uint64 id => bytes32[]) private _entitySigningKeys;
     uint32 private _signingKeyCount;
+    uint64 private _recognitionCount;
+    mapping(uint64 id => RecognitionRecord) private _recognitions;
+    mapping(uint128 pair => uint64[]) private _pairRecognitions; // recogniser << 64 | subject
 
     /// @notice Deploys the registry with `initialAdmin` as top and root administrator.
     /// @param adminTransferDelay Seconds a new top administrator must wait before accepting.
@@ -287,6 +307,102 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
         emit SigningKeyRevoked(keyId, effective, msg.sender);
     }
 
+    // -------------------------------------------------------------- recognitions
+
+    /// @inheritdoc IIssuerRegistry
+    function recognise(uint64 recogniserId, uint64 subjectId, uint32 scope, uint40 validFrom, uint40 validUntil)
+        external
+        returns (uint64 id)
+    {
+        if (!_isTrustedKeyOf(msg.sender, recogniserId)) revert NotAuthorized(msg.sender, recogniserId);
+        _existing(subjectId);
+        if (subjectId == recogniserId) revert SelfRecognition(subjectId);
+        if (scope == 0 || scope & ~SCOPE_ALL != 0) revert InvalidScope(scope, SCOPE_ALL);
+        if (validUntil == 0) validUntil = _FOREVER;
+        if (validUntil <= validFrom) revert InvalidValidity(validFrom, validUntil);
+        uint64[] storage ids = _pairRecognitions[_pair(recogniserId, subjectId)];
+        if (ids.length >= MAX_RECOGNITIONS_PER_PAIR) {
+            revert TooManyRecognitions(recogniserId, subjectId, MAX_RECOGNITIONS_PER_PAIR);
+        }
+        id = ++_recognitionCount;
+        _recognitions[id] = RecognitionRecord({
+            scope: scope,
+            validFrom: validFrom,
+            validUntil: validUntil,
+            withdrawnAt: 0,
+            recordedAt: uint40(block.timestamp),
+            recogniserId: recogniserId,
+            subjectId: subjectId
+        });
+        ids.push(id);
+        emit RecognitionRecorded(id, recogniserId, subjectId, scope, validFrom, validUntil, msg.sender);
+    }
+
+    /// @inheritdoc IIssuerRegistry
+    function withdrawRecognition(uint64 id) external {
+        RecognitionRecord storage record = _existingRecognition(id);
+        uint64 recogniserId = record.recogniserId;
+        if (!_isTrustedKeyOf(msg.sender, recogniserId)) revert NotAuthorized(msg.sender, recogniserId);
+        if (record.withdrawnAt != 0) revert RecognitionAlreadyWithdrawn(id, record.withdrawnAt);
+        // From the next second, as status changes: credentials anchored earlier in this second
+        // stay recognised.
+        uint40 withdrawnAt = uint40(block.timestamp) + 1;
+        record.withdrawnAt = withdrawnAt;
+        emit RecognitionWithdrawn(id, recogniserId, record.subjectId, withdrawnAt, msg.sender);
+    }
+
+    /// @inheritdoc IIssuerRegistry
+    function recognition(uint64 id) external view returns (Recognition memory) {
+        RecognitionRecord storage record = _existingRecognition(id);
+        return Recognition({
+            id: id,
+            recogniserId: record.recogniserId,
+            subjectId: record.subjectId,
+            scope: record.scope,
+            validFrom: record.validFrom,
+            validUntil: record.validUntil,
+            recordedAt: record.recordedAt,
+            withdrawnAt: record.withdrawnAt
+        });
+    }
+
+    /// @inheritdoc IIssuerRegistry
+    function recognitionCount() external view returns (uint64) {
+        return _recognitionCount;
+    }
+
+    /// @inheritdoc IIssuerRegistry
+    function recognitionIdsBetween(uint64 recogniserId, uint64 subjectId) external view returns (uint64[] memory) {
+        return _pairRecognitions[_pair(recogniserId, subjectId)];
+    }
+
+    /// @inheritdoc IIssuerRegistry
+    function recognisedAt(uint64 recogniserId, uint64 subjectId, uint32 kind, uint40 when)
+        external
+        view
+        returns (RecognitionAnswer memory answer)
+    {
+        _existing(recogniserId);
+        _existing(subjectId);
+        // Exactly one known bit: a credential is of one kind.
+        if (kind == 0 || kind & (kind - 1) != 0 || kind & ~SCOPE_ALL != 0) revert InvalidScope(kind, SCOPE_ALL);
+        if (recogniserId == subjectId) {
+            return RecognitionAnswer({
+                recognised: true, recognitionId: 0, recogniserId: recogniserId, subjectId: subjectId
+            });
+        }
+        for (uint64 recogniser = recogniserId; recogniser != 0; recogniser = _entities[recogniser].parentId) {
+            for (uint64 subject = subjectId; subject != 0; subject = _entities[subject].parentId) {
+                uint64 found = _recognitionCovering(recogniser, subject, kind, when);
+                if (found != 0) {
+                    return RecognitionAnswer({
+                        recognised: true, recognitionId: found, recogniserId: recogniser, subjectId: subject
+                    });
+                }
+            }
+        }
+    }
+
     // --------------------------------------------------------------------- views
 
     /// @inheritdoc IIssuerRegistry
@@ -457,7 +573,7 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IIssuerRegistry
     function version() external pure returns (string memory) {
-        return "2.0.0";
+        return "2.1.0";
     }
 
     // ------------------------------------------------------------------ internal
@@ -641,6 +757,34 @@ contract IssuerRegistry is IIssuerRegistry, AccessControlDefaultAdminRules {
             EntityRecord storage record = _entities[id];
             if (record.status != Status.Active) return id;
             id = record.parentId;
+        }
+        return 0;
+    }
+
+    function _existingRecognition(uint64 id) private view returns (RecognitionRecord storage record) {
+        record = _recognitions[id];
+        if (record.recogniserId == 0) revert UnknownRecognition(id);
+    }
+
+    function _pair(uint64 recogniserId, uint64 subjectId) private pure returns (uint128) {
+        return (uint128(recogniserId) << 64) | subjectId;
+    }
+
+    /// @dev The newest recognition `recogniser` recorded of `subject` that covers a credential
+    ///      of `kind` issued at `when`, or 0.
+    function _recognitionCovering(uint64 recogniser, uint64 subject, uint32 kind, uint40 when)
+        private
+        view
+        returns (uint64)
+    {
+        uint64[] storage ids = _pairRecognitions[_pair(recogniser, subject)];
+        for (uint256 i = ids.length; i > 0; --i) {
+            RecognitionRecord storage record = _recognitions[ids[i - 1]];
+            uint40 withdrawnAt = record.withdrawnAt;
+            if (
+                record.scope & kind != 0 && when >= record.validFrom && when < record.validUntil
+                    && (withdrawnAt == 0 || when < withdrawnAt)
+            ) return ids[i - 1];
         }
         return 0;
     }

@@ -1,6 +1,8 @@
 """Gas used by every state-changing operation of the contracts, against the targets, and
-the gas of the status reads (one word, a whole list in one eth_call). Prints a table; asserts
-nothing (the contract tests assert the targets); exits 1 when a target is missed.
+the gas of the status reads (one word, a whole list in one eth_call) and of the recognition
+query (recognisedAt, up to its worst case: the deepest recogniser and subject chains, every
+pair holding the most recognitions, none covering). Prints a table; asserts nothing (the
+contract tests assert the targets); exits 1 when a target is missed.
 
     python scripts/gas_report.py              # on the in-process chain
     python scripts/gas_report.py --anvil      # on a real anvil node
@@ -19,11 +21,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
 from anchor_service.chain import REGISTRY, Transactor, sign_anchor
 from anchor_service.chain import accredit as register_entity
 from localchain import AnvilChain, InProcessChain, LocalChain
 from testkit.world import World, build_world
 from verifier.contract_types import (
+    ALL_SCOPES,
     STATUS_LIST_WORDS,
     Kind,
     Scope,
@@ -109,16 +115,17 @@ def _report(chain: LocalChain, label: str) -> int:
     )
 
     status = _status_rows(w, gas)
+    recognition, recognition_ok = _recognition_rows(w, gas)
 
     print(f"gas report on {label}, contracts {w.registry.functions.version().call()}")
     print(f"{'operation':<58} {'gas':>11}  target")
     for name, value, target in rows:
         print(f"{name:<58} {value:>11,}  {target}")
-    for name, figure, target in status.derived:
+    for name, figure, target in status.derived + recognition:
         print(f"{name:<58} {figure:>11}  {target}")
     ok = (used <= ANCHOR_TARGET and status.first <= FIRST_INDEX_TARGET
           and max(status.extra) <= EXTRA_INDEX_TARGET and status.bulk_transactions <= BULK_TX_TARGET
-          and status.whole_list < status.call_cap)
+          and status.whole_list < status.call_cap and recognition_ok)
     print("targets met" if ok else "TARGETS MISSED")
     return 0 if ok else 1
 
@@ -192,6 +199,80 @@ def _status_rows(w: World, gas: Callable[..., int]) -> _StatusFigures:
         ("statusWords, whole list: 512 words x 2 (eth_call estimate)", f"{whole:,}",
          f"< the node's call cap ({cap:,}, its block gas limit)"),
     ])
+
+
+def _funded(w: World) -> LocalAccount:
+    """A fresh account with 1 ether from the root administrator (the chains have only ten
+    development accounts)."""
+    account: LocalAccount = Account.create()
+    w3 = w.chain.w3
+    signed = w.admin.sign_transaction({
+        "to": account.address, "value": 10**18, "gas": 21_000, "gasPrice": w3.eth.gas_price,
+        "nonce": w3.eth.get_transaction_count(w.admin.address, "pending"),
+        "chainId": w3.eth.chain_id})
+    w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
+    return account
+
+
+def _chain_of_entities(w: World, name: str) -> list[tuple[int, LocalAccount]]:
+    """The deepest chain the registry allows (MAX_DEPTH entities: three bodies, each under the
+    one before, and an issuer at the bottom), each with a key of its own: (id, key), top
+    first."""
+    depth = int(w.registry.functions.MAX_DEPTH().call())
+    chain: list[tuple[int, LocalAccount]] = []
+    for level in range(depth):
+        parent, by = (0, w.admin) if not chain else chain[-1]
+        kind = Kind.TRUSTED_ISSUER if level == depth - 1 else Kind.ACCREDITATION_BODY
+        entity_id = register_entity(Transactor(w.chain.w3, by), w.registry, parent=parent,
+                                    kind=kind, did=f"did:web:{name}-{level}.example",
+                                    scope=ALL_SCOPES, metadata_uri="",
+                                    metadata_hash=b"\0" * 32)
+        key = _funded(w)
+        Transactor(w.chain.w3, by).transact(w.registry.functions.addKey(entity_id, key.address,
+                                                                        0, 0))
+        chain.append((entity_id, key))
+    return chain
+
+
+def _recognition_rows(w: World, gas: Callable[..., int]
+                      ) -> tuple[list[tuple[str, str, str]], bool]:
+    """recognise and withdrawRecognition, and recognisedAt's gas (eth_call estimates): a
+    direct answer, and the worst case: MAX_DEPTH x MAX_DEPTH pairs of the deepest chains
+    (every pair the query reads), each holding MAX_RECOGNITIONS_PER_PAIR recognitions of
+    another kind, so that every one is read and none answers. The rows, and whether the worst
+    case stays under the node's cap on a call's gas."""
+    reg = w.registry.functions
+    recognisers, subjects = _chain_of_entities(w, "recogniser"), _chain_of_entities(w, "subject")
+    per_pair = int(reg.MAX_RECOGNITIONS_PER_PAIR().call())
+    bottom, bottom_key = recognisers[-1]
+    issuer = subjects[-1][0]
+    non_formal = int(Scope.NON_FORMAL)
+    gas("registry.recognise (a pair's first)", bottom_key,
+        reg.recognise(bottom, issuer, non_formal, 0, 0))
+    for recogniser, key in recognisers:
+        for subject, _ in subjects:
+            recorded = len(reg.recognitionIdsBetween(recogniser, subject).call())
+            for count in range(recorded, per_pair):
+                call = reg.recognise(recogniser, subject, non_formal, 0, 0)
+                if (recogniser, subject, count) == (bottom, issuer, per_pair - 1):
+                    gas(f"registry.recognise (a pair's {per_pair}th)", key, call)
+                else:
+                    Transactor(w.chain.w3, key).transact(call)
+    when = w.now()
+    worst = int(reg.recognisedAt(bottom, issuer, int(Scope.FORMAL_DEGREE), when).estimate_gas())
+    if reg.recognisedAt(bottom, issuer, int(Scope.FORMAL_DEGREE), when).call()[0]:
+        raise SystemExit("gas_report: the worst case of recognisedAt answered recognised")
+    newest = int(reg.recognitionCount().call())
+    direct = int(reg.recognisedAt(recognisers[0][0], subjects[0][0], non_formal,
+                                  when).estimate_gas())
+    gas("registry.withdrawRecognition", bottom_key, reg.withdrawRecognition(newest))
+    cap = int(w.chain.w3.eth.get_block("latest")["gasLimit"])
+    depth = len(recognisers)
+    return [
+        ("recognisedAt, direct, newest answers (eth_call estimate)", f"{direct:,}", ""),
+        (f"recognisedAt, worst: {depth}x{depth} pairs x {per_pair}, none (eth_call)",
+         f"{worst:,}", f"< the node's call cap ({cap:,})"),
+    ], worst < cap
 
 
 # How IssuerRegistry.sol stores a signing key's public key, and the two alternatives measured

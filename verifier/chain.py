@@ -44,6 +44,9 @@ from verifier.contract_types import (
     STATUS_LIST_WORDS,
     AnchorInfo,
     Entity,
+    Recognition,
+    RecognitionAnswer,
+    Scope,
     SigningKeyInfo,
     StatusWords,
     Trust,
@@ -55,6 +58,7 @@ from verifier.errors import ChainReadError, ContractTypeError, PastStateError, R
 from verifier.text import UNSAFE
 
 __all__ = [
+    "MAX_RECORDER_BLOCKS",
     "MAX_SIGNING_KEYS_PER_ENTITY",
     "STATUS_WINDOW_WORDS",
     "BlockInfo",
@@ -80,6 +84,12 @@ _MIN_SECRET_CHARS = 8
 #: ``IssuerRegistry.MAX_SIGNING_KEYS_PER_ENTITY``: the most signing keys an entity has, hence
 #: the longest answer :meth:`ChainReader.entity_signing_keys` accepts.
 MAX_SIGNING_KEYS_PER_ENTITY = 64
+_MAX_UINT40 = 2**40 - 1
+#: The most blocks sharing one timestamp that :meth:`ChainReader.recognition_recorder`
+#: searches for a recognition's event: one ``eth_getLogs`` request stays small (chains make
+#: a block every second or more; a node that makes many per second is refused, not scanned).
+MAX_RECORDER_BLOCKS = 64
+_MAX_UINT64 = 2**64 - 1
 _T = TypeVar("_T")
 _K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")
@@ -137,6 +147,34 @@ class ChainReader(Protocol):
     def entity_signing_keys(self, registry: str, entity_id: int) -> tuple[SigningKeyInfo, ...]:
         """Every signing key ever added to entity ``entity_id``, in the order added (at most
         the registry's ``MAX_SIGNING_KEYS_PER_ENTITY``, one call)."""
+        ...
+
+    def entity_id_by_did(self, registry: str, did: str) -> int:
+        """The id of the entity whose DID is ``did`` (compared byte for byte), 0 when no
+        entity has it."""
+        ...
+
+    def recognised_at(self, registry: str, recogniser_id: int, subject_id: int, kind: Scope,
+                      when: int, *, at_block: int | None = None) -> RecognitionAnswer:
+        """Whether entity ``recogniser_id`` recognises the credentials of kind ``kind`` (one
+        scope bit) that entity ``subject_id`` issued at ``when`` (the registry's
+        ``recognisedAt``: directly, or through a body above either), now or as the registry
+        stood at block ``at_block``."""
+        ...
+
+    def recognition(self, registry: str, recognition_id: int,
+                    at_block: int | None = None) -> Recognition:
+        """The recognition with id ``recognition_id``, now or at block ``at_block`` (a failed
+        read when there is none)."""
+        ...
+
+    def recognition_recorder(self, registry: str, recognition_id: int, recorded_at: int,
+                             at_block: int | None = None) -> str:
+        """The account that recorded recognition ``recognition_id`` (its
+        ``RecognitionRecorded`` event's ``recordedBy``), searched in the blocks made at
+        ``recorded_at`` (the recognition's ``recordedAt``), up to block ``at_block`` when
+        given. A failed read when those blocks are more than
+        :data:`MAX_RECORDER_BLOCKS`, or hold no such event."""
         ...
 
 
@@ -471,6 +509,24 @@ class JsonRpcChainReader:
     def entity_signing_keys(self, registry: str, entity_id: int) -> tuple[SigningKeyInfo, ...]:
         return self._retried(lambda pinned: pinned.entity_signing_keys(registry, entity_id))
 
+    def entity_id_by_did(self, registry: str, did: str) -> int:
+        return self._retried(lambda pinned: pinned.entity_id_by_did(registry, did))
+
+    def recognised_at(self, registry: str, recogniser_id: int, subject_id: int, kind: Scope,
+                      when: int, *, at_block: int | None = None) -> RecognitionAnswer:
+        return self._retried(lambda pinned: pinned.recognised_at(
+            registry, recogniser_id, subject_id, kind, when, at_block=at_block))
+
+    def recognition(self, registry: str, recognition_id: int,
+                    at_block: int | None = None) -> Recognition:
+        return self._retried(lambda pinned: pinned.recognition(registry, recognition_id,
+                                                               at_block))
+
+    def recognition_recorder(self, registry: str, recognition_id: int, recorded_at: int,
+                             at_block: int | None = None) -> str:
+        return self._retried(lambda pinned: pinned.recognition_recorder(
+            registry, recognition_id, recorded_at, at_block))
+
 
 class _PinnedReader:
     """A :class:`ChainReader` of one head's state, sharing that head's cache with every
@@ -709,6 +765,120 @@ class _PinnedReader:
             return keys
 
         return self._cached("small", ("signing keys", registry.lower(), entity_id), read)
+
+    def entity_id_by_did(self, registry: str, did: str) -> int:
+        """The id of the entity with DID ``did`` as this head knows it, 0 when none (one
+        call, cached per head)."""
+        reader = self._reader
+        if not isinstance(did, str):
+            raise ChainReadError(f"a DID is a string, not {did!r:.80}")
+
+        def read() -> int:
+            functions = reader._contract(registry, reader._registry_abi, "registry").functions
+            value = reader._eth_call(self._view, "the entity of a DID",
+                                     functions.entityIdByDid(did), self._head_block())
+            if type(value) is not int or not 0 <= value <= _MAX_UINT64:
+                raise ChainReadError("cannot read the entity of a DID: the node answered "
+                                     f"{value!r:.80}")
+            return value
+
+        return self._cached("small", ("entity by did", registry.lower(), did), read)
+
+    def recognised_at(self, registry: str, recogniser_id: int, subject_id: int, kind: Scope,
+                      when: int, *, at_block: int | None = None) -> RecognitionAnswer:
+        """The registry's answer to "does ``recogniser_id`` recognise kind ``kind`` of
+        ``subject_id``'s credentials issued at ``when``?", as this head knows it or as the
+        registry stood at ``at_block`` (a block of this head's chain; a past one needs a node
+        that keeps past state): one call, cached per head and block. A kind that is not one
+        scope bit, or a time outside uint40, is the caller's mistake, refused before any
+        request."""
+        reader = self._reader
+        if type(kind) not in (int, Scope) or kind not in (1, 2, 4):
+            raise ChainReadError(f"a kind is exactly one scope bit (1, 2 or 4), not {kind!r}")
+        if type(when) is not int or not 0 <= when <= _MAX_UINT40:
+            raise ChainReadError(f"time {when!r} is not in 0..{_MAX_UINT40}")
+        what = f"whether entity {recogniser_id} recognises entity {subject_id}"
+        block, past = self._block_of(at_block)
+
+        def read() -> RecognitionAnswer:
+            functions = reader._contract(registry, reader._registry_abi, "registry").functions
+            return self._decoded(RecognitionAnswer, what, functions.recognisedAt(
+                recogniser_id, subject_id, int(kind), when), block, past=past)
+
+        return self._cached("small", ("recognised", registry.lower(), recogniser_id,
+                                      subject_id, int(kind), when, block[0]), read)
+
+    def recognition(self, registry: str, recognition_id: int,
+                    at_block: int | None = None) -> Recognition:
+        """Recognition ``recognition_id`` as this head knows it or as the registry stood at
+        ``at_block`` (one call, cached per head and block); an unknown id is a failed read
+        (the registry reverts)."""
+        reader = self._reader
+        block, past = self._block_of(at_block)
+
+        def read() -> Recognition:
+            functions = reader._contract(registry, reader._registry_abi, "registry").functions
+            found = self._decoded(Recognition, f"recognition {recognition_id}",
+                                  functions.recognition(recognition_id), block, past=past)
+            if found.id != recognition_id:
+                raise ChainReadError(f"cannot read recognition {recognition_id}: the node "
+                                     f"answered recognition {found.id}")
+            return found
+
+        return self._cached("small", ("recognition", registry.lower(), recognition_id,
+                                      block[0]), read)
+
+    def recognition_recorder(self, registry: str, recognition_id: int, recorded_at: int,
+                             at_block: int | None = None) -> str:
+        """The account that recorded recognition ``recognition_id``: the ``recordedBy`` of
+        its ``RecognitionRecorded`` event, which the registry does not store. The event is
+        looked for in the blocks made at second ``recorded_at`` (found with the block-time
+        search; at most :data:`MAX_RECORDER_BLOCKS` of them, up to ``at_block`` when given),
+        with one ``eth_getLogs`` filtered by the event and the id; cached per head."""
+        if type(recorded_at) is not int or not 0 <= recorded_at <= _MAX_UINT40:
+            raise ChainReadError(f"time {recorded_at!r} is not in 0..{_MAX_UINT40}")
+        what = f"who recorded recognition {recognition_id}"
+        last = self.block_at_time(recorded_at)
+        if last is not None and at_block is not None:
+            last = min(last, at_block)
+        before = self.block_at_time(recorded_at - 1) if recorded_at > 0 else None
+        first = 0 if before is None else before + 1
+        if last is None or last < first:
+            raise ChainReadError(f"cannot read {what}: no block was made at {recorded_at}")
+        if last - first + 1 > MAX_RECORDER_BLOCKS:
+            raise ChainReadError(f"cannot read {what}: {last - first + 1} blocks were made "
+                                 f"at {recorded_at}, more than the {MAX_RECORDER_BLOCKS} "
+                                 "searched")
+        return self._cached("small", ("recorder", registry.lower(), recognition_id, first,
+                                      last),
+                            lambda: self._read_recorder(registry, recognition_id, first, last,
+                                                        what))
+
+    def _read_recorder(self, registry: str, recognition_id: int, first: int, last: int,
+                       what: str) -> str:
+        reader = self._reader
+        if type(recognition_id) is not int or not 0 < recognition_id <= _MAX_UINT64:
+            raise ChainReadError(f"cannot read {what}: not a recognition id")
+        event = reader._contract(registry, reader._registry_abi,
+                                 "registry").events.RecognitionRecorded()
+        topic = reader._Web3.keccak(text="RecognitionRecorded(uint64,uint64,uint64,uint32,"
+                                         "uint40,uint40,address)")
+        address = reader._Web3.to_checksum_address(registry)
+        logs = reader._call(what, lambda: reader.w3.eth.get_logs({
+            "address": address, "fromBlock": first, "toBlock": last,
+            "topics": ["0x" + bytes(topic).hex(),
+                       "0x" + recognition_id.to_bytes(32, "big").hex()]}))
+        reader._confirm(self._view)  # read by number: of this head's chain only if it stands
+        found = [log for log in logs if not log.get("removed", False)]
+        if len(found) != 1:
+            raise ChainReadError(f"cannot read {what}: the node answered {len(found)} "
+                                 f"RecognitionRecorded events in blocks {first}-{last}, not 1")
+        try:
+            recorded_by = str(event.process_log(found[0])["args"]["recordedBy"])
+        except Exception as exc:  # web3 raises several types for a log it cannot decode
+            raise ChainReadError(f"cannot read {what}: the node answered an event that does "
+                                 f"not decode ({type(exc).__name__})") from None
+        return recorded_by.lower()
 
 
 def _key_id(key_id: bytes) -> bytes:

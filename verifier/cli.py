@@ -7,6 +7,9 @@
                                                 # the issuer's key, known from the issuer
     verify-credential bundle.json --trust trust.json --status-list revocation.json
                                                 # and does the published list agree?
+    verify-credential --portfolio wallet/ --trust trust.json \\
+        --recognised-by did:web:admissions.example --require-ects 30 --kind non-formal
+                                                # a learner's portfolio: ECTS summed by kind
 
 A credential must carry its issuer's signature (a W3C Data Integrity proof) unless the trust
 file sets "requireSignature": false or --allow-unsigned is given; the report then says that
@@ -16,6 +19,15 @@ With --status-list (repeatable), each published BitstringStatusListCredential of
 credential's issuer and status list is compared with the chain at the block its evidence names
 (check status_list_matches_chain); at least one list given must be the credential's (in a
 folder, every bundle's).
+
+With --portfolio PATH (a folder of bundles, or a VerifiablePresentation JSON file holding the
+credentials and their receipts in "anchorReceipts"), every credential is verified against one
+state of the chain and its ECTS and kind are read from its own format; the valid ones, not
+duplicated, recognised by --recognised-by (when given) for their kind at their issuance time,
+are summed by kind and institution, and --require-ects N [--kind K] says whether they reach N
+(docs/portfolio.md). The exit codes are the same, read for the whole portfolio: 1 also when
+the requirement is not met, 2 also for a --recognised-by DID the registry does not know or a
+portfolio of more than 500 credentials.
 
 Exit codes:
   0  every bundle is valid
@@ -38,19 +50,34 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from verifier.chain import ChainReader, JsonRpcChainReader
+from verifier.contract_types import SCOPES
 from verifier.credential import parse_json_object
 from verifier.errors import (
     CredentialError,
     DataIntegrityError,
+    PortfolioError,
     UnreadableDocumentError,
     UnreadableJSONError,
     VerifierError,
 )
 from verifier.multikey import Multikey
+from verifier.portfolio import (
+    MAX_PORTFOLIO_ENTRIES,
+    PortfolioEntry,
+    PortfolioReport,
+    Requirement,
+    entries_from_bundles,
+    entries_from_presentation,
+    format_ects,
+    kind_named,
+    requirement_problem,
+    verify_portfolio,
+)
 from verifier.receipt import BUNDLE_FORMAT, document_kind
 from verifier.text import visible
 from verifier.trust import TrustConfig
@@ -67,8 +94,9 @@ def _parser() -> argparse.ArgumentParser:
                                      description=__doc__.split("\n\n")[0],
                                      epilog=__doc__[__doc__.index("Exit codes:"):],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("path", type=Path, help="a bundle file, or a folder: every *.json file "
-                        "in it that is a bundle (credentials beside them are skipped)")
+    parser.add_argument("path", type=Path, nargs="?", default=None,
+                        help="a bundle file, or a folder: every *.json file in it that is a "
+                        "bundle (credentials beside them are skipped)")
     parser.add_argument("--trust", type=Path, required=True,
                         help="JSON trust file: trusted deployments and minimum confirmations")
     parser.add_argument("--rpc-url", default="http://127.0.0.1:8545", help="JSON-RPC endpoint")
@@ -90,12 +118,27 @@ def _parser() -> argparse.ArgumentParser:
                         "compare with the chain; repeatable (the revocation and the "
                         "suspension list)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    portfolio = parser.add_argument_group("portfolio")
+    portfolio.add_argument("--portfolio", type=Path, metavar="PATH", default=None,
+                           help="verify a portfolio instead: a folder of bundles, or a "
+                           "VerifiablePresentation JSON file with anchorReceipts")
+    portfolio.add_argument("--recognised-by", metavar="DID", default=None,
+                           help="count only credentials whose issuer this institution "
+                           "recognises (in the registry) for their kind at their issuance time")
+    portfolio.add_argument("--require-ects", type=_ects, metavar="N", default=None,
+                           help="say whether the counted ECTS reach N")
+    portfolio.add_argument("--kind", choices=list(SCOPES), default=None,
+                           help="with --require-ects: count only this kind")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``verify-credential`` console script."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check_arguments(parser, args)
+    if args.portfolio is not None:
+        return _portfolio(args)
     try:
         issuer_key = _issuer_key(args.issuer_key)
         trust = TrustConfig.load(args.trust)
@@ -155,6 +198,157 @@ def main(argv: list[str] | None = None) -> int:
         # verdict stands; stdout now points nowhere so that the final flush cannot fail.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return code
+
+
+def _check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse (exit 2, with argparse's usage line) options that do not go together."""
+    if args.portfolio is None:
+        if args.path is None:
+            parser.error("give a bundle file or folder, or --portfolio PATH")
+        for given, name in ((args.recognised_by, "--recognised-by"),
+                            (args.require_ects, "--require-ects"), (args.kind, "--kind")):
+            if given is not None:
+                parser.error(f"{name} goes with --portfolio")
+        return
+    if args.path is not None:
+        parser.error("give either a bundle file or folder, or --portfolio PATH, not both")
+    if args.kind is not None and args.require_ects is None:
+        parser.error("--kind goes with --require-ects")
+    if args.status_list or args.issuer_key is not None:
+        parser.error("--status-list and --issuer-key are for single credentials, not "
+                     "--portfolio")
+    if args.offline and args.recognised_by is not None:
+        parser.error("--recognised-by needs the chain (the registry holds the recognitions), "
+                     "not --offline")
+
+
+def _ects(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    problem = requirement_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text!r:.40}: {problem}")
+    return value
+
+
+def _portfolio(args: argparse.Namespace) -> int:
+    """``--portfolio``: verify every credential of a portfolio and sum its ECTS."""
+    try:
+        trust = TrustConfig.load(args.trust)
+        if args.allow_unsigned:
+            trust = trust.model_copy(update={"require_signature": False})
+        entries = _portfolio_entries(args.portfolio)
+        requirement = None if args.require_ects is None else Requirement(
+            args.require_ects, None if args.kind is None else kind_named(args.kind))
+        reader: ChainReader | None = None if args.offline else JsonRpcChainReader(args.rpc_url)
+        report = verify_portfolio(entries, trust=trust, reader=reader,
+                                  recognised_by=args.recognised_by, requirement=requirement,
+                                  as_of=args.as_of)
+    except (VerifierError, OSError) as exc:
+        print(f"verify-credential: error: {visible(str(exc))}", file=sys.stderr)
+        return 2
+    try:
+        if args.json:
+            print(json.dumps(report.to_dict(), indent=2))
+        else:
+            _print_portfolio(report)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return report.exit_code
+
+
+def _portfolio_entries(path: Path) -> list[PortfolioEntry]:
+    """A folder's bundles (its other JSON files skipped, as for a folder of bundles), or the
+    credentials of a presentation file."""
+    if path.is_dir():
+        named: list[tuple[str, str | bytes]] = []
+        for file in _bundle_files(path):
+            text = file.read_bytes()
+            if _BUNDLE_MARK in text or _names_bundle_format(text):
+                named.append((file.name, text))
+            if len(named) > MAX_PORTFOLIO_ENTRIES:  # refused before the rest is read
+                raise PortfolioError(f"{path}: more than {MAX_PORTFOLIO_ENTRIES} bundles: a "
+                                     f"portfolio holds at most {MAX_PORTFOLIO_ENTRIES}")
+        if not named:
+            raise VerifierError(f"{path}: no bundles among its *.json files")
+        return entries_from_bundles(named)
+    if not path.is_file():
+        raise VerifierError(f"{path}: no such file or folder")
+    return entries_from_presentation(parse_json_object(path.read_bytes(), "presentation"))
+
+
+def _print_portfolio(report: PortfolioReport) -> None:
+    """The portfolio for a person: a table of its credentials, the totals, the requirement."""
+    chain = report.chain
+    if chain is not None:
+        at = datetime.fromtimestamp(chain.block_time, UTC).isoformat()
+        print(f"chain {chain.chain_id}, block {chain.block_number} "
+              f"(0x{chain.block_hash.hex()}), {at}")
+    if report.as_of is not None:
+        print("as of " + datetime.fromtimestamp(report.as_of, UTC).isoformat())
+    if report.recognised_by is not None:
+        print(visible(f"recognised by {report.recognised_by} (entity {report.recogniser_id})"))
+    rows = [("#", "credential", "issuer", "verdict", "kind", "ECTS", "recognised", "counted")]
+    for entry in report.entries:
+        credits = entry.credits
+        recognition = entry.recognition
+        rows.append((
+            str(entry.index), _cut(entry.source, 28),
+            _cut(entry.issuer_name or entry.issuer_did or "-", 24),
+            _SHORT_VERDICTS.get(entry.verdict, entry.verdict),
+            credits.kind.label if credits is not None and credits.kind is not None else "-",
+            format_ects(credits.ects) if credits is not None and credits.ects is not None
+            else "-",
+            "-" if recognition is None else recognition.path if recognition.counts
+            else "no",
+            "yes" if entry.counted else "no"))
+    widths = [max(len(row[n]) for row in rows) for n in range(len(rows[0]))]
+    print()
+    for row in rows:
+        print(visible("  ".join(cell.ljust(width) for cell, width in zip(row, widths,
+                                                                          strict=True))
+                      .rstrip()))
+    totals = report.to_dict()["totals"]
+    print(f"\ncounted: {format_ects(report.ects)} ECTS from {totals['counted']} of "
+          f"{len(report.entries)} credentials")
+    print("by kind: " + ", ".join(f"{kind} {value}" for kind, value
+                                  in totals["byKind"].items()))
+    if totals["byInstitution"]:
+        print("by institution:")
+    # An institution is an entity of one registry: the registry is named when several are.
+    several = len({row["registry"] for row in totals["byInstitution"]}) > 1
+    for row in totals["byInstitution"]:
+        where = f", registry {row['registry']}" if several else ""
+        print(visible(f"  {row['issuerName'] or row['issuerDid']} ({row['issuerDid']}{where}): "
+                      f"{row['ects']} ECTS"))
+    if totals["mixedSubjects"]:
+        # Counted all the same (the holder is not checked): the reader decides.
+        print(visible("warning: the credentials are of " + str(len(totals["subjects"]))
+                      + " different learners: " + ", ".join(totals["subjects"][:5])
+                      + (", ..." if len(totals["subjects"]) > 5 else "")))
+    not_counted = [entry for entry in report.entries if not entry.counted]
+    if not_counted:
+        print("not counted:")
+        for entry in not_counted:
+            print(visible(f"  {entry.index} {_cut(entry.source, 40)}: {entry.reason}"))
+    if report.requirement is not None:
+        print(f"requirement: {report.requirement.detail}")
+
+
+_SHORT_VERDICTS = {"valid": "VALID", "not_valid": "NOT VALID",
+                   "offline_checks_passed": "OFFLINE", "not_checked": "NOT CHECKED"}
+
+
+def _cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut in the middle: names and DIDs differ at
+    their ends (did:web:localhost:issuers:alliance-uni-a, -b, -c)."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "\u2026" + text[len(text) - (width - 1 - head):]
 
 
 def _exit_code(reports: list[VerificationReport]) -> int:

@@ -8,8 +8,9 @@ One place for every Python user, the verifier and the service alike:
   the word the CLI and the API show for it (:attr:`Kind.label`, :attr:`TrustCode.reason`,
   :func:`scope_names`...).
 * :class:`Entity`, :class:`KeyInfo`, :class:`SigningKeyInfo`, :class:`Trust`,
-  :class:`StatusChange`, :class:`AnchorInfo`, :class:`CredentialStatus` and
-  :class:`StatusBits` are the contracts' structs;
+  :class:`StatusChange`, :class:`Recognition`, :class:`RecognitionAnswer`,
+  :class:`AnchorInfo`, :class:`CredentialStatus` and :class:`StatusBits` are the contracts'
+  structs (:class:`RecognitionPath` names how a recognition answer was reached);
   :class:`KeyCheck`, :class:`CredentialCheck` and :class:`StatusWords` are the named results
   of ``checkKeyNow``, ``checkCredential`` and ``statusWords``.
 * Status lists: :data:`STATUS_LIST_SIZE` entries per list, :class:`StatusPurpose`, and
@@ -50,6 +51,7 @@ from verifier.multikey import Multikey, encode_multibase
 __all__ = [
     "ALL_SCOPES",
     "MODELS",
+    "OPEN_UNTIL",
     "SCOPES",
     "STATUS_LIST_SIZE",
     "STATUS_LIST_WORDS",
@@ -61,6 +63,9 @@ __all__ = [
     "KeyCheck",
     "KeyInfo",
     "Kind",
+    "Recognition",
+    "RecognitionAnswer",
+    "RecognitionPath",
     "Scope",
     "SigningKeyInfo",
     "Status",
@@ -324,6 +329,96 @@ class Trust:
         return self.code.reason
 
 
+#: The largest uint40: the registry's "no end" for a window (a key's or a recognition's
+#: ``validUntil``).
+OPEN_UNTIL: Final = 2**40 - 1
+
+
+def _single_kind(kind: int) -> Scope:
+    """``kind`` as one scope bit; :class:`ValueError` otherwise (the registry's
+    ``InvalidScope``)."""
+    if type(kind) not in (int, Scope) or kind not in (1, 2, 4):
+        raise ValueError(f"a kind is exactly one scope bit (1, 2 or 4), not {kind!r}")
+    return Scope(kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Recognition:
+    """``IIssuerRegistry.Recognition``, as ``recognition(id)`` returns it: entity
+    ``recogniser_id`` recognises the credentials of ``subject_id`` (and, for a body, of every
+    entity below it) of the kinds in ``scope``, issued from ``valid_from`` until
+    ``valid_until`` (exclusive; :data:`OPEN_UNTIL` when open) and before ``withdrawn_at``
+    (0: not withdrawn)."""
+
+    id: int
+    recogniser_id: int
+    subject_id: int
+    scope: Scope
+    valid_from: int
+    valid_until: int
+    recorded_at: int
+    withdrawn_at: int
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.withdrawn_at != 0
+
+    def covers(self, kind: Scope, when: int) -> bool:
+        """Whether this recognition covers a credential of ``kind`` (one scope bit, else
+        :class:`ValueError`) issued at ``when``: the registry's rule, ``scope & kind``,
+        ``valid_from <= when < valid_until`` and, when withdrawn, ``when < withdrawn_at``."""
+        bit = _single_kind(kind)
+        return (bool(self.scope & bit) and self.valid_from <= when < self.valid_until
+                and (self.withdrawn_at == 0 or when < self.withdrawn_at))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recognition as JSON (camelCase): ``scope`` as names, ``validUntil`` null when
+        open and ``withdrawnAt`` null when not withdrawn."""
+        return {
+            "id": self.id,
+            "recogniserId": self.recogniser_id,
+            "subjectId": self.subject_id,
+            "scope": scope_names(self.scope),
+            "validFrom": self.valid_from,
+            "validUntil": None if self.valid_until == OPEN_UNTIL else self.valid_until,
+            "recordedAt": self.recorded_at,
+            "withdrawnAt": self.withdrawn_at or None,
+        }
+
+
+class RecognitionPath(StrEnum):
+    """How a :class:`RecognitionAnswer` was reached, relative to the entities asked about."""
+
+    SELF = "self"  # the entity asked about is the issuer: it recognises itself
+    DIRECT = "direct"  # a recognition the recogniser recorded of the issuer itself
+    # Recorded by a body above the recogniser (for its members), or of a body above the issuer.
+    THROUGH_BODY = "through-body"
+    NONE = "none"  # not recognised
+
+
+@dataclass(frozen=True, slots=True)
+class RecognitionAnswer:
+    """``IIssuerRegistry.RecognitionAnswer``, the answer of ``recognisedAt``: the recognition
+    that answers (``recognition_id`` 0 for an entity recognising itself), the entity that
+    recorded it and the entity it names; all zero when not recognised."""
+
+    recognised: bool
+    recognition_id: int
+    recogniser_id: int
+    subject_id: int
+
+    def path(self, asked_recogniser: int, asked_subject: int) -> RecognitionPath:
+        """The answer's path for the question "does ``asked_recogniser`` recognise
+        ``asked_subject``?": self, direct, through a body, or none."""
+        if not self.recognised:
+            return RecognitionPath.NONE
+        if self.recognition_id == 0:
+            return RecognitionPath.SELF
+        if self.recogniser_id == asked_recogniser and self.subject_id == asked_subject:
+            return RecognitionPath.DIRECT
+        return RecognitionPath.THROUGH_BODY
+
+
 @dataclass(frozen=True, slots=True)
 class KeyCheck:
     """The result of ``checkKeyNow(key)``: the lean form of :class:`Trust` for now."""
@@ -400,6 +495,8 @@ _SOURCES: Final[dict[type, tuple[str, ...]]] = {
     SigningKeyInfo: ("IssuerRegistry", "signingKeyInfo"),
     Trust: ("IssuerRegistry", "trustedAt"),
     KeyCheck: ("IssuerRegistry", "checkKeyNow"),
+    Recognition: ("IssuerRegistry", "recognition"),
+    RecognitionAnswer: ("IssuerRegistry", "recognisedAt"),
     AnchorInfo: ("CredentialAnchor", "anchorOf"),
     CredentialStatus: ("CredentialAnchor", "checkCredential", "status"),
     StatusBits: ("CredentialAnchor", "statusOf"),

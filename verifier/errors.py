@@ -23,10 +23,12 @@ __all__ = [
     "MultibaseError",
     "MultikeyError",
     "PastStateError",
+    "PortfolioError",
     "ProofError",
     "ReceiptError",
     "ReorganisedError",
     "RootMismatchError",
+    "ScopeShapeError",
     "StatusListError",
     "TrustConfigError",
     "UnknownContextError",
@@ -127,6 +129,11 @@ class ReorganisedError(ChainReadError):
     """The head a verification was reading was reorganised away while it read."""
 
     headline = "the chain was reorganised while it was read"
+
+
+class PortfolioError(VerifierError, ValueError):
+    """A portfolio cannot be judged as a whole: more credentials than the limit, a document
+    that is not a presentation, or a recognising institution the registry does not know."""
 
 
 class TrustConfigError(VerifierError):
@@ -234,3 +241,8 @@ class StatusListError(VerifierError, ValueError):
     def __init__(self, message: str, code: str = "MALFORMED_VALUE_ERROR") -> None:
         super().__init__(message)
         self.code = code
+
+
+class ScopeShapeError(VerifierError, ValueError):
+    """A ``learningScope`` or ``credentialSubject`` in a shape the scope rule does not read
+    (see :func:`verifier.scope.declared_scopes`): it is refused, never ignored."""

@@ -26,7 +26,6 @@ from hashlib import sha256
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from verifier._paths import Link, spell
 from verifier.bitstring import parse_status_list_url
 from verifier.chain import ChainReader
 from verifier.contract_types import (
@@ -48,6 +47,7 @@ from verifier.errors import (
     ProofError,
     ReceiptError,
     ReorganisedError,
+    ScopeShapeError,
     StatusListError,
     UnreadableDocumentError,
     VerifierError,
@@ -56,6 +56,7 @@ from verifier.list_check import compare_lists
 from verifier.merkle import verify_inclusion
 from verifier.multikey import Multikey
 from verifier.receipt import Bundle, Receipt
+from verifier.scope import SCOPE_KEY, declared_scopes
 from verifier.status_list import read_entry, status_entries_of
 from verifier.times import parse_datetime, timestamp
 from verifier.trust import TrustConfig, TrustedDeployment
@@ -340,7 +341,7 @@ def _offline_checks(checks: _Checks, credential: Mapping[str, Any], receipt: Rec
     digest = sha256(canonical).digest()
     # Most credentials name no learningScope at all: one search of the canonical text (in C)
     # spares them the walk that looks for one in every place.
-    checks.names_scope = _SCOPE_KEY in canonical
+    checks.names_scope = SCOPE_KEY in canonical
     if not checks.add("digest_matches", digest == receipt.credential_digest,
                       "the credential hashes to the receipt's digest"
                       if digest == receipt.credential_digest else
@@ -652,94 +653,13 @@ def _issuer_name(credential: Mapping[str, Any]) -> str | None:
     return None
 
 
-class _ScopeShapeError(ValueError):
-    """A learningScope or credentialSubject in a shape the scope rule does not allow."""
-
-
-def _declared_scopes(credential: Mapping[str, Any]) -> list[str]:
-    """Every scope the credential declares, in order, each once.
-
-    This project's convention: ``learningScope`` (a string, or a non-empty array of strings)
-    at the top level and/or in each ``credentialSubject`` (an object, or an array of objects,
-    as VC 2.0 allows). Every place counts: a scope declared anywhere must be allowed, so none
-    can hide behind another. A ``learningScope`` anywhere else in the credential, or in
-    another shape, raises :class:`_ScopeShapeError`: it is never ignored."""
-    declared: list[str] = []
-    holders = _scope_holders(credential)
-    for where, holder in holders:
-        _collect_scope(holder, where, declared)
-    stray = _stray_scope(credential, {id(holder) for _, holder in holders})
-    if stray is not None:
-        raise _ScopeShapeError(f"{stray} declares a learningScope where the scope rule does "
-                               "not read it (the top level, or a credentialSubject object)")
-    return list(dict.fromkeys(declared))
-
-
-def _scope_holders(credential: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    """The objects whose ``learningScope`` the rule reads, each with where its scope is."""
-    holders: list[tuple[str, Mapping[str, Any]]] = [("learningScope", credential)]
-    subject = credential.get("credentialSubject")
-    if isinstance(subject, Mapping):
-        holders.append(("credentialSubject.learningScope", subject))
-    elif isinstance(subject, list):
-        holders += [(f"credentialSubject[{index}].learningScope", item)
-                    for index, item in enumerate(subject) if isinstance(item, Mapping)]
-    return holders
-
-
-def _stray_scope(credential: Mapping[str, Any], read_ids: set[int]) -> str | None:
-    """The path of the first ``learningScope`` key in an object other than those the rule
-    reads (``read_ids``), or None.
-
-    The walk keeps, per value, only a link to its parent (no path strings: they would grow
-    with the depth for every value, quadratic in the document's size), and spells the path
-    of the one value found."""
-    # (value, link): link is None at the top, else (parent's link, key or index).
-    stack: list[tuple[Any, Link | None]] = [(credential, None)]
-    while stack:
-        value, link = stack.pop()
-        if isinstance(value, Mapping):
-            if "learningScope" in value and id(value) not in read_ids:
-                return spell("credential", link) + ".learningScope"
-            stack.extend((item, (link, key)) for key, item in value.items()
-                         if key != "learningScope" and isinstance(item, (Mapping, list)))
-        elif isinstance(value, list):
-            stack.extend((item, (link, index)) for index, item in enumerate(value)
-                         if isinstance(item, (Mapping, list)))
-    return None
-
-
-def _collect_scope(holder: Mapping[str, Any], where: str, declared: list[str]) -> None:
-    if "learningScope" not in holder:
-        return
-    value = holder["learningScope"]
-    if isinstance(value, str):
-        declared.append(value)
-    elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        declared.extend(value)
-    else:
-        raise _ScopeShapeError(f"{where} is {_shape(value)}: it must be a string or a "
-                               "non-empty array of strings")
-
-
-def _shape(value: object) -> str:
-    if isinstance(value, list):
-        return "an empty array" if not value else "an array holding a non-string"
-    names = {dict: "an object", str: "a string", bool: "a boolean", int: "a number",
-             float: "a number"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
-
-
-_SCOPE_KEY = b'"learningScope"'
-
-
 def _scope(checks: _Checks, credential: Mapping[str, Any], entity_scope: int | None) -> None:
     if not checks.names_scope:
         checks.put(_NO_SCOPE)
         return
     try:
-        declared = _declared_scopes(credential)
-    except _ScopeShapeError as exc:
+        declared = declared_scopes(credential)
+    except ScopeShapeError as exc:
         checks.add("scope_allows_kind", False, f"unreadable learningScope: {exc}")
         return
     if not declared:

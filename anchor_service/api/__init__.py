@@ -19,6 +19,8 @@ from anchor_service.api import (
     did,
     docs,
     ops,
+    portfolios,
+    recognitions,
     registry,
     status_lists,
     vcapi,
@@ -75,9 +77,10 @@ def create_app(settings: ServiceSettings | None = None, *,
         swagger_ui_oauth2_redirect_url=None,
     )
     app.state.redact = Redactor(settings.secrets())  # applied to every error message
+    # The public verification routes (a portfolio is one of them) share the smaller limit.
+    public = (verify.PATH, *vcapi.VERIFY_PATHS, portfolios.PATH)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
-                       path_limits=dict.fromkeys((verify.PATH, *vcapi.VERIFY_PATHS),
-                                                 settings.verify_max_body_bytes))
+                       path_limits=dict.fromkeys(public, settings.verify_max_body_bytes))
     # Added last, so it runs first: a limited client is turned away before anything else.
     app.add_middleware(RateLimit, rate=settings.rate_limit, burst=settings.rate_limit_burst,
                        public_rate=settings.public_rate_limit,
@@ -86,7 +89,7 @@ def create_app(settings: ServiceSettings | None = None, *,
     app.add_middleware(BodyTimeout, seconds=settings.body_timeout)
     install_error_handlers(app)
     install_openapi(app)
-    for module in (credentials, batches, registry, admin, verify, vcapi, did, status_lists,
-                   ops, web, docs):
+    for module in (credentials, batches, registry, admin, recognitions, verify, portfolios,
+                   vcapi, did, status_lists, ops, web, docs):
         app.include_router(module.router)
     return app

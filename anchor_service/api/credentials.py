@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from hashlib import sha256
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -18,7 +16,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from anchor_service.api.deps import ComponentsDep, IssuerIdentity
-from anchor_service.api.errors import ApiError, BusyError, validation_detail
+from anchor_service.api.errors import ApiError, validation_detail
+from anchor_service.api.leases import sending_lease
 from anchor_service.api.schemas import (
     BlockOut,
     BulkStatusChangeIn,
@@ -441,35 +440,13 @@ def _change_status(components: Components, action: StatusAction,
         raise ApiError(503, "no_key", "the service holds no key for this issuer")
     issuer = components.store.issuer(issuer_id)
     _, anchor = components.deployment.contracts(components.w3)
-    with _sending_lease(components, issuer_id):
+    with sending_lease(components, issuer_id):
         hashes = change_credentials(components.w3, anchor, issuer, signer, action=action,
                                     records=records, reason=reason)
     log.info("credentials %s", action.value, extra={
         "credentials": len(records), "issuer": issuer_id, "reason": reason,
         "tx": ",".join("0x" + h.hex() for h in hashes)})
     return hashes
-
-
-#: Seconds a status change waits for the issuer's sending lease (held by a pipeline round).
-LEASE_WAIT: Final = 10.0
-
-
-@contextmanager
-def _sending_lease(components: Components, issuer_id: int) -> Iterator[None]:
-    """Hold the issuer's sending lease, the pipeline's, while status transactions are sent
-    with its key: a pipeline round that replaces a stuck anchor transaction takes the lowest
-    nonce not mined, which would otherwise replace a pending status change. Waits for a
-    round in progress at most :data:`LEASE_WAIT` seconds, then 503 ``busy``."""
-    deadline = time.monotonic() + LEASE_WAIT
-    while True:
-        with components.store.issuer_lease(issuer_id) as lease:
-            if lease.held:
-                yield
-                return
-        if time.monotonic() >= deadline:
-            raise BusyError("the issuer's transactions are being sent by another process "
-                            "now (anchoring); retry", 1)
-        time.sleep(0.05)
 
 
 for _action in (StatusAction.REVOKE, StatusAction.SUSPEND, StatusAction.REINSTATE):

@@ -212,16 +212,21 @@ def _require_json(request: Request) -> None:
 
 
 @asynccontextmanager
-async def _public_verification(request: Request, components: Components
+async def _public_verification(request: Request, components: Components, *,
+                               also: public_verify._Slots | None = None
                                ) -> AsyncIterator[bytes]:
     """The body of a public verification, read while holding one of the verification slots
-    shared with ``POST /v1/verify`` (503 with Retry-After when none is free)."""
+    shared with ``POST /v1/verify``, and one of ``also`` when given (a route's own limit);
+    503 with Retry-After when none is free, before the body is read."""
     _require_json(request)
     slots = public_verify._slots(request, components)  # one budget for all public verification
     client = public_verify._client_key(request)
+    retry = public_verify._RETRY_AFTER_SECONDS
     refused = slots.take(client)
     if refused is not None:
-        retry = public_verify._RETRY_AFTER_SECONDS
+        raise BusyError(f"{refused}: retry in {retry} s", retry)
+    if also is not None and (refused := also.take(client)) is not None:
+        slots.give_back(client)
         raise BusyError(f"{refused}: retry in {retry} s", retry)
     try:
         deadline = components.settings.verify_body_timeout
@@ -234,6 +239,8 @@ async def _public_verification(request: Request, components: Components
         yield body
     finally:
         slots.give_back(client)
+        if also is not None:
+            also.give_back(client)
 
 
 def _json(request: Request, result: Mapping[str, Any], status: int = 200) -> Response:

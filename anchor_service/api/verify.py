@@ -59,20 +59,21 @@ class _Slots:
     (only its thread touches this). The per-client share keeps one slow sender from holding
     every slot while its bodies trickle in (each for up to the body timeout)."""
 
-    def __init__(self, limit: int, per_client: int) -> None:
+    def __init__(self, limit: int, per_client: int, what: str = "verifications") -> None:
         self.limit = limit
         self.per_client = per_client
+        self.what = what  # in the refusals' words
         self.taken = 0
         self._by_client: dict[str, int] = {}
 
     def take(self, client: str) -> str | None:
         """Take a slot for ``client``; None if taken, else why not."""
         if self.taken >= self.limit:
-            return (f"{self.limit} verifications are in flight, the most this service runs "
+            return (f"{self.limit} {self.what} are in flight, the most this service runs "
                     "at once")
         held = self._by_client.get(client, 0)
         if held >= self.per_client:
-            return (f"{held} verifications from your address are in flight, the most it may "
+            return (f"{held} {self.what} from your address are in flight, the most it may "
                     "have at once")
         self.taken += 1
         self._by_client[client] = held + 1

@@ -1,6 +1,7 @@
 """The verification web page: static files from ``verifier/web``, served with a strict CSP.
 
-The page calls ``POST /v1/verify``; it needs no token and keeps nothing. ``/`` leads to it."""
+The page calls ``POST /v1/verify``; it needs no token and keeps nothing. ``/`` leads to it.
+The portfolio view (``/verify/portfolio``) calls ``POST /v1/portfolios/verify`` the same way."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ __all__ = ["PAGE_HEADERS", "packaged_file", "router"]
 router = APIRouter(include_in_schema=False)
 
 _ASSETS = {"verify.js": "text/javascript; charset=utf-8", "verify.css": "text/css; charset=utf-8",
-           "favicon.svg": "image/svg+xml"}
+           "portfolio.js": "text/javascript; charset=utf-8",
+           "portfolio.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
 # The page loads only its own script and style, talks only to this origin, and may not be
 # framed (no clickjacking of a "valid" verdict).
 PAGE_HEADERS = {
@@ -47,6 +49,13 @@ def home() -> RedirectResponse:
 @router.get("/verify")
 def page() -> Response:
     return Response(packaged_file("verifier", "web", "index.html"),
+                    media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+
+@router.get("/verify/portfolio")
+def portfolio_page() -> Response:
+    """The portfolio view: it calls ``POST /v1/portfolios/verify``, under the same CSP."""
+    return Response(packaged_file("verifier", "web", "portfolio.html"),
                     media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
 

@@ -1,6 +1,7 @@
 """``anchor-service registry ...``: administer the issuer registry against any JSON-RPC URL:
 accredit bodies and issuers, manage their anchoring keys (account addresses), their signing
-keys (Ed25519 and P-256 Multikeys that sign credentials) and their status, list them.
+keys (Ed25519 and P-256 Multikeys that sign credentials) and their status, list them; and
+entities' recognitions of each other (:mod:`anchor_service.cli.recognitions`).
 
 Keys come from ``--keystore FILE`` (password from MICROCRED_KEYSTORE_PASSWORD or a prompt) or
 from MICROCRED_PRIVATE_KEY. A revert is reported with the contract's error name, exit code 1.
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anchor_service.cli._common import chain_options, needs_extra
+from anchor_service.cli.recognitions import register_recognition_commands
 from anchor_service.errors import ChainError
 from verifier.contract_types import (
     SCOPES,
@@ -153,6 +155,7 @@ def register(commands: Any) -> None:
     cmd.set_defaults(handler=run, action=_revoke_key)
 
     _register_signing_key_commands(sub, with_deployment)
+    register_recognition_commands(sub, with_deployment)
 
     cmd = _command(sub, "revoke-since", "revoke a body or issuer for good, with effect from a "
                    "past time (back-dated; final)", with_deployment)

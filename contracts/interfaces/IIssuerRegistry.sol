@@ -99,6 +99,35 @@ interface IIssuerRegistry {
         bytes publicKey;
     }
 
+    /// @notice A recognition as returned by {recognition}: entity `recogniserId` recognises the
+    ///         credentials of entity `subjectId` (a trusted issuer; or an accreditation body,
+    ///         and then those of every entity accredited below it, at any depth) of the kinds
+    ///         in `scope`, issued from `validFrom` (0: any time) until `validUntil` (exclusive;
+    ///         the largest uint40 when open), and before `withdrawnAt` (0: not withdrawn).
+    ///         `recordedAt` is when it was recorded; who recorded it is in {RecognitionRecorded}.
+    struct Recognition {
+        uint64 id;
+        uint64 recogniserId;
+        uint64 subjectId;
+        uint32 scope;
+        uint40 validFrom;
+        uint40 validUntil;
+        uint40 recordedAt;
+        uint40 withdrawnAt;
+    }
+
+    /// @notice The answer of {recognisedAt}. `recognitionId` names the recognition that
+    ///         answers; `recogniserId` is the entity that recorded it (the one asked about, or
+    ///         a body above it acting for its members) and `subjectId` the entity it names (the
+    ///         issuer asked about, or a body above it). An entity recognises itself: then
+    ///         `recognitionId` is 0 and both ids are its own. All zero when not recognised.
+    struct RecognitionAnswer {
+        bool recognised;
+        uint64 recognitionId;
+        uint64 recogniserId;
+        uint64 subjectId;
+    }
+
     /// @notice Emitted when an entity is accredited.
     /// @param id The new entity's id.
     /// @param parentId The accrediting body's id, 0 when accredited by a root administrator.
@@ -178,6 +207,34 @@ interface IIssuerRegistry {
     /// @param by The account that revoked it.
     event SigningKeyRevoked(bytes32 indexed keyId, uint40 effectiveFrom, address indexed by);
 
+    /// @notice Emitted when an entity recorded that it recognises another entity's credentials.
+    /// @param id The recognition's id.
+    /// @param recogniserId The entity that recognises.
+    /// @param subjectId The entity recognised (for a body: every entity below it as well).
+    /// @param scope The kinds of credentials recognised (`SCOPE_*` bits).
+    /// @param validFrom Issuance times from which credentials are recognised (0: any).
+    /// @param validUntil Issuance times from which they no longer are (largest uint40: open).
+    /// @param recordedBy The account (a trusted key of the recogniser) that recorded it.
+    event RecognitionRecorded(
+        uint64 indexed id,
+        uint64 indexed recogniserId,
+        uint64 indexed subjectId,
+        uint32 scope,
+        uint40 validFrom,
+        uint40 validUntil,
+        address recordedBy
+    );
+    /// @notice Emitted when a recognition was withdrawn, with effect from `withdrawnAt`.
+    /// @param id The recognition's id.
+    /// @param recogniserId The entity that recognised.
+    /// @param subjectId The entity that was recognised.
+    /// @param withdrawnAt Unix time (seconds) from which credentials issued are no longer
+    ///        recognised by it: the next second.
+    /// @param withdrawnBy The account (a trusted key of the recogniser) that withdrew it.
+    event RecognitionWithdrawn(
+        uint64 indexed id, uint64 indexed recogniserId, uint64 indexed subjectId, uint40 withdrawnAt, address withdrawnBy
+    );
+
     /// @notice The caller may not act on `entityId`.
     error NotAuthorized(address caller, uint64 entityId);
     /// @notice No entity has this id.
@@ -227,6 +284,16 @@ interface IIssuerRegistry {
     error SigningKeyExpiryNotShortened(bytes32 keyId, uint40 current, uint40 requested);
     /// @notice A revoked signing key's revocation time can only move earlier.
     error SigningKeyRevocationNotEarlier(bytes32 keyId, uint40 current, uint40 requested);
+
+    /// @notice An entity cannot record a recognition of itself (it always recognises itself).
+    error SelfRecognition(uint64 id);
+    /// @notice The pair already has {MAX_RECOGNITIONS_PER_PAIR} recognitions (withdrawn ones
+    ///         count: they still answer for the past).
+    error TooManyRecognitions(uint64 recogniserId, uint64 subjectId, uint256 max);
+    /// @notice No recognition has this id.
+    error UnknownRecognition(uint64 id);
+    /// @notice The recognition was already withdrawn.
+    error RecognitionAlreadyWithdrawn(uint64 id, uint40 withdrawnAt);
 
     /// @notice Accredit a new accreditation body or trusted issuer under `parentId`
     ///         (0: directly under the root administrators).
@@ -338,6 +405,66 @@ interface IIssuerRegistry {
     ///        the future, earlier than any previous revocation time; 0 means the next second.
     function revokeSigningKey(bytes32 keyId, uint40 effectiveFrom) external;
 
+    /// @notice Record that entity `recogniserId` recognises the credentials of `subjectId` (and,
+    ///         when `subjectId` is an accreditation body, of every entity accredited below it)
+    ///         of the kinds in `scope`, issued from `validFrom` until `validUntil`. A body may
+    ///         record recognitions for its members: {recognisedAt} reads them for every entity
+    ///         below it. To change a recognition, withdraw it and record a new one.
+    /// @dev Only the recogniser's own trusted (anchoring) keys: not its accreditor, not a root
+    ///      administrator. At most {MAX_RECOGNITIONS_PER_PAIR} per pair, withdrawn ones
+    ///      included, so that {recognisedAt} stays bounded.
+    /// @param recogniserId The recognising entity: the caller's own.
+    /// @param subjectId The entity recognised: any other entity.
+    /// @param scope The kinds recognised (`SCOPE_*` bits): not empty, no unknown bit.
+    /// @param validFrom Issuance times from which credentials are recognised; 0 means any time
+    ///        (a recognition may cover credentials issued before it was recorded).
+    /// @param validUntil Issuance times from which they are not; 0 means no end. After
+    ///        `validFrom`.
+    /// @return id The new recognition's id (ids run from 1).
+    function recognise(uint64 recogniserId, uint64 subjectId, uint32 scope, uint40 validFrom, uint40 validUntil)
+        external
+        returns (uint64 id);
+
+    /// @notice Withdraw a recognition: credentials issued from the next second on are no
+    ///         longer recognised by it; those issued before stay recognised.
+    /// @dev Only the recogniser's own trusted (anchoring) keys.
+    /// @param id The recognition's id; not withdrawn yet.
+    function withdrawRecognition(uint64 id) external;
+
+    /// @notice The recognition with this id; reverts with {UnknownRecognition} if there is none.
+    /// @param id The recognition's id.
+    /// @return The recognition.
+    function recognition(uint64 id) external view returns (Recognition memory);
+
+    /// @notice Number of recognitions ever recorded (ids run from 1 to this).
+    /// @return The number of recognitions, which is also the highest id.
+    function recognitionCount() external view returns (uint64);
+
+    /// @notice The ids of every recognition `recogniserId` recorded of `subjectId`, oldest
+    ///         first (at most {MAX_RECOGNITIONS_PER_PAIR}); read each with {recognition}.
+    /// @param recogniserId The recognising entity.
+    /// @param subjectId The recognised entity.
+    /// @return The recognitions' ids, withdrawn ones included.
+    function recognitionIdsBetween(uint64 recogniserId, uint64 subjectId) external view returns (uint64[] memory);
+
+    /// @notice Does `recogniserId` recognise the credentials of kind `kind` that `subjectId`
+    ///         issued at time `when`? Recognitions recorded by the entity, or by a body above
+    ///         it for its members, of the subject or of a body above the subject, count; the
+    ///         first match is answered, searched in that order (the entity's own recognitions
+    ///         of the subject first, the farthest bodies' last). An entity recognises itself.
+    /// @dev Reads at most MAX_DEPTH^2 pairs (a chain holds at most MAX_DEPTH entities) of at
+    ///      most {MAX_RECOGNITIONS_PER_PAIR} recognitions each. Entity status is not part of the answer: whether the subject was
+    ///      trusted is {trustedAt}'s question.
+    /// @param recogniserId The recognising entity; reverts with {UnknownEntity} if none.
+    /// @param subjectId The issuing entity; reverts with {UnknownEntity} if none.
+    /// @param kind Exactly one `SCOPE_*` bit; else reverts with {InvalidScope}.
+    /// @param when The credential's issuance time, Unix seconds.
+    /// @return The answer, with the recognition that gives it and its path.
+    function recognisedAt(uint64 recogniserId, uint64 subjectId, uint32 kind, uint40 when)
+        external
+        view
+        returns (RecognitionAnswer memory);
+
     /// @notice Whether `account` is a root administrator.
     /// @param account The account to check.
     /// @return Whether `account` holds `ROOT_ADMIN_ROLE`.
@@ -443,6 +570,6 @@ interface IIssuerRegistry {
     function signingKeyCount() external view returns (uint32);
 
     /// @notice Semantic version of this contract.
-    /// @return The version, such as "2.0.0".
+    /// @return The version, such as "2.1.0".
     function version() external pure returns (string memory);
 }

@@ -60,6 +60,8 @@ def test_the_2x_deployment_passes_and_a_1x_anchor_is_refused(anvil_world: World,
                                                               old_anchor: str) -> None:
     w3 = anvil_world.chain.w3
     assert contract_version(w3, anvil_world.deployment.anchor) == "2.0.0"
+    # A minor version of the registry (2.1.0: recognitions) is of the same major: accepted.
+    assert contract_version(w3, anvil_world.deployment.registry) == "2.1.0"
     assert contract_version(w3, old_anchor) == "1.0.0"
     check_contract_versions(w3, anvil_world.deployment)
     old = dataclasses.replace(anvil_world.deployment, anchor=old_anchor)

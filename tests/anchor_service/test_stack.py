@@ -149,10 +149,15 @@ def test_the_readme_session_verifies_the_examples_with_the_stacks_trust_file(
         # Secrets and personal data are owner-only, the database's WAL files included.
         assert _mode(data) == 0o700
         assert _mode(data / "keys") == 0o700
-        # The issuer's anchoring keystore and its signing key, both encrypted.
+        # The anchoring keystores (the demo issuer's, the demo alliance body's and its three
+        # universities') and the four issuers' signing keys, all encrypted.
         key_files = sorted((data / "keys").iterdir())
-        assert [path.suffix for path in key_files] == [".json", ".pem"]
-        assert key_files[1].read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        assert sorted(path.suffix for path in key_files) == [".json"] * 5 + [".pem"] * 4
+        for path in key_files:
+            if path.suffix == ".pem":
+                assert path.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+            else:
+                assert "ciphertext" in json.loads(path.read_text())["crypto"]
         for path in (*key_files, data / "demo-tokens.json", data / "service.sqlite3",
                      data / "service.sqlite3-wal", data / "service.sqlite3-shm"):
             assert _mode(path) == 0o600, (path, oct(_mode(path)))

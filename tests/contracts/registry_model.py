@@ -1,4 +1,4 @@
-"""A plain Python model of IssuerRegistry 2.0.0 and CredentialAnchor 2.0.0: what every call
+"""A plain Python model of IssuerRegistry 2.1.0 and CredentialAnchor 2.0.0: what every call
 should do, written from the contracts' rules (contracts/README.md, the interfaces' NatSpec)
 without looking at how the chain stores anything.
 
@@ -21,6 +21,8 @@ from verifier.contract_types import (
     Entity,
     KeyInfo,
     Kind,
+    Recognition,
+    RecognitionAnswer,
     Scope,
     SigningKeyInfo,
     Status,
@@ -29,13 +31,15 @@ from verifier.contract_types import (
     TrustCode,
 )
 
-__all__ = ["FOREVER", "MAX_DEPTH", "MAX_DID_LENGTH", "MAX_SIGNING_KEYS", "MAX_TREE_SIZE",
-           "AnchorRecord", "EntityRecord", "KeyRecord", "Model", "Refused"]
+__all__ = ["FOREVER", "MAX_DEPTH", "MAX_DID_LENGTH", "MAX_RECOGNITIONS_PER_PAIR",
+           "MAX_SIGNING_KEYS", "MAX_TREE_SIZE", "AnchorRecord", "EntityRecord", "KeyRecord",
+           "Model", "Refused"]
 
 FOREVER = 2**40 - 1  # IssuerRegistry._FOREVER: a key that never expires
 MAX_DEPTH = 4
 MAX_DID_LENGTH = 256
 MAX_SIGNING_KEYS = 64
+MAX_RECOGNITIONS_PER_PAIR = 16
 MAX_TREE_SIZE = 2**53 - 1
 _WORD_BITS = 256
 
@@ -121,6 +125,9 @@ class Model:
     dids: dict[str, int] = field(default_factory=dict)
     anchors: dict[tuple[int, bytes], AnchorRecord] = field(default_factory=dict)
     nonces: dict[str, int] = field(default_factory=dict)
+    recognitions: dict[int, Recognition] = field(default_factory=dict)
+    # (recogniser, subject) -> ids of its recognitions, oldest first
+    pair_recognitions: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     # (entity, list, word) -> the word's bits, entry i of the word in bit 255 - i
     revoked: dict[tuple[int, int, int], int] = field(default_factory=dict)
     suspended: dict[tuple[int, int, int], int] = field(default_factory=dict)
@@ -410,6 +417,74 @@ class Model:
         return SigningKeyInfo(key_id=key_id, entity_id=record.entity_id, index=record.index,
                               valid_from=record.valid_from, valid_until=record.valid_until,
                               revoked_at=record.revoked_at, public_key=record.public_key)
+
+    # --------------------------------------------------------------- recognitions
+
+    def recognise(self, caller: str, recogniser_id: int, subject_id: int, *, scope: int,
+                  valid_from: int, valid_until: int, now: int) -> int:
+        """IssuerRegistry.recognise: only the recogniser's own keys trusted now; the new id."""
+        if not self.is_trusted_key_of(caller, recogniser_id, now):
+            raise Refused("NotAuthorized")
+        self._existing(subject_id)
+        if subject_id == recogniser_id:
+            raise Refused("SelfRecognition")
+        if scope == 0 or scope & ~int(ALL_SCOPES):
+            raise Refused("InvalidScope")
+        if valid_until == 0:
+            valid_until = FOREVER
+        if valid_until <= valid_from:
+            raise Refused("InvalidValidity")
+        ids = self.pair_recognitions.setdefault((recogniser_id, subject_id), [])
+        if len(ids) >= MAX_RECOGNITIONS_PER_PAIR:
+            raise Refused("TooManyRecognitions")
+        recognition_id = len(self.recognitions) + 1
+        self.recognitions[recognition_id] = Recognition(
+            id=recognition_id, recogniser_id=recogniser_id, subject_id=subject_id,
+            scope=Scope(scope), valid_from=valid_from, valid_until=valid_until,
+            recorded_at=now, withdrawn_at=0)
+        ids.append(recognition_id)
+        return recognition_id
+
+    def withdraw_recognition(self, caller: str, recognition_id: int, now: int) -> None:
+        """IssuerRegistry.withdrawRecognition: effective from the next second."""
+        found = self.recognitions.get(recognition_id)
+        if found is None:
+            raise Refused("UnknownRecognition")
+        if not self.is_trusted_key_of(caller, found.recogniser_id, now):
+            raise Refused("NotAuthorized")
+        if found.withdrawn_at != 0:
+            raise Refused("RecognitionAlreadyWithdrawn")
+        self.recognitions[recognition_id] = replace(found, withdrawn_at=now + 1)
+
+    def _chain_of(self, entity_id: int) -> list[int]:
+        """The entity and the bodies above it, nearest first."""
+        found = []
+        while entity_id != 0:
+            found.append(entity_id)
+            entity_id = self.entities[entity_id].parent_id
+        return found
+
+    def recognised_at(self, recogniser_id: int, subject_id: int, kind: int,
+                      when: int) -> RecognitionAnswer:
+        """IssuerRegistry.recognisedAt: the recogniser's chain outer, the subject's inner,
+        each pair's newest recognition first; the first that covers kind and time answers."""
+        self._existing(recogniser_id)
+        self._existing(subject_id)
+        if kind not in (1, 2, 4):
+            raise Refused("InvalidScope")
+        if recogniser_id == subject_id:
+            return RecognitionAnswer(recognised=True, recognition_id=0,
+                                     recogniser_id=recogniser_id, subject_id=subject_id)
+        for recogniser in self._chain_of(recogniser_id):
+            for subject in self._chain_of(subject_id):
+                for recognition_id in reversed(self.pair_recognitions.get((recogniser,
+                                                                           subject), [])):
+                    if self.recognitions[recognition_id].covers(Scope(kind), when):
+                        return RecognitionAnswer(recognised=True,
+                                                 recognition_id=recognition_id,
+                                                 recogniser_id=recogniser, subject_id=subject)
+        return RecognitionAnswer(recognised=False, recognition_id=0, recogniser_id=0,
+                                 subject_id=0)
 
     # ------------------------------------------------------------------ anchoring
 

@@ -27,6 +27,13 @@ def _revoked(world: World) -> bytes:
     return indices
 
 
+def _recognition(world: World) -> int:
+    """A recognition of the body's credentials by the issuer, recorded with its key; its id."""
+    world.tx(world.issuer).transact(world.registry.functions.recognise(
+        world.issuer_id, world.body_id, ALL_SCOPES, 0, 0))
+    return int(world.registry.functions.recognitionCount().call())
+
+
 def _relayed(world: World, signer: LocalAccount) -> Any:
     root = random_root()
     nonce = world.anchor.functions.nonces(signer.address).call()
@@ -110,6 +117,14 @@ CASES: dict[str, tuple[Case, list[str]]] = {
     "revoke issuer signing key now": (
         lambda w, who: w.registry.functions.revokeSigningKey(_signing_key(w), 0),
         ["ok", "ok", "ok", "NotAuthorized", "NotAuthorized"],
+    ),
+    "recognise as the issuer": (
+        lambda w, who: w.registry.functions.recognise(w.issuer_id, w.revoked_id, ALL_SCOPES, 0, 0),
+        ["NotAuthorized", "NotAuthorized", "ok", "NotAuthorized", "NotAuthorized"],
+    ),
+    "withdraw the issuer's recognition": (
+        lambda w, who: w.registry.functions.withdrawRecognition(_recognition(w)),
+        ["NotAuthorized", "NotAuthorized", "ok", "NotAuthorized", "NotAuthorized"],
     ),
     "grant root admin role": (
         lambda w, who: w.registry.functions.grantRole(
@@ -282,6 +297,46 @@ def test_a_key_not_trusted_now_changes_no_status(world: World) -> None:
     assert refused(world.issuer_key2)  # revoked now: refused at once, within this second too
     assert outcome(world.tx(world.issuer), _status_changes(world, world.issuer_id)["reinstate"]) \
         == "ok"
+
+
+def _recognition_changes(world: World) -> dict[str, Any]:
+    registry = world.registry.functions
+    return {"recognise": registry.recognise(world.issuer_id, world.revoked_id, ALL_SCOPES, 0, 0),
+            "withdrawRecognition": registry.withdrawRecognition(_recognition(world))}
+
+
+def test_only_the_recognisers_own_trusted_keys_change_its_recognitions(world: World) -> None:
+    """recognise and withdrawRecognition: either key of the recogniser, trusted now; not a root
+    administrator, not its accreditor's keys, not another entity's keys, not a stranger, not
+    its own key revoked or expired, not its keys while it is suspended."""
+    registry, body = world.registry.functions, world.tx(world.body)
+    _, other_key = _other_issuer(world)
+    for caller in (world.issuer, world.issuer_key2):
+        for name, call in _recognition_changes(world).items():
+            assert outcome(world.tx(caller), call) == "ok", name
+    for caller in (world.admin, world.body, other_key, world.revoked, world.stranger):
+        for name, call in _recognition_changes(world).items():
+            assert _refusal(world, caller, call) == (
+                "NotAuthorized", (caller.address, world.issuer_id)), name
+
+    expiring = world.chain.accounts[8]
+    body.transact(registry.addKey(world.issuer_id, expiring.address, 0, world.now() + 100))
+    assert outcome(world.tx(expiring), _recognition_changes(world)["recognise"]) == "ok"
+    body.transact(registry.revokeKey(world.issuer_key2.address, 0))
+    world.chain.increase_time(200)
+    for caller in (expiring, world.issuer_key2):  # expired; revoked
+        for name, call in _recognition_changes(world).items():
+            assert _refusal(world, caller, call) == (
+                "NotAuthorized", (caller.address, world.issuer_id)), name
+
+    changes = _recognition_changes(world)  # built while the issuer can still record one
+    body.transact(registry.setStatus(world.issuer_id, Status.SUSPENDED))
+    for name, call in changes.items():
+        assert _refusal(world, world.issuer, call) == (
+            "NotAuthorized", (world.issuer.address, world.issuer_id)), name
+    body.transact(registry.setStatus(world.issuer_id, Status.ACTIVE))
+    for name, call in changes.items():
+        assert outcome(world.tx(world.issuer), call) == "ok", name
 
 
 def test_only_root_admins_lift_revocations(world: World) -> None:

@@ -260,7 +260,7 @@ def test_contract_revert_is_typed(world: World) -> None:
 
 
 def test_versions(deployed: World) -> None:
-    assert deployed.registry.functions.version().call() == "2.0.0"
+    assert deployed.registry.functions.version().call() == "2.1.0"
     assert deployed.anchor.functions.version().call() == "2.0.0"
     assert deployed.anchor.functions.registry().call() == deployed.registry.address
 

@@ -27,6 +27,7 @@ now and then. The number of sequences is a run size (``--full``:
 from __future__ import annotations
 
 import copy
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from hashlib import sha256
@@ -46,6 +47,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
+    invariant,
     precondition,
     rule,
     run_state_machine_as_test,
@@ -69,6 +72,8 @@ from verifier.contract_types import (
     Entity,
     KeyInfo,
     Kind,
+    Recognition,
+    RecognitionAnswer,
     Scope,
     SigningKeyInfo,
     Status,
@@ -441,6 +446,8 @@ class RegistryMachine(RuleBasedStateMachine):
                                        in self.model.entities.items()
                                        if record.status is Status.REVOKED}
         self.touched_words: set[tuple[int, int, int]] = set()
+        self.steps = 0  # steps run (seeds the random question of recognised_at_agrees)
+        self.question_seed = 0
 
     # ----------------------------------------------------------------- plumbing
 
@@ -627,6 +634,62 @@ class RegistryMachine(RuleBasedStateMachine):
         if edges and entity_id in self.model.entities:
             self._probe(self._subjects_below(entity_id), edges)
         self._recheck_answers(entity_id)
+
+    def _recognition_edges(self) -> list[int]:
+        """The issuance times at which an answer may change: either side of every
+        recognition's validFrom, validUntil and withdrawnAt."""
+        edges: set[int] = set()
+        for found in self.model.recognitions.values():
+            for edge in (found.valid_from, found.valid_until, found.withdrawn_at):
+                if edge:
+                    edges.update(when for when in (edge - 1, edge) if 0 <= when <= FOREVER)
+        return sorted(edges)
+
+    def _members(self, entity_id: int) -> list[int]:
+        """The entity and the entities directly below it."""
+        return [entity_id, *(child for child, record in self.model.entities.items()
+                             if record.parent_id == entity_id)]
+
+    def _check_recognised_at(self, recogniser: int, subject: int, kind: int,
+                             when: int) -> None:
+        try:
+            expected: RecognitionAnswer | str = self.model.recognised_at(recogniser, subject,
+                                                                         kind, when)
+        except Refused as refusal:
+            expected = refusal.name
+        ok, value = self._raw_view("registry", "recognisedAt", recogniser, subject, kind, when)
+        got = decode(RecognitionAnswer, value) if ok else value
+        assert got == expected, f"recognisedAt({recogniser}, {subject}, {kind}, {when})"
+
+    def _probe_recognition(self, recognition_id: int) -> None:
+        """Ask about a recognition just recorded or withdrawn, at the edges of its window and
+        withdrawal, for its own pair and for members below either side."""
+        found = self.model.recognitions[recognition_id]
+        kind = next((bit for bit in (1, 2, 4) if found.scope & bit), 1)
+        times = [when for edge in (found.valid_from, found.valid_until, found.withdrawn_at)
+                 if edge for when in (edge - 1, edge) if 0 <= when <= FOREVER]
+        recognisers = self._members(found.recogniser_id)[:2]
+        subjects = self._members(found.subject_id)[:2]
+        for recogniser in recognisers:
+            for subject in subjects:
+                for when in times:
+                    self._check_recognised_at(recogniser, subject, kind, when)
+
+    def _check_recognition(self, recognition_id: int) -> None:
+        expected = self.model.recognitions.get(recognition_id)
+        ok, value = self._raw_view("registry", "recognition", recognition_id)
+        if expected is None:
+            assert (ok, value) == (False, "UnknownRecognition"), f"recognition {recognition_id}"
+            return
+        assert ok, value
+        assert decode(Recognition, value) == expected, f"recognition {recognition_id}"
+
+    def _check_recognitions_between(self, recogniser: int, subject: int) -> None:
+        ids = self.model.pair_recognitions.get((recogniser, subject), [])
+        assert list(self._view("registry", "recognitionIdsBetween", recogniser, subject)) == ids
+        assert self._view("registry", "recognitionCount") == len(self.model.recognitions)
+        for recognition_id in ids:
+            self._check_recognition(recognition_id)
 
     # ------------------------------------------------------------ registry rules
 
@@ -819,6 +882,131 @@ class RegistryMachine(RuleBasedStateMachine):
         record = self.model.signing_keys.get(key_id)
         if record is not None:
             self._recheck_answers(record.entity_id)
+
+    # ---------------------------------------------------------- recognition rules
+
+    _RECOGNISER_KEY = st.one_of(
+        *[st.sampled_from(("i1", "i2", "i3", "i1b", "bodyA", "bodyB"))] * 3, _ACTOR)
+    _RECOGNISER = st.one_of(*[st.just(_OWN_ENTITY)] * 5, ENTITY_IDS)
+    _SCOPE_BITS = st.one_of(*[st.sampled_from([7, 1, 2, 4, 3, 5, 6])] * 4,
+                            st.sampled_from([0, 8, 15]))
+    #: A recognition's validFrom relative to now (None: 0, any issuance time); windows may
+    #: lie in the past.
+    _RECOGNISED_FROM = st.sampled_from([None, None, -10**6, -100, 0, 100])
+    #: Its validUntil relative to now (None: 0, open; "start": equal to validFrom, empty).
+    _RECOGNISED_UNTIL = st.sampled_from([None, None, -50, 1, 3600, "start"])
+    _KIND = st.sampled_from([1, 2, 4, 1, 4, 0, 3, 8])
+
+    @rule(who=_RECOGNISER_KEY, recogniser=_RECOGNISER, subject=st.one_of(
+          st.sampled_from([1, 2, 3, 4, 5]), ENTITY_IDS), scope=_SCOPE_BITS,
+          valid_from=_RECOGNISED_FROM, valid_until=_RECOGNISED_UNTIL)
+    def recognise(self, *, who: str, recogniser: int, subject: int, scope: int,
+                  valid_from: int | None, valid_until: int | str | None) -> None:
+        """``recognise`` by any account, for its own entity (:data:`_OWN_ENTITY`) or any."""
+        recogniser_id = self._own(who, recogniser)
+        now = self.evm.now
+        start = 0 if valid_from is None else max(now + valid_from, 0)
+        end = (0 if valid_until is None else start if valid_until == "start"
+               else max(now + int(valid_until), 0))
+        accepted = self._act(who, "registry", "recognise",
+                             (recogniser_id, subject, scope, start, end),
+                             lambda now, _: self.model.recognise(
+                                 self._address(who), recogniser_id, subject, scope=scope,
+                                 valid_from=start, valid_until=end, now=now))
+        if accepted:
+            # Only the recogniser's own keys trusted at that moment record its recognitions.
+            assert self.model.is_trusted_key_of(self._address(who), recogniser_id, now)
+            recognition_id = len(self.model.recognitions)
+            recorded = self.model.recognitions[recognition_id]
+            self._expect_event(
+                "registry", "RecognitionRecorded(uint64,uint64,uint64,uint32,uint40,uint40,"
+                "address)", (recognition_id, recogniser_id, subject),
+                (["uint32", "uint40", "uint40", "address"],
+                 (scope, start, recorded.valid_until, self.accounts[who].address)))
+            self._probe_recognition(recognition_id)
+        self._check_recognitions_between(recogniser_id, subject)
+
+    @rule(who=st.sampled_from(("i1", "i2", "i3", "bodyA", "bodyB")),
+          subject=st.sampled_from([1, 2, 3, 4, 5, 6]), scope=_SCOPE_BITS,
+          valid_from=_RECOGNISED_FROM, valid_until=_RECOGNISED_UNTIL)
+    def recognise_own(self, *, who: str, subject: int, scope: int, valid_from: int | None,
+                      valid_until: int | str | None) -> None:
+        """``recognise`` by an entity's own key for that entity: the case that is mostly
+        accepted, drawn as often again as the general rule so that sequences build up
+        recognitions (bodies' ones included) to search."""
+        self.recognise(who=who, recogniser=_OWN_ENTITY, subject=subject, scope=scope,
+                       valid_from=valid_from, valid_until=valid_until)
+
+    @precondition(lambda self: bool(self.model.recognitions))
+    @rule(who=st.one_of(st.just("owner"), st.just("owner"), _RECOGNISER_KEY),
+          choice=st.integers(0, 5))
+    def withdraw_recognition(self, who: str, choice: int) -> None:
+        """``withdrawRecognition`` of one of the newest recognitions by any account ("owner":
+        an account holding a key of its recogniser, if any); beyond them, an unknown id (0,
+        or the next one)."""
+        count = len(self.model.recognitions)
+        recognition_id = count - choice if choice < count else (0 if choice % 2 else count + 1)
+        if who == "owner":
+            found = self.model.recognitions.get(recognition_id)
+            owners = [actor for actor in ACTORS if found is not None
+                      and self._own(actor, _OWN_ENTITY) == found.recogniser_id]
+            who = owners[0] if owners else "s1"
+        now = self.evm.now
+        if self._act(who, "registry", "withdrawRecognition", (recognition_id,),
+                     lambda now, _: self.model.withdraw_recognition(self._address(who),
+                                                                    recognition_id, now)):
+            withdrawn = self.model.recognitions[recognition_id]
+            assert self.model.is_trusted_key_of(self._address(who), withdrawn.recogniser_id,
+                                                now)
+            assert withdrawn.withdrawn_at == now + 1
+            self._expect_event(
+                "registry", "RecognitionWithdrawn(uint64,uint64,uint64,uint40,address)",
+                (recognition_id, withdrawn.recogniser_id, withdrawn.subject_id),
+                (["uint40", "address"], (now + 1, self.accounts[who].address)))
+            self._probe_recognition(recognition_id)
+        self._check_recognition(recognition_id)
+
+    @rule(recogniser=ENTITY_IDS, subject=ENTITY_IDS, kind=_KIND,
+          when=st.one_of(st.integers(0, 20), st.sampled_from([-1, -2, -3])))
+    def check_recognised_at(self, recogniser: int, subject: int, kind: int, when: int) -> None:
+        """``recognisedAt`` for any pair, kind and time: ``when`` picks one of the edges of
+        the recognitions recorded so far, or (negative) now, 0, or the largest uint40."""
+        edges = self._recognition_edges()
+        at = ({-1: self.evm.now, -2: 0, -3: FOREVER}[when] if when < 0
+              else edges[when % len(edges)] if edges else self.evm.now)
+        self._check_recognised_at(recogniser, subject, kind, at)
+
+    @initialize(seed=st.integers(0, 2**31))
+    def seed_questions(self, seed: int) -> None:
+        self.question_seed = seed
+
+    @invariant()
+    def recognised_at_agrees(self) -> None:
+        """After every step: ``recognisedAt`` for a random question (recogniser, subject, kind,
+        issuance time at an edge of a recognition), drawn from a generator seeded by the step,
+        so that a failure replays, is the model's answer, found in the same search order.
+        (An invariant takes no drawn values: the sequence's seed comes from
+        :meth:`seed_questions`.)"""
+        self.steps += 1
+        if not self.model.recognitions:
+            # Nothing to find: every answer is "not recognised" (or self), which the rule
+            # check_recognised_at asks too; skipping keeps the run's length.
+            return
+        # Not for secrets: a reproducible choice of question.
+        draw = random.Random(self.question_seed * 7919 + self.steps)  # noqa: S311
+        entities = len(self.model.entities)
+        edges = self._recognition_edges() or [self.evm.now]
+        # Mostly pairs that have recognitions, bodies included, and sometimes any pair.
+        pairs = [(r.recogniser_id, r.subject_id) for r in self.model.recognitions.values()]
+        if pairs and draw.random() < 0.5:
+            recogniser, subject = draw.choice(pairs)
+        else:
+            recogniser, subject = draw.randint(1, entities), draw.randint(1, entities)
+        # A member of either side instead of the entity itself, when one exists.
+        recogniser = draw.choice(self._members(recogniser))
+        subject = draw.choice(self._members(subject))
+        self._check_recognised_at(recogniser, subject, draw.choice((1, 2, 4)),
+                                  draw.choice(edges))
 
     # -------------------------------------------------------------- anchor rules
 
@@ -1093,6 +1281,9 @@ class RegistryMachine(RuleBasedStateMachine):
             assert got == self.model.anchor_of(record.key, root)
         for where in sorted(self.touched_words):
             self._check_words(*where)
+        assert self._view("registry", "recognitionCount") == len(self.model.recognitions)
+        for recogniser, subject in self.model.pair_recognitions:
+            self._check_recognitions_between(recogniser, subject)
         self._recheck_answers()
 
     def teardown(self) -> None:

@@ -29,6 +29,9 @@ from verifier.contract_types import (
     KeyCheck,
     KeyInfo,
     Kind,
+    Recognition,
+    RecognitionAnswer,
+    RecognitionPath,
     Scope,
     SigningKeyInfo,
     Status,
@@ -265,7 +268,8 @@ def test_every_model_is_its_abi_struct(model: type) -> None:
     implementation's artifact and in the interface's: when a struct changes in the ABI and
     the model does not, this fails."""
     check_model(model)
-    registry = model in (Entity, StatusChange, KeyInfo, SigningKeyInfo, Trust, KeyCheck)
+    registry = model in (Entity, StatusChange, KeyInfo, SigningKeyInfo, Trust, KeyCheck,
+                         Recognition, RecognitionAnswer)
     check_model(model, _abi("IIssuerRegistry" if registry else "ICredentialAnchor"))
     # Decoding goes by name, so a reordered struct still decodes right (see below); the
     # models keep the ABI's order all the same, so that reading one is reading the other.
@@ -383,3 +387,77 @@ def test_a_node_answering_a_code_the_contracts_lack_is_a_failed_read(anvil_world
     finally:
         provider.make_request = original
         provider._request_func_cache = (None, None)
+
+
+# ------------------------------------------------------------------------- recognitions
+
+
+def _recognition(**changes: Any) -> Recognition:
+    base = Recognition(id=7, recogniser_id=2, subject_id=4, scope=Scope.NON_FORMAL,
+                       valid_from=100, valid_until=200, recorded_at=150, withdrawn_at=0)
+    return replace(base, **changes)
+
+
+def test_recognitions_decode_by_name(world: World) -> None:
+    """recognition(id) and recognisedAt answers as their models, on both chains."""
+    registry = world.registry.functions
+    world.tx(world.issuer).transact(registry.recognise(
+        world.issuer_id, world.body_id, int(Scope.FORMAL_DEGREE | Scope.NON_FORMAL), 5, 0))
+    rid = int(registry.recognitionCount().call())
+    found = read(Recognition, registry.recognition(rid))
+    assert (found.id, found.recogniser_id, found.subject_id, found.scope, found.valid_from,
+            found.valid_until, found.withdrawn_at) == (
+        rid, world.issuer_id, world.body_id, Scope.FORMAL_DEGREE | Scope.NON_FORMAL, 5,
+        2**40 - 1, 0)
+    assert found.recorded_at == world.now()
+    answer = read(RecognitionAnswer, registry.recognisedAt(world.issuer_id, world.revoked_id,
+                                                           int(Scope.NON_FORMAL), 5))
+    assert answer == RecognitionAnswer(recognised=True, recognition_id=rid,
+                                       recogniser_id=world.issuer_id, subject_id=world.body_id)
+    assert answer.path(world.issuer_id, world.revoked_id) is RecognitionPath.THROUGH_BODY
+
+
+def test_recognition_covers_as_the_contract_does() -> None:
+    """The registry's rule: a kind in the scope, validFrom <= when < validUntil, and before
+    withdrawnAt when withdrawn."""
+    open_ended = _recognition(scope=Scope.FORMAL_DEGREE | Scope.NON_FORMAL)
+    assert open_ended.covers(Scope.NON_FORMAL, 100)
+    assert open_ended.covers(Scope.FORMAL_DEGREE, 199)
+    assert not open_ended.covers(Scope.FORMAL_NON_DEGREE, 150)  # a kind not in the scope
+    assert not open_ended.covers(Scope.NON_FORMAL, 99)  # before validFrom
+    assert not open_ended.covers(Scope.NON_FORMAL, 200)  # validUntil is exclusive
+    withdrawn = _recognition(withdrawn_at=160)
+    assert withdrawn.withdrawn
+    assert withdrawn.covers(Scope.NON_FORMAL, 159)
+    assert not withdrawn.covers(Scope.NON_FORMAL, 160)
+    assert not _recognition().withdrawn
+
+
+@pytest.mark.parametrize("kind", [0, 3, 7, 8, True, "non-formal", Scope(0), ALL_SCOPES])
+def test_recognition_covers_one_kind_at_a_time(kind: Any) -> None:
+    with pytest.raises(ValueError, match="exactly one scope bit"):
+        _recognition().covers(kind, 150)
+
+
+def test_recognition_to_dict_is_camel_case_with_nulls_for_open_and_not_withdrawn() -> None:
+    assert _recognition(scope=Scope.FORMAL_DEGREE | Scope.FORMAL_NON_DEGREE,
+                        valid_until=2**40 - 1).to_dict() == {
+        "id": 7, "recogniserId": 2, "subjectId": 4,
+        "scope": ["formal-degree", "formal-non-degree"], "validFrom": 100, "validUntil": None,
+        "recordedAt": 150, "withdrawnAt": None}
+    assert _recognition(withdrawn_at=160).to_dict()["withdrawnAt"] == 160
+    assert _recognition().to_dict()["validUntil"] == 200
+
+
+def test_recognition_answer_paths() -> None:
+    """self (id 0), direct (the pair asked about), through a body (either side is a body
+    above), none (not recognised)."""
+    assert RecognitionAnswer(True, 0, 3, 3).path(3, 3) is RecognitionPath.SELF
+    assert RecognitionAnswer(True, 9, 3, 5).path(3, 5) is RecognitionPath.DIRECT
+    assert RecognitionAnswer(True, 9, 1, 5).path(3, 5) is RecognitionPath.THROUGH_BODY
+    assert RecognitionAnswer(True, 9, 3, 1).path(3, 5) is RecognitionPath.THROUGH_BODY
+    assert RecognitionAnswer(True, 9, 1, 2).path(3, 5) is RecognitionPath.THROUGH_BODY
+    assert RecognitionAnswer(False, 0, 0, 0).path(3, 5) is RecognitionPath.NONE
+    assert RecognitionAnswer(False, 0, 0, 0).path(3, 3) is RecognitionPath.NONE
+    assert [path.value for path in RecognitionPath] == ["self", "direct", "through-body",
+                                                        "none"]
