@@ -9,8 +9,10 @@ recognitions among them, each signed by the recogniser's own anchoring key:
 - university C recognised university A, and withdrew it.
 
 The keys are anvil's public development keys (never use them anywhere else). Seeding is
-idempotent: a restarted stack finds the entities and recognitions on its chain and reuses
-them."""
+idempotent and completes an interrupted run: each step (an entity accredited, its anchoring
+key added, its signing key registered, each recognition recorded and withdrawn) is checked on
+chain on its own and done only when missing, so a restarted stack reuses what is there and
+records nothing twice."""
 
 from __future__ import annotations
 
@@ -27,7 +29,14 @@ from anchor_service.keystore import keystore_path, write_keystore
 from anchor_service.recognitions import recognise, recognition, withdraw
 from anchor_service.signing import SigningKeys
 from anchor_service.store import Issuer, Store
-from verifier.contract_types import ALL_SCOPES, Kind, Recognition, Scope, scope_names
+from verifier.contract_types import (
+    ALL_SCOPES,
+    Kind,
+    Recognition,
+    Scope,
+    scope_names,
+    signing_key_id,
+)
 from verifier.multikey import Multikey
 
 if TYPE_CHECKING:
@@ -95,10 +104,12 @@ def did_of(name: str) -> str:
 
 def seed_alliance(deployment: Deployment, admin: Transactor, *, body_key: LocalAccount,
                   university_keys: list[LocalAccount], store: Store, keys: Path,
-                  password: str, fresh: bool) -> Alliance:
+                  password: str) -> Alliance:
     """Accredit the alliance and its universities, serve them, give them signing keys, and
-    record the recognitions, each once (see the module's docstring); ``fresh``: the contracts
-    are new, so keys the database already has are registered again."""
+    record the recognitions, each once (see the module's docstring): every step is checked on
+    the chain of ``deployment`` and done only when missing there, so this completes a run that
+    was interrupted, and keys the database already has are registered again on new
+    contracts."""
     w3 = admin.w3
     registry, _ = deployment.contracts(w3)
     body = Transactor(w3, body_key)
@@ -117,11 +128,13 @@ def seed_alliance(deployment: Deployment, admin: Transactor, *, body_key: LocalA
         if not entity_id:
             entity_id = accredit(body, registry, parent=body_id, kind=Kind.TRUSTED_ISSUER,
                                  did=did, scope=ALL_SCOPES)
+        # Checked apart from the accreditation: a run stopped between the two left an entity
+        # without its key, whose recognitions and anchoring would all be refused.
+        if int(registry.functions.entityOfKey(key.address).call()) != entity_id:
             body.transact(registry.functions.addKey(entity_id, key.address, 0, 0))
         _keystore(keys, key, password)
         issuer = store.add_issuer(name, entity_id=entity_id, key_address=key.address, did=did)
-        alliance.universities.append(_signing_key(store, issuer, registry, body, signing,
-                                                  fresh=fresh))
+        alliance.universities.append(_signing_key(store, issuer, registry, body, signing))
     a, b, c = alliance.universities
     txs = {uni.entity_id: Transactor(w3, key)
            for uni, key in zip(alliance.universities, university_keys, strict=True)}
@@ -152,11 +165,15 @@ def _keystore(keys: Path, account: LocalAccount, password: str) -> None:
 
 
 def _signing_key(store: Store, issuer: Issuer, registry: Contract, body: Transactor,
-                 signing: SigningKeys, *, fresh: bool) -> Issuer:
-    """The university's Ed25519 signing key, made and registered by the alliance body once
-    (again on ``fresh`` contracts)."""
+                 signing: SigningKeys) -> Issuer:
+    """The university's Ed25519 signing key, made once and registered by the alliance body
+    whenever the registry does not have it among the entity's signing keys (new contracts, or
+    a run stopped before the registration)."""
     if issuer.signing_key is not None:
-        if fresh:
+        key_id = signing_key_id(Multikey.from_multibase(issuer.signing_key))
+        registered = {bytes(known) for known in
+                      registry.functions.entitySigningKeys(issuer.entity_id).call()}
+        if key_id not in registered:
             add_signing_key(body, registry, entity_id=issuer.entity_id,
                             key=Multikey.from_multibase(issuer.signing_key))
         return issuer

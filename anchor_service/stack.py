@@ -117,7 +117,7 @@ def run_stack(data_dir: Path, *, port: int = 8080, chain_port: int = 8545,
                                        SigningKeys(keys, password), fresh=fresh)
             alliance = seed_alliance(deployment, Transactor(w3, admin), body_key=alliance_key,
                                      university_keys=universities, store=store, keys=keys,
-                                     password=password, fresh=fresh)
+                                     password=password)
             tokens = _demo_tokens(data_dir / "demo-tokens.json", store, issuer.id,
                                   {uni.name: uni.id for uni in alliance.universities})
         finally:

@@ -58,6 +58,7 @@ def test_wheel_ships_packages_types_and_data(wheel: Path) -> None:
         "verifier/contexts/manifest.json", "verifier/contexts/credentials-v2.jsonld",
         "verifier/contexts/ob-v3p0-context-3.0.3.json",
         "verifier/web/index.html", "verifier/web/verify.js", "verifier/web/verify.css",
+        "verifier/web/page.js",
         "verifier/web/favicon.svg", "anchor_service/api/web.py",
         "anchor_service/api/docs.py", "anchor_service/api/docs_assets/index.html",
         "anchor_service/api/docs_assets/swagger-init.js",

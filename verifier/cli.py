@@ -381,10 +381,24 @@ def _status_list(path: Path) -> dict[str, Any]:
 
 
 def _aware_time(text: str) -> datetime:
+    """An --as-of time: ISO 8601 with a time zone, from the Unix epoch to the end of year 9999
+    in UTC. A time may parse and still be out of that range (9999-12-31T23:59:59-14:00 is year
+    10000 in UTC), and then fail where it is converted or printed: refused here instead."""
     try:
-        return parse_datetime(text)
+        parsed = parse_datetime(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(visible(str(exc))) from None
+    try:
+        seconds = parsed.timestamp()
+        datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):
+        raise argparse.ArgumentTypeError(
+            visible(f"{text[:40]!r} is out of range: give a time from 1970-01-01T00:00:00Z to "
+                    "9999-12-31T23:59:59Z")) from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(
+            visible(f"{text[:40]!r} is before 1970-01-01T00:00:00Z, which no chain answers for"))
+    return parsed
 
 
 # In a folder, bundles sit beside the credentials they were made from (``anchor-service

@@ -57,6 +57,9 @@ MAX_ECTS: Final = Decimal(1000)
 Source = Literal["elm", "ob3", "plain", "none"]
 
 _ELM_TYPE: Final = "EuropeanDigitalCredential"
+# Europass ids numbered inside one document (``urn:epass:learningAchievementSpec:1``): not an
+# achievement's identity (see _global_iri).
+_DOCUMENT_LOCAL_URN: Final = "urn:epass:"
 _OB3_TYPES: Final = frozenset({"OpenBadgeCredential", "AchievementCredential"})
 _ECTS_NAMES: Final = frozenset({"ects", "european credit transfer and accumulation system"})
 # A decimal as written in a JSON string: digits, optionally a point and digits. No sign, no
@@ -73,7 +76,9 @@ class Credits:
     ``ects`` is None when the credential states no credits or they were refused, and
     ``ects_problem`` says which; likewise ``kind`` and ``kind_problem``. ``achievement`` is
     the id of what was achieved (an ELM specification or claim, an Open Badges achievement),
-    so that the same achievement from the same issuer can be told apart from another."""
+    so that the same achievement from the same issuer can be told apart from another; None
+    when that id is local to the document (a blank node ``_:``, a Europass ``urn:epass:`` id),
+    since such ids do not tell one course from another."""
 
     source: Source
     ects: Decimal | None
@@ -171,6 +176,17 @@ def _iri(value: object) -> str | None:
     if isinstance(value, Mapping) and isinstance(value.get("id"), str):
         return str(value["id"])
     return None
+
+
+def _global_iri(value: object) -> str | None:
+    """:func:`_iri`, but None for an id that is local to its document: a blank node (``_:``) or
+    a Europass ``urn:epass:`` id. Europass builders number those inside each credential (every
+    credential's specification may be ``urn:epass:learningAchievementSpec:1``), so they cannot
+    tell one course from another and are no identity of an achievement."""
+    iri = _iri(value)
+    if iri is None or iri.startswith("_:") or iri.lower().startswith(_DOCUMENT_LOCAL_URN):
+        return None
+    return iri
 
 
 def _label(value: object) -> str | None:
@@ -298,10 +314,10 @@ class _Elm:
 
     @staticmethod
     def _achievement_id(claim: Mapping[str, Any], specs: list[Mapping[str, Any]]) -> str | None:
-        spec_ids = [_iri(spec) for spec in specs]
+        spec_ids = [_global_iri(spec) for spec in specs]
         if len(spec_ids) == 1 and spec_ids[0] is not None:
             return spec_ids[0]
-        return _iri(claim)
+        return _global_iri(claim)
 
     def _credits(self, claims: list[Mapping[str, Any]],
                  specs: list[list[Mapping[str, Any]]]) -> None:
@@ -426,7 +442,7 @@ def _achievement_of(subjects: list[Mapping[str, Any]]) -> str | None:
     """``credentialSubject.achievement`` (an IRI, or an object with ``id``), when one subject
     names exactly one."""
     found = {achievement for subject in subjects
-             if (achievement := _iri(subject.get("achievement"))) is not None}
+             if (achievement := _global_iri(subject.get("achievement"))) is not None}
     return found.pop() if len(found) == 1 else None
 
 

@@ -251,7 +251,9 @@ class RecognitionResult:
                 "record": None if self.record is None else self.record.to_dict(),
                 "atBlock": self.at_block, "recordedBy": self.recorded_by,
                 "recorderTrust": None if trust is None else {
-                    "trusted": trust.trusted, "reason": trust.reason}}
+                    "trusted": trust.trusted, "reason": trust.reason,
+                    "entityId": trust.entity_id},
+                "counts": self.counts}
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,10 +289,11 @@ class EntryResult:
     @property
     def unchecked(self) -> bool:
         """Whether a chain read this entry's answer needs did not happen (offline, the chain
-        unreadable, the time allowed over, its recognition or issuer scope unreadable): its
-        not counting is not established."""
+        unreadable, the time allowed over, or, for a valid credential, its recognition or
+        issuer scope unreadable): its not counting is not established."""
         return (self.verdict in ("offline_checks_passed", "not_checked")
-                or self.recognition_problem is not None or self.scope_problem is not None)
+                or (self.verdict == "valid" and (self.recognition_problem is not None
+                                                 or self.scope_problem is not None)))
 
     @property
     def counted(self) -> bool:
@@ -391,7 +394,7 @@ class PortfolioReport:
             entry.unchecked and entry.verdict == "valid" for entry in self.entries)
         if self.requirement is not None:
             met, established = self.requirement.met, not self.requirement.unchecked
-            return 0 if met else 1 if established else 2 if unreadable else 3
+            return 0 if met else 1 if established else 3 if self.chain is None else 2
         if "not_valid" in verdicts:
             return 1
         return 2 if unreadable else 3 if "offline_checks_passed" in verdicts else 0
@@ -492,7 +495,10 @@ def verify_portfolio(entries: Sequence[PortfolioEntry], *, trust: TrustConfig,
     ``deadline`` is a :func:`time.monotonic` time: an entry whose verification has not
     started by then is not verified; it is reported ``not_checked`` with the reason
     :data:`TIMED_OUT_REASON` (so the report's exit code is 2 unless an entry is not valid).
-    Entries already started finish; their recognition is still read.
+    Entries already started finish; an entry whose issuer scope or recognition is still to be
+    read once the deadline has passed is not read further: it is not counted, and its scope or
+    recognition problem is :data:`TIMED_OUT_REASON` (so a requirement it could change is not
+    established).
 
     Raises :class:`~verifier.errors.PortfolioError` for more than
     :data:`MAX_PORTFOLIO_ENTRIES` entries or a ``recognised_by`` DID the registry does not
@@ -528,7 +534,8 @@ def verify_portfolio(entries: Sequence[PortfolioEntry], *, trust: TrustConfig,
     by_kind = {kind: Decimal(0) for kind in _KIND_ORDER}
     for index, (entry, report) in enumerate(zip(entries, reports, strict=True)):
         result = _judge(index, entry, report, trust=trust, reader=pinned, recogniser=recogniser,
-                        as_of=as_of_seconds, counted=counted, timed_out=index in timed_out)
+                        as_of=as_of_seconds, counted=counted, timed_out=index in timed_out,
+                        deadline=deadline)
         if result.counted_as is not None:
             kind, ects = result.counted_as
             by_kind[kind] += ects
@@ -596,7 +603,8 @@ def _verify_all(entries: Sequence[PortfolioEntry], *, trust: TrustConfig,
 
 def _judge(index: int, entry: PortfolioEntry, report: VerificationReport | None, *,
            trust: TrustConfig, reader: ChainReader | None, recogniser: _Recogniser | None,
-           as_of: int | None, counted: _Counted, timed_out: bool = False) -> EntryResult:
+           as_of: int | None, counted: _Counted, timed_out: bool = False,
+           deadline: float | None = None) -> EntryResult:
     credits = None if entry.credential is None else credits_of(entry.credential)
     digest = None if entry.receipt is None else entry.receipt.credential_digest
     issuer = _issuer_of(entry, report, trust)
@@ -607,15 +615,26 @@ def _judge(index: int, entry: PortfolioEntry, report: VerificationReport | None,
         reason = (f"kind unknown: {credits.kind_problem}" if credits.kind is None else
                   f"ECTS unknown: {credits.ects_problem}" if credits.ects is None else None)
     scope_problem = None
+    if reason is None and reader is not None and issuer is not None \
+            and deadline is not None and time.monotonic() >= deadline:
+        # The scope and recognition reads below are chain reads too, part of the time
+        # allowed: past it, the entry is named as not checked instead of read on.
+        reason = TIMED_OUT_REASON
+        if recogniser is not None:
+            recognition_problem = TIMED_OUT_REASON
+        else:
+            scope_problem = TIMED_OUT_REASON
     if reason is None and reader is not None and issuer is not None and credits is not None \
             and credits.kind is not None:
         # The kind may come from the credential's own format (an ELM learning setting) and
         # not from learningScope, which is all verify's scope check reads: the issuer's
         # accreditation must cover it for the credential to count.
         scope_problem, reason = _scope_reason(reader, issuer, credits.kind)
-    if recogniser is not None and reader is not None and issuer is not None:
-        recognition, recognition_problem, why = _recognise(reader, recogniser, issuer, credits)
-        reason = reason or why
+    if reason is None and recogniser is not None and reader is not None and issuer is not None:
+        # Only for an entry that could count: a recognition read that fails for one that
+        # cannot (revoked, out of scope) must not leave the answer unestablished.
+        recognition, recognition_problem, reason = _recognise(reader, recogniser, issuer,
+                                                              credits)
     counted_as = None
     duplicate_of = None
     if reason is None and digest is not None and issuer is not None and credits is not None \

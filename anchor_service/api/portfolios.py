@@ -21,15 +21,18 @@ at most 4 times ``portfolio_concurrency`` threads work on portfolios), at most
 ``portfolio_max_entries`` credentials (422 beyond; never more than
 :data:`~verifier.portfolio.MAX_PORTFOLIO_ENTRIES`), and ``portfolio_deadline_seconds`` from
 the body's arrival: credentials not started by then are not verified, and come back
-``not_checked`` with the reason :data:`~verifier.portfolio.TIMED_OUT_REASON` in a 200 answer
-(the requirement, if asked, is then not established), so that a client that went away holds
-the threads no longer than that."""
+``not_checked`` with the reason :data:`~verifier.portfolio.TIMED_OUT_REASON` in a 200 answer;
+verified credentials whose issuer scope or recognition is still to be read then are not read
+further and do not count, their ``scopeProblem`` or ``recognitionProblem`` that same reason
+(the requirement, if asked, is then not established). A client that went away holds the
+threads no longer than that, plus the verifications and the one chain read each already
+under way."""
 
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
@@ -101,6 +104,10 @@ _PRESENTATION: Final[dict[str, Any]] = {
 }
 
 
+#: The latest asOf: 9999-12-31T23:59:59Z, the last second a datetime holds.
+_LATEST_AS_OF: Final = 253_402_300_799
+
+
 class PortfolioVerifyIn(BaseModel):
     """A portfolio: a presentation or bundles (exactly one of them), and what to ask of it."""
 
@@ -133,11 +140,12 @@ class PortfolioVerifyIn(BaseModel):
     requireKind: KindName | SkipJsonSchema[None] = Field(  # noqa: N815
         None, json_schema_extra=without_default,
         description="the kind the requirement counts (only with requireEcts); default: all")
-    asOf: Annotated[str, Field(  # noqa: N815
+    asOf: Annotated[int, Field(ge=0, le=_LATEST_AS_OF)] | Annotated[str, Field(  # noqa: N815
         max_length=40, json_schema_extra={"format": "date-time"})] | SkipJsonSchema[None] = (
         Field(None, json_schema_extra=without_default,
-        description="judge the portfolio as of this time (RFC 3339 with a time zone): each "
-        "credential's validity and status then, the registry then. Default: now."))
+        description="judge the portfolio as of this time (RFC 3339 with a time zone, or Unix "
+        "seconds such as a report's chain.blockTime): each credential's validity and status "
+        "then, the registry then. Default: now."))
 
     @model_validator(mode="before")
     @classmethod
@@ -177,7 +185,7 @@ class ChainFactsOut(_Out):
     blockNumber: int = Field(description="the block every answer was read at")  # noqa: N815
     blockHash: str  # noqa: N815
     blockTime: int = Field(description="its time (Unix seconds): a re-check with asOf "  # noqa: N815
-                           "this time reproduces the answers")
+                           "this time (as it is, or as RFC 3339) reproduces the answers")
 
 
 class RecognisedByOut(_Out):
@@ -362,14 +370,24 @@ def _entries(payload: PortfolioVerifyIn) -> list[PortfolioEntry]:
         raise ApiError(422, "invalid_portfolio", f"presentation: {exc}") from None
 
 
-def _as_of(text: str | None) -> datetime | None:
-    if text is None:
+def _as_of(value: int | str | None) -> datetime | None:
+    """``asOf``: Unix seconds (a JSON integer, as a report's ``chain.blockTime``) or an RFC 3339
+    date-time with a time zone, within 1970 to 9999 in UTC (a time that parses may be out of
+    that range once in UTC, and would fail later)."""
+    if value is None:
         return None
     try:
-        if "T" not in text.upper():
-            raise ValueError(f"{text!r} is not an RFC 3339 date-time")
-        return parse_datetime(text.upper())  # RFC 3339 allows "t" and "z" as well
-    except ValueError as exc:
+        if isinstance(value, int):
+            as_of = datetime.fromtimestamp(value, UTC)
+        else:
+            if "T" not in value.upper():
+                raise ValueError(f"{value!r} is not an RFC 3339 date-time")
+            as_of = parse_datetime(value.upper())  # RFC 3339 allows "t" and "z" as well
+        if not 0 <= as_of.timestamp() <= _LATEST_AS_OF:
+            raise ValueError(f"{str(value)[:40]!r} is out of range: give a time from "
+                             "1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z")
+        return as_of
+    except (ValueError, OverflowError, OSError) as exc:
         raise ApiError(422, "invalid_request", f"asOf: {exc}") from None
 
 

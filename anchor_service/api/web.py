@@ -16,9 +16,10 @@ __all__ = ["PAGE_HEADERS", "packaged_file", "router"]
 router = APIRouter(include_in_schema=False)
 
 _ASSETS = {"verify.js": "text/javascript; charset=utf-8", "verify.css": "text/css; charset=utf-8",
+           "page.js": "text/javascript; charset=utf-8",
            "portfolio.js": "text/javascript; charset=utf-8",
            "portfolio.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
-# The page loads only its own script and style, talks only to this origin, and may not be
+# The pages load only their own scripts and style, talk only to this origin, and may not be
 # framed (no clickjacking of a "valid" verdict).
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "

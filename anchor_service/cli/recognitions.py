@@ -2,22 +2,26 @@
 recognitions of other entities' credentials (:mod:`anchor_service.recognitions`).
 
 ``--as ENTITY`` names the recognising entity: its id, its DID, or the name of an issuer in the
-service's database (``--config`` or MICROCRED_DATABASE_URL). The signer (``--keystore`` or
+service's database (``--config`` or MICROCRED_DATABASE_URL; with neither, a name is refused,
+exit 2, and no database is opened or created). The signer (``--keystore`` or
 MICROCRED_PRIVATE_KEY) must be one of that entity's own trusted anchoring keys: the registry
 refuses its accreditor's and root administrators' own keys (they can add a key to the entity,
 a public ``KeyAdded`` event, and act with that, as for anchoring). A refusal is reported in
 words, exit code 1; bad input exits 2.
 
-With ``--config`` (the service's database), ``recognise`` and ``withdraw-recognition`` signed
-with the anchoring key of an issuer the service serves hold that issuer's sending lease while
-they send, as the service's pipeline and routes do, so that their nonces do not clash (a
-round in progress is waited for at most 10 s, then exit 1 "busy"). Without it they cannot
-know: other ``registry`` commands never take it (README, "Contracts and administration")."""
+Whenever the service's database is configured (``--config`` or MICROCRED_DATABASE_URL),
+``recognise`` and ``withdraw-recognition`` signed with the anchoring key of an issuer the
+service serves hold that issuer's sending lease while they send, however ``--as`` names the
+entity, as the service's pipeline and routes do, so that their nonces do not clash (a round in
+progress is waited for at most 10 s, then exit 1 "busy"). With no database configured, ``--as``
+takes only an id or a DID and the commands cannot know of the service, so they take no lease:
+other ``registry`` commands never take it (README, "Contracts and administration")."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,10 +112,16 @@ def _recogniser(args: argparse.Namespace, registry: Contract) -> int:
     reference: str = args.as_entity
     if reference.strip().isdigit() or reference.strip().startswith("did:"):
         return resolve_entity(registry, reference)
-    from anchor_service.settings import ServiceSettings  # noqa: PLC0415
+    database_url = _database_url(args)
+    if database_url is None:
+        # Opening the default URL would create and migrate ./data/service.sqlite3 only to
+        # answer "not an issuer", and a name found there would be sent without a lease.
+        raise ValueError(f"--as {reference!r:.80}: an issuer's name needs the service's "
+                         "database (--config or MICROCRED_DATABASE_URL); none is configured, "
+                         "so give the entity's id or DID")
     from anchor_service.store import Store  # noqa: PLC0415
 
-    store = Store(ServiceSettings(_env_file=args.config).database_url, pool_size=2)
+    store = Store(database_url, pool_size=2)
     try:
         issuer = store.issuer_named(reference.strip())
     finally:
@@ -120,6 +130,18 @@ def _recogniser(args: argparse.Namespace, registry: Contract) -> int:
         raise ValueError(f"--as {reference!r:.80}: not an entity id, a DID, or an issuer in "
                          "the service's database")
     return issuer.entity_id
+
+
+def _database_url(args: argparse.Namespace) -> str | None:
+    """The service's database URL when one is configured (``--config``, else
+    MICROCRED_DATABASE_URL in the environment); None when neither is, rather than the
+    service's default, which would create a database in the working directory."""
+    if args.config is None and not os.environ.get("MICROCRED_DATABASE_URL", "").strip():
+        return None
+    from anchor_service.settings import ServiceSettings  # noqa: PLC0415
+
+    url: str = ServiceSettings(_env_file=args.config).database_url
+    return url
 
 
 def _transactor(args: argparse.Namespace, settings: CommandSettings
@@ -133,17 +155,17 @@ def _transactor(args: argparse.Namespace, settings: CommandSettings
 
 @contextmanager
 def _sending_lease(args: argparse.Namespace, tx: Transactor) -> Iterator[bool]:
-    """With ``--config``: while ``tx``'s key is the anchoring key of an issuer in the service's
-    database, hold that issuer's sending lease (the pipeline's); yields False when another
-    process held it for :data:`_LEASE_WAIT` seconds. Without ``--config``, or for another key,
-    yields True at once."""
-    if args.config is None:
+    """With the service's database configured (:func:`_database_url`): while ``tx``'s key is
+    the anchoring key of an issuer in it, hold that issuer's sending lease (the pipeline's);
+    yields False when another process held it for :data:`_LEASE_WAIT` seconds. With no
+    database configured, or for another key, yields True at once."""
+    database_url = _database_url(args)
+    if database_url is None:
         yield True
         return
-    from anchor_service.settings import ServiceSettings  # noqa: PLC0415
     from anchor_service.store import Store  # noqa: PLC0415
 
-    store = Store(ServiceSettings(_env_file=args.config).database_url, pool_size=2)
+    store = Store(database_url, pool_size=2)
     try:
         served = [issuer for issuer in store.issuers()
                   if issuer.key_address.lower() == tx.address.lower()]

@@ -3,9 +3,14 @@ contracts on a local chain, an admin token and two issuers."""
 
 from __future__ import annotations
 
+import os
+import select
+import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +18,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from eth_account.signers.local import LocalAccount
 from starlette.types import ASGIApp
 from web3 import Web3
 
@@ -23,7 +29,7 @@ from anchor_service.service import build_components
 from anchor_service.settings import ServiceSettings
 from anchor_service.store import Issuer, Store
 from anchor_service.trust import IssuerTrustView
-from localchain import InProcessChain
+from localchain import AnvilChain, InProcessChain
 from testkit.net import free_port
 from testkit.world import World, build_world, give_signing_key, serve_issuer
 
@@ -158,3 +164,72 @@ def trust_view_of_node(database: Path, rpc_url: str, *,
                             block_number=0, deployer="0x" + "44" * 20, artifact_hash="0x")
     registry, _anchor = deployment.contracts(w3)
     return store, issuer, IssuerTrustView(store, registry)
+
+
+def open_request(url: str, length: int | None, path: str = "/v1/verify") -> socket.socket:
+    """A connection that sends the head of a JSON POST to ``path`` and none of its body
+    (chunked if ``length`` is None)."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = socket.create_connection((host, int(port)), timeout=30)
+    framing = ("Transfer-Encoding: chunked" if length is None else
+               f"Content-Length: {length}")
+    connection.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: "
+                       f"application/json\r\n{framing}\r\n\r\n".encode())
+    return connection
+
+
+def read_answer(connection: socket.socket) -> bytes:
+    """What the server answers on ``connection``: its head and a JSON body, or all it sends
+    before closing."""
+    data = b""
+    while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+        part = connection.recv(65536)
+        if not part:
+            break
+        data += part
+    return data
+
+
+def refused_while_held(url: str, path: str, body: bytes,
+                       send: Callable[[], httpx.Response]) -> tuple[httpx.Response, socket.socket]:
+    """Hold a request to ``path`` (its head sent, ``body`` not) and ``send`` whole requests
+    until one is refused with 503: that refusal and the holder, still waiting for ``body``
+    (the caller closes it)."""
+    holder = open_request(url, len(body), path)
+    try:
+        # Until the holder's request reaches the route, a whole request goes through: send
+        # them until one is refused (a holder answered meanwhile is opened anew).
+        deadline = time.monotonic() + 30
+        while (refused := send()).status_code != 503:
+            assert refused.status_code == 200, refused.text
+            assert time.monotonic() < deadline, "never refused"
+            if select.select([holder], [], [], 0)[0]:
+                holder.close()
+                holder = open_request(url, len(body), path)
+    except BaseException:
+        holder.close()
+        raise
+    return refused, holder
+
+
+def service_cli(world: World, signer: LocalAccount | None, *args: str
+                ) -> subprocess.CompletedProcess[str]:
+    """``anchor-service ARGS --rpc-url`` (the world's anvil node) as a real process, with no
+    MICROCRED_ setting of this environment and ``signer``'s key (if any) as
+    MICROCRED_PRIVATE_KEY."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MICROCRED_")}
+    if signer is not None:
+        environment["MICROCRED_PRIVATE_KEY"] = "0x" + bytes(signer.key).hex()
+    chain = world.chain
+    assert isinstance(chain, AnvilChain)
+    return subprocess.run(
+        [sys.executable, "-m", "anchor_service", *args, "--rpc-url", str(chain.rpc_url)],
+        capture_output=True, text=True, timeout=120, check=False, env=environment,
+    )
+
+
+def write_deployment(world: World, directory: Path) -> Path:
+    """The world's deployment record, written to ``directory``/deployment.json."""
+    path = directory / "deployment.json"
+    path.write_text(world.deployment.to_json(), encoding="utf-8")
+    return path

@@ -6,7 +6,6 @@ empty window, a second withdrawal) with its message and exit code, nothing recor
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,31 +13,20 @@ from pathlib import Path
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from localchain import AnvilChain
 from testkit.world import World
+from tests.anchor_service.harness import service_cli, write_deployment
 from verifier.contract_types import OPEN_UNTIL, Recognition, Scope, read
 
 SUBJECT_DID = "did:web:revoked.example"  # the world's second issuer (status is not checked)
 
 
-def _cli(world: World, signer: LocalAccount | None, *args: str
-         ) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MICROCRED_")}
-    if signer is not None:
-        environment["MICROCRED_PRIVATE_KEY"] = "0x" + bytes(signer.key).hex()
-    chain = world.chain
-    assert isinstance(chain, AnvilChain)
-    return subprocess.run(
-        [sys.executable, "-m", "anchor_service", "registry", *args, "--rpc-url",
-         str(chain.rpc_url)],
-        capture_output=True, text=True, timeout=120, check=False, env=environment)
+def _cli(world: World, signer: LocalAccount | None, *args: str) -> subprocess.CompletedProcess[str]:
+    return service_cli(world, signer, "registry", *args)
 
 
 @pytest.fixture(scope="module")
 def record(anvil_world: World, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("recognitions") / "deployment.json"
-    path.write_text(anvil_world.deployment.to_json(), encoding="utf-8")
-    return str(path)
+    return str(write_deployment(anvil_world, tmp_path_factory.mktemp("recognitions")))
 
 
 def _count(world: World) -> int:

@@ -5,9 +5,6 @@ a root administrator (`registry lift-revocations`), by credential id and by posi
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -19,9 +16,9 @@ from anchor_service.pipeline import BatchPolicy, Pipeline
 from anchor_service.receipts import Receipts
 from anchor_service.samples import make_credential
 from anchor_service.store import BatchState, NewCredential, Store
-from localchain import AnvilChain
 from testkit.world import World
-from tests.anchor_service.harness import anchor_now, running_service
+from tests.anchor_service.harness import anchor_now, running_service, write_deployment
+from tests.anchor_service.harness import service_cli as _cli
 from verifier.chain import JsonRpcChainReader
 from verifier.contract_types import (
     Entity,
@@ -40,22 +37,8 @@ REGISTRY_COMMANDS = ("accredit-body", "add-issuer", "add-key", "revoke-key", "re
                      "suspend", "reactivate", "revoke", "lift-revocations", "list")
 
 
-def _cli(world: World, signer: LocalAccount | None, *args: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MICROCRED_")}
-    if signer is not None:
-        environment["MICROCRED_PRIVATE_KEY"] = "0x" + bytes(signer.key).hex()
-    chain = world.chain
-    assert isinstance(chain, AnvilChain)
-    return subprocess.run(
-        [sys.executable, "-m", "anchor_service", *args, "--rpc-url", str(chain.rpc_url)],
-        capture_output=True, text=True, timeout=120, check=False, env=environment,
-    )
-
-
 def _record(world: World, directory: Path) -> tuple[str, str]:
-    path = directory / "deployment.json"
-    path.write_text(world.deployment.to_json(), encoding="utf-8")
-    return "--deployment", str(path)
+    return "--deployment", str(write_deployment(world, directory))
 
 
 def _iso(seconds: int, hours: int = 0) -> str:

@@ -6,9 +6,7 @@ bad input exits 2 with a message, a refusal by the contract exits 1 naming its e
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,8 +14,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from eth_account.signers.local import LocalAccount
 
-from localchain import AnvilChain
 from testkit.world import World
+from tests.anchor_service.harness import service_cli, write_deployment
 from verifier.chain import JsonRpcChainReader
 from verifier.contract_types import TrustCode, signing_key_id
 from verifier.multikey import Multikey
@@ -26,23 +24,12 @@ NEW_COMMANDS = ("add-signing-key", "revoke-signing-key", "shorten-signing-key", 
 
 
 def _cli(world: World, signer: LocalAccount | None, *args: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MICROCRED_")}
-    if signer is not None:
-        environment["MICROCRED_PRIVATE_KEY"] = "0x" + bytes(signer.key).hex()
-    chain = world.chain
-    assert isinstance(chain, AnvilChain)
-    return subprocess.run(
-        [sys.executable, "-m", "anchor_service", "registry", *args, "--rpc-url",
-         str(chain.rpc_url)],
-        capture_output=True, text=True, timeout=120, check=False, env=environment,
-    )
+    return service_cli(world, signer, "registry", *args)
 
 
 @pytest.fixture
 def deployment(anvil_world: World, tmp_path: Path) -> tuple[str, str]:
-    path = tmp_path / "deployment.json"
-    path.write_text(anvil_world.deployment.to_json(), encoding="utf-8")
-    return "--deployment", str(path)
+    return "--deployment", str(write_deployment(anvil_world, tmp_path))
 
 
 def _iso(seconds: int) -> str:

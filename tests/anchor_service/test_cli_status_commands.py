@@ -16,7 +16,8 @@ from pathlib import Path
 from anchor_service.store import NewCredential, Store
 from testkit.processes import prepare
 from testkit.world import World
-from tests.anchor_service.test_cli_registry_revocation import _cli, _record
+from tests.anchor_service.harness import service_cli as _cli
+from tests.anchor_service.test_cli_registry_revocation import _record
 from verifier.contract_types import StatusBits, encode_status_indices, read
 from verifier.credential import new_salt
 

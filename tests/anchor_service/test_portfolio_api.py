@@ -7,8 +7,6 @@ refused with a 4xx and a message; and the verification slots shared with POST /v
 from __future__ import annotations
 
 import json
-import select
-import socket
 import time
 from collections.abc import Iterator
 from importlib.resources import files
@@ -23,7 +21,13 @@ from anchor_service.api.portfolios import PortfolioReportOut
 from anchor_service.samples import make_credential
 from testkit.net import free_port
 from testkit.world import World
-from tests.anchor_service.harness import Service, anchor_now, running_service
+from tests.anchor_service.harness import (
+    Service,
+    anchor_now,
+    read_answer,
+    refused_while_held,
+    running_service,
+)
 from tests.anchor_service.test_verify_limits import verify_service
 from verifier.portfolio import MAX_PORTFOLIO_ENTRIES
 
@@ -137,6 +141,12 @@ def test_a_portfolio_of_bundles_is_verified_with_its_totals_and_evidence(
     assert again.json()["totals"]["ects"] == 10.5
     assert again.json()["requirement"]["met"] is True
     assert again.json()["asOf"] == chain["blockTime"]
+    # ... and so does blockTime itself, as the report gives it (Unix seconds).
+    by_seconds = post(service, {"bundles": bundles, "requireEcts": 10,
+                                "asOf": chain["blockTime"]})
+    assert by_seconds.status_code == 200, by_seconds.text
+    assert by_seconds.json()["totals"] == again.json()["totals"]
+    assert by_seconds.json()["asOf"] == chain["blockTime"]
 
 
 def test_a_presentation_is_verified_and_its_issuer_recognises_itself(
@@ -203,6 +213,15 @@ def _bad_inputs(bundle: dict[str, Any]) -> list[tuple[str, object, int, str]]:
         ("a date that is not one", {"bundles": one, "asOf": "yesterday"}, 422, "asOf"),
         ("a date without a zone", {"bundles": one, "asOf": "2026-01-01T00:00:00"}, 422,
          "asOf"),
+        ("a date after year 9999 in UTC", {"bundles": one,
+                                           "asOf": "9999-12-31T23:59:59-14:00"}, 422,
+         "asOf: '9999-12-31T23:59:59-14:00' is out of range"),
+        ("a date before 1970", {"bundles": one, "asOf": "1969-12-31T23:59:59Z"}, 422,
+         "asOf: '1969-12-31T23:59:59Z' is out of range"),
+        ("negative seconds", {"bundles": one, "asOf": -1}, 422, "asOf"),
+        ("seconds after year 9999", {"bundles": one, "asOf": 253_402_300_800}, 422, "asOf"),
+        ("seconds as a boolean", {"bundles": one, "asOf": True}, 422, "asOf"),
+        ("seconds as a float", {"bundles": one, "asOf": 1.5}, 422, "asOf"),
         ("an unknown member", {"bundles": one, "recognizedBy": "did:web:x"}, 422,
          "recognizedBy"),
         ("too many bundles", {"bundles": [{}] * (MAX_PORTFOLIO_ENTRIES + 1)}, 422,
@@ -241,25 +260,6 @@ def test_a_body_over_the_verification_limit_or_not_json_is_refused(
     assert wrong.status_code == 415, wrong.text
 
 
-def _open_request(url: str, length: int) -> socket.socket:
-    """A portfolio request whose head is sent and whose body never comes."""
-    host, port = url.removeprefix("http://").split(":")
-    connection = socket.create_connection((host, int(port)), timeout=30)
-    connection.sendall(f"POST {PATH} HTTP/1.1\r\nHost: {host}\r\nContent-Type: "
-                       f"application/json\r\nContent-Length: {length}\r\n\r\n".encode())
-    return connection
-
-
-def _answer(connection: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
-        part = connection.recv(65536)
-        if not part:
-            break
-        data += part
-    return data
-
-
 def test_portfolios_share_the_verification_slots_and_get_503_when_busy(
         anvil_world: World, bundles: list[dict[str, Any]], tmp_path: Path) -> None:
     body = json.dumps({"bundles": bundles[:1]}).encode()
@@ -269,17 +269,8 @@ def test_portfolios_share_the_verification_slots_and_get_503_when_busy(
         def send() -> httpx.Response:
             return http.post(PATH, content=body, headers={"Content-Type": "application/json"})
 
-        holder = _open_request(url, len(body))
+        refused, holder = refused_while_held(url, PATH, body, send)
         try:
-            # Until the holder's request reaches the route, a whole request goes through:
-            # send them until one is refused (a holder answered meanwhile is opened anew).
-            deadline = time.monotonic() + 30
-            while (refused := send()).status_code != 503:
-                assert refused.status_code == 200, refused.text
-                assert time.monotonic() < deadline, "never refused"
-                if select.select([holder], [], [], 0)[0]:
-                    holder.close()
-                    holder = _open_request(url, len(body))
             assert refused.headers["retry-after"] == "1"
             assert refused.json()["error"] == "busy"
             assert "1 verifications are in flight" in refused.json()["detail"]
@@ -287,7 +278,7 @@ def test_portfolios_share_the_verification_slots_and_get_503_when_busy(
             assert http.post("/v1/verify", content=json.dumps(bundles[0]).encode(),
                              headers={"Content-Type": "application/json"}).status_code == 503
             holder.sendall(body)
-            assert _answer(holder).startswith(b"HTTP/1.1 200")
+            assert read_answer(holder).startswith(b"HTTP/1.1 200")
         finally:
             holder.close()
         answer = send()

@@ -6,21 +6,18 @@ which the credentials not started come back not_checked in a 200 answer."""
 from __future__ import annotations
 
 import json
-import select
-import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from anchor_service.samples import make_credential
 from anchor_service.settings import ServiceSettings
 from testkit.world import World
-from tests.anchor_service.harness import Service, running_service
+from tests.anchor_service.harness import Service, read_answer, refused_while_held, running_service
 from tests.anchor_service.test_portfolio_api import (
     PATH,
-    _answer,
-    _open_request,
     issue_all,
     plain,
     post,
@@ -83,20 +80,11 @@ def test_one_portfolio_in_flight_per_client(
         service: Service, bundles: list[dict[str, Any]]) -> None:
     body = json.dumps({"bundles": bundles[:1]}).encode()
     with service.client() as http:
-        def send() -> Any:
+        def send() -> httpx.Response:
             return http.post(PATH, content=body, headers={"Content-Type": "application/json"})
 
-        holder = _open_request(service.url, len(body))
+        refused, holder = refused_while_held(service.url, PATH, body, send)
         try:
-            # Until the holder's request reaches the route, a whole request goes through:
-            # send them until one is refused (a holder answered meanwhile is opened anew).
-            deadline = time.monotonic() + 30
-            while (refused := send()).status_code != 503:
-                assert refused.status_code == 200, refused.text
-                assert time.monotonic() < deadline, "never refused"
-                if select.select([holder], [], [], 0)[0]:
-                    holder.close()
-                    holder = _open_request(service.url, len(body))
             assert refused.headers["retry-after"] == "1"
             assert refused.json()["error"] == "busy"
             assert refused.json()["detail"] == (
@@ -108,7 +96,7 @@ def test_one_portfolio_in_flight_per_client(
             assert single.status_code == 200, single.text
             assert single.json()["valid"] is True
             holder.sendall(body)
-            assert _answer(holder).startswith(b"HTTP/1.1 200")
+            assert read_answer(holder).startswith(b"HTTP/1.1 200")
         finally:
             holder.close()
         assert send().status_code == 200

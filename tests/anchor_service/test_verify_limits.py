@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import select
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ import pytest
 from anchor_service.api import create_app
 from anchor_service.settings import ServiceSettings
 from testkit.world import World
-from tests.anchor_service.harness import served
+from tests.anchor_service.harness import open_request, read_answer, served
 from tests.anchor_service.rpc_proxy import CountingRpcProxy
 from tests.verifier.test_bounded_chain_reads import HugeBatch, anchor_huge_batch
 
@@ -71,45 +70,23 @@ def test_a_body_over_the_verification_limit_is_refused_while_it_streams(
         assert declared.json()["error"] == "body_too_large"
         assert f"at most {DEFAULT_LIMIT} bytes" in declared.json()["detail"]
         # 64 MiB declared (the service-wide limit) and never sent: answered all the same.
-        connection = _open_request(url, 64 * 2**20)
+        connection = open_request(url, 64 * 2**20)
         try:
-            assert _answer(connection).startswith(b"HTTP/1.1 413")
+            assert read_answer(connection).startswith(b"HTTP/1.1 413")
         finally:
             connection.close()
 
         # Chunked, no length, and the body never ends: refused once past the limit.
-        connection = _open_request(url, None)
+        connection = open_request(url, None)
         try:
             chunk = b" " * 65536
             for _ in range(DEFAULT_LIMIT // len(chunk) + 1):
                 connection.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-            answer = _answer(connection)
+            answer = read_answer(connection)
         finally:
             connection.close()
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
         assert b"body_too_large" in answer
-
-
-def _open_request(url: str, length: int | None) -> socket.socket:
-    """A connection that sends a verification request's head and none of its body (chunked
-    if ``length`` is None)."""
-    host, port = url.removeprefix("http://").split(":")
-    connection = socket.create_connection((host, int(port)), timeout=30)
-    framing = ("Transfer-Encoding: chunked" if length is None else
-               f"Content-Length: {length}")
-    connection.sendall(f"POST /v1/verify HTTP/1.1\r\nHost: {host}\r\nContent-Type: "
-                       f"application/json\r\n{framing}\r\n\r\n".encode())
-    return connection
-
-
-def _answer(connection: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
-        part = connection.recv(65536)
-        if not part:
-            break
-        data += part
-    return data
 
 
 def test_verifications_beyond_the_concurrency_limit_get_503_without_reading_the_body(
@@ -118,7 +95,7 @@ def test_verifications_beyond_the_concurrency_limit_get_503_without_reading_the_
     with verify_service(anvil_world, tmp_path, node.url, verify_concurrency=2) as url, \
             httpx.Client(base_url=url, timeout=60) as http:
         # Two requests whose bodies do not come hold both slots...
-        holders = [_open_request(url, len(bundle)) for _ in range(2)]
+        holders = [open_request(url, len(bundle)) for _ in range(2)]
         try:
             # ... so a third is refused. (Until the holders' requests reach the route, a
             # whole third request is verified: send those until one is refused. A holder that
@@ -129,11 +106,11 @@ def test_verifications_beyond_the_concurrency_limit_get_503_without_reading_the_
                 for n, holder in enumerate(holders):
                     if select.select([holder], [], [], 0)[0]:  # answered: it holds nothing
                         holder.close()
-                        holders[n] = _open_request(url, len(bundle))
+                        holders[n] = open_request(url, len(bundle))
             # Refused at once, although its body never comes.
-            third = _open_request(url, len(bundle))
+            third = open_request(url, len(bundle))
             try:
-                head, _, body = _answer(third).partition(b"\r\n\r\n")
+                head, _, body = read_answer(third).partition(b"\r\n\r\n")
             finally:
                 third.close()
             assert head.startswith(b"HTTP/1.1 503"), head
@@ -144,7 +121,7 @@ def test_verifications_beyond_the_concurrency_limit_get_503_without_reading_the_
             # A slot is given back when its request ends: then verifications go through.
             for holder in holders:
                 holder.sendall(bundle)
-                assert _answer(holder).startswith(b"HTTP/1.1 200"), "the held request failed"
+                assert read_answer(holder).startswith(b"HTTP/1.1 200"), "the held request failed"
         finally:
             for holder in holders:
                 holder.close()
@@ -158,7 +135,7 @@ def test_one_client_holds_only_its_share_of_the_verification_slots(
     with verify_service(anvil_world, tmp_path, node.url, verify_concurrency=16,
                         verify_per_client=2) as url, \
             httpx.Client(base_url=url, timeout=60) as http:
-        holders = [_open_request(url, len(bundle)) for _ in range(2)]
+        holders = [open_request(url, len(bundle)) for _ in range(2)]
         try:
             # Whole requests from the same address go through until both holders have
             # reached the route; then they are refused, with 14 slots still free. (A holder
@@ -172,12 +149,12 @@ def test_one_client_holds_only_its_share_of_the_verification_slots(
                 for n, holder in enumerate(holders):
                     if select.select([holder], [], [], 0)[0]:  # answered: it holds nothing
                         holder.close()
-                        holders[n] = _open_request(url, len(bundle))
+                        holders[n] = open_request(url, len(bundle))
             assert third.headers["retry-after"] == "1"
             assert "2 verifications from your address are in flight" in third.json()["detail"]
             for holder in holders:
                 holder.sendall(bundle)
-                assert _answer(holder).startswith(b"HTTP/1.1 200")
+                assert read_answer(holder).startswith(b"HTTP/1.1 200")
         finally:
             for holder in holders:
                 holder.close()
@@ -189,10 +166,10 @@ def test_a_verification_body_that_trickles_is_cut_off_and_frees_its_slot(
     with verify_service(anvil_world, tmp_path, node.url, verify_per_client=1,
                         verify_body_timeout=1.0) as url, \
             httpx.Client(base_url=url, timeout=60) as http:
-        slow = _open_request(url, len(bundle))
+        slow = open_request(url, len(bundle))
         try:
             slow.sendall(bundle[:10])  # and never the rest
-            head, _, body = _answer(slow).partition(b"\r\n\r\n")
+            head, _, body = read_answer(slow).partition(b"\r\n\r\n")
         finally:
             slow.close()
         assert head.startswith(b"HTTP/1.1 408"), head

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from playwright.sync_api import Browser, Page, expect
 
 from anchor_service.samples import make_credential
@@ -24,16 +25,31 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
 DESKTOP = {"viewport": {"width": 1280, "height": 900}, "timezone_id": "UTC"}
 
 
-def open_page(browser: Browser, service: Service, errors: list[str],
-              device: dict[str, Any]) -> Page:
+def take_refusal(errors: list[str], status: int, url: str) -> None:
+    """Take the one refused request a test expects out of ``errors``: the browser logs it
+    twice (the response and a console line), and nothing else may be logged."""
+    refused = [e for e in errors if str(status) in e]
+    assert len(refused) == 2, errors
+    assert f"{status} {url}" in refused
+    errors[:] = [e for e in errors if e not in refused]
+
+
+def new_page(browser: Browser, errors: list[str], device: dict[str, Any]) -> Page:
+    """A page in a new browser context for ``device``, whose script errors, CSP violations
+    and failed requests go to ``errors`` (the conftest's fixture fails the test on any)."""
     context = browser.new_context(**device)
     page = context.new_page()
     page.set_default_timeout(30_000)
-    # Any script error, CSP violation or failed request shows up here and fails the test.
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400
             else None)
+    return page
+
+
+def open_page(browser: Browser, service: Service, errors: list[str],
+              device: dict[str, Any]) -> Page:
+    page = new_page(browser, errors, device)
     response = page.goto(service.url + "/")  # redirects to /verify
     assert response is not None
     assert response.ok
@@ -206,12 +222,8 @@ def test_wrong_files_get_a_clear_message_and_pasting_works(
     page.click("#verify-pasted")
     expect(page.locator("#message")).to_contain_text("duplicate key 'version'")
     assert page.is_hidden("#result")
-    # That refusal is the one 4xx of this test: the browser logs it twice (the response and
-    # a console line), and nothing else may be logged.
-    refused = [e for e in errors if "400" in e]
-    assert len(refused) == 2, errors
-    assert f"400 {service.url}/v1/verify" in refused
-    errors[:] = [e for e in errors if e not in refused]
+    # That refusal is the one 4xx of this test.
+    take_refusal(errors, 400, f"{service.url}/v1/verify")
     page.fill("#pasted", bundle)
     page.click("#verify-pasted")
     page.wait_for_selector("#verdict.valid")
@@ -220,13 +232,19 @@ def test_wrong_files_get_a_clear_message_and_pasting_works(
     page.context.close()
 
 
+def strict_page(client: httpx.Client, path: str) -> httpx.Response:
+    """The HTML page at ``path``, checked to be served with a policy that allows only this
+    origin's scripts."""
+    page = client.get(path)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    return page
+
+
 def test_the_page_is_served_with_a_strict_policy(service: Service) -> None:
     with service.client() as client:
-        page = client.get("/verify")
-        assert page.status_code == 200
-        assert page.headers["content-type"].startswith("text/html")
-        policy = page.headers["content-security-policy"]
-        assert "script-src 'self'" in policy
+        policy = strict_page(client, "/verify").headers["content-security-policy"]
         assert "frame-ancestors 'none'" in policy
         assert client.get("/verify/verify.js").headers["content-type"].startswith(
             "text/javascript")

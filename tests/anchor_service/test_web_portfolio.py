@@ -10,7 +10,6 @@ script error, CSP violation or failed request fails the test."""
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,8 @@ from playwright.sync_api import Browser, Page, Route, expect
 
 from anchor_service.samples import make_credential
 from tests.anchor_service.harness import Service, anchor_now
+from tests.anchor_service.test_web import new_page, strict_page, take_refusal
+from tests.anchor_service.test_web import shoot as shoot_page
 
 DESKTOP = {"viewport": {"width": 1280, "height": 900}, "timezone_id": "UTC"}
 PHONE = {"viewport": {"width": 375, "height": 812}, "device_scale_factor": 2,
@@ -59,13 +60,7 @@ def write_bundles(folder: Path, bundles: list[dict[str, Any]]) -> list[str]:
 
 def open_portfolio(browser: Browser, service: Service, errors: list[str],
                    device: dict[str, Any]) -> Page:
-    context = browser.new_context(**device)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400
-            else None)
+    page = new_page(browser, errors, device)
     # Reached from the single-credential page's link.
     response = page.goto(service.url + "/verify")
     assert response is not None
@@ -78,12 +73,8 @@ def open_portfolio(browser: Browser, service: Service, errors: list[str],
 
 
 def shoot(page: Page, path: Path, width: int) -> None:
-    png = page.screenshot(path=str(path), full_page=True)
+    shoot_page(page, path, width)
     assert path.stat().st_size > 10_000
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    png_width, png_height = struct.unpack(">II", png[16:24])
-    assert png_width == width, (png_width, width)
-    assert png_height >= 600
 
 
 def rows(page: Page) -> list[dict[str, str]]:
@@ -212,10 +203,11 @@ def test_a_recognition_recorded_by_an_untrusted_key_is_not_shown_as_recognised(
     browser: Browser, service: Service, bundles: list[dict[str, Any]], errors: list[str],
     tmp_path: Path,
 ) -> None:
-    """The page reads the report's ``recorderTrust``: a recognition the registry answers but
-    whose recording key was not trusted then (a stolen key revoked back-dated) shows as not
-    recognised. The service's answer is altered in flight to hold such a recognition (the
-    library's tests make one on chain)."""
+    """The page reads the report's ``recorderTrust`` and ``counts``: a recognition the registry
+    answers but whose recording key was not trusted then (a stolen key revoked back-dated), or
+    was trusted as a key of another entity than the recogniser, shows as not recognised. The
+    service's answer is altered in flight to hold such recognitions (the library's tests make
+    one on chain)."""
     recorder = "0x" + "ab" * 20
 
     def altered(route: Route) -> None:
@@ -223,36 +215,39 @@ def test_a_recognition_recorded_by_an_untrusted_key_is_not_shown_as_recognised(
         report = answer.json()
         record = {"id": 7, "recogniserId": 1, "subjectId": 2, "scope": ["non-formal"],
                   "validFrom": 0, "validUntil": None, "recordedAt": 1, "withdrawnAt": None}
-        for entry, trusted in zip(report["entries"][:2], (False, True), strict=True):
+        # (trusted then, the entity whose key it was, whether the report counts it)
+        for entry, (trusted, entity, counts) in zip(
+                report["entries"][:3], ((False, 1, False), (True, 1, True), (True, 9, False)),
+                strict=True):
             entry["recognition"] = {
                 "recognised": True, "path": "direct", "recognitionId": 7, "recogniserId": 1,
                 "subjectId": 2, "record": record, "atBlock": None, "recordedBy": recorder,
-                "recorderTrust": {"trusted": trusted,
-                                  "reason": "trusted" if trusted else "key revoked"}}
+                "recorderTrust": {"trusted": trusted, "entityId": entity,
+                                  "reason": "trusted" if trusted else "key revoked"},
+                "counts": counts}
         route.fulfill(response=answer, json=report)
 
     page = open_portfolio(browser, service, errors, DESKTOP)
     page.route("**/v1/portfolios/verify", altered)
-    page.set_input_files("#bundles", write_bundles(tmp_path, bundles[:2]))
+    page.set_input_files("#bundles", write_bundles(tmp_path, bundles[:3]))
     page.fill("#recognised-by", ISSUER["id"])
     page.click("#verify")
     page.wait_for_selector("#result:not([hidden])")
-    assert [r["Recognised"] for r in rows(page)] == ["no (recorded by an untrusted key)",
-                                                    "yes (direct)"]
+    assert [r["Recognised"] for r in rows(page)][:3] == [
+        "no (recorded by an untrusted key)", "yes (direct)",
+        "no (recorded by a key of another entity)"]
     page.context.close()
 
 
 def test_the_portfolio_page_is_served_with_the_strict_policy(service: Service) -> None:
     with service.client() as client:
-        page = client.get("/verify/portfolio")
-        assert page.status_code == 200
-        assert page.headers["content-type"].startswith("text/html")
+        page = strict_page(client, "/verify/portfolio")
         policy = page.headers["content-security-policy"]
-        assert "script-src 'self'" in policy
         assert "style-src 'self'" in policy
         assert "'unsafe-inline'" not in policy
         assert "style=" not in page.text  # no inline style for the policy to refuse
-        for name, kind in (("portfolio.js", "text/javascript"), ("portfolio.css", "text/css")):
+        for name, kind in (("page.js", "text/javascript"), ("portfolio.js", "text/javascript"),
+                           ("portfolio.css", "text/css")):
             asset = client.get(f"/verify/{name}")
             assert asset.status_code == 200
             assert asset.headers["content-type"].startswith(kind)
@@ -279,12 +274,8 @@ def test_wrong_files_and_an_unknown_institution_get_a_clear_message(
     page.click("#verify")
     expect(page.locator("#message")).to_contain_text("not in the registry")
     assert page.is_hidden("#result")
-    # That refusal (409) is the one failed request of this test: the browser logs it as a
-    # response and a console line, and nothing else may be logged.
-    refused = [e for e in errors if "409" in e]
-    assert len(refused) == 2, errors
-    assert f"409 {service.url}/v1/portfolios/verify" in refused
-    errors[:] = [e for e in errors if e not in refused]
+    # That refusal (409) is the one failed request of this test.
+    take_refusal(errors, 409, f"{service.url}/v1/portfolios/verify")
 
     # The requirement's kind alone is refused here, before anything is sent.
     page.fill("#recognised-by", "")

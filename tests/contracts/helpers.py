@@ -17,7 +17,7 @@ from verifier.contract_types import encode_status_indices
 from verifier.credential import leaf_input
 
 __all__ = ["credential_leaves", "funded_account", "outcome", "packed", "random_root",
-           "raw_indices", "sign_anchor", "view_error", "view_refusal"]
+           "raw_indices", "refusal", "sign_anchor", "view_error", "view_refusal"]
 
 
 def random_root() -> bytes:
@@ -31,6 +31,16 @@ def outcome(tx: Transactor, call: Any) -> str:
     except RevertError as exc:
         return exc.name
     return "ok"
+
+
+def refusal(tx: Transactor, call: Any) -> tuple[str, tuple[Any, ...]]:
+    """('ok', ()) if the transaction succeeds, else the custom error it reverts with and its
+    arguments."""
+    try:
+        tx.transact(call)
+    except RevertError as exc:
+        return exc.name, exc.args_
+    return "ok", ()
 
 
 def view_error(tx: Transactor, call: Any) -> str:

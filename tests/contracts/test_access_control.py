@@ -12,9 +12,8 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from anchor_service.errors import RevertError
 from testkit.world import World
-from tests.contracts.helpers import outcome, packed, random_root, sign_anchor
+from tests.contracts.helpers import outcome, packed, random_root, refusal, sign_anchor
 from verifier.contract_types import ALL_SCOPES, Kind, Status, StatusBits, read
 
 ROLES = ["root admin", "body", "issuer", "revoked issuer", "stranger"]
@@ -242,11 +241,7 @@ def _status_changes(world: World, entity_id: int) -> dict[str, Any]:
 
 
 def _refusal(world: World, caller: LocalAccount, call: Any) -> tuple[str, tuple[Any, ...]]:
-    try:
-        world.tx(caller).transact(call)
-    except RevertError as exc:
-        return exc.name, exc.args_
-    return "ok", ()
+    return refusal(world.tx(caller), call)
 
 
 def test_only_the_issuers_own_keys_trusted_now_change_its_status(world: World) -> None:

@@ -13,9 +13,8 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3.logs import DISCARD
 
-from anchor_service.errors import RevertError
 from testkit.world import World, events
-from tests.contracts.helpers import funded_account, outcome, view_refusal
+from tests.contracts.helpers import funded_account, outcome, refusal, view_refusal
 from verifier.contract_types import (
     ALL_SCOPES,
     OPEN_UNTIL,
@@ -101,11 +100,7 @@ def _recognition(world: World, recognition_id: int) -> Recognition:
 
 
 def _refusal(world: World, caller: LocalAccount, call: Any) -> tuple[str, tuple[Any, ...]]:
-    try:
-        world.tx(caller).transact(call)
-    except RevertError as exc:
-        return exc.name, exc.args_
-    return "ok", ()
+    return refusal(world.tx(caller), call)
 
 
 # ------------------------------------------------------------------------- the paths

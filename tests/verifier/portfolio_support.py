@@ -7,8 +7,10 @@ recogniser's own anchoring key, and credentials revoked by their issuer."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -32,12 +34,23 @@ from verifier.data_integrity import add_proof
 from verifier.did import verification_method_id
 from verifier.merkle import MerkleTree
 from verifier.multikey import Multikey
+from verifier.portfolio import (
+    PortfolioEntry,
+    PortfolioReport,
+    entries_from_bundles,
+    verify_portfolio,
+)
 from verifier.receipt import Anchor, Bundle, Receipt
 from verifier.trust import TrustConfig, TrustedDeployment
 
-__all__ = ["VC_V2", "Alliance", "Institution", "build_alliance", "ects_credential"]
+__all__ = ["FD", "FND", "NF", "SCHEMA", "VC_V2", "Alliance", "Institution", "build_alliance",
+           "ects_credential", "entries_of", "reverted", "university", "verify_bundles"]
 
 VC_V2 = "https://www.w3.org/ns/credentials/v2"
+#: The JSON schema of the portfolio report.
+SCHEMA = json.loads((Path(__file__).parents[2] / "verifier/schemas/portfolio-report-v1.schema.json")
+                    .read_text("utf-8"))
+NF, FD, FND = "non-formal", "formal-degree", "formal-non-degree"
 _FUNDS = 10**21
 
 
@@ -65,10 +78,7 @@ class Alliance:
     transactors: dict[str, Transactor] = field(default_factory=dict)
 
     def tx(self, who: Institution) -> Transactor:
-        found = self.transactors.get(who.key.address)
-        if found is None:
-            found = self.transactors[who.key.address] = Transactor(self.world.chain.w3, who.key)
-        return found
+        return self.tx_of(who.key)
 
     def trust(self) -> TrustConfig:
         world = self.world
@@ -227,3 +237,31 @@ def ects_credential(number: int, ects: str | float | None, kind: str | None, *,
     if kind is not None:
         credential["learningScope"] = kind
     return credential
+
+
+def reverted(built: Alliance) -> Iterator[Alliance]:
+    """``built``, its chain reverted to where it is now once the caller is done (the body of a
+    fixture that resets the chain after each test)."""
+    snapshot = built.world.chain.snapshot()
+    try:
+        yield built
+    finally:
+        built.world.chain.revert(snapshot)
+
+
+def entries_of(bundles: Sequence[Bundle]) -> list[PortfolioEntry]:
+    """The portfolio entries of ``bundles``, read as files ``b0.json``, ``b1.json``..."""
+    return entries_from_bundles([(f"b{n}.json", b.to_json()) for n, b in enumerate(bundles)])
+
+
+def verify_bundles(alliance: Alliance, bundles: Sequence[Bundle],
+                   **options: Any) -> PortfolioReport:
+    """The portfolio report of ``bundles``, trusting the alliance's deployment and reading its
+    chain; ``options`` as :func:`verifier.portfolio.verify_portfolio` takes them."""
+    return verify_portfolio(entries_of(bundles), trust=alliance.trust(),
+                            reader=JsonRpcChainReader(alliance.world.chain.w3), **options)
+
+
+def university(alliance: Alliance, name: str) -> Institution:
+    """The alliance's university ``name`` (u1, u2...)."""
+    return alliance.unis[name]

@@ -123,3 +123,19 @@ def test_huge_integers_are_clean_answers(
     assert "cannot read trust file" in bad_trust.stderr
     assert "(5000 digits) is outside" in bad_trust.stderr
     assert "Traceback" not in bad_trust.stderr
+
+
+@pytest.mark.parametrize("as_of", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+01:00",
+                                   "1969-12-31T23:59:59Z"])
+@pytest.mark.parametrize("mode", [["--portfolio"], []])
+def test_an_as_of_out_of_range_is_refused_with_a_message(
+        tmp_path: Path, as_of: str, mode: list[str]) -> None:
+    """A time that parses but is out of the range a datetime (or a chain) has, once in UTC:
+    exit 2 with a message before anything is read, never a traceback."""
+    result = subprocess.run([sys.executable, "-m", "verifier.cli", *mode, str(tmp_path),
+                             "--as-of", as_of, "--trust", str(tmp_path / "trust.json")],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"argument --as-of: '{as_of}' is " in result.stderr
+    assert "1970-01-01T00:00:00Z" in result.stderr

@@ -42,7 +42,7 @@ def test_europass_micro_credential_sample_is_2_ects_of_non_formal_learning() -> 
     credits = credits_of(vector_json("elm/Sample-MC-Annex1-unsigned.jsonld"))
     assert credits == Credits(source="elm", ects=Decimal(2), ects_problem=None,
                               kind=Scope.NON_FORMAL, kind_problem=None,
-                              achievement="urn:epass:qualification:1")
+                              achievement=None)
     assert credits.to_dict()["ects"] == 2
     assert credits.to_dict()["kind"] == "non-formal"
 
@@ -57,6 +57,18 @@ def test_signed_europass_sample_is_read_from_its_jades_payload() -> None:
     assert credits_of(envelope).ects_problem == "no credit points"
     credits = credits_of(json.loads(envelope["payload"]))
     assert (credits.source, credits.ects, credits.kind) == ("elm", Decimal(2), Scope.NON_FORMAL)
+
+
+def test_the_shipped_europass_example_is_3_ects_of_non_formal_learning() -> None:
+    """anchor_service/examples/elm-europass.json (the demo's and the README's Europass
+    credential) in the ELM 3 shape credits_of reads: ECTS by the framework's concept, the
+    non-formal learning-setting concept, the specification's own id as the achievement."""
+    path = Path(__file__).parents[2] / "anchor_service" / "examples" / "elm-europass.json"
+    credits = credits_of(json.loads(path.read_text(encoding="utf-8")))
+    assert credits == Credits(
+        source="elm", ects=Decimal(3), ects_problem=None, kind=Scope.NON_FORMAL,
+        kind_problem=None,
+        achievement="https://demo-university.example/courses/sustainable-supply-chains")
 
 
 def _ob3_files() -> list[str]:

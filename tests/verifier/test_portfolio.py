@@ -19,7 +19,19 @@ import pytest
 
 from testkit.net import free_port
 from testkit.world import World
-from tests.verifier.portfolio_support import Alliance, build_alliance, ects_credential
+from tests.verifier.portfolio_support import (
+    FD,
+    FND,
+    NF,
+    SCHEMA,
+    Alliance,
+    build_alliance,
+    ects_credential,
+    reverted,
+)
+from tests.verifier.portfolio_support import entries_of as _entries
+from tests.verifier.portfolio_support import university as _u
+from tests.verifier.portfolio_support import verify_bundles as _verify
 from verifier.chain import JsonRpcChainReader
 from verifier.contract_types import Scope
 from verifier.credits import credits_of
@@ -36,11 +48,6 @@ from verifier.portfolio import (
 from verifier.receipt import Bundle
 from verifier.trust import TrustConfig
 
-ROOT = Path(__file__).parents[2]
-SCHEMA = json.loads((ROOT / "verifier/schemas/portfolio-report-v1.schema.json")
-                    .read_text("utf-8"))
-NF, FD, FND = "non-formal", "formal-degree", "formal-non-degree"
-
 
 @pytest.fixture(scope="module")
 def built(anvil_world: World) -> Alliance:
@@ -50,24 +57,7 @@ def built(anvil_world: World) -> Alliance:
 @pytest.fixture
 def alliance(built: Alliance) -> Iterator[Alliance]:
     """The alliance, its chain reset after each test."""
-    snapshot = built.world.chain.snapshot()
-    try:
-        yield built
-    finally:
-        built.world.chain.revert(snapshot)
-
-
-def _entries(bundles: Sequence[Bundle]) -> list[PortfolioEntry]:
-    return entries_from_bundles([(f"b{n}.json", b.to_json()) for n, b in enumerate(bundles)])
-
-
-def _verify(alliance: Alliance, bundles: Sequence[Bundle], **options: Any) -> PortfolioReport:
-    return verify_portfolio(_entries(bundles), trust=alliance.trust(),
-                            reader=JsonRpcChainReader(alliance.world.chain.w3), **options)
-
-
-def _u(alliance: Alliance, name: str) -> Any:
-    return alliance.unis[name]
+    yield from reverted(built)
 
 
 def _reasons(report: PortfolioReport) -> list[str | None]:

@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +19,19 @@ import jsonschema
 import pytest
 
 from testkit.world import World, build_world
-from tests.verifier.portfolio_support import Alliance, build_alliance, ects_credential
+from tests.verifier.portfolio_support import (
+    FD,
+    NF,
+    SCHEMA,
+    Alliance,
+    build_alliance,
+    ects_credential,
+    reverted,
+)
+from tests.verifier.portfolio_support import entries_of as _entries
+from tests.verifier.portfolio_support import university as _u
+from tests.verifier.portfolio_support import verify_bundles as _verify
+from verifier import portfolio
 from verifier.chain import JsonRpcChainReader
 from verifier.contract_types import Scope
 from verifier.credits import ECTS_FRAMEWORK
@@ -29,17 +41,10 @@ from verifier.portfolio import (
     PortfolioEntry,
     PortfolioReport,
     Requirement,
-    entries_from_bundles,
     format_ects,
     verify_portfolio,
 )
-from verifier.receipt import Bundle
 from verifier.trust import TrustConfig
-
-ROOT = Path(__file__).parents[2]
-SCHEMA = json.loads((ROOT / "verifier/schemas/portfolio-report-v1.schema.json")
-                    .read_text("utf-8"))
-NF, FD, FND = "non-formal", "formal-degree", "formal-non-degree"
 
 
 @pytest.fixture(scope="module")
@@ -50,24 +55,7 @@ def built(anvil_world: World) -> Alliance:
 @pytest.fixture
 def alliance(built: Alliance) -> Iterator[Alliance]:
     """The alliance, its chain reset after each test."""
-    snapshot = built.world.chain.snapshot()
-    try:
-        yield built
-    finally:
-        built.world.chain.revert(snapshot)
-
-
-def _entries(bundles: Sequence[Bundle]) -> list[PortfolioEntry]:
-    return entries_from_bundles([(f"b{n}.json", b.to_json()) for n, b in enumerate(bundles)])
-
-
-def _verify(alliance: Alliance, bundles: Sequence[Bundle], **options: Any) -> PortfolioReport:
-    return verify_portfolio(_entries(bundles), trust=alliance.trust(),
-                            reader=JsonRpcChainReader(alliance.world.chain.w3), **options)
-
-
-def _u(alliance: Alliance, name: str) -> Any:
-    return alliance.unis[name]
+    yield from reverted(built)
 
 
 # ----------------------------------------------------------------- the time allowed
@@ -214,7 +202,9 @@ def test_a_recognition_recorded_by_a_key_revoked_back_dated_does_not_count(
                             "trusted then (key revoked)")
     evidence = report.to_dict()["entries"][0]["recognition"]
     assert evidence["recordedBy"] == stolen.address.lower()
-    assert evidence["recorderTrust"] == {"trusted": False, "reason": "key revoked"}
+    assert evidence["recorderTrust"] == {"trusted": False, "reason": "key revoked",
+                                         "entityId": u1.entity_id}
+    assert evidence["counts"] is False
     jsonschema.validate(report.to_dict(), SCHEMA)
     assert report.ects == 0
 
@@ -231,7 +221,9 @@ def test_a_recognition_recorded_by_a_key_revoked_later_still_counts(alliance: Al
     assert entry.counted
     evidence = report.to_dict()["entries"][0]["recognition"]
     assert evidence["recordedBy"] == retired.address.lower()
-    assert evidence["recorderTrust"] == {"trusted": True, "reason": "trusted"}
+    assert evidence["recorderTrust"] == {"trusted": True, "reason": "trusted",
+                                         "entityId": u1.entity_id}
+    assert evidence["counts"] is True
     assert report.ects == 5
 
 
@@ -366,3 +358,110 @@ def _cli(alliance: Alliance, tmp_path: Path, *args: str) -> subprocess.Completed
     return subprocess.run([sys.executable, "-m", "verifier.cli", *args, "--trust", str(trust),
                            "--rpc-url", str(world.chain.rpc_url)],
                           capture_output=True, text=True, timeout=120, check=False)
+
+
+# ----------------------------------------------------------------- ids local to a document
+
+
+def _elm_course(number: int, title: str, ects: str) -> dict[str, Any]:
+    """An ELM credential as Europass builders write it: the claim's and the specification's
+    ids numbered inside the document, the same in every credential."""
+    credential = _elm_non_formal(number)
+    claim = credential["credentialSubject"]["hasClaim"]
+    claim["id"] = "urn:epass:learningAchievement:1"
+    claim["title"] = {"en": title}
+    claim["specifiedBy"].update({"id": "urn:epass:learningAchievementSpec:1",
+                                 "title": {"en": title}})
+    claim["specifiedBy"]["creditPoint"]["point"] = ects
+    return credential
+
+
+def test_two_courses_with_the_same_document_local_ids_both_count(alliance: Alliance) -> None:
+    u2 = _u(alliance, "u2")
+    bundles = alliance.issue(u2, [_elm_course(1, "Statistics", "5"),
+                                  _elm_course(2, "Databases", "6")])
+    report = _verify(alliance, bundles, requirement=Requirement(Decimal(11), Scope.NON_FORMAL))
+    assert [entry.counted for entry in report.entries] == [True, True]
+    assert [entry.duplicate_of for entry in report.entries] == [None, None]
+    assert [entry.credits.achievement for entry in report.entries
+            if entry.credits is not None] == [None, None]
+    assert report.ects == 11
+    assert report.requirement is not None
+    assert report.requirement.met
+    assert report.exit_code == 0
+
+
+# ----------------------------------------------------------------- entries that cannot count
+
+
+def test_an_unreadable_recognition_of_a_revoked_credential_leaves_the_answer_established(
+        alliance: Alliance) -> None:
+    """The node refuses the event-log read of the recognition of a revoked credential's
+    issuer: that credential cannot count anyway, so its recognition is not read and the
+    requirement's answer (not met) stands, exit 1, not 3 ("offline")."""
+    u1, u2, u3 = (_u(alliance, n) for n in ("u1", "u2", "u3"))
+    alliance.recognise(u1, u2)
+    of_u3 = alliance.recognise(u1, u3)
+    (kept,) = alliance.issue(u2, [ects_credential(1, 5, NF)])
+    (revoked,) = alliance.issue(u3, [ects_credential(2, 5, NF)])
+    alliance.revoke(u3, revoked)
+    reader = JsonRpcChainReader(str(alliance.world.chain.rpc_url), retries=False)
+    provider: Any = reader.w3.provider
+    original = provider.make_request
+    topic = "0x" + of_u3.to_bytes(32, "big").hex()
+
+    def refusing(method: str, params: Any) -> Any:
+        if method == "eth_getLogs" and topic in json.dumps(params).lower():
+            return {"jsonrpc": "2.0", "id": 1,
+                    "error": {"code": -32005, "message": "query limit exceeded"}}
+        return original(method, params)
+
+    provider.make_request = refusing
+    provider._request_func_cache = (None, None)  # web3 keeps the composed function
+    report = verify_portfolio(_entries([kept, revoked]), trust=alliance.trust(), reader=reader,
+                              recognised_by=u1.did, requirement=Requirement(Decimal(10)))
+    counted, not_valid = report.entries
+    assert counted.counted
+    assert not_valid.verdict == "not_valid"
+    assert not_valid.recognition_problem is None
+    assert not not_valid.unchecked
+    assert report.requirement is not None
+    assert not report.requirement.met
+    assert "not established" not in report.requirement.detail
+    assert report.exit_code == 1
+    jsonschema.validate(report.to_dict(), SCHEMA)
+
+
+# ----------------------------------------------------------------- the deadline and recognitions
+
+
+def test_recognitions_are_not_read_past_the_deadline(
+        alliance: Alliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every verification finishes, and then the time allowed is over: the recognitions still
+    to read are not read; the entries are valid, not counted, and the requirement is not
+    established (exit 2)."""
+    u1, u2 = _u(alliance, "u1"), _u(alliance, "u2")
+    alliance.recognise(u1, u2)
+    bundles = alliance.issue(u2, [ects_credential(1, 5, NF), ects_credential(2, 6, NF)])
+    verify_all = portfolio._verify_all
+
+    def verified_in_time(*args: Any, **options: Any) -> Any:
+        # The verification phase ends before the deadline; the deadline (already past
+        # below) is met in the recognition phase that follows.
+        return verify_all(*args, **{**options, "deadline": None})
+
+    monkeypatch.setattr(portfolio, "_verify_all", verified_in_time)
+    for recognised_by in (u1.did, None):
+        report = _verify(alliance, bundles, recognised_by=recognised_by,
+                         requirement=Requirement(Decimal(5)), deadline=time.monotonic() - 1)
+        assert [entry.verdict for entry in report.entries] == ["valid", "valid"]
+        assert not any(entry.counted for entry in report.entries)
+        assert [entry.reason for entry in report.entries] == [TIMED_OUT_REASON] * 2
+        problems = [(entry.recognition_problem, entry.scope_problem) for entry in report.entries]
+        assert problems == ([(TIMED_OUT_REASON, None)] * 2 if recognised_by else
+                            [(None, TIMED_OUT_REASON)] * 2)
+        assert all(entry.recognition is None for entry in report.entries)
+        assert report.requirement is not None
+        assert "not established" in report.requirement.detail
+        assert report.exit_code == 2
+        jsonschema.validate(report.to_dict(), SCHEMA)

@@ -4,10 +4,10 @@
 // evidence. Nothing from the files or the report is ever parsed as HTML (only textContent),
 // and the files' text is sent as it was read (the server parses it strictly). The bar's
 // widths are set through the CSSOM (element.style), which the page's CSP allows; it forbids
-// style attributes in markup.
+// style attributes in markup. The helpers it shares with the verification page are in
+// page.js, loaded before it.
 "use strict";
 
-const MAX_FILE_BYTES = 4 * 1024 * 1024;
 const KINDS = ["formal-degree", "formal-non-degree", "non-formal"];
 const KIND_WORDS = {
   "formal-degree": "formal, within a programme",
@@ -19,49 +19,10 @@ const VERDICT_WORDS = {
   offline_checks_passed: "offline checks passed",
 };
 
-function $(id) { return document.getElementById(id); }
-
-// Control, bidirectional and invisible formatting characters, written as escapes: text from a
-// credential must not reorder or hide what the page shows (as on the single-credential page).
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb]/g;
-
-function visible(text) {
-  return String(text).replace(UNSAFE, (c) => {
-    const code = c.charCodeAt(0);
-    return code < 0x100
-      ? `\\x${code.toString(16).padStart(2, "0")}`
-      : `\\u${code.toString(16).padStart(4, "0")}`;
-  });
-}
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = visible(text);
-  return node;
-}
-
-function showMessage(text) {
-  const message = $("message");
-  message.textContent = visible(text);
-  message.hidden = false;
-}
-
-function clearOutput() {
-  $("message").hidden = true;
-  $("result").hidden = true;
-}
-
 // ECTS as people write them: at most two decimals, no trailing zeros.
 function ects(value) {
   if (value === null || value === undefined) return "–";
   return String(Math.round(Number(value) * 100) / 100);
-}
-
-function formatTime(seconds) {
-  if (seconds === null || seconds === undefined) return "";
-  const when = new Date(seconds * 1000);
-  return `${when.toLocaleString()} (${when.toISOString().replace(".000Z", "Z")})`;
 }
 
 // The files, read here; each must be a JSON object (checked so that the message can name the
@@ -149,29 +110,9 @@ async function verifyPortfolio() {
     showMessage(error.message);
     return;
   }
-  let response;
-  try {
-    response = await fetch("../v1/portfolios/verify", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body,
-    });
-  } catch (error) {
-    showMessage(`The verification service could not be reached (${error.message}).`);
-    return;
-  }
-  let answer = null;
-  try {
-    answer = await response.json();
-  } catch (error) {
-    answer = null;
-  }
-  if (!response.ok || !answer || !Array.isArray(answer.entries)) {
-    const why = answer && answer.detail ? answer.detail : `HTTP ${response.status}`;
-    showMessage(`The service could not verify this portfolio: ${why}`);
-    return;
-  }
-  render(answer, isPresentation ? null : names);
+  const answer = await postForReport("../v1/portfolios/verify", body,
+    (report) => Array.isArray(report.entries), "this portfolio");
+  if (answer) render(answer, isPresentation ? null : names);
 }
 
 // The name shown for an entry: the file's own name for bundles sent as "bundles[i]".
@@ -198,11 +139,17 @@ function recognisedText(entry, recognisedBy) {
   const recognition = entry.recognition;
   if (!recognition) return "–";
   if (!recognition.recognised) return "no";
-  // A recognition counts only if the key that recorded it was trusted then (the report's
-  // recorderTrust); the registry's answer alone would show a stolen key's record as "yes".
-  if (recognition.record && !(recognition.recorderTrust && recognition.recorderTrust.trusted)) {
+  // A recognition counts only if the key that recorded it was trusted then, as a key of the
+  // recogniser (the report's recorderTrust and counts); the registry's answer alone would show
+  // a stolen key's record, or a record by another entity's key, as "yes".
+  const trust = recognition.recorderTrust;
+  if (recognition.record && !(trust && trust.trusted)) {
     return "no (recorded by an untrusted key)";
   }
+  if (recognition.record && trust.entityId !== recognition.record.recogniserId) {
+    return "no (recorded by a key of another entity)";
+  }
+  if (recognition.counts !== true) return "no";
   return recognition.path ? `yes (${recognition.path})` : "yes";
 }
 
@@ -277,11 +224,6 @@ function renderBar(totals) {
       legend.append(item);
     }
   });
-}
-
-function addTerm(list, term, value) {
-  if (value === null || value === undefined || value === "") return;
-  list.append(element("dt", "", term), element("dd", "", String(value)));
 }
 
 function render(report, names) {

@@ -1,12 +1,12 @@
 // The verification page: reads the dropped files, sends one bundle to POST /v1/verify and
 // shows the report. Nothing from the files or the report is ever parsed as HTML (only
 // textContent), and the files' text is sent as it was read: the server parses it strictly
-// (duplicate keys, number ranges), which JSON.parse here would not.
+// (duplicate keys, number ranges), which JSON.parse here would not. The helpers it shares
+// with the portfolio page are in page.js, loaded before it.
 "use strict";
 
 const BUNDLE_FORMAT = "microcred-anchor-bundle";
 const RECEIPT_FORMAT = "microcred-anchor-receipt";
-const MAX_FILE_BYTES = 4 * 1024 * 1024;
 
 const LABELS = {
   receipt_well_formed: "Receipt is well formed",
@@ -32,40 +32,6 @@ const STATUS_WORDS = {
   passed: "passed", failed: "failed", not_checked: "not checked",
   not_applicable: "does not apply",
 };
-
-function $(id) { return document.getElementById(id); }
-
-// Control, bidirectional and invisible formatting characters, written as escapes ("\x1b",
-// "\u202e"): text from a credential must not reorder or hide what the page shows (the same
-// set as verify-credential's terminal output).
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb]/g;
-
-function visible(text) {
-  return String(text).replace(UNSAFE, (c) => {
-    const code = c.charCodeAt(0);
-    return code < 0x100
-      ? `\\x${code.toString(16).padStart(2, "0")}`
-      : `\\u${code.toString(16).padStart(4, "0")}`;
-  });
-}
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = visible(text);
-  return node;
-}
-
-function showMessage(text) {
-  const message = $("message");
-  message.textContent = visible(text);
-  message.hidden = false;
-}
-
-function clearOutput() {
-  $("message").hidden = true;
-  $("result").hidden = true;
-}
 
 // What a document is: a bundle, a receipt, or (anything else that is a JSON object) a
 // credential. Throws with a message a person can act on.
@@ -104,17 +70,6 @@ function bundleText(documents) {
     `${kinds.receipt.length} receipt(s), ${kinds.credential.length} other).`);
 }
 
-function formatTime(seconds) {
-  const when = new Date(seconds * 1000);
-  const utc = when.toISOString().replace(".000Z", "Z");
-  return `${when.toLocaleString()} (${utc})`;
-}
-
-function addSummary(list, term, value) {
-  if (value === null || value === undefined || value === "") return;
-  list.append(element("dt", "", term), element("dd", "", String(value)));
-}
-
 function evidenceOf(check, name) {
   return check && check.evidence ? check.evidence[name] : undefined;
 }
@@ -144,18 +99,18 @@ function render(report) {
 
   const summary = $("summary");
   summary.replaceChildren();
-  addSummary(summary, "Issuer", report.issuerName);
-  addSummary(summary, "Issuer DID", report.issuerDid);
-  addSummary(summary, "Registry record", report.issuerMetadataUri);
-  if (report.anchoredAt) addSummary(summary, "Anchored at", formatTime(report.anchoredAt));
-  addSummary(summary, "Block", evidenceOf(byName.anchored_on_chain, "block"));
-  addSummary(summary, "Chain", evidenceOf(byName.trusted_deployment, "chainId"));
-  addSummary(summary, "Contract", evidenceOf(byName.trusted_deployment, "contract"));
+  addTerm(summary, "Issuer", report.issuerName);
+  addTerm(summary, "Issuer DID", report.issuerDid);
+  addTerm(summary, "Registry record", report.issuerMetadataUri);
+  if (report.anchoredAt) addTerm(summary, "Anchored at", formatTime(report.anchoredAt));
+  addTerm(summary, "Block", evidenceOf(byName.anchored_on_chain, "block"));
+  addTerm(summary, "Chain", evidenceOf(byName.trusted_deployment, "chainId"));
+  addTerm(summary, "Contract", evidenceOf(byName.trusted_deployment, "contract"));
   if (report.signature) {
-    addSummary(summary, "Signed with", report.signature.cryptosuite);
-    addSummary(summary, "Signing key", report.signature.verificationMethod);
+    addTerm(summary, "Signed with", report.signature.cryptosuite);
+    addTerm(summary, "Signing key", report.signature.verificationMethod);
   } else if (report.unsignedAllowed) {
-    addSummary(summary, "Signature", "none (unsigned credentials allowed)");
+    addTerm(summary, "Signature", "none (unsigned credentials allowed)");
   }
 
   const list = $("checks");
@@ -182,29 +137,9 @@ async function verifyText(text) {
   const url = asOf
     ? `v1/verify?asOf=${encodeURIComponent(new Date(asOf).toISOString())}`
     : "v1/verify";
-  let response;
-  try {
-    response = await fetch(url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: text,
-    });
-  } catch (error) {
-    showMessage(`The verification service could not be reached (${error.message}).`);
-    return;
-  }
-  let answer;
-  try {
-    answer = await response.json();
-  } catch (error) {
-    answer = null;
-  }
-  if (!response.ok || !answer || !Array.isArray(answer.checks)) {
-    const why = answer && answer.detail ? answer.detail : `HTTP ${response.status}`;
-    showMessage(`The service could not verify this: ${why}`);
-    return;
-  }
-  render(answer);
+  const answer = await postForReport(url, text, (report) => Array.isArray(report.checks),
+    "this");
+  if (answer) render(answer);
 }
 
 async function verifyFiles(fileList) {
