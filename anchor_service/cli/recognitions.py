@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -136,11 +135,13 @@ def _database_url(args: argparse.Namespace) -> str | None:
     """The service's database URL when one is configured (``--config``, else
     MICROCRED_DATABASE_URL in the environment); None when neither is, rather than the
     service's default, which would create a database in the working directory."""
-    if args.config is None and not os.environ.get("MICROCRED_DATABASE_URL", "").strip():
-        return None
     from anchor_service.settings import ServiceSettings  # noqa: PLC0415
 
-    url: str = ServiceSettings(_env_file=args.config).database_url
+    settings = ServiceSettings(_env_file=args.config)
+    # A value read from the environment or the file is "set"; the default is not.
+    if args.config is None and "database_url" not in settings.model_fields_set:
+        return None
+    url: str = settings.database_url
     return url
 
 
