@@ -16,6 +16,7 @@ from anchor_service.errors import (
     RecognitionRefusedError,
     RevertError,
 )
+from verifier.chain import LOG_RANGE, block_ranges
 from verifier.contract_types import SCOPES, Recognition, Scope, read
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from anchor_service.chain import Transactor
 
 __all__ = [
-    "LOG_CHUNK_BLOCKS",
     "MAX_LISTED",
     "MAX_PER_PAIR",
     "RecognitionInputError",
@@ -42,9 +42,6 @@ __all__ = [
 MAX_PER_PAIR: Final = 16
 #: At most this many recognitions are listed for one recogniser (a listing reads each one).
 MAX_LISTED: Final = 1000
-#: Blocks of ``RecognitionRecorded`` logs asked for in one query: within what public nodes
-#: allow for one ``eth_getLogs`` (often 10,000 blocks or fewer).
-LOG_CHUNK_BLOCKS: Final = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +168,7 @@ def recognitions_between(registry: Contract, recogniser: int, subject: int) -> l
 
 
 def recognitions_of(registry: Contract, recogniser: int, *, from_block: int = 0,
-                    chunk_blocks: int = LOG_CHUNK_BLOCKS, most: int = MAX_LISTED
+                    chunk_blocks: int = LOG_RANGE, most: int = MAX_LISTED
                     ) -> list[Recognition]:
     """Every recognition ``recogniser`` recorded, oldest first, found by the registry's
     ``RecognitionRecorded`` events from ``from_block`` (the deployment's block) to the latest
@@ -180,14 +177,11 @@ def recognitions_of(registry: Contract, recogniser: int, *, from_block: int = 0,
     soon as the reading passes it: the logs held and the queries made stay bounded."""
     latest = int(registry.w3.eth.block_number)
     ids: set[int] = set()
-    start = from_block
-    while start <= latest:
-        end = min(start + chunk_blocks - 1, latest)
+    for start, end in block_ranges(from_block, latest, chunk_blocks):
         logs: list[Any] = registry.events.RecognitionRecorded().get_logs(
             argument_filters={"recogniserId": recogniser}, from_block=start, to_block=end)
         ids.update(int(log["args"]["id"]) for log in logs)
         if len(ids) > most:
             raise RecognitionInputError(f"entity {recogniser} has recorded more than {most} "
                                         "recognitions; list them by --subject")
-        start = end + 1
     return [read(Recognition, registry.functions.recognition(i)) for i in sorted(ids)]

@@ -46,7 +46,7 @@ from anchor_service.errors import (
 from anchor_service.signing import IssuerSigner
 from anchor_service.store import Issuer, Store
 from verifier.bitstring import encode_list, status_list_url
-from verifier.chain import Lru, last_block_made_by
+from verifier.chain import Lru, block_ranges, last_block_made_by
 from verifier.contract_types import STATUS_LIST_SIZE, STATUS_LIST_WORDS, StatusPurpose
 from verifier.contracts_abi import load_artifact
 from verifier.data_integrity import VC_2_0_CONTEXT
@@ -89,8 +89,6 @@ BLOCK_TIMES: Final = 4096
 RENDER_WAIT: Final = 2.0
 #: Seconds a failed rendering is answered again (503) rather than tried again.
 FAILURE_SECONDS: Final = 1.0
-#: How many block numbers one eth_getLogs of the watcher spans at most (nodes cap ranges).
-LOG_RANGE: Final = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -636,16 +634,14 @@ class StatusWatcher:
             return
         else:
             start = last.number + 1
-        while start <= head.number:
-            end = min(head.number, start + LOG_RANGE - 1)
-            for entry in self._logs(start, end):
+        for first, last_of_range in block_ranges(start, head.number):
+            for entry in self._logs(first, last_of_range):
                 topics = entry["topics"]
                 if entry.get("removed") or len(topics) < 3:
                     continue
                 lists.mark_changed(int.from_bytes(bytes(topics[1]), "big"),
                                    int.from_bytes(bytes(topics[2]), "big"),
                                    int(entry["blockNumber"]))
-            start = end + 1
         self.last = head
 
     def _logs(self, start: int, end: int) -> list[Any]:

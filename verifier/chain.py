@@ -34,9 +34,9 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar, overload
+from typing import Any, Final, Generic, Protocol, TypeVar, overload
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from verifier.contract_types import (
@@ -58,6 +58,7 @@ from verifier.errors import ChainReadError, ContractTypeError, PastStateError, R
 from verifier.text import UNSAFE
 
 __all__ = [
+    "LOG_RANGE",
     "MAX_RECORDER_BLOCKS",
     "MAX_SIGNING_KEYS_PER_ENTITY",
     "STATUS_WINDOW_WORDS",
@@ -65,6 +66,7 @@ __all__ = [
     "ChainReader",
     "JsonRpcChainReader",
     "Lru",
+    "block_ranges",
     "last_block_made_by",
 ]
 
@@ -189,6 +191,17 @@ def last_block_made_by(time_of: Callable[[int], int], when: int, low: int, high:
         else:
             high = middle
     return low
+
+
+#: How many block numbers one ``eth_getLogs`` spans at most (nodes cap the range of a query).
+LOG_RANGE: Final = 5_000
+
+
+def block_ranges(first: int, last: int, size: int = LOG_RANGE) -> Iterator[tuple[int, int]]:
+    """The ranges (from, to), inclusive, of at most ``size`` blocks that cover blocks
+    ``first`` to ``last`` in order: one log query each."""
+    for start in range(first, last + 1, size):
+        yield start, min(start + size - 1, last)
 
 
 class Lru(Generic[_K, _V]):
@@ -861,13 +874,10 @@ class _PinnedReader:
             raise ChainReadError(f"cannot read {what}: not a recognition id")
         event = reader._contract(registry, reader._registry_abi,
                                  "registry").events.RecognitionRecorded()
-        topic = reader._Web3.keccak(text="RecognitionRecorded(uint64,uint64,uint64,uint32,"
-                                         "uint40,uint40,address)")
         address = reader._Web3.to_checksum_address(registry)
         logs = reader._call(what, lambda: reader.w3.eth.get_logs({
             "address": address, "fromBlock": first, "toBlock": last,
-            "topics": ["0x" + bytes(topic).hex(),
-                       "0x" + recognition_id.to_bytes(32, "big").hex()]}))
+            "topics": [event.topic, "0x" + recognition_id.to_bytes(32, "big").hex()]}))
         reader._confirm(self._view)  # read by number: of this head's chain only if it stands
         found = [log for log in logs if not log.get("removed", False)]
         if len(found) != 1:
