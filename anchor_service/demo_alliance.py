@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -38,6 +37,7 @@ from verifier.contract_types import (
     signing_key_id,
 )
 from verifier.multikey import Multikey
+from verifier.times import iso_seconds
 
 if TYPE_CHECKING:
     from web3.contract import Contract
@@ -84,18 +84,13 @@ class Alliance:
         lines.append("  recognitions (anchor-service registry recognitions --as ENTITY):")
         for seeded in self.recognitions:
             item = seeded.recognition
-            state = (f"withdrawn from {_iso(item.withdrawn_at)}" if item.withdrawn_at
+            state = (f"withdrawn from {iso_seconds(item.withdrawn_at)}" if item.withdrawn_at
                      else "active")
             lines.append(f"    recognition {item.id}: {seeded.recogniser} (entity "
                          f"{item.recogniser_id}) recognises {seeded.subject} (entity "
                          f"{item.subject_id}) for {','.join(scope_names(item.scope))}: "
                          f"{seeded.shows}; {state}")
         return "\n".join(lines)
-
-
-def _iso(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
-
 
 def did_of(name: str) -> str:
     """A university's DID: served by the stack at /issuers/<name>/did.json."""

@@ -8,7 +8,6 @@ to the entity, a public ``KeyAdded`` event, and act with it). Needs web3."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from anchor_service.errors import (
@@ -18,6 +17,7 @@ from anchor_service.errors import (
 )
 from verifier.chain import LOG_RANGE, block_ranges
 from verifier.contract_types import SCOPES, Recognition, Scope, read
+from verifier.times import iso_seconds
 
 if TYPE_CHECKING:
     from web3.contract import Contract
@@ -64,10 +64,6 @@ _REFUSALS: Final[dict[str, _Refusal]] = {
 }
 
 
-def _iso(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
-
-
 def refusal(exc: RevertError, registry: Contract) -> RecognitionRefusedError:
     """The registry's revert ``exc`` of a recognition transaction, in words."""
     name, args = exc.name, exc.args_
@@ -88,11 +84,11 @@ def refusal(exc: RevertError, registry: Contract) -> RecognitionRefusedError:
     elif name == "RecognitionAlreadyWithdrawn":
         recognition_id, withdrawn_at = args
         message = (f"recognition {recognition_id} is already withdrawn, with effect from "
-                   f"{_iso(withdrawn_at)} ({withdrawn_at})")
+                   f"{iso_seconds(withdrawn_at)} ({withdrawn_at})")
     elif name == "InvalidValidity":
         valid_from, valid_until = args
-        message = (f"empty window: its end ({_iso(valid_until)}) must be after its start "
-                   f"({_iso(valid_from)})")
+        message = (f"empty window: its end ({iso_seconds(valid_until)}) must be after its start "
+                   f"({iso_seconds(valid_from)})")
     elif name == "InvalidScope":
         message = (f"invalid kinds (scope bits {args[0]}): give one or more of "
                    f"{', '.join(SCOPES)}")

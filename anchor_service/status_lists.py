@@ -52,6 +52,7 @@ from verifier.contracts_abi import load_artifact
 from verifier.data_integrity import VC_2_0_CONTEXT
 from verifier.errors import StatusListError
 from verifier.multikey import KeyType
+from verifier.times import iso_seconds
 
 __all__ = [
     "BLOCK_TIMES",
@@ -136,10 +137,6 @@ def highest_list(allocated: int) -> int:
     of its last one, or list 0 for an issuer with none yet (its first credentials go there,
     and its list 0 is served, all clear)."""
     return (allocated - 1) // STATUS_LIST_SIZE if allocated > 0 else 0
-
-
-def _timestamp(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class StatusLists:
@@ -399,8 +396,8 @@ class StatusLists:
         head = self.confirmed_head()
         if when > head.timestamp:
             raise StatusListRequestError(
-                404, "unknown_block", f"time {_timestamp(when)} is after the latest confirmed "
-                f"block ({head.number}, made at {_timestamp(head.timestamp)}): the list then "
+                404, "unknown_block", f"time {iso_seconds(when)} is after the latest confirmed "
+                f"block ({head.number}, made at {iso_seconds(head.timestamp)}): the list then "
                 "is not settled yet")
         if when == head.timestamp:
             return head.number
@@ -413,7 +410,7 @@ class StatusLists:
             low, high = min(self.deployment.block_number, head.number), head.number
             if self._block_time(low) > when:
                 raise StatusListRequestError(
-                    404, "not_found", f"no block made at or before {_timestamp(max(when, 0))} "
+                    404, "not_found", f"no block made at or before {iso_seconds(max(when, 0))} "
                     f"has the anchor contract: it was deployed at block "
                     f"{self.deployment.block_number}")
             return last_block_made_by(self._block_time, when, low, high)
@@ -519,8 +516,8 @@ class StatusLists:
                 "id": url,
                 "type": ["VerifiableCredential", "BitstringStatusListCredential"],
                 "issuer": signer.did,
-                "validFrom": _timestamp(now),
-                "validUntil": _timestamp(now + self.validity),
+                "validFrom": iso_seconds(now),
+                "validUntil": iso_seconds(now + self.validity),
                 "credentialSubject": {
                     "id": f"{url}#list",
                     "type": "BitstringStatusList",

@@ -40,6 +40,7 @@ __all__ = [
     "NON_FORMAL_LEARNING",
     "Credits",
     "credits_of",
+    "ects_number",
 ]
 
 #: The Europass ELM concept of the European Credit Transfer and Accumulation System
@@ -89,15 +90,18 @@ class Credits:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: ``ects`` a number (or null), ``kind`` a scope name (or null)."""
-        ects: int | float | None = None
-        if self.ects is not None:
-            # Values are bounded to two decimal places, which a JSON number holds exactly
-            # enough to be read back to the same Decimal (Decimal(str(x))).
-            ects = int(self.ects) if self.ects == self.ects.to_integral_value() else float(
-                self.ects)
-        return {"source": self.source, "ects": ects, "ectsProblem": self.ects_problem,
+        return {"source": self.source,
+                "ects": None if self.ects is None else ects_number(self.ects),
+                "ectsProblem": self.ects_problem,
                 "kind": None if self.kind is None else self.kind.label,
                 "kindProblem": self.kind_problem, "achievement": self.achievement}
+
+
+def ects_number(value: Decimal) -> int | float:
+    """An ECTS value (or a sum of them) as a JSON number: an integer when whole. Values have at
+    most two decimal places, which a float holds exactly enough to be read back to the same
+    Decimal (``Decimal(str(x))``)."""
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 class _RefusedError(Exception):

@@ -25,14 +25,14 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 from verifier.chain import ChainReader
 from verifier.contract_types import SCOPES, Scope
 from verifier.credential import credential_digest
-from verifier.credits import Credits, credits_of
+from verifier.credits import Credits, credits_of, ects_number
 from verifier.errors import (
     ChainReadError,
     CredentialError,
@@ -42,6 +42,7 @@ from verifier.errors import (
     VerifierError,
 )
 from verifier.receipt import Bundle, Receipt
+from verifier.times import iso_seconds
 from verifier.trust import TrustConfig
 from verifier.verify import CheckStatus, VerificationReport, verify
 
@@ -351,9 +352,9 @@ class RequirementResult:
 
     def to_dict(self) -> dict[str, Any]:
         kind = self.requirement.kind
-        return {"ects": _number(self.requirement.ects),
+        return {"ects": ects_number(self.requirement.ects),
                 "kind": None if kind is None else kind.label, "met": self.met,
-                "have": _number(self.have), "detail": self.detail}
+                "have": ects_number(self.have), "detail": self.detail}
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,9 +420,9 @@ class PortfolioReport:
                 "issuerName": entry.issuer_name, "entityId": entry.entity_id,
                 "byKind": {each: Decimal(0) for each in _KIND_ORDER}})
             row["byKind"][kind] += ects
-        return [{**row, "byKind": {kind.label: _number(value)
+        return [{**row, "byKind": {kind.label: ects_number(value)
                                    for kind, value in row["byKind"].items()},
-                 "ects": _number(sum(row["byKind"].values(), Decimal(0)))}
+                 "ects": ects_number(sum(row["byKind"].values(), Decimal(0)))}
                 for row in found.values()]
 
     def to_dict(self) -> dict[str, Any]:
@@ -435,8 +436,8 @@ class PortfolioReport:
                 "did": self.recognised_by, "entityId": self.recogniser_id},
             "requirement": None if self.requirement is None else self.requirement.to_dict(),
             "totals": {
-                "ects": _number(self.ects),
-                "byKind": {kind.label: _number(self.by_kind.get(kind, Decimal(0)))
+                "ects": ects_number(self.ects),
+                "byKind": {kind.label: ects_number(self.by_kind.get(kind, Decimal(0)))
                            for kind in _KIND_ORDER},
                 "byInstitution": self.institutions(),
                 "counted": len(self.counted),
@@ -450,16 +451,6 @@ class PortfolioReport:
             },
             "entries": [entry.to_dict() for entry in self.entries],
         }
-
-
-def _number(value: Decimal) -> int | float:
-    """A JSON number for an ECTS value (at most two decimal places, so a float is exact
-    enough to print back as written)."""
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
-def _iso(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
 def format_ects(value: Decimal) -> str:
@@ -794,7 +785,7 @@ def _recognition(reader: ChainReader, recogniser: _Recogniser, issuer: _Issuer,
 def _unrecognised_reason(recognition: RecognitionResult, did: str, kind: Scope,
                          when: int) -> str | None:
     if not recognition.recognised:
-        return f"not recognised by {did} for {kind.label} credentials issued at {_iso(when)}"
+        return f"not recognised by {did} for {kind.label} credentials issued at {iso_seconds(when)}"
     trust = recognition.recorder_trust
     if not recognition.counts:
         code = "unknown" if trust is None else (

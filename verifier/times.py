@@ -1,11 +1,11 @@
-"""The one reading of date-times: credentials' and status lists' validity, ``--as-of`` and
-``?asOf=``."""
+"""The one reading of date-times (credentials' and status lists' validity, ``--as-of`` and
+``?asOf=``), and the one way Unix seconds are written back."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
-__all__ = ["parse_datetime", "timestamp"]
+__all__ = ["iso_seconds", "parse_datetime", "timestamp"]
 
 
 def parse_datetime(value: object) -> datetime:
@@ -25,3 +25,8 @@ def parse_datetime(value: object) -> datetime:
 def timestamp(value: object) -> int:
     """Unix seconds of :func:`parse_datetime`'s date-time."""
     return int(parse_datetime(value).timestamp())
+
+
+def iso_seconds(seconds: int) -> str:
+    """Unix seconds as an RFC 3339 UTC date-time: ``2026-11-30T12:00:00Z``."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
