@@ -39,7 +39,7 @@ from __future__ import annotations
 import re
 import threading
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from enum import IntEnum, IntFlag, StrEnum
 from typing import Any, Final, TypeVar
@@ -85,6 +85,7 @@ __all__ = [
     "field_name",
     "read",
     "scope_names",
+    "scope_of",
     "signing_key_id",
 ]
 
@@ -224,6 +225,17 @@ ALL_SCOPES: Final = Scope.FORMAL_DEGREE | Scope.FORMAL_NON_DEGREE | Scope.NON_FO
 def scope_names(bits: int) -> list[str]:
     """The scope names set in ``bits``, in declaration order."""
     return [scope.label for scope in Scope if bits & scope]
+
+
+def scope_of(names: Iterable[str]) -> Scope:
+    """The scope bits ``names`` name (the inverse of :func:`scope_names`); ValueError for a
+    name that is not one of :data:`SCOPES`."""
+    bits = Scope(0)
+    for name in names:
+        if name not in SCOPES:
+            raise ValueError(f"unknown scope {name!r}; use {', '.join(SCOPES)}")
+        bits |= SCOPES[name]
+    return bits
 
 
 # ---------------------------------------------------------------------------- models

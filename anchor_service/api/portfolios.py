@@ -67,7 +67,6 @@ from verifier.portfolio import (
     requirement_problem,
     verify_portfolio,
 )
-from verifier.trust import TrustConfig, TrustedDeployment
 from verifier.verify import parse_datetime
 
 __all__ = ["PATH", "PortfolioReportOut", "PortfolioVerifyIn", "router"]
@@ -315,9 +314,9 @@ def _verify(components: Components, body: bytes) -> dict[str, Any]:
             ects=ects, kind=None if payload.requireKind is None else SCOPES[payload.requireKind])
     try:
         report = verify_portfolio(
-            entries, trust=_trust(components), reader=components.chain_reader(),
-            recognised_by=payload.recognisedBy, requirement=requirement,
-            as_of=_as_of(payload.asOf), deadline=deadline)
+            entries, trust=public_verify.service_trust(components),
+            reader=components.chain_reader(), recognised_by=payload.recognisedBy,
+            requirement=requirement, as_of=_as_of(payload.asOf), deadline=deadline)
     except ChainReadError as exc:
         raise ApiError(503, "chain_unavailable", f"the chain cannot be read: {exc}") from None
     except PortfolioError as exc:
@@ -389,13 +388,3 @@ def _as_of(value: int | str | None) -> datetime | None:
         return as_of
     except (ValueError, OverflowError, OSError) as exc:
         raise ApiError(422, "invalid_request", f"asOf: {exc}") from None
-
-
-def _trust(components: Components) -> TrustConfig:
-    """The trust configuration of ``POST /v1/verify``: this deployment, signatures
-    required."""
-    deployment = components.deployment
-    return TrustConfig(deployments=(TrustedDeployment(
-        name="this service", chain_id=deployment.chain_id, anchor=deployment.anchor,
-        registry=deployment.registry),), min_confirmations=components.settings.confirmations)
-

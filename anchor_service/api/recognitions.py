@@ -42,7 +42,7 @@ from anchor_service.recognitions import (
 )
 from anchor_service.service import Components
 from anchor_service.settings import revealed
-from verifier.contract_types import OPEN_UNTIL, SCOPES, Recognition, Scope
+from verifier.contract_types import OPEN_UNTIL, Recognition, scope_of
 
 __all__ = ["RecognitionIn", "RecognitionListOut", "RecognitionOut", "router"]
 
@@ -200,9 +200,7 @@ def create(request: RecognitionIn, components: ComponentsDep,
     if request.valid_until and request.valid_until <= request.valid_from:
         raise ApiError(409, "invalid_window", f"validUntil ({request.valid_until}) must be "
                        f"after validFrom ({request.valid_from})")
-    scope = Scope(0)
-    for name in request.kinds:
-        scope |= SCOPES[name]
+    scope = scope_of(request.kinds)
     account, issuer_id = _signer_for(components, registry, recogniser)
     try:
         with _sending(components, issuer_id):

@@ -62,7 +62,6 @@ from verifier.errors import (
     ReceiptError,
 )
 from verifier.receipt import Receipt
-from verifier.trust import TrustConfig, TrustedDeployment
 from verifier.verify import CheckStatus, VerificationReport, check_signature, verify
 
 __all__ = ["ISSUE_PATH", "MAX_PRESENTED_CREDENTIALS", "VERIFY_PATHS", "router"]
@@ -306,13 +305,6 @@ def _ignored_options(options: BaseModel | None, where: str) -> list[str]:
     return [f"{where}.{name[:100]}: not an option of this service; ignored" for name in extra]
 
 
-def _trust(components: Components) -> TrustConfig:
-    deployment = components.deployment
-    return TrustConfig(deployments=(TrustedDeployment(
-        name="this service", chain_id=deployment.chain_id, anchor=deployment.anchor,
-        registry=deployment.registry),), min_confirmations=components.settings.confirmations)
-
-
 def _verify_one(components: Components, credential: dict[str, Any],
                 receipt_data: dict[str, Any] | None, where: str,
                 wanted: frozenset[str]) -> dict[str, Any]:
@@ -339,7 +331,7 @@ def _verify_one(components: Components, credential: dict[str, Any],
         if isinstance(found, str):
             return _unverified(warnings, found)
         receipt = found
-    report = verify(credential, receipt, trust=_trust(components),
+    report = verify(credential, receipt, trust=public_verify.service_trust(components),
                     reader=components.chain_reader())
     return _result(report, warnings)
 

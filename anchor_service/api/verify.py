@@ -36,7 +36,7 @@ from verifier.errors import UnreadableDocumentError
 from verifier.trust import TrustConfig, TrustedDeployment
 from verifier.verify import parse_datetime, verify_bundle_text
 
-__all__ = ["router"]
+__all__ = ["router", "service_trust"]
 
 router = APIRouter(prefix="/v1", tags=["verify"])
 #: The public verification route, whose body limit is its own (BodySizeLimit path_limits).
@@ -188,13 +188,19 @@ def _time(text: str | None) -> datetime | None:
         raise ApiError(422, "invalid_request", f"query.asOf: {exc}") from None
 
 
-def _verify(components: Components, body: bytes, as_of: datetime | None,
-            allow_unsigned: bool) -> dict[str, object]:
+def service_trust(components: Components, *, require_signature: bool = True) -> TrustConfig:
+    """What the public verification routes trust: this service's deployment, with its
+    confirmations."""
     deployment = components.deployment
-    trust = TrustConfig(deployments=(TrustedDeployment(
+    return TrustConfig(deployments=(TrustedDeployment(
         name="this service", chain_id=deployment.chain_id, anchor=deployment.anchor,
         registry=deployment.registry),), min_confirmations=components.settings.confirmations,
-        require_signature=not allow_unsigned)
+        require_signature=require_signature)
+
+
+def _verify(components: Components, body: bytes, as_of: datetime | None,
+            allow_unsigned: bool) -> dict[str, object]:
+    trust = service_trust(components, require_signature=not allow_unsigned)
     try:
         return verify_bundle_text(body, trust=trust, reader=components.chain_reader(),
                                   as_of=as_of).to_dict()

@@ -24,12 +24,12 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from anchor_service.cli._common import note
-from verifier.contract_types import OPEN_UNTIL, SCOPES, Recognition, Scope, scope_names
+from verifier.contract_types import OPEN_UNTIL, SCOPES, Recognition, scope_names, scope_of
+from verifier.times import iso_seconds
 
 if TYPE_CHECKING:
     from web3.contract import Contract
@@ -89,19 +89,15 @@ def register_recognition_commands(sub: Any, with_deployment: argparse.ArgumentPa
     cmd.set_defaults(handler=run, action=_list)
 
 
-def _iso(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
-
-
 def _describe(item: Recognition) -> str:
     """One line: id, entities, kinds, window, recorded and withdrawn times."""
-    start = "any time" if item.valid_from == 0 else _iso(item.valid_from)
-    end = "open" if item.valid_until == OPEN_UNTIL else _iso(item.valid_until)
-    withdrawn = (f"withdrawn from {_iso(item.withdrawn_at)}" if item.withdrawn_at
+    start = "any time" if item.valid_from == 0 else iso_seconds(item.valid_from)
+    end = "open" if item.valid_until == OPEN_UNTIL else iso_seconds(item.valid_until)
+    withdrawn = (f"withdrawn from {iso_seconds(item.withdrawn_at)}" if item.withdrawn_at
                  else "active")
     return (f"recognition {item.id}: entity {item.recogniser_id} recognises entity "
             f"{item.subject_id} for {','.join(scope_names(item.scope))}; issued from "
-            f"{start} until {end}; recorded {_iso(item.recorded_at)}; {withdrawn}")
+            f"{start} until {end}; recorded {iso_seconds(item.recorded_at)}; {withdrawn}")
 
 
 def _recogniser(args: argparse.Namespace, registry: Contract) -> int:
@@ -143,15 +139,6 @@ def _database_url(args: argparse.Namespace) -> str | None:
         return None
     url: str = settings.database_url
     return url
-
-
-def _transactor(args: argparse.Namespace, settings: CommandSettings
-                ) -> tuple[Transactor, Contract]:
-    from anchor_service.cli._chain import read_deployment, signer  # noqa: PLC0415 - web3
-
-    tx = signer(args, settings)
-    registry, _ = read_deployment(args.deployment, tx.w3, args.rpc_url).contracts(tx.w3)
-    return tx, registry
 
 
 @contextmanager
@@ -212,16 +199,15 @@ def _refused(run: Any) -> int:
 
 
 def _recognise(args: argparse.Namespace, settings: CommandSettings) -> int:
+    from anchor_service.cli.registry import _registry_transactor  # noqa: PLC0415 - no cycle
     from anchor_service.recognitions import recognise, resolve_entity  # noqa: PLC0415
 
-    tx, registry = _transactor(args, settings)
+    tx, registry = _registry_transactor(args, settings)
 
     def step() -> int:
         recogniser = _recogniser(args, registry)
         subject = resolve_entity(registry, args.subject)
-        scope = Scope(0)
-        for name in args.kind:
-            scope |= SCOPES[name]
+        scope = scope_of(args.kind)
         with _sending_lease(args, tx) as held:
             if not held:
                 return _busy(tx)
@@ -235,9 +221,10 @@ def _recognise(args: argparse.Namespace, settings: CommandSettings) -> int:
 
 
 def _withdraw(args: argparse.Namespace, settings: CommandSettings) -> int:
+    from anchor_service.cli.registry import _registry_transactor  # noqa: PLC0415 - no cycle
     from anchor_service.recognitions import recognition, withdraw  # noqa: PLC0415
 
-    tx, registry = _transactor(args, settings)
+    tx, registry = _registry_transactor(args, settings)
 
     def step() -> int:
         recogniser = _recogniser(args, registry)

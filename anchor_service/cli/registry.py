@@ -37,9 +37,11 @@ from verifier.contract_types import (
     encode_status_indices,
     read,
     scope_names,
+    scope_of,
 )
 from verifier.errors import MultikeyError, VerifierError
 from verifier.multikey import KeyType, Multikey, encode_multibase
+from verifier.times import iso_seconds
 
 if TYPE_CHECKING:
     from web3.contract import Contract
@@ -254,12 +256,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _scope(text: str) -> Scope:
-    bits = Scope(0)
-    for name in filter(None, (part.strip() for part in text.split(","))):
-        if name not in SCOPES:
-            raise ValueError(f"unknown scope {name!r}; use {', '.join(SCOPES)}")
-        bits |= SCOPES[name]
-    return bits
+    return scope_of(filter(None, (part.strip() for part in text.split(","))))
 
 
 def _registry_transactor(args: argparse.Namespace,
@@ -298,9 +295,6 @@ def _revoke_key(args: argparse.Namespace, settings: CommandSettings) -> int:
     return 0
 
 
-def _iso(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
-
 
 def _add_signing_key(args: argparse.Namespace, settings: CommandSettings) -> int:
     from anchor_service.chain import add_signing_key  # noqa: PLC0415 - the chain extra
@@ -320,7 +314,7 @@ def _revoke_signing_key(args: argparse.Namespace, settings: CommandSettings) -> 
     tx, registry = _registry_transactor(args, settings)
     effective = revoke_signing_key(tx, registry, key_id=args.key,
                                    effective_from=args.effective_from)
-    print(f"signing key 0x{args.key.hex()} is revoked, with effect from {_iso(effective)} "
+    print(f"signing key 0x{args.key.hex()} is revoked, with effect from {iso_seconds(effective)} "
           f"({effective})")
     return 0
 
@@ -330,7 +324,7 @@ def _shorten_signing_key(args: argparse.Namespace, settings: CommandSettings) ->
 
     tx, registry = _registry_transactor(args, settings)
     shorten_signing_key_expiry(tx, registry, key_id=args.key, valid_until=args.valid_until)
-    print(f"signing key 0x{args.key.hex()} now expires at {_iso(args.valid_until)} "
+    print(f"signing key 0x{args.key.hex()} now expires at {iso_seconds(args.valid_until)} "
           f"({args.valid_until})")
     return 0
 
@@ -366,9 +360,9 @@ def _signing_keys(args: argparse.Namespace, settings: CommandSettings) -> int:
     if not listed:
         print(f"entity {args.entity} has no signing keys")
     for key in listed:
-        revoked = f"  revoked from {_iso(key['revokedAt'])}" if key["revokedAt"] else ""
+        revoked = f"  revoked from {iso_seconds(key['revokedAt'])}" if key["revokedAt"] else ""
         expiry = ("" if key["validUntil"] == _UINT40_MAX
-                  else f"  until {_iso(int(key['validUntil']))}")
+                  else f"  until {iso_seconds(int(key['validUntil']))}")
         print(f"{key['keyId']} {key['type']:<7} {key['publicKeyMultibase']}  "
               f"{key['state']}{expiry}{revoked}")
     return 0
