@@ -35,8 +35,8 @@ import hashlib
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -52,6 +52,7 @@ from verifier.errors import CredentialError
 from verifier.merkle import MerkleTree
 
 __all__ = [
+    "LEASE_WAIT",
     "Accepted",
     "BatchRecord",
     "BatchState",
@@ -67,6 +68,9 @@ __all__ = [
 ]
 
 _IN_CHUNK: Final = 500  # bound on bound parameters per statement
+#: Seconds a sender other than the pipeline (a status change, a recognition, the recognition
+#: commands) waits for an issuer's sending lease held by a pipeline round.
+LEASE_WAIT: Final = 10.0
 
 
 class BatchState(StrEnum):
@@ -226,6 +230,22 @@ class Store:
         before sending). The lease dies with the process (or its database connection), so
         another replica takes over."""
         return self._db.lease(issuer_id)
+
+    @contextmanager
+    def waited_issuer_lease(self, issuer_id: int, wait: float = LEASE_WAIT) -> Iterator[bool]:
+        """:meth:`issuer_lease`, waited for while another process holds it (a pipeline round,
+        of this replica or another) at most ``wait`` seconds: yields True while this process
+        holds it, or False (holding nothing) when it was not free in time."""
+        deadline = time.monotonic() + wait
+        while True:
+            with self.issuer_lease(issuer_id) as lease:
+                if lease.held:
+                    yield True
+                    return
+            if time.monotonic() >= deadline:
+                yield False
+                return
+            time.sleep(0.05)
 
     # ------------------------------------------------------------ issuers, tokens
 

@@ -3,18 +3,14 @@ issuer's anchoring key (status changes, recognitions) as by the pipeline's round
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Final
 
 from anchor_service.api.errors import BusyError
 from anchor_service.service import Components
+from anchor_service.store import LEASE_WAIT
 
 __all__ = ["LEASE_WAIT", "sending_lease"]
-
-#: Seconds a route waits for the issuer's sending lease (held by a pipeline round).
-LEASE_WAIT: Final = 10.0
 
 
 @contextmanager
@@ -24,13 +20,8 @@ def sending_lease(components: Components, issuer_id: int) -> Iterator[None]:
     anchor transaction takes the lowest nonce not mined, which would otherwise replace a
     pending transaction of the route. Waits for a round in progress (of this process or of
     another replica) at most :data:`LEASE_WAIT` seconds, then 503 ``busy``."""
-    deadline = time.monotonic() + LEASE_WAIT
-    while True:
-        with components.store.issuer_lease(issuer_id) as lease:
-            if lease.held:
-                yield
-                return
-        if time.monotonic() >= deadline:
+    with components.store.waited_issuer_lease(issuer_id) as held:
+        if not held:
             raise BusyError("the issuer's transactions are being sent by another process "
                             "now (anchoring); retry", 1)
-        time.sleep(0.05)
+        yield

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from anchor_service.cli._common import note
 from verifier.contract_types import OPEN_UNTIL, SCOPES, Recognition, scope_names, scope_of
@@ -38,10 +37,6 @@ if TYPE_CHECKING:
     from anchor_service.settings import CommandSettings
 
 __all__ = ["register_recognition_commands"]
-
-#: Seconds a command waits for a served issuer's sending lease, as the service's routes do.
-_LEASE_WAIT: Final = 10.0
-
 
 def register_recognition_commands(sub: Any, with_deployment: argparse.ArgumentParser) -> None:
     """Add the recognition subcommands to ``registry``'s subparsers."""
@@ -145,8 +140,9 @@ def _database_url(args: argparse.Namespace) -> str | None:
 def _sending_lease(args: argparse.Namespace, tx: Transactor) -> Iterator[bool]:
     """With the service's database configured (:func:`_database_url`): while ``tx``'s key is
     the anchoring key of an issuer in it, hold that issuer's sending lease (the pipeline's);
-    yields False when another process held it for :data:`_LEASE_WAIT` seconds. With no
-    database configured, or for another key, yields True at once."""
+    yields False when another process held it for
+    :data:`~anchor_service.store.LEASE_WAIT` seconds. With no database configured, or for
+    another key, yields True at once."""
     database_url = _database_url(args)
     if database_url is None:
         yield True
@@ -160,16 +156,8 @@ def _sending_lease(args: argparse.Namespace, tx: Transactor) -> Iterator[bool]:
         if not served:
             yield True
             return
-        deadline = time.monotonic() + _LEASE_WAIT
-        while True:
-            with store.issuer_lease(served[0].id) as lease:
-                if lease.held:
-                    yield True
-                    return
-            if time.monotonic() >= deadline:
-                yield False
-                return
-            time.sleep(0.05)
+        with store.waited_issuer_lease(served[0].id) as held:
+            yield held
     finally:
         store.close()
 
