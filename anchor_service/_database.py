@@ -30,10 +30,19 @@ from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from anchor_service._files import make_private, private_dir, tighten_if_exists
 from anchor_service.errors import StoreError
 
-__all__ = ["SQL", "Backend", "Connection", "Cursor", "Lease", "Params", "first_line",
-           "open_backend", "sql", "sqlite_path"]
+__all__ = ["SQL", "Backend", "Connection", "Cursor", "Lease", "Params", "TransientStoreError",
+           "first_line", "open_backend", "sql", "sqlite_path"]
 
 Params = Mapping[str, object]
+# PostgreSQL's "try the transaction again" errors: serialization_failure, deadlock_detected.
+_TRANSIENT: Final = frozenset({"40001", "40P01"})
+
+
+class TransientStoreError(StoreError):
+    """The database aborted the statement to break a deadlock (or a serialization conflict)
+    with another transaction: running the transaction again may succeed."""
+
+
 Dialect = Literal["sqlite", "postgresql"]
 _NONE: Final[Params] = {}  # the parameters of a statement without any (never mutated)
 
@@ -85,6 +94,7 @@ class Connection(Protocol):
 
 
 _BEGIN, _BEGIN_IMMEDIATE, _COMMIT = sql("BEGIN"), sql("BEGIN IMMEDIATE"), sql("COMMIT")
+_ASYNCHRONOUS_COMMIT: Final = sql("SET LOCAL synchronous_commit = off")
 _LEASE_STILL_HELD: Final = sql(
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
     "AND pid = pg_backend_pid() AND classid = :space AND objid = :key AND objsubid = 2")
@@ -145,7 +155,11 @@ class Backend:
         raise NotImplementedError
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, durable: bool = True) -> Iterator[Connection]:
+        """A write transaction, committed on leaving the block (rolled back on an error).
+        ``durable=False``: its COMMIT does not wait for the disk; it becomes durable with
+        the next durable COMMIT of the database (both WALs are written in order), or on a
+        clean shutdown, and survives a crash of the process but not of the machine."""
         raise NotImplementedError
         yield  # pragma: no cover
 
@@ -165,9 +179,11 @@ class Backend:
 
 
 class SqliteBackend(Backend):
-    """A SQLite file in WAL mode, fsynced at every commit. One writer at a time (``BEGIN
-    IMMEDIATE``), so cutting needs no lock of its own; leases are ``flock`` locks on files next
-    to the database, which also keeps two processes from sending for one issuer."""
+    """A SQLite file in WAL mode, fsynced at every durable commit. One writer at a time
+    (``BEGIN IMMEDIATE``; the writers of this process queue on a lock, and those of every
+    service process on an ``flock``), so cutting needs no lock of its own; leases are
+    ``flock`` locks on files next to the database, which also keeps two processes from
+    sending for one issuer."""
 
     name: Dialect = "sqlite"
 
@@ -175,6 +191,10 @@ class SqliteBackend(Backend):
         self.path = path
         self._busy_timeout = busy_timeout
         self._writer = threading.Lock()
+        # The writers of all processes (service workers) queue on an flock next to the
+        # database, opened by each process for itself (a descriptor inherited through a fork
+        # would share its lock with the parent).
+        self._writer_file: tuple[int, int] | None = None  # (pid, fd)
         # One connection a thread: SQLite connections are not to be shared across threads.
         self._local = threading.local()
         self._connections: list[_Wrapped] = []
@@ -217,21 +237,51 @@ class SqliteBackend(Backend):
                 db.close()
             self._connections.clear()
         self._local = threading.local()
+        if self._writer_file is not None and self._writer_file[0] == os.getpid():
+            os.close(self._writer_file[1])
+        self._writer_file = None
 
     @contextmanager
-    def write(self) -> Iterator[_Wrapped]:
+    def write(self, *, durable: bool = True) -> Iterator[_Wrapped]:
         db = self.connection()
         # Writers of this process queue on a lock rather than on SQLite's busy handler, which
         # sleeps and retries (up to 100 ms a time): under many concurrent requests that
         # turned waiting into most of the latency. Other processes still meet the busy handler.
-        with self._writer:
-            db.execute(_BEGIN_IMMEDIATE)
+        with self._writer, self._process_writer():
+            if not durable:  # no fsync of the WAL at this COMMIT (the next durable one does)
+                db.raw.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield db
-                db.execute(_COMMIT)
-            except BaseException:
-                _roll_back(db, lambda: bool(db.raw.in_transaction))
-                raise
+                db.execute(_BEGIN_IMMEDIATE)
+                try:
+                    yield db
+                    db.execute(_COMMIT)
+                except BaseException:
+                    _roll_back(db, lambda: bool(db.raw.in_transaction))
+                    raise
+            finally:
+                if not durable:
+                    db.raw.execute("PRAGMA synchronous = FULL")
+
+    @contextmanager
+    def _process_writer(self) -> Iterator[None]:
+        """Exclusive among this database's writers of every process that takes it (the
+        service's workers), in turn: a blocked ``flock`` wakes when the lock is released,
+        where SQLite's busy handler sleeps and polls (up to 100 ms a time), which made
+        several worker processes' writes wait far longer than their fsyncs."""
+        pid = os.getpid()
+        if self._writer_file is None or self._writer_file[0] != pid:
+            try:
+                fd = os.open(f"{self.path}.writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise StoreError(f"cannot open {self.path}.writer.lock: "
+                                 f"{exc.strerror or exc}") from None
+            self._writer_file = (pid, fd)
+        fd = self._writer_file[1]
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     @contextmanager
     def lease(self, issuer_id: int) -> Iterator[Lease]:
@@ -307,10 +357,12 @@ class PostgresBackend(Backend):
             manager.__exit__(None, None, None)
 
     @contextmanager
-    def write(self) -> Iterator[_Wrapped]:
+    def write(self, *, durable: bool = True) -> Iterator[_Wrapped]:
         with self.borrowed() as db:
             db.execute(_BEGIN)
             try:
+                if not durable:  # the COMMIT does not wait for the WAL flush
+                    db.execute(_ASYNCHRONOUS_COMMIT)
                 yield db
                 db.execute(_COMMIT)
             except BaseException:
@@ -391,7 +443,9 @@ class _Wrapped:
             cursor: Cursor = self.raw.execute(getattr(statement, self._dialect),
                                               statement.values(params))
         except self._error as exc:
-            raise StoreError(f"database error: {first_line(exc)}") from None
+            kind = (TransientStoreError if getattr(exc, "sqlstate", None) in _TRANSIENT
+                    else StoreError)
+            raise kind(f"database error: {first_line(exc)}") from None
         return cursor
 
     def executemany(self, statement: SQL, rows: Iterable[Params]) -> object:
@@ -402,7 +456,9 @@ class _Wrapped:
             with self.raw.cursor() as cursor:
                 cursor.executemany(statement.postgresql, [values(row) for row in rows])
         except self._error as exc:
-            raise StoreError(f"database error: {first_line(exc)}") from None
+            kind = (TransientStoreError if getattr(exc, "sqlstate", None) in _TRANSIENT
+                    else StoreError)
+            raise kind(f"database error: {first_line(exc)}") from None
         return None
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
-"""Prometheus metrics of one service instance, on a registry of its own (no globals)."""
+"""Prometheus metrics of one service process, on a registry of its own (no globals): under
+``serve --workers N`` each worker has its own, and ``/metrics`` shows the answering worker's."""
 
 from __future__ import annotations
 

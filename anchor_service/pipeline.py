@@ -135,10 +135,12 @@ class Pipeline:
         self._retry_at: dict[int, tuple[float, float]] = {}  # batch id -> (when, delay)
         self._reorg_check_at: dict[int, float] = {}  # issuer id -> next check
         self._lease: Lease | None = None  # the issuer lease of the round in progress
-        # One round at a time within this process: a forced cut from the API and the
-        # background loop must not both send the same batch.
+        # One round at a time within this process: two rounds must not both send the same
+        # batch. Cutting needs no round: Store.cut_batch is one transaction, serialised per
+        # issuer in the database.
         self._round = threading.RLock()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set: start the next round without waiting
         self._thread: threading.Thread | None = None
         for issuer_id, account in signers.items():
             self.add_signer(issuer_id, account)
@@ -185,9 +187,10 @@ class Pipeline:
             self._metrics.batch_size.observe(batch.size)
 
     def cut_now(self, issuer_id: int) -> list[BatchRecord]:
-        """Cut batches of everything the issuer has waiting, whatever its age."""
-        with self._round:
-            return self._cut_all(issuer_id)
+        """Cut batches of everything the issuer has waiting, whatever its age. Does not wait
+        for a round in progress (which may be waiting for the chain node): the batches are
+        built and committed here, and a round sends them (:meth:`wake` starts one)."""
+        return self._cut_all(issuer_id)
 
     def _cut_all(self, issuer_id: int) -> list[BatchRecord]:
         cut = []
@@ -530,16 +533,25 @@ class Pipeline:
                                         name="anchor-pipeline")
         self._thread.start()
 
+    def wake(self) -> None:
+        """Start the background loop's next round now instead of after its interval; one
+        woken during a round starts as soon as that round ends. Returns at once."""
+        self._wake.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
 
     def _loop(self, interval: float) -> None:
         while not self._stop.is_set():
+            # Cleared before the round: a wake during the round means the batches it asked
+            # for may have been cut after this round listed its batches, so another follows.
+            self._wake.clear()
             try:
                 self.run_once()
             except Exception:  # keep the loop alive; the next round starts from the database
                 log.exception("pipeline round failed")
-            self._stop.wait(interval)
+            self._wake.wait(interval)

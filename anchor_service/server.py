@@ -40,6 +40,7 @@ import resource
 import socket
 import struct
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import h11
@@ -410,9 +411,26 @@ def trusted_proxies(settings: ServiceSettings) -> list[str]:
     return [entry.strip() for entry in settings.trusted_proxies.split(",") if entry.strip()]
 
 
-def build_server(app: ASGIApp, settings: ServiceSettings) -> tuple[uvicorn.Server,
-                                                                   ConnectionGuard]:
-    """A uvicorn server for ``app`` with the limits of ``settings``, and its guard."""
+class _Server(uvicorn.Server):
+    """uvicorn's server, calling ``on_started`` once it serves (a worker tells its
+    supervisor so)."""
+
+    def __init__(self, config: uvicorn.Config,
+                 on_started: Callable[[], None] | None = None) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self._on_started is not None:
+            self._on_started()
+
+
+def build_server(app: ASGIApp, settings: ServiceSettings, *,
+                 on_started: Callable[[], None] | None = None) -> tuple[uvicorn.Server,
+                                                                        ConnectionGuard]:
+    """A uvicorn server for ``app`` with the limits of ``settings``, and its guard;
+    ``on_started`` is called once it serves."""
     cap = connection_cap(settings.max_connections, raise_open_files_limit())
     guard = ConnectionGuard(cap, settings.header_timeout, settings.body_timeout)
     proxies = trusted_proxies(settings)
@@ -423,14 +441,17 @@ def build_server(app: ASGIApp, settings: ServiceSettings) -> tuple[uvicorn.Serve
         # No WebSocket routes: an upgrade request is answered as plain HTTP, so every
         # connection stays a guarded one (a WebSocket protocol would take it over unguarded).
         ws="none", log_config=None, access_log=False)
-    return uvicorn.Server(config), guard
+    return _Server(config, on_started), guard
 
 
-def run_server(app: ASGIApp, settings: ServiceSettings) -> None:
-    """Serve ``app`` in the foreground until interrupted."""
-    server, guard = build_server(app, settings)
+def run_server(app: ASGIApp, settings: ServiceSettings, *,
+               sockets: list[socket.socket] | None = None,
+               on_started: Callable[[], None] | None = None) -> None:
+    """Serve ``app`` in the foreground until interrupted: on ``settings``' host and port, or
+    on ``sockets`` already listening (a worker's, bound by its supervisor)."""
+    server, guard = build_server(app, settings, on_started=on_started)
     try:
-        server.run()
+        server.run(sockets=sockets)
     finally:
         if guard.refused or guard.evicted or guard.timed_out:
             log.info("connections closed by the limits: %d refused at the cap, %d with an "

@@ -7,12 +7,14 @@ key."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
+from starlette.concurrency import run_in_threadpool
 from web3 import Web3
 from web3.exceptions import Web3Exception
 from web3.providers.rpc import HTTPProvider
@@ -38,13 +40,58 @@ from anchor_service.signing import (
 )
 from anchor_service.status_lists import StatusLists, StatusWatcher
 from anchor_service.store import Issuer, Store
-from verifier.chain import JsonRpcChainReader
+from verifier.chain import ChainReader, JsonRpcChainReader
 from verifier.errors import VerifierError
 from verifier.multikey import Multikey
 
-__all__ = ["Components", "build_components"]
+__all__ = ["ChainHead", "Components", "build_components"]
 
 log = logging.getLogger("anchor_service.service")
+
+
+class ChainHead:
+    """The chain's head as the requests of one event loop see it: each request waits for a
+    head request of the shared reader that began after it arrived, without holding a thread
+    while it waits. One head request (in a worker thread) is in flight at a time, and serves
+    every request that arrived before it began; those that arrive meanwhile wait for it to end,
+    then the next one serves them all."""
+
+    def __init__(self, reader: JsonRpcChainReader) -> None:
+        self.reader = reader
+        self._pending: asyncio.Task[object] | None = None
+
+    def mark(self) -> int:
+        """What a request arriving now waits for: a head request numbered above this."""
+        return self.reader.head_requests_begun()
+
+    async def seen_after(self, mark: int) -> None:
+        """Return once a head request begun after ``mark`` has answered
+        (:class:`~verifier.errors.ChainReadError` when the one waited for failed)."""
+        while self.reader.pinned_after(mark) is None:
+            pending = self._pending
+            if pending is None:
+                pending = self._pending = asyncio.ensure_future(self._ask(mark))
+                # Its failure is seen, even when every request awaiting it went away.
+                pending.add_done_callback(_retrieved)
+            await asyncio.shield(pending)
+
+    async def _ask(self, mark: int) -> object:
+        try:
+            return await run_in_threadpool(self.reader.at_head, 0, begun_after=mark)
+        finally:
+            self._pending = None
+
+    async def since_arrival(self) -> ChainReader:
+        """The shared reader as a request arriving now sees it: its head observed after the
+        arrival. The reads go to the node in the worker thread that verifies."""
+        mark = self.mark()
+        await self.seen_after(mark)
+        return self.reader.since(mark)
+
+
+def _retrieved(task: asyncio.Future[object]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 @dataclass
@@ -72,6 +119,10 @@ class Components:
     _chain_reader_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
                                                repr=False)
     _status_lists: StatusLists | None = field(default=None, init=False, repr=False)
+    # Per event loop (a process serves one; tests may make several): the loop and its
+    # ChainHead.
+    _chain_heads: dict[int, tuple[asyncio.AbstractEventLoop, ChainHead]] = field(
+        default_factory=dict, init=False, repr=False)
     _status_watcher: StatusWatcher | None = field(default=None, init=False, repr=False)
 
     def status_lists(self) -> StatusLists:
@@ -83,7 +134,8 @@ class Components:
                 self._status_lists = StatusLists(
                     self.w3, self.deployment, self.store, self.issuer_signer,
                     validity=self.settings.status_list_validity,
-                    confirmations=self.settings.confirmations)
+                    confirmations=self.settings.confirmations,
+                    reader=self._shared_reader())
             return self._status_lists
 
     def start_status_watcher(self) -> None:
@@ -107,15 +159,33 @@ class Components:
         has a connection of its own, with a short timeout and no retries: a public
         verification reports an unreachable node at once instead of holding its slot."""
         with self._chain_reader_lock:
-            if self._chain_reader is None:
-                provider = self.w3.provider
-                max_age = self.settings.verify_head_max_age
-                self._chain_reader = (
-                    JsonRpcChainReader(str(provider.endpoint_uri), timeout=10, retries=False,
-                                       head_max_age=max_age)
-                    if isinstance(provider, HTTPProvider)
-                    else JsonRpcChainReader(self.w3, head_max_age=max_age))
-            return self._chain_reader
+            return self._shared_reader()
+
+    def _shared_reader(self) -> JsonRpcChainReader:
+        """:meth:`chain_reader` (the caller holds ``_chain_reader_lock``)."""
+        if self._chain_reader is None:
+            provider = self.w3.provider
+            max_age = self.settings.verify_head_max_age
+            self._chain_reader = (
+                JsonRpcChainReader(str(provider.endpoint_uri), timeout=10, retries=False,
+                                   head_max_age=max_age)
+                if isinstance(provider, HTTPProvider)
+                else JsonRpcChainReader(self.w3, head_max_age=max_age))
+        return self._chain_reader
+
+    def chain_head(self) -> ChainHead:
+        """The :class:`ChainHead` of the running event loop over :meth:`chain_reader`: what
+        the public verification and status-list routes await, so that each answers from
+        the chain as it was after the request arrived."""
+        loop = asyncio.get_running_loop()
+        reader = self.chain_reader()
+        with self._chain_reader_lock:
+            found = self._chain_heads.get(id(loop))
+            if found is None or found[0] is not loop:
+                if len(self._chain_heads) > 8:  # loops of closed test clients
+                    self._chain_heads.clear()
+                found = self._chain_heads[id(loop)] = (loop, ChainHead(reader))
+            return found[1]
 
     def load_signer(self, issuer: Issuer) -> bool:
         """Start anchoring for ``issuer`` if its keystore is there; False if it is not."""

@@ -45,6 +45,10 @@ class ServiceSettings(BaseSettings):
     confirmations: int = Field(1, ge=1, le=1000)
     poll_interval: float = Field(0.5, gt=0, description="seconds between pipeline rounds")
 
+    workers: int = Field(1, ge=0, le=256, description="processes serving the port, each a "
+                         "full replica with its own caches and pipeline, supervised by the "
+                         "process that started them (restarted if one dies); 0: one per CPU "
+                         "this process may run on; 1: the one process, no supervisor")
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(64 * 2**20, ge=1024, description="larger requests get 413")
@@ -81,10 +85,12 @@ class ServiceSettings(BaseSettings):
     portfolio_deadline_seconds: float = Field(30.0, gt=0, le=3600, description="seconds a "
                                               "portfolio's verification may take: credentials "
                                               "not started by then are reported not_checked")
-    verify_head_max_age: float = Field(1.0, ge=0, description="seconds the shared "
-                                       "verification reader uses a chain head before asking "
-                                       "for it again: how far verifications may lag behind "
-                                       "the chain")
+    verify_head_max_age: float = Field(0.0, ge=0, le=60, description="seconds before a "
+                                       "request that the head request whose chain head it is "
+                                       "answered from (verifications, status lists) may have "
+                                       "begun: 0, every request sees the head as it was "
+                                       "after it arrived (one head request, coalesced, "
+                                       "serves every request that came before it began)")
     status_list_validity: int = Field(300, ge=2, le=7 * 86400, description="seconds between "
                                       "a published status list's validFrom and validUntil; "
                                       "a list is rendered again from the chain when less "

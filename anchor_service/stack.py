@@ -16,7 +16,8 @@
 5. a SQLite database in ``<data>/service.sqlite3`` (one made by an older release is upgraded
    to this release's schema) and API tokens in ``<data>/demo-tokens.json``;
 6. a trust file for this deployment in ``<data>/trust.json``, for ``verify-credential``;
-7. the service on 127.0.0.1.
+7. the service on 127.0.0.1, with one worker process per CPU by default
+   (:mod:`anchor_service.workers`).
 
 ``<data>`` and ``<data>/keys`` are 0700 and the keystore, the tokens and the database 0600,
 each from its first byte.
@@ -37,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 from anchor_service._files import private_dir, tighten_if_exists, write_private
-from anchor_service.api import create_app
 from anchor_service.chain import (
     Deployment,
     Transactor,
@@ -52,10 +52,10 @@ from anchor_service.errors import ContractVersionError, MissingExtraError
 from anchor_service.keystore import write_keystore
 from anchor_service.logs import configure_logging
 from anchor_service.migrations import upgrade
-from anchor_service.server import run_server
 from anchor_service.settings import ServiceSettings
 from anchor_service.signing import SigningKeys
 from anchor_service.store import Issuer, Store
+from anchor_service.workers import serve
 from verifier.contract_types import ALL_SCOPES, Kind
 from verifier.multikey import Multikey
 
@@ -81,8 +81,9 @@ DEMO_KEYSTORE_PASSWORD = "demo-only-password"  # noqa: S105
 
 
 def run_stack(data_dir: Path, *, port: int = 8080, chain_port: int = 8545,
-              keystore_password: str = DEMO_KEYSTORE_PASSWORD) -> int:
-    """Bring the local stack up and serve until interrupted."""
+              keystore_password: str = DEMO_KEYSTORE_PASSWORD, workers: int = 0) -> int:
+    """Bring the local stack up and serve until interrupted, with ``workers`` processes
+    (0: one per CPU)."""
     # localchain is a development package (hardhat-free-local/, installed by scripts/setup.sh),
     # not part of the service's distribution; this is the only place the service imports it.
     try:
@@ -126,16 +127,18 @@ def run_stack(data_dir: Path, *, port: int = 8080, chain_port: int = 8545,
             rpc_url=str(chain.rpc_url), deployment=data_dir / "deployment.json",
             database_url=f"sqlite:///{database}", keystore_dir=keys,
             keystore_password=password, port=port, batch_max_age=5.0, log_json=False,
+            workers=workers,
         )
         _print_session(settings, tokens, data_dir / "trust.json", issuer.did,
                        alliance.summary(tokens))
         # uvicorn re-raises SIGTERM after its graceful shutdown; make that an exception so
-        # that the chain below is closed (and its state written) rather than orphaned.
+        # that the chain below is closed (and its state written) rather than orphaned. (With
+        # several workers their supervisor takes SIGTERM itself and returns.)
         signal.signal(signal.SIGTERM, _exit_on_signal)
-        run_server(create_app(settings), settings)
+        code = serve(settings)
     finally:
         chain.close()
-    return 0
+    return code
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:

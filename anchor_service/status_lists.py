@@ -18,6 +18,12 @@ Rendering costs a chain read and two signatures, so it never happens per request
   marks the (entity, list) of each one changed at its block; a list rendered at an earlier
   block is rendered again at its next request. When the last block it read is no longer the
   chain's (a reorganisation), every rendered list is dropped.
+* The chain is read through the process's shared chain reader
+  (:class:`~verifier.chain.JsonRpcChainReader`), and each request is answered at a head the
+  reader saw after the request arrived (:meth:`StatusLists.cached` and :meth:`current` take
+  it). A rendering is served only while the reader sees no reorganisation since it was read
+  (the same *lineage* of heads): one made on a branch reorganised away is never served, even
+  before the watcher's next round.
 
 Lists of a past block (``?block=`` / ``?asOf=``) are rendered from the chain state at that
 block and kept in a second bounded cache: a confirmed block's state does not change.
@@ -29,11 +35,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
@@ -46,11 +51,17 @@ from anchor_service.errors import (
 from anchor_service.signing import IssuerSigner
 from anchor_service.store import Issuer, Store
 from verifier.bitstring import encode_list, status_list_url
-from verifier.chain import Lru, block_ranges, last_block_made_by
-from verifier.contract_types import STATUS_LIST_SIZE, STATUS_LIST_WORDS, StatusPurpose
+from verifier.chain import (
+    JsonRpcChainReader,
+    Lru,
+    PinnedReader,
+    block_ranges,
+    last_block_made_by,
+)
+from verifier.contract_types import STATUS_LIST_SIZE, StatusPurpose, StatusWords
 from verifier.contracts_abi import load_artifact
 from verifier.data_integrity import VC_2_0_CONTEXT
-from verifier.errors import StatusListError
+from verifier.errors import ChainReadError, StatusListError
 from verifier.multikey import KeyType
 from verifier.times import iso_seconds
 
@@ -76,9 +87,6 @@ STATUS_EVENTS: Final = ("CredentialsRevoked", "CredentialsSuspended", "Credentia
                         "RevocationsLifted")
 _SUITE_OF_KEY: Final = {KeyType.ED25519: "eddsa-jcs-2022", KeyType.P256: "ecdsa-jcs-2019"}
 _LIST_BYTES: Final = STATUS_LIST_SIZE // 8
-# statusWords(e, l, 0, 512) answers (uint256[] revoked, uint256[] suspended): two offsets,
-# then each array's length and words.
-_ANSWER_BYTES: Final = 2 * 32 + 2 * (32 + STATUS_LIST_WORDS * 32)
 #: Changed (entity, list) pairs remembered at most (see :meth:`StatusLists.mark_changed`).
 MAX_CHANGED_LISTS: Final = 100_000
 #: Lists of past blocks rendered at once at most (beyond: 503, retry).
@@ -94,11 +102,13 @@ FAILURE_SECONDS: Final = 1.0
 
 @dataclass(frozen=True, slots=True)
 class ChainPoint:
-    """A block a list is read at: its number, hash and time."""
+    """A block a list is read at: its number, hash and time, and the lineage of heads (see
+    :mod:`verifier.chain`) it was read in."""
 
     number: int
     hash: bytes
     timestamp: int
+    lineage: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +141,10 @@ class _Rendering:
     signer_key: str
     did: str
 
+    @property
+    def lineage(self) -> int:
+        return self.lists[StatusPurpose.REVOCATION].block.lineage
+
 
 def highest_list(allocated: int) -> int:
     """The highest status list of an issuer that has allocated ``allocated`` positions: that
@@ -146,14 +160,19 @@ class StatusLists:
     (:meth:`~anchor_service.service.Components.issuer_signer`): None when the issuer has no
     signing key, :class:`~anchor_service.errors.SigningUnavailableError` when its key cannot
     be loaded; both are answered 503. :attr:`renders` counts renderings (each one chain read,
-    both purposes)."""
+    both purposes). ``reader`` is the process's shared chain reader (by default one of its
+    own over ``w3``, seeing the head after each call)."""
 
     def __init__(self, w3: Web3, deployment: Deployment, store: Store,
                  signer_of: Callable[[int], IssuerSigner | None], *, validity: int,
                  confirmations: int, cache_size: int = 1024, past_cache_size: int = 256,
                  clock: Callable[[], float] = time.time,
-                 issuer_seconds: float = 1.0, render_wait: float = RENDER_WAIT) -> None:
-        self.w3 = w3
+                 issuer_seconds: float = 1.0, render_wait: float = RENDER_WAIT,
+                 reader: JsonRpcChainReader | None = None) -> None:
+        self._own_reader = reader is None
+        self.w3 = w3  # and the reader, unless one is given
+        if reader is not None:
+            self.reader = reader
         self.deployment = deployment
         self.store = store
         self.validity = validity
@@ -163,8 +182,6 @@ class StatusLists:
         self._clock = clock
         self._issuer_seconds = issuer_seconds
         self.anchor_address = Web3.to_checksum_address(deployment.anchor)
-        self._selector = bytes(Web3.keccak(text=_signature(
-            load_artifact("CredentialAnchor").abi, "function", "statusWords")))[:4]
         self._lock = threading.Lock()
         self._current: Lru[Hashable, _Rendering] = Lru(cache_size)
         self._past: Lru[Hashable, _Rendering] = Lru(past_cache_size)
@@ -177,12 +194,24 @@ class StatusLists:
         self._failures: dict[Hashable, tuple[float, StatusListRequestError]] = {}
         self._render_wait = render_wait
         self._past_slots = threading.BoundedSemaphore(PAST_RENDERINGS)
-        # Block number -> its time, for ?asOf= searches (least recently used out).
-        self._block_times: Lru[int, int] = Lru(BLOCK_TIMES)
+        # (lineage, block number) -> its time, for ?asOf= searches (least recently used out).
+        self._block_times: Lru[tuple[int, int], int] = Lru(BLOCK_TIMES)
         # The first block the watcher reads events from (None: no watcher has started).
         self._watched_from: int | None = None
         # Counts drops: a rendering begun before one is served but not kept.
         self._generation = 0
+
+    @property
+    def w3(self) -> Web3:
+        """The chain connection of the watcher's event queries; unless a reader was given,
+        the reader's too (setting it makes a new reader)."""
+        return self._w3
+
+    @w3.setter
+    def w3(self, w3: Web3) -> None:
+        self._w3 = w3
+        if self._own_reader:
+            self.reader = JsonRpcChainReader(w3, head_max_age=0)
 
     def clock(self) -> float:
         """Now (Unix seconds), as the lists' validity is reckoned."""
@@ -228,24 +257,29 @@ class StatusLists:
 
     # ---------------------------------------------------------------------------- serving
 
-    def cached(self, name: str, status_list: int,
-               purpose: StatusPurpose) -> RenderedList | None:
+    def cached(self, name: str, status_list: int, purpose: StatusPurpose,
+               head: PinnedReader) -> RenderedList | None:
         """The list to serve now, from memory alone, or None when the database or the chain
         must be asked (issuer not looked up in the last second, list not rendered, changed,
-        or past half its validity). Cheap: the hot path of the route."""
+        past half its validity, or rendered in another lineage than ``head``'s, the head
+        seen after the request arrived). Cheap: the hot path of the route."""
         now = self._clock()
+        lineage = head.lineage
         with self._lock:
             known = self._issuers.get(name)
             if known is None or known[1] <= now:
                 return None
             issuer = known[0]
             rendering = self._current.get((issuer.id, status_list))
-            if rendering is None or not self._fresh(issuer, status_list, rendering, now):
+            if rendering is None or not self._fresh(issuer, status_list, rendering, now,
+                                                    lineage):
                 return None
             return rendering.lists[purpose]
 
     def _fresh(self, issuer: Issuer, status_list: int, rendering: _Rendering,
-               now: float) -> bool:
+               now: float, lineage: int) -> bool:
+        if rendering.lineage != lineage:
+            return False  # read before a reorganisation: perhaps of an abandoned branch
         found = rendering.lists[StatusPurpose.REVOCATION]
         # A list read before the first block the watcher reads events from may have missed a
         # change made in between (a rendering in flight while the watcher started).
@@ -268,26 +302,47 @@ class StatusLists:
                 self._issuers = {name: self._issuers[name]}
         return issuer
 
-    def current(self, name: str, status_list: int, purpose: StatusPurpose) -> RenderedList:
-        """The list as of the latest confirmed block: the kept rendering while it is fresh,
-        else a new one. One request renders; the others wait for it at most
-        :data:`RENDER_WAIT` seconds, then are served the previous rendering while it is still
-        within its validity, else 503 ``busy``. A failed rendering is answered again for
-        :data:`FAILURE_SECONDS` rather than tried again by each waiter in turn."""
+    def current(self, name: str, status_list: int, purpose: StatusPurpose,
+                head: PinnedReader | StatusListRequestError | None = None) -> RenderedList:
+        """The list as of the latest confirmed block at ``head``, a head seen after the
+        request arrived (by default one the reader sees after the call; the refusal when
+        the caller could not see one): the kept rendering while it is fresh, else a new
+        one. One request renders; the others wait for it at most :data:`RENDER_WAIT`
+        seconds, then are served the previous rendering while it is still within its
+        validity, else 503 ``busy``. A failed rendering (the head not seen included) is
+        answered again for :data:`FAILURE_SECONDS` rather than tried again by each waiter
+        in turn. No rendering of another lineage than the head's is served: after a
+        reorganisation, a list is rendered again."""
         issuer = self.issuer(name)
         self._check_list(issuer, status_list)
         key = (issuer.id, status_list)
         with self._lock:
             previous = self._current.get(key)
-            if previous is not None and self._fresh(issuer, status_list, previous,
-                                                    self._clock()):
+            if isinstance(head, PinnedReader) and previous is not None and self._fresh(
+                    issuer, status_list, previous, self._clock(), head.lineage):
                 return previous.lists[purpose]
-            if len(self._rendering) > 4 * self._current.limit:
-                self._rendering.clear()  # a holder keeps its lock; new requests get new ones
-            lock = self._rendering.setdefault(key, threading.Lock())
+        # Served meanwhile only if of the lineage the reader follows now (or of the head
+        # seen last by the reader it had before, when this one has seen none).
+        known = self.reader.lineage()
+        if previous is not None and known is not None and previous.lineage != known:
+            previous = None
         failed = self._recent_failure(key)
         if failed is not None:
             return self._meanwhile(issuer, status_list, purpose, previous, failed)
+        if not isinstance(head, PinnedReader):
+            try:
+                if head is not None:
+                    raise head
+                head = self.head()
+            except StatusListRequestError as exc:
+                self._failed(key, exc)
+                return self._meanwhile(issuer, status_list, purpose, previous, exc)
+            if previous is not None and previous.lineage != head.lineage:
+                previous = None
+        with self._lock:
+            if len(self._rendering) > 4 * self._current.limit:
+                self._rendering.clear()  # a holder keeps its lock; new requests get new ones
+            lock = self._rendering.setdefault(key, threading.Lock())
         # A thread per waiter: bounded, so that a flood on one list whose rendering is slow
         # (the chain slow or down) cannot hold every worker thread of the service.
         if not lock.acquire(timeout=self._render_wait):
@@ -295,30 +350,27 @@ class StatusLists:
                 503, "busy", f"status list {status_list} of issuer {issuer.name!r} is being "
                 "rendered from the chain now; retry in a second"))
         try:
-            return self._render_current(issuer, status_list, purpose, previous)
+            return self._render_current(issuer, status_list, purpose, previous, head)
         finally:
             lock.release()
 
     def _render_current(self, issuer: Issuer, status_list: int, purpose: StatusPurpose,
-                        previous: _Rendering | None) -> RenderedList:
+                        previous: _Rendering | None, head: PinnedReader) -> RenderedList:
         """:meth:`current`'s part under the list's rendering lock."""
         key = (issuer.id, status_list)
         with self._lock:
             found = self._current.get(key)
-            if found is not None and self._fresh(issuer, status_list, found, self._clock()):
+            if found is not None and self._fresh(issuer, status_list, found, self._clock(),
+                                                 head.lineage):
                 return found.lists[purpose]
             generation = self._generation
         failed = self._recent_failure(key)  # the rendering this request waited for failed
         if failed is not None:
             return self._meanwhile(issuer, status_list, purpose, previous, failed)
         try:
-            rendering = self.render(issuer, status_list, self.confirmed_head())
+            rendering = self.render(issuer, status_list, self.confirmed_head(head), head)
         except StatusListRequestError as exc:
-            if exc.http_status == 503:
-                with self._lock:
-                    if len(self._failures) > self._current.limit:
-                        self._failures.clear()
-                    self._failures[key] = (self._clock() + FAILURE_SECONDS, exc)
+            self._failed(key, exc)
             return self._meanwhile(issuer, status_list, purpose, previous, exc)
         with self._lock:
             self._failures.pop(key, None)
@@ -326,6 +378,15 @@ class StatusLists:
             if self._generation == generation:
                 self._current.put(key, rendering)
         return rendering.lists[purpose]
+
+    def _failed(self, key: Hashable, exc: StatusListRequestError) -> None:
+        """Answer ``exc`` (a rendering's failure) to the requests of the next
+        :data:`FAILURE_SECONDS` rather than try again."""
+        if exc.http_status == 503:
+            with self._lock:
+                if len(self._failures) > self._current.limit:
+                    self._failures.clear()
+                self._failures[key] = (self._clock() + FAILURE_SECONDS, exc)
 
     def _recent_failure(self, key: Hashable) -> StatusListRequestError | None:
         with self._lock:
@@ -349,12 +410,14 @@ class StatusLists:
         raise StatusListRequestError(refusal.http_status, refusal.error_code, refusal.detail)
 
     def at_block(self, name: str, status_list: int, purpose: StatusPurpose,
-                 number: int) -> RenderedList:
-        """The list as it stood at block ``number`` (a confirmed block the anchor existed
-        at: 400 for a block not confirmed yet, 404 for one before the deployment)."""
+                 number: int, reader: PinnedReader | None = None) -> RenderedList:
+        """The list as it stood at block ``number`` of the chain at ``reader``'s head (by
+        default one seen after the call): a confirmed block the anchor existed at; 400 for
+        a block not confirmed yet, 404 for one before the deployment."""
+        reader = reader if reader is not None else self.head()
         issuer = self.issuer(name)
         self._check_list(issuer, status_list)
-        head = self.confirmed_head()
+        head = self.confirmed_head(reader)
         if number > head.number:
             raise StatusListRequestError(
                 400, "invalid_request", f"block {number} is not confirmed yet: the latest "
@@ -363,7 +426,8 @@ class StatusLists:
             raise StatusListRequestError(
                 404, "not_found", f"the anchor contract was deployed at block "
                 f"{self.deployment.block_number}: there is no status list at block {number}")
-        point = head if number == head.number else self.block_point(number)
+        point = head if number == head.number else self.block_point(number, reader)
+        # By hash: a block's state never changes, whichever branch the chain follows now.
         key = (issuer.id, issuer.signing_key, issuer.did, status_list, point.hash)
         with self._lock:
             found = self._past.get(key)
@@ -378,7 +442,7 @@ class StatusLists:
         with self._lock:
             generation = self._generation
         try:
-            rendering = self.render(issuer, status_list, point)
+            rendering = self.render(issuer, status_list, point, reader)
         finally:
             self._past_slots.release()
         with self._lock:
@@ -386,14 +450,16 @@ class StatusLists:
                 self._past.put(key, rendering)
         return rendering.lists[purpose]
 
-    def block_at_time(self, when: int) -> int:
+    def block_at_time(self, when: int, reader: PinnedReader | None = None) -> int:
         """The last confirmed block made at or before ``when`` (Unix seconds), searched from
         the anchor's deployment block: 404 when the anchor did not exist yet then, and 404
         ``unknown_block`` for a time after the latest confirmed block (the list then is not
         settled yet, as ``GET /v1/credentials/{id}/status`` answers). The search (about
         log2(blocks since the deployment) block reads, their times kept in a bounded cache)
-        takes one of the :data:`PAST_RENDERINGS` slots: 503 ``busy`` when none is free."""
-        head = self.confirmed_head()
+        takes one of the :data:`PAST_RENDERINGS` slots: 503 ``busy`` when none is free. The
+        chain is that of ``reader``'s head (by default one seen after the call)."""
+        reader = reader if reader is not None else self.head()
+        head = self.confirmed_head(reader)
         if when > head.timestamp:
             raise StatusListRequestError(
                 404, "unknown_block", f"time {iso_seconds(when)} is after the latest confirmed "
@@ -408,24 +474,30 @@ class StatusLists:
         try:
             # time(low) <= when < time(high), once low is checked
             low, high = min(self.deployment.block_number, head.number), head.number
-            if self._block_time(low) > when:
+
+            def block_time(number: int) -> int:
+                return self._block_time(number, reader)
+
+            if block_time(low) > when:
                 raise StatusListRequestError(
                     404, "not_found", f"no block made at or before {iso_seconds(max(when, 0))} "
                     f"has the anchor contract: it was deployed at block "
                     f"{self.deployment.block_number}")
-            return last_block_made_by(self._block_time, when, low, high)
+            return last_block_made_by(block_time, when, low, high)
         finally:
             self._past_slots.release()
 
-    def _block_time(self, number: int) -> int:
-        """Block ``number``'s time, from a bounded cache of those read before."""
+    def _block_time(self, number: int, reader: PinnedReader) -> int:
+        """Block ``number``'s time in ``reader``'s chain, from a bounded cache of those read
+        before in its lineage."""
+        key = (reader.lineage, number)
         with self._lock:
-            found = self._block_times.get(number)
+            found = self._block_times.get(key)
             if found is not None:
                 return found
-        stamp = self.block_point(number).timestamp
+        stamp = self.block_point(number, reader).timestamp
         with self._lock:
-            self._block_times.put(number, stamp)
+            self._block_times.put(key, stamp)
         return stamp
 
     def _check_list(self, issuer: Issuer, status_list: int) -> None:
@@ -437,54 +509,67 @@ class StatusLists:
 
     # ------------------------------------------------------------------------ the chain
 
-    def confirmed_head(self) -> ChainPoint:
-        """The latest block with the required confirmations (503 when the node cannot say)."""
+    def head(self) -> PinnedReader:
+        """A reader of the chain's head, seen after the call (503 when the node cannot
+        say)."""
         try:
-            latest = self.w3.eth.get_block("latest")
-            number = int(latest["number"]) - (self.confirmations - 1)
-            if number < 0:
-                raise StatusListRequestError(503, "chain_unavailable",
-                                             "the chain has no confirmed block yet")
-            block = latest if number == int(latest["number"]) else self.w3.eth.get_block(number)
-            return ChainPoint(int(block["number"]), bytes(block["hash"]),
-                              int(block["timestamp"]))
-        except (Web3Exception, OSError, KeyError, ValueError) as exc:
+            return self.reader.at_head()
+        except ChainReadError as exc:
             raise _unavailable(exc) from None
 
-    def block_point(self, number: int) -> ChainPoint:
-        """Block ``number`` of the chain (503 when the node cannot say)."""
-        try:
-            block = self.w3.eth.get_block(number)
-            return ChainPoint(int(block["number"]), bytes(block["hash"]),
-                              int(block["timestamp"]))
-        except (Web3Exception, OSError, KeyError, ValueError) as exc:
-            raise _unavailable(exc) from None
+    def confirmed_head(self, reader: PinnedReader | None = None) -> ChainPoint:
+        """The latest block with the required confirmations at ``reader``'s head (by
+        default one seen after the call; 503 when the node cannot say)."""
+        reader = reader if reader is not None else self.head()
+        head = reader.head
+        number = head.number - (self.confirmations - 1)
+        if number < 0:
+            raise StatusListRequestError(503, "chain_unavailable",
+                                         "the chain has no confirmed block yet")
+        return self._point(number, reader)
 
-    def read(self, entity_id: int, status_list: int,
-             point: ChainPoint) -> dict[StatusPurpose, bytes]:
-        """Both bitstrings of (``entity_id``, ``status_list``) at ``point``, from one
-        ``statusWords`` call; 503 when the node cannot answer or the block is no longer the
-        chain's."""
-        data = self._selector + b"".join(value.to_bytes(32, "big") for value in (
-            entity_id, status_list, 0, STATUS_LIST_WORDS))
+    def block_point(self, number: int, reader: PinnedReader | None = None) -> ChainPoint:
+        """Block ``number`` of the chain at ``reader``'s head (by default one seen after the
+        call; 503 when the node cannot say)."""
+        return self._point(number, reader if reader is not None else self.head())
+
+    def _point(self, number: int, reader: PinnedReader) -> ChainPoint:
         try:
-            answer = bytes(self.w3.eth.call({"to": self.anchor_address, "data": HexBytes(data)},
-                                            block_identifier=point.number))
-            # By number, then checked: the answer is of the block rendered in the evidence.
-            if bytes(self.w3.eth.get_block(point.number)["hash"]) != point.hash:
+            block = reader.block(number)
+        except ChainReadError as exc:
+            raise _unavailable(exc) from None
+        if block is None:
+            raise StatusListRequestError(503, "chain_unavailable", f"block {number} is not in "
+                                         f"the chain up to block {reader.head.number}")
+        return ChainPoint(block.number, block.hash, block.timestamp, reader.lineage)
+
+    def read(self, entity_id: int, status_list: int, point: ChainPoint,
+             reader: PinnedReader | None = None) -> dict[StatusPurpose, bytes]:
+        """Both bitstrings of (``entity_id``, ``status_list``) at ``point``, a block of the
+        chain at ``reader``'s head (by default one seen after the call), from one
+        ``statusWords`` call made at its hash; 503 when the node cannot answer or the block
+        is no longer the chain's."""
+        reader = reader if reader is not None else self.head()
+        try:
+            found = reader.block(point.number)
+            if found is None or found.hash != point.hash:
                 raise StatusListRequestError(
                     503, "chain_unavailable", f"block {point.number} was reorganised while "
                     "the list was read; retry")
-        except (Web3Exception, OSError, KeyError, ValueError) as exc:
+            words = reader.status_list_words(self.deployment.anchor, entity_id, status_list,
+                                             at_block=point.number)
+        except ChainReadError as exc:
             raise _unavailable(exc) from None
-        return _split_answer(answer)
+        return _bitstrings(words)
 
     # ------------------------------------------------------------------------ rendering
 
-    def render(self, issuer: Issuer, status_list: int, point: ChainPoint) -> _Rendering:
-        """Both lists of (issuer, ``status_list``) read at ``point`` and signed now."""
+    def render(self, issuer: Issuer, status_list: int, point: ChainPoint,
+               reader: PinnedReader | None = None) -> _Rendering:
+        """Both lists of (issuer, ``status_list``) read at ``point`` (a block of the chain at
+        ``reader``'s head) and signed now."""
         signer = self._signer(issuer)
-        bitstrings = self.read(issuer.entity_id, status_list, point)
+        bitstrings = self.read(issuer.entity_id, status_list, point, reader)
         return self.sign(issuer, signer, status_list, point, bitstrings)
 
     def _signer(self, issuer: Issuer) -> IssuerSigner:
@@ -544,25 +629,20 @@ class StatusLists:
         return _Rendering(lists, signer.key.multibase, signer.did)
 
 
-def _split_answer(answer: bytes) -> dict[StatusPurpose, bytes]:
-    """The two bitstrings of a ``statusWords(e, l, 0, 512)`` answer: the arrays' words are
-    the bitstrings' bytes as they are (ABI words are big-endian)."""
-    second = 64 + 32 + _LIST_BYTES
-    expected = (64).to_bytes(32, "big") + second.to_bytes(32, "big")
-    length = STATUS_LIST_WORDS.to_bytes(32, "big")
-    if len(answer) != _ANSWER_BYTES or answer[:64] != expected \
-            or answer[64:96] != length or answer[second:second + 32] != length:
-        raise StatusListRequestError(
-            503, "chain_answer_unexpected", f"statusWords answered {len(answer)} bytes that "
-            f"are not two lists of {STATUS_LIST_WORDS} words: is the deployment's anchor a "
-            "CredentialAnchor 2.x?")
-    return {StatusPurpose.REVOCATION: answer[96:96 + _LIST_BYTES],
-            StatusPurpose.SUSPENSION: answer[second + 32:second + 32 + _LIST_BYTES]}
+def _bitstrings(words: StatusWords) -> dict[StatusPurpose, bytes]:
+    """The two bitstrings of a whole list's words: each word's big-endian bytes, in order
+    (entry 0 is the first word's most significant bit)."""
+    return {StatusPurpose.REVOCATION: b"".join(w.to_bytes(32, "big") for w in words.revoked),
+            StatusPurpose.SUSPENSION: b"".join(w.to_bytes(32, "big")
+                                               for w in words.suspended)}
 
 
 def _unavailable(exc: Exception) -> StatusListRequestError:
     if isinstance(exc, StatusListRequestError):
         return exc
+    if isinstance(exc, ChainReadError):  # its message names no part of the node's URL
+        return StatusListRequestError(503, "chain_unavailable",
+                                      f"the chain cannot be read now: {str(exc)[:300]}")
     return StatusListRequestError(503, "chain_unavailable",
                                   f"the chain cannot be read now: {type(exc).__name__}: "
                                   f"{str(exc)[:300]}")
@@ -612,7 +692,8 @@ class StatusWatcher:
         """One round: check the last block read still stands, then read the status events
         of the blocks confirmed since."""
         lists = self.lists
-        head = lists.confirmed_head()
+        reader = lists.head()  # one head request a round
+        head = lists.confirmed_head(reader)
         last = self.last
         self.polls += 1
         if last is None:
@@ -622,7 +703,7 @@ class StatusWatcher:
             # A rendering still in flight (read at a block before ``start``) is not trusted
             # once it is kept: events between its block and ``start`` are never read.
             lists.watch_from(start)
-        elif lists.block_point(last.number).hash != last.hash:
+        elif lists.block_point(last.number, reader).hash != last.hash:
             # The chain reorganised the block last read: nothing rendered before is trusted.
             log.warning("status list watcher: block %d was reorganised; every rendered "
                         "status list is dropped", last.number)

@@ -3,6 +3,9 @@
 Every method that changes data commits before it returns (SQLite: ``journal_mode=WAL`` and
 ``synchronous=FULL``; PostgreSQL: its WAL with ``synchronous_commit`` on): once ``accept`` has
 returned, the credentials survive a crash or a SIGKILL, so the HTTP layer may answer 2xx.
+Concurrent acceptances share their COMMIT (group commit: one fsync for many requests), and
+each returns only once the COMMIT holding its rows has. The one write that does not wait for
+the disk is the status allocation, made durable by the acceptance that follows it.
 Batches are recorded, tree included, before any transaction is sent for them.
 
 Several service processes may share one database (replicas on PostgreSQL; on SQLite, processes
@@ -45,6 +48,7 @@ from typing import Any, Final, TypeVar
 
 from anchor_service import migrations
 from anchor_service._database import SQL, Connection, Lease, open_backend, sql
+from anchor_service._group_commit import GroupCommit
 from anchor_service.errors import SchemaMismatchError, StoreError
 from verifier.contract_types import STATUS_LIST_SIZE
 from verifier.credential import leaf_input
@@ -197,6 +201,8 @@ class Store:
                  pool_size: int = 10) -> None:
         self._db = open_backend(location, busy_timeout=busy_timeout, pool_size=pool_size)
         self.backend = self._db.name
+        # Acceptance and status allocation of concurrent requests share commits (fsyncs).
+        self._group = GroupCommit(self._db)
         try:
             migrations.prepare(self._db, location)
         except BaseException:
@@ -218,6 +224,11 @@ class Store:
     def close(self) -> None:
         """Close every connection this store opened."""
         self._db.close()
+
+    def commit_stats(self) -> tuple[int, int]:
+        """(commits, units) of the group commit that acceptance and status allocation go
+        through: with concurrent requests there are fewer commits (fsyncs) than units."""
+        return self._group.stats()
 
     def ping(self) -> None:
         """Raise StoreError unless the database answers."""
@@ -310,18 +321,24 @@ class Store:
     def allocate_status(self, issuer_id: int, count: int) -> list[StatusPosition]:
         """Allocate ``count`` consecutive status positions of the issuer, in one short
         transaction (one ``UPDATE ... RETURNING`` of its counter, which the database
-        serialises across processes and replicas). Positions of a request that then fails, or
+        serialises across processes and replicas), committed without waiting for the disk: the
+        allocation becomes durable with the next durable write, such as the acceptance of the
+        credentials that carry the positions. Positions of a request that then fails, or
         of a resubmission (which keeps its first position), stay unused: a gap in the list,
         at which nothing is anchored."""
         if count < 0:
             raise StoreError(f"cannot allocate {count} status positions")
         if count == 0:
             return []
-        with self._write() as db:
-            row = db.execute(_ALLOCATE_STATUS, {"id": issuer_id, "count": count}).fetchone()
-        if row is None:
-            raise StoreError(f"no issuer {issuer_id}")
-        end = int(row[0])
+        # Group-committed with other requests' writes: its COMMIT has returned when it
+        # returns, so no other caller of any process gets these positions. That COMMIT does
+        # not wait for the disk: the positions matter once a credential holding them is
+        # accepted, and that acceptance's durable COMMIT, later in the same write-ahead log
+        # (SQLite's or PostgreSQL's, both written and flushed in order), makes the allocation
+        # durable with it. Positions whose allocation a machine crash loses were never in an
+        # acknowledged credential, so handing them out again is harmless; a crash of the
+        # service's process loses nothing (the log is with the operating system or server).
+        end = self._group.run(lambda db: _allocate(db, issuer_id, count), durable=False)
         return [StatusPosition.of(position) for position in range(end - count, end)]
 
     def next_status_index(self, issuer_id: int) -> int:
@@ -333,31 +350,43 @@ class Store:
         return int(row[0])
 
     def accept(self, issuer_id: int, items: Sequence[NewCredential]) -> list[Accepted]:
-        """Store credentials durably, in one transaction. The same credential from the same
-        issuer keeps its first id, salt, digest and status position: found by its submitted
-        digest when it has one (a credential the service signed again has a new digest), else
-        by its digest. Items without a status position get one here (allocated first, in a
-        transaction of its own)."""
-        unplaced = sum(item.status is None for item in items)
-        positions = iter(self.allocate_status(issuer_id, unplaced))
-        placed = [item.status or next(positions) for item in items]
+        """Store credentials durably, in one transaction (which concurrent callers' units may
+        share: :class:`~anchor_service._group_commit.GroupCommit`); it returns once that
+        transaction has committed. The same credential from the same issuer keeps its first
+        id, salt, digest and status position: found by its submitted digest when it has one (a
+        credential the service signed again has a new digest), else by its digest. Items
+        without a status position get one here, allocated in the same transaction."""
         now = time.time()
         # In submitted-digest order, so that two replicas inserting overlapping requests lock
         # the same keys in the same order (PostgreSQL would otherwise abort one as a deadlock).
+        ordered = sorted(items, key=lambda item: item.submitted_digest or item.digest)
         fresh = [{"public_id": uuid.uuid4().hex, "issuer_id": issuer_id, "digest": item.digest,
                   "salt": item.salt, "content": item.content, "accepted_at": now,
-                  "submitted_digest": item.submitted_digest, "status_list": position.list,
-                  "status_index": position.index}
-                 for item, position in sorted(
-                     zip(items, placed, strict=True),
-                     key=lambda pair: pair[0].submitted_digest or pair[0].digest)]
-        with self._write() as db:
+                  "submitted_digest": item.submitted_digest,
+                  "status_list": None if item.status is None else item.status.list,
+                  "status_index": None if item.status is None else item.status.index}
+                 for item in ordered]
+        unplaced = [row for row, item in zip(fresh, ordered, strict=True) if item.status is None]
+
+        def store(db: Connection) -> tuple[dict[bytes, tuple[str, bytes]],
+                                           dict[bytes, tuple[str, bytes]]]:
+            if unplaced:
+                # Positions for the items without one, in this same unit: a unit run again
+                # after a deadlock allocates afresh (the first allocation was rolled back).
+                end = _allocate(db, issuer_id, len(unplaced))
+                for position, row in enumerate(unplaced, end - len(unplaced)):
+                    place = StatusPosition.of(position)
+                    row["status_list"], row["status_index"] = place.list, place.index
             db.executemany(_ACCEPT, fresh)
             by_submitted = self._ids_by(db, _ids_by_submitted, issuer_id, [
                 item.submitted_digest for item in items if item.submitted_digest is not None])
             by_digest = self._ids_by(db, _ids_by_digests, issuer_id, [
                 item.digest for item in items
                 if item.submitted_digest is None or item.submitted_digest not in by_submitted])
+            return by_submitted, by_digest
+
+        # One unit of a group commit: answered only once the COMMIT holding its rows returned.
+        by_submitted, by_digest = self._group.run(store, rows=max(1, len(fresh)))
         new_ids = {row["public_id"] for row in fresh}
         accepted = []
         for item in items:
@@ -607,6 +636,14 @@ def _batches_query(by_issuer: bool, states: int, before: bool) -> SQL:
         ["id < :before_id"] if before else [])
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     return sql(f"{_BATCH_SELECT}{where} ORDER BY id DESC LIMIT :limit")
+
+
+def _allocate(db: Connection, issuer_id: int, count: int) -> int:
+    """Allocate ``count`` status positions of the issuer; the end of the range (exclusive)."""
+    row = db.execute(_ALLOCATE_STATUS, {"id": issuer_id, "count": count}).fetchone()
+    if row is None:
+        raise StoreError(f"no issuer {issuer_id}")
+    return int(row[0])
 
 
 def _leaf(row: Any) -> bytes:

@@ -54,11 +54,14 @@ class ServiceProcess:
 
 
 class Submitters:
-    """Client threads that submit credentials, round robin over the services' ports, until
-    the ``with`` block ends; ``accepted`` holds every id that was answered 2xx."""
+    """Client threads that submit credentials, ``per_request`` a request, round robin over
+    the services' ports, until the ``with`` block ends; ``accepted`` holds every id that was
+    answered 2xx."""
 
-    def __init__(self, ports: list[int], token: str, *, tag: str, threads: int = 3) -> None:
+    def __init__(self, ports: list[int], token: str, *, tag: str, threads: int = 3,
+                 per_request: int = 15) -> None:
         self.ports, self.token, self.tag = ports, token, tag
+        self.per_request = per_request
         self.accepted: set[str] = set()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._submit, args=(n,))
@@ -83,9 +86,9 @@ class Submitters:
             while not self._stop.is_set():
                 prefix = f"urn:crash:{self.tag}:{number}"
                 credentials = [make_credential(sequence + i, id_prefix=prefix)
-                               for i in range(15)]
-                http = https[sequence // 15 % len(https)]
-                sequence += 15
+                               for i in range(self.per_request)]
+                http = https[sequence // self.per_request % len(https)]
+                sequence += self.per_request
                 try:
                     answer = http.post("/v1/credentials", json={"credentials": credentials})
                 except httpx.HTTPError:

@@ -4,12 +4,20 @@
 it with web3 (the ``chain`` extra). One reader may serve many verifications, in many threads
 at once (the service shares one per process):
 
-* It looks at the chain's head (number and hash) at most once every ``head_max_age`` seconds.
-  One verification reads the chain through :meth:`ChainReader.at_head`: every read it makes
+* One verification reads the chain through :meth:`ChainReader.at_head`: every read it makes
   (anchors, status bits, trust, entities, blocks) is of the state of that one head, so a
-  report never combines two states of the chain.
-* Answers are cached in a view of that head. A head with another hash replaces the view, and
-  its answers go with it. A read the cache cannot answer is made at the head's block hash with
+  report never combines two states of the chain. The head it uses was asked for at most
+  ``head_max_age`` seconds before :meth:`~JsonRpcChainReader.at_head` was called; with 0 (a
+  service's setting), by a head request that began after the call, so a reorganisation the
+  node had made before a request arrived is always seen. Head requests are coalesced: one at
+  a time, and one serves every caller that came before it began.
+* Answers are cached per *lineage*: a run of heads each of which extends the one before (a
+  new head's ancestor at the old head's number is the old head, followed by parent hashes,
+  race-free, usually without a request as the new head's parent is the old head). Every
+  answer is keyed by the block it was read at, so the answers of an older head of the
+  lineage stay true of their block, and a new head's state is read anew. A head that does
+  not extend the one before (a reorganisation) starts a new lineage, and every answer of the
+  old one goes. A read the cache cannot answer is made at the head's block hash with
   ``requireCanonical`` (EIP-1898), or, on a node that does not take that, by number and then
   checked against the head's hash; if the head was reorganised away meanwhile, the read fails
   with :class:`ReorganisedError` (``verify`` then judges again at the new head), so no answer
@@ -30,6 +38,8 @@ at once (the service shares one per process):
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 import threading
 import time
@@ -63,9 +73,11 @@ __all__ = [
     "MAX_SIGNING_KEYS_PER_ENTITY",
     "STATUS_WINDOW_WORDS",
     "BlockInfo",
+    "CacheMiss",
     "ChainReader",
     "JsonRpcChainReader",
     "Lru",
+    "PinnedReader",
     "block_ranges",
     "last_block_made_by",
 ]
@@ -80,6 +92,9 @@ _BITS_PER_WORD = 256
 _MAX_SMALL_ENTRIES = 16_384
 _MAX_WINDOWS = 4096
 _MAX_LISTS = 16
+# Parent blocks followed at most (one request each) to learn whether a new head extends the
+# head seen before it; beyond, the new head starts a new lineage (its caches start empty).
+_MAX_ANCESTOR_STEPS = 32
 # The shortest URL part (user, path segment, query value) taken for a secret: shorter ones
 # ("v1", "rpc", "1") are names, not keys, and would blank out ordinary words.
 _MIN_SECRET_CHARS = 8
@@ -245,28 +260,156 @@ class Lru(Generic[_K, _V]):
 _MISSING = object()
 
 
-class _View:
-    """The chain as one head shows it, with answers read at that head only."""
+# Lineage numbers, unique in the process (two readers' lineages never share one).
+_LINEAGE_NUMBERS = itertools.count(1)
 
-    def __init__(self, number: int, block_hash: bytes, timestamp: int, seen: float) -> None:
-        self.number = number
-        self.hash = block_hash
-        self.timestamp = timestamp
-        self.seen = seen  # when this head was last confirmed as the chain's head
+
+class _Lineage:
+    """Heads each of which extends the one before, and the answers read at their blocks:
+    every key names the block it was read at, a block the whole lineage shares."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number  # counts lineages: a new one after every reorganisation seen
         self.small: Lru[Hashable, Any] = Lru(_MAX_SMALL_ENTRIES)
         self.windows: Lru[Hashable, Any] = Lru(_MAX_WINDOWS)
         self.lists: Lru[Hashable, Any] = Lru(_MAX_LISTS)
 
 
-class JsonRpcChainReader:
+class _View:
+    """The chain as one head shows it; its answers are kept in its lineage's caches."""
+
+    def __init__(self, number: int, block_hash: bytes, timestamp: int, seen: float,
+                 lineage: _Lineage) -> None:
+        self.number = number
+        self.hash = block_hash
+        self.timestamp = timestamp
+        self.seen = seen  # when the last head request that answered this head began
+        self.lineage = lineage
+
+
+class _ReadsAtHead:
+    """Every read of :class:`ChainReader` made at the head that :meth:`at_head` gives, once
+    more at the next head if that one is reorganised away meanwhile."""
+
+    def at_head(self, not_before: int = 0) -> PinnedReader:
+        raise NotImplementedError
+
+    def chain_id(self) -> int:
+        raise NotImplementedError
+
+    def latest_block(self) -> int:
+        return self.at_head().latest_block()
+
+    def _retried(self, read: Callable[[PinnedReader], _T]) -> _T:
+        try:
+            return read(self.at_head())
+        except ReorganisedError:
+            return read(self.at_head())  # once more, at the head that replaced it
+
+    def block(self, number: int) -> BlockInfo | None:
+        return self._retried(lambda pinned: pinned.block(number))
+
+    def block_at_time(self, timestamp: int) -> int | None:
+        return self._retried(lambda pinned: pinned.block_at_time(timestamp))
+
+    def anchor_of(self, anchor: str, key: str, root: bytes) -> AnchorInfo:
+        return self._retried(lambda pinned: pinned.anchor_of(anchor, key, root))
+
+    def status_bits(self, anchor: str, entity_id: int, status_list: int, index: int,
+                    at_block: int | None = None) -> tuple[bool, bool]:
+        return self._retried(lambda pinned: pinned.status_bits(anchor, entity_id, status_list,
+                                                               index, at_block))
+
+    def status_list_words(self, anchor: str, entity_id: int, status_list: int,
+                          at_block: int | None = None) -> StatusWords:
+        return self._retried(lambda pinned: pinned.status_list_words(anchor, entity_id,
+                                                                     status_list, at_block))
+
+    def trusted_at(self, registry: str, key: str, when: int) -> Trust:
+        return self._retried(lambda pinned: pinned.trusted_at(registry, key, when))
+
+    def entity(self, registry: str, entity_id: int) -> Entity:
+        return self._retried(lambda pinned: pinned.entity(registry, entity_id))
+
+    def signing_key(self, registry: str, key_id: bytes) -> SigningKeyInfo:
+        return self._retried(lambda pinned: pinned.signing_key(registry, key_id))
+
+    def signing_key_trusted_at(self, registry: str, key_id: bytes, when: int) -> Trust:
+        return self._retried(lambda pinned: pinned.signing_key_trusted_at(registry, key_id,
+                                                                          when))
+
+    def entity_signing_keys(self, registry: str, entity_id: int) -> tuple[SigningKeyInfo, ...]:
+        return self._retried(lambda pinned: pinned.entity_signing_keys(registry, entity_id))
+
+    def entity_id_by_did(self, registry: str, did: str) -> int:
+        return self._retried(lambda pinned: pinned.entity_id_by_did(registry, did))
+
+    def recognised_at(self, registry: str, recogniser_id: int, subject_id: int, kind: Scope,
+                      when: int, *, at_block: int | None = None) -> RecognitionAnswer:
+        return self._retried(lambda pinned: pinned.recognised_at(
+            registry, recogniser_id, subject_id, kind, when, at_block=at_block))
+
+    def recognition(self, registry: str, recognition_id: int,
+                    at_block: int | None = None) -> Recognition:
+        return self._retried(lambda pinned: pinned.recognition(registry, recognition_id,
+                                                               at_block))
+
+    def recognition_recorder(self, registry: str, recognition_id: int, recorded_at: int,
+                             at_block: int | None = None) -> str:
+        return self._retried(lambda pinned: pinned.recognition_recorder(
+            registry, recognition_id, recorded_at, at_block))
+
+
+class CacheMiss(Exception):  # noqa: N818 - not an error: a read to make elsewhere
+    """A reader that answers from its cache only (:meth:`JsonRpcChainReader.cached_since`)
+    was asked for something not cached: the work is to be done again with a reader that
+    asks the node. Deliberately no :class:`~verifier.errors.VerifierError`, so that no
+    check takes it for a failed read."""
+
+
+class _CachedSince(_ReadsAtHead):
+    """:meth:`JsonRpcChainReader.cached_since`: the head of the last head request, begun
+    after a mark, and its lineage's cache; never a request, never a wait."""
+
+    def __init__(self, reader: JsonRpcChainReader, mark: int) -> None:
+        self._reader = reader
+        self._mark = mark
+
+    def at_head(self, not_before: int = 0) -> PinnedReader:
+        pinned = self._reader.pinned_after(self._mark)
+        if pinned is None or pinned.head.number < not_before:
+            raise CacheMiss("head")
+        return PinnedReader(self._reader, pinned._view, cache_only=True)
+
+    def chain_id(self) -> int:
+        return self.at_head().chain_id()
+
+
+class _Since(_ReadsAtHead):
+    """A :class:`JsonRpcChainReader` whose heads are all from head requests begun after a
+    mark (:meth:`JsonRpcChainReader.since`)."""
+
+    def __init__(self, reader: JsonRpcChainReader, mark: int) -> None:
+        self._reader = reader
+        self._mark = mark
+
+    def at_head(self, not_before: int = 0) -> PinnedReader:
+        return self._reader.at_head(not_before, begun_after=self._mark)
+
+    def chain_id(self) -> int:
+        return self._reader.chain_id()
+
+
+class JsonRpcChainReader(_ReadsAtHead):
     """A :class:`ChainReader` over JSON-RPC (web3.py), safe to share between threads.
 
     Given a URL, the reader makes its own connection: ``timeout`` seconds per request, and
     with ``retries`` web3's retries with backoff of failed requests (off where an answer is
     wanted now, such as a public verification endpoint). Given a ``Web3``, it uses that.
-    ``head_max_age`` is how long (seconds) an observed head is used before the node is asked
-    again; answers are as fresh as that. ``clock`` is the monotonic clock (tests pass their
-    own).
+    ``head_max_age`` is how old (seconds) the head request whose head a reading uses may have
+    begun before the reading asked for it: with 0, every :meth:`at_head` waits for a head
+    request that began after it was called (coalesced with every other caller's). ``clock``
+    is the monotonic clock (tests pass their own).
 
     Its own read methods each read at the current head (a reorganisation meanwhile is met by
     reading once more at the new one); a verification reads through :meth:`at_head`."""
@@ -297,8 +440,12 @@ class JsonRpcChainReader:
         self._lock = threading.Lock()  # guards the caches and the current view
         self._refreshing = threading.Lock()  # one thread asks for the head at a time
         self._view: _View | None = None
-        self._head_attempts = 0  # head requests finished (guarded by _refreshing)
-        self._head_failure: ChainReadError | None = None  # of the last finished attempt
+        self._begun = 0  # head requests begun (written under _refreshing)
+        self._finished = 0  # head requests finished (written under _refreshing)
+        # The last finished head request: its number (of _begun), when it began, and its
+        # failure (None: it answered); guarded by _refreshing.
+        self._last_attempt: tuple[int, float, ChainReadError | None] | None = None
+        self._dropped = False  # the last view was found reorganised away (guarded by _lock)
         self._chain_id: int | None = None
         self._contracts: dict[tuple[str, str], Any] = {}
         endpoint = getattr(self.w3.provider, "endpoint_uri", None)
@@ -335,66 +482,141 @@ class JsonRpcChainReader:
                 self._contracts[cache_key] = contract
         return contract
 
-    def _fresh(self, view: _View | None, not_before: int = 0) -> bool:
-        return (view is not None and view.number >= not_before
-                and self._clock() - view.seen <= self._head_max_age)
+    def _current(self, not_before: int = 0, begun_after: int | None = None) -> _View:
+        """The view of the chain's head from a head request that began at most
+        ``head_max_age`` seconds before this call (with 0: after it), asking the node when
+        there is none; when its head is before block ``not_before``, from one that began
+        after this call.
 
-    def _current(self, not_before: int = 0) -> _View:
-        """The view of the chain's head, asking the node when it is older than allowed.
-
-        One thread asks at a time. If that request fails, the threads that waited behind it
-        get its failure without asking again: a node that does not answer costs a request
-        at most one timeout plus the one it waited for, not one timeout per request queued
-        before it."""
+        One thread asks at a time, and a request serves every thread that called before it
+        began: threads that come while one is in flight wait for it, then the first of them
+        asks once for all the others. If a request fails, every thread that waited for it
+        gets its failure without asking again: a node that does not answer costs a caller at
+        most the timeout of the request in flight plus one."""
+        # A request numbered above this began after the call.
+        begun = self._begun if begun_after is None else begun_after
+        finished = self._finished  # one that finishes after the call may have been waited for
+        max_age = self._head_max_age
+        since = self._clock() - max_age
         view = self._view
-        if self._fresh(view, not_before):
-            return view  # type: ignore[return-value]
-        attempts = self._head_attempts
+        if view is not None and view.number < not_before:
+            max_age = 0  # a head the receipt's block may be in: one asked for from now on
+        elif max_age > 0 and view is not None and view.seen >= since:
+            return view
+        else:
+            # Without the lock: the attempt first, then the view it set (or a newer one).
+            last, view = self._last_attempt, self._view
+            if view is not None and last is not None and last[2] is None and last[0] > begun:
+                return view
         with self._refreshing:
-            view = self._view
-            if self._fresh(view, not_before) or (
-                    view is not None and self._head_attempts != attempts
-                    and self._clock() - view.seen <= self._head_max_age):
-                # Another thread asked meanwhile: its head is the newest the node has, even
-                # if it is still before not_before.
-                return view  # type: ignore[return-value]
-            failure = self._head_failure
-            if failure is not None and self._head_attempts != attempts:
-                raise type(failure)(str(failure))  # it failed while this one waited
+            last = self._last_attempt
+            if last is not None and self._finished != finished and last[2] is not None:
+                raise type(last[2])(str(last[2]))  # it failed while this one waited
+            if last is not None and last[2] is None and self._view is not None and (
+                    last[0] > begun or (max_age > 0 and last[1] >= since)):
+                # Its head is the newest the node has, even if still before not_before.
+                return self._view
+            self._begun += 1
+            number, started = self._begun, self._clock()
             try:
-                view = self._observe_head(view)
+                view = self._observe_head()
             except ChainReadError as exc:
-                self._head_failure = exc
+                self._last_attempt = (number, started, exc)
                 raise
             finally:
-                self._head_attempts += 1
-            self._head_failure = None
+                self._finished += 1
+            self._last_attempt = (number, started, None)
             return view
 
-    def _observe_head(self, old: _View | None) -> _View:
+    def _head_data(self, block: str | bytes) -> tuple[int, bytes, bytes, int]:
+        """(number, hash, parent hash, time) of the latest block (``"latest"``) or of the
+        block with hash ``block``: a raw JSON-RPC request on an HTTP node (web3's formatting
+        of a whole block costs more than the request), web3's ``get_block`` on others."""
+        if not isinstance(getattr(self.w3.provider, "endpoint_uri", None), str):
+            data = _get_block(self.w3, block)
+            if data is None:
+                raise ChainReadError(f"block {block!r:.80} is missing")
+            return (int(data["number"]), bytes(data["hash"]), bytes(data["parentHash"]),
+                    int(data["timestamp"]))
+        from web3.types import RPCEndpoint  # noqa: PLC0415 - the chain extra's module
+
+        method, key = (("eth_getBlockByNumber", block) if isinstance(block, str)
+                       else ("eth_getBlockByHash", "0x" + block.hex()))
+        response = self.w3.provider.make_request(RPCEndpoint(method), [key, False])
+        data = response.get("result") if isinstance(response, dict) else None
+        if not isinstance(data, dict):
+            error = response.get("error") if isinstance(response, dict) else None
+            message = error.get("message") if isinstance(error, dict) else error
+            raise _NodeAnswered(str(message) if message else "no block")
+        try:
+            return (int(data["number"], 16), bytes.fromhex(data["hash"][2:]),
+                    bytes.fromhex(data["parentHash"][2:]), int(data["timestamp"], 16))
+        except (KeyError, TypeError, ValueError):
+            raise _NodeAnswered("a block without its number, hashes or time") from None
+
+    def _observe_head(self) -> _View:
+        """Ask the node for its head (caller holds ``_refreshing``). A head that extends the
+        one seen before it keeps the lineage (and its answers); any other starts a new one."""
         seen = self._clock()
-        data = self._call("the latest block", lambda: self.w3.eth.get_block("latest"))
-        number, block_hash = int(data["number"]), bytes(data["hash"])
+        number, block_hash, parent, timestamp = self._call(
+            "the latest block", lambda: self._head_data("latest"))
         with self._lock:
-            current = self._view
-            if current is not None and current.hash == block_hash:
-                current.seen = seen
-                return current
-            view = _View(number, block_hash, int(data["timestamp"]), seen)
-            self._view = view  # the old view's answers go with it
+            old = self._view
+            if old is not None and old.hash == block_hash:
+                old.seen = seen
+                return old
+        walked: list[BlockInfo] = []
+        extends = False
+        if old is not None and number > old.number:
+            # Follow parent hashes down to the old head's number: blocks by hash are
+            # immutable, so no reorganisation meanwhile can make this answer wrong.
+            at, steps = number - 1, 0
+            while at > old.number and steps < _MAX_ANCESTOR_STEPS:
+                found = self._call(f"block {at}", functools.partial(self._head_data, parent))
+                if found[0] != at or found[1] != parent:
+                    break
+                walked.append(BlockInfo(found[0], found[1], found[3]))
+                parent, at, steps = found[2], at - 1, steps + 1
+            extends = at == old.number and parent == old.hash
+        with self._lock:
+            if self._view is not old:
+                old = None  # dropped meanwhile (found reorganised): nothing to extend
+            if old is not None and extends:
+                lineage = old.lineage
+            else:
+                lineage = _Lineage(next(_LINEAGE_NUMBERS))
+            view = _View(number, block_hash, timestamp, seen, lineage)
+            # The head and its ancestors followed by hash: blocks of its lineage.
+            for block in [*walked, BlockInfo(number, block_hash, timestamp)]:
+                lineage.small.put(("block", block.number), block)
+            self._view = view
+            self._dropped = False
             return view
 
     def _confirm(self, view: _View) -> None:
         """Raise :class:`ReorganisedError` unless ``view``'s head is still in the chain (after
         a read made by number, which the node answers from whatever branch it now follows).
-        A view found reorganised away is dropped, so the next head is asked for at once."""
+        A view found reorganised away is dropped, so the next head is asked for at once and
+        starts a new lineage."""
         data = self._call(f"block {view.number}", lambda: _get_block(self.w3, view.number))
         if data is not None and bytes(data["hash"]) == view.hash:
             return
         with self._lock:
             if self._view is view:
                 self._view = None
+                self._dropped = True
         raise ReorganisedError(f"block {view.number} is no longer 0x{view.hash.hex()}")
+
+    def cache_entries(self) -> dict[str, int]:
+        """Entries in the current lineage's caches (``small``, ``windows``, ``lists``), each
+        bounded; the lineages before it are dropped."""
+        with self._lock:
+            view = self._view
+            if view is None:
+                return {"small": 0, "windows": 0, "lists": 0}
+            lineage = view.lineage
+            return {"small": len(lineage.small), "windows": len(lineage.windows),
+                    "lists": len(lineage.lists)}
 
     def _eth_call(self, view: _View, what: str, function: Any, block: tuple[int, bytes],
                   *, past: bool = False) -> Any:
@@ -463,19 +685,55 @@ class JsonRpcChainReader:
             return PastStateError(f"cannot read {what} as of block {past_block}: {detail}")
         return ChainReadError(f"cannot read {what}: {detail}")
 
-    def _retried(self, read: Callable[[_PinnedReader], _T]) -> _T:
-        try:
-            return read(self.at_head())
-        except ReorganisedError:
-            return read(self.at_head())  # once more, at the head that replaced it
-
     # ------------------------------------------------------------------ the interface
 
-    def at_head(self, not_before: int = 0) -> _PinnedReader:
-        """See :meth:`ChainReader.at_head`. A receipt from a block after the cached head (an
-        anchor made within the last ``head_max_age`` seconds) costs one head request, shared
-        by the verifications waiting for it."""
-        return _PinnedReader(self, self._current(not_before))
+    def at_head(self, not_before: int = 0, *, begun_after: int | None = None) -> PinnedReader:
+        """See :meth:`ChainReader.at_head`. A receipt from a block after the head (an anchor
+        made after the head request that a reading may use began) costs one head request,
+        shared by the verifications waiting for it. With ``begun_after`` (a count of
+        :meth:`head_requests_begun`), a head request numbered above it counts as begun after
+        the call."""
+        return PinnedReader(self, self._current(not_before, begun_after))
+
+    def head_requests_begun(self) -> int:
+        """How many head requests have begun: a mark that a request arriving now takes, so
+        that a head request begun later (numbered above it) serves it
+        (:meth:`pinned_after`, :meth:`since`)."""
+        return self._begun
+
+    def pinned_after(self, mark: int) -> PinnedReader | None:
+        """A reader of the head of the last head request, if that request answered and
+        began after ``mark`` (or within ``head_max_age``), and its head was not found
+        reorganised since; else None. Never asks the node, never waits (for an event
+        loop)."""
+        last, view = self._last_attempt, self._view
+        if last is None or last[2] is not None or view is None:
+            return None
+        max_age = self._head_max_age
+        if last[0] > mark or (max_age > 0 and view.seen >= self._clock() - max_age):
+            return PinnedReader(self, view)
+        return None
+
+    def lineage(self) -> int | None:
+        """The number of the lineage of the head last seen: None when none was seen yet, 0
+        when it was found reorganised away (no lineage has that number)."""
+        with self._lock:
+            view = self._view
+            if view is None:
+                return 0 if self._dropped else None
+            return view.lineage.number
+
+    def cached_since(self, mark: int) -> ChainReader:
+        """:meth:`since`, answering from the cache alone: any read it cannot answer so (the
+        head not seen since the mark included) raises :class:`CacheMiss` at once, so that
+        work can be tried on an event loop and done in a thread only when the node must be
+        asked."""
+        return _CachedSince(self, mark)
+
+    def since(self, mark: int) -> ChainReader:
+        """This reader as a request that arrived at ``mark`` (:meth:`head_requests_begun`)
+        sees it: every head it reads at is from a head request begun after the mark."""
+        return _Since(self, mark)
 
     def chain_id(self) -> int:
         if self._chain_id is None:
@@ -483,81 +741,49 @@ class JsonRpcChainReader:
         return self._chain_id
 
     def latest_block(self) -> int:
-        """The head's block number, asked at most every ``head_max_age`` seconds
-        (confirmations only grow, so a slightly old number errs on the safe side)."""
+        """The head's block number, from a head request begun at most ``head_max_age``
+        seconds before the call (confirmations only grow, so a slightly old number errs on
+        the safe side)."""
         return self._current().number
 
-    def block(self, number: int) -> BlockInfo | None:
-        return self._retried(lambda pinned: pinned.block(number))
 
-    def block_at_time(self, timestamp: int) -> int | None:
-        return self._retried(lambda pinned: pinned.block_at_time(timestamp))
+class PinnedReader:
+    """A :class:`ChainReader` of one head's state (what :meth:`JsonRpcChainReader.at_head`
+    gives), sharing its lineage's cache with every other reader pinned to a head of that
+    lineage."""
 
-    def anchor_of(self, anchor: str, key: str, root: bytes) -> AnchorInfo:
-        return self._retried(lambda pinned: pinned.anchor_of(anchor, key, root))
-
-    def status_bits(self, anchor: str, entity_id: int, status_list: int, index: int,
-                    at_block: int | None = None) -> tuple[bool, bool]:
-        return self._retried(lambda pinned: pinned.status_bits(anchor, entity_id, status_list,
-                                                               index, at_block))
-
-    def status_list_words(self, anchor: str, entity_id: int, status_list: int,
-                          at_block: int | None = None) -> StatusWords:
-        return self._retried(lambda pinned: pinned.status_list_words(anchor, entity_id,
-                                                                     status_list, at_block))
-
-    def trusted_at(self, registry: str, key: str, when: int) -> Trust:
-        return self._retried(lambda pinned: pinned.trusted_at(registry, key, when))
-
-    def entity(self, registry: str, entity_id: int) -> Entity:
-        return self._retried(lambda pinned: pinned.entity(registry, entity_id))
-
-    def signing_key(self, registry: str, key_id: bytes) -> SigningKeyInfo:
-        return self._retried(lambda pinned: pinned.signing_key(registry, key_id))
-
-    def signing_key_trusted_at(self, registry: str, key_id: bytes, when: int) -> Trust:
-        return self._retried(lambda pinned: pinned.signing_key_trusted_at(registry, key_id,
-                                                                          when))
-
-    def entity_signing_keys(self, registry: str, entity_id: int) -> tuple[SigningKeyInfo, ...]:
-        return self._retried(lambda pinned: pinned.entity_signing_keys(registry, entity_id))
-
-    def entity_id_by_did(self, registry: str, did: str) -> int:
-        return self._retried(lambda pinned: pinned.entity_id_by_did(registry, did))
-
-    def recognised_at(self, registry: str, recogniser_id: int, subject_id: int, kind: Scope,
-                      when: int, *, at_block: int | None = None) -> RecognitionAnswer:
-        return self._retried(lambda pinned: pinned.recognised_at(
-            registry, recogniser_id, subject_id, kind, when, at_block=at_block))
-
-    def recognition(self, registry: str, recognition_id: int,
-                    at_block: int | None = None) -> Recognition:
-        return self._retried(lambda pinned: pinned.recognition(registry, recognition_id,
-                                                               at_block))
-
-    def recognition_recorder(self, registry: str, recognition_id: int, recorded_at: int,
-                             at_block: int | None = None) -> str:
-        return self._retried(lambda pinned: pinned.recognition_recorder(
-            registry, recognition_id, recorded_at, at_block))
-
-
-class _PinnedReader:
-    """A :class:`ChainReader` of one head's state, sharing that head's cache with every
-    other reader pinned to it."""
-
-    def __init__(self, reader: JsonRpcChainReader, view: _View) -> None:
+    def __init__(self, reader: JsonRpcChainReader, view: _View, *,
+                 cache_only: bool = False) -> None:
         self._reader = reader
         self._view = view
+        self._cache_only = cache_only  # a read the cache cannot answer raises CacheMiss
+
+    @property
+    def head(self) -> BlockInfo:
+        """The head this reader reads at."""
+        view = self._view
+        return BlockInfo(view.number, view.hash, view.timestamp)
+
+    @property
+    def lineage(self) -> int:
+        """The number of the head's lineage: the same for two heads when the later one was
+        seen to extend the earlier, through every head seen between them (no reorganisation
+        seen); a new number after a reorganisation."""
+        return self._view.lineage.number
 
     def _cached(self, cache: str, key: Hashable, read: Callable[[], _T]) -> _T:
-        reader, view = self._reader, self._view
+        """``read()``'s answer, kept in the lineage's ``cache`` under ``key``, which names
+        the block the answer is of (the head's number for the head's state)."""
+        reader, lineage = self._reader, self._view.lineage
         with reader._lock:
-            found = getattr(view, cache).get(key, _MISSING)
+            found = getattr(lineage, cache).get(key, _MISSING)
         if found is not _MISSING:
             return found  # type: ignore[no-any-return]
+        if self._cache_only:
+            raise CacheMiss(key)
         value = read()  # of this head, or ReorganisedError: nothing else is cached
         with reader._lock:
-            getattr(view, cache).put(key, value)
+            getattr(lineage, cache).put(key, value)
         return value
 
     def _head_block(self) -> tuple[int, bytes]:
@@ -575,10 +801,12 @@ class _PinnedReader:
         except ContractTypeError as exc:
             raise ChainReadError(f"cannot read {what}: the node answered {exc}") from None
 
-    def at_head(self, not_before: int = 0) -> _PinnedReader:
+    def at_head(self, not_before: int = 0) -> PinnedReader:
         return self
 
     def chain_id(self) -> int:
+        if self._cache_only and self._reader._chain_id is None:
+            raise CacheMiss("chain id")
         return self._reader.chain_id()
 
     def latest_block(self) -> int:
@@ -609,7 +837,10 @@ class _PinnedReader:
         """The last block made at or before ``timestamp`` (None if the chain began later):
         a binary search over block timestamps, about log2(height) block reads and one check
         that the head still stands, cached."""
-        return self._cached("small", ("block_at", timestamp),
+        # Before the head's time, the answer is a block the whole lineage shares; at or
+        # after it, it is of this head.
+        head = self._view.number if timestamp >= self._view.timestamp else None
+        return self._cached("small", ("block_at", timestamp, head),
                             lambda: self._search_block_at(timestamp))
 
     def _search_block_at(self, timestamp: int) -> int | None:
@@ -620,7 +851,7 @@ class _PinnedReader:
             if number == view.number:
                 return view.timestamp
             with self._reader._lock:
-                cached = view.small.get(("block", number))
+                cached = view.lineage.small.get(("block", number))
             block = cached if isinstance(cached, BlockInfo) else self._unconfirmed_block(number)
             if block is None:
                 raise ChainReadError(f"block {number} is missing")
@@ -635,7 +866,7 @@ class _PinnedReader:
         self._reader._confirm(view)  # every block read above is of this head's chain
         with self._reader._lock:
             for number, block in seen.items():
-                view.small.put(("block", number), block)
+                view.lineage.small.put(("block", number), block)
         return found
 
     def anchor_of(self, anchor: str, key: str, root: bytes) -> AnchorInfo:
@@ -647,7 +878,8 @@ class _PinnedReader:
             return self._decoded(AnchorInfo, "the anchor", contract.functions.anchorOf(
                 reader._Web3.to_checksum_address(key), root))
 
-        return self._cached("small", ("anchor", anchor.lower(), key.lower(), root), read)
+        return self._cached("small", ("anchor", anchor.lower(), key.lower(), root,
+                                      self._view.number), read)
 
     def _block_of(self, at_block: int | None) -> tuple[tuple[int, bytes], bool]:
         """(number, hash) of the block to read status at, and whether it is a past one:
@@ -716,7 +948,8 @@ class _PinnedReader:
             return self._decoded(Trust, "the key's trust", contract.functions.trustedAt(
                 reader._Web3.to_checksum_address(key), when))
 
-        return self._cached("small", ("trust", registry.lower(), key.lower(), when), read)
+        return self._cached("small", ("trust", registry.lower(), key.lower(), when,
+                                      self._view.number), read)
 
     def entity(self, registry: str, entity_id: int) -> Entity:
         reader = self._reader
@@ -725,7 +958,8 @@ class _PinnedReader:
             functions = reader._contract(registry, reader._registry_abi, "registry").functions
             return self._decoded(Entity, f"entity {entity_id}", functions.entity(entity_id))
 
-        return self._cached("small", ("entity", registry.lower(), entity_id), read)
+        return self._cached("small", ("entity", registry.lower(), entity_id,
+                                      self._view.number), read)
 
     def signing_key(self, registry: str, key_id: bytes) -> SigningKeyInfo:
         """The record of signing key ``key_id``, as this head knows it; entity 0 when no
@@ -738,7 +972,8 @@ class _PinnedReader:
             return self._decoded(SigningKeyInfo, "the signing key",
                                  functions.signingKeyInfo(key_id))
 
-        return self._cached("small", ("signing key", registry.lower(), key_id), read)
+        return self._cached("small", ("signing key", registry.lower(), key_id,
+                                      self._view.number), read)
 
     def signing_key_trusted_at(self, registry: str, key_id: bytes, when: int) -> Trust:
         """The registry's trust in signing key ``key_id`` at ``when``, as this head knows it
@@ -751,7 +986,8 @@ class _PinnedReader:
             return self._decoded(Trust, "the signing key's trust",
                                  functions.signingKeyTrustedAt(key_id, when))
 
-        return self._cached("small", ("signing trust", registry.lower(), key_id, when), read)
+        return self._cached("small", ("signing trust", registry.lower(), key_id, when,
+                                      self._view.number), read)
 
     def entity_signing_keys(self, registry: str, entity_id: int) -> tuple[SigningKeyInfo, ...]:
         """Every signing key of entity ``entity_id``, as this head knows it: one call
@@ -777,7 +1013,8 @@ class _PinnedReader:
                                      "another entity")
             return keys
 
-        return self._cached("small", ("signing keys", registry.lower(), entity_id), read)
+        return self._cached("small", ("signing keys", registry.lower(), entity_id,
+                                      self._view.number), read)
 
     def entity_id_by_did(self, registry: str, did: str) -> int:
         """The id of the entity with DID ``did`` as this head knows it, 0 when none (one
@@ -795,7 +1032,8 @@ class _PinnedReader:
                                      f"{value!r:.80}")
             return value
 
-        return self._cached("small", ("entity by did", registry.lower(), did), read)
+        return self._cached("small", ("entity by did", registry.lower(), did,
+                                      self._view.number), read)
 
     def recognised_at(self, registry: str, recogniser_id: int, subject_id: int, kind: Scope,
                       when: int, *, at_block: int | None = None) -> RecognitionAnswer:
@@ -903,7 +1141,7 @@ class _NodeAnswered(Exception):  # noqa: N818 - internal: the node's JSON-RPC er
     """The node answered a raw request with a JSON-RPC error (its message)."""
 
 
-def _get_block(w3: Any, number: int) -> Any:
+def _get_block(w3: Any, number: int | str | bytes) -> Any:
     from web3.exceptions import BlockNotFound  # noqa: PLC0415
 
     try:

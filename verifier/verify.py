@@ -17,6 +17,7 @@ is, proof included: the service anchors the signed credential.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -509,13 +510,18 @@ def _proof_key(checks: _Checks, credential: Mapping[str, Any],
     return signing
 
 
+# keccak256 of a key's bytes costs more than the rest of a verification's chain checks when
+# their answers are cached: kept for the keys seen last (a key is a few dozen bytes).
+_key_id = functools.lru_cache(maxsize=1024)(signing_key_id)
+
+
 def _signing_key_checks(checks: _Checks, reader: ChainReader, registry: str,
                         signing: _SigningKey, *, claimed: str | None, anchored_at: int,
                         anchoring: Entity) -> None:
     """``signing_key_registered`` and ``signing_key_trusted_at_anchoring``."""
     # The key's registry id (keccak) is computed here, with the chain: offline verification
     # needs neither it nor the chain extra that provides keccak.
-    signing_id = signing_key_id(signing.key)
+    signing_id = _key_id(signing.key)
     key_id = "0x" + signing_id.hex()
     info = reader.signing_key(registry, signing_id)
     if not info.known:

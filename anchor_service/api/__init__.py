@@ -28,7 +28,7 @@ from anchor_service.api import (
     web,
 )
 from anchor_service.api.errors import install_error_handlers
-from anchor_service.api.limits import BodySizeLimit, RateLimit
+from anchor_service.api.limits import BodySizeLimit, Buckets, RateLimit
 from anchor_service.api.openapi import install_openapi
 from anchor_service.logs import Redactor
 from anchor_service.server import BodyTimeout
@@ -39,10 +39,13 @@ __all__ = ["create_app"]
 
 
 def create_app(settings: ServiceSettings | None = None, *,
-               components: Components | None = None, run_pipeline: bool = True) -> FastAPI:
+               components: Components | None = None, run_pipeline: bool = True,
+               rate_buckets: Buckets | None = None) -> FastAPI:
     """The FastAPI app. Components are built (database opened, chain connected, keys
     decrypted) when the app starts, and the pipeline runs in the background unless
-    ``run_pipeline`` is False; the status list watcher (reads only) runs either way."""
+    ``run_pipeline`` is False; the status list watcher (reads only) runs either way. The rate
+    limits count in ``rate_buckets`` (shared by the workers of one service), else in a table
+    of the app's own."""
     if components is not None:
         settings = components.settings
     settings = settings or ServiceSettings()
@@ -84,7 +87,7 @@ def create_app(settings: ServiceSettings | None = None, *,
     # Added last, so it runs first: a limited client is turned away before anything else.
     app.add_middleware(RateLimit, rate=settings.rate_limit, burst=settings.rate_limit_burst,
                        public_rate=settings.public_rate_limit,
-                       public_burst=settings.public_rate_limit_burst)
+                       public_burst=settings.public_rate_limit_burst, buckets=rate_buckets)
     # Outermost: a body that does not arrive in time ends the request whoever is reading it.
     app.add_middleware(BodyTimeout, seconds=settings.body_timeout)
     install_error_handlers(app)

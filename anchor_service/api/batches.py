@@ -1,5 +1,5 @@
-"""/v1/batches: list an issuer's batches (with why one cannot be anchored), and force a batch
-to anchor now."""
+"""/v1/batches: list an issuer's batches (with why one cannot be anchored), and cut a batch of
+everything waiting now, its anchoring scheduled at once."""
 
 from __future__ import annotations
 
@@ -52,16 +52,24 @@ def list_batches(
 
 
 @router.post("", response_model=list[BatchOut], response_model_by_alias=True, status_code=202,
-             responses=_ERRORS, summary="Cut and anchor everything waiting, now")
+             responses=_ERRORS, summary="Cut everything waiting into batches now; anchoring "
+             "them is scheduled")
 async def anchor_now(components: ComponentsDep, identity: IssuerIdentity) -> list[BatchOut]:
+    """Cuts batches of everything the issuer has waiting, whatever its age, and answers at
+    once: the batches cut by this request (state ``built``; an empty list when nothing was
+    waiting). Sending them is scheduled, not awaited: the pipeline is woken and anchors them
+    in its next round (the round of whichever replica or worker holds the issuer's sending
+    lease); ``GET /v1/batches`` and the credentials' state show their progress, and
+    ``blockedReason`` why one cannot be anchored now."""
     issuer_id = identity.issuer_id or 0
     if issuer_id not in components.signers:
         raise ApiError(503, "no_key", "the service holds no key for this issuer")
 
     def run() -> list[BatchOut]:
+        # Never waits for a round in progress: under load, or with a slow node, a round
+        # takes as long as its chain calls do.
         cut = components.pipeline.cut_now(issuer_id)
-        components.pipeline.advance()
-        return _with_reasons(components, [b for b in (components.store.batch(c.id) for c in cut)
-                                          if b is not None])
+        components.pipeline.wake()
+        return _with_reasons(components, cut)
 
     return await run_in_threadpool(run)

@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import lru_cache
 from hashlib import sha256
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -192,13 +193,15 @@ def credential_items(components: Components, issuer_id: int,
         raise ApiError(422, "invalid_suite", "suite: this issuer has no signing key, so its "
                        "credentials are accepted unsigned (anchor-service signing-key create "
                        "gives it one)")
+    issuer: Issuer | None = None
     if signer is not None:
         # A key the registry no longer trusts (revoked after a leak, expired by rotation)
         # would sign credentials that no verifier accepts: refuse instead of signing. The
         # issuer's own trust is asked first: a suspended issuer or body is the reason to
         # give then, not its signing key.
         _require_trusted(components, issuer_id)
-        refusal = components.signing_key_refusal(components.store.issuer(issuer_id), signer)
+        issuer = components.store.issuer(issuer_id)
+        refusal = components.signing_key_refusal(issuer, signer)
         if refusal is not None:
             raise ApiError(409, "signing_key_not_trusted", f"{refusal}; give the issuer a "
                            "new signing key (anchor-service signing-key create)")
@@ -207,7 +210,7 @@ def credential_items(components: Components, issuer_id: int,
     # Every credential gets its status position before it is signed (its credentialStatus
     # names it); a resubmission keeps its first one, leaving this one unused.
     positions = components.store.allocate_status(issuer_id, len(credentials))
-    status = StatusEntries(components.store.issuer(issuer_id))
+    status = _status_entries(issuer or components.store.issuer(issuer_id))
     presigned = _PresignedChecker(components, issuer_id)
     items = []
     for index, (credential, position) in enumerate(zip(credentials, positions, strict=True)):
@@ -282,6 +285,13 @@ def _bitstring_entries(status: Any) -> bool:
                 isinstance(kinds, list) and "BitstringStatusListEntry" in kinds):
             return True
     return False
+
+
+@lru_cache(maxsize=64)
+def _status_entries(issuer: Issuer) -> StatusEntries:
+    """The issuer's status entries maker, kept across requests (its templates are made once
+    a list): an issuer whose record changed (a new DID, key or suite) is another key."""
+    return StatusEntries(issuer)
 
 
 def _credential_status(status: StatusEntries,

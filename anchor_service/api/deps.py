@@ -1,10 +1,18 @@
-"""Dependencies of the route handlers: the app's components and the caller's identity."""
+"""Dependencies of the route handlers: the app's components and the caller's identity.
+
+They are coroutines: FastAPI runs a plain function dependency in its thread pool, and a thread
+hand-over per dependency was a large share of a cheap request's cost. The one that reads the
+database (the token's identity) goes to a thread only when its answer is not cached."""
 
 from __future__ import annotations
 
+import hashlib
+import time
+from collections import OrderedDict
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from anchor_service.api.errors import ApiError
@@ -17,7 +25,7 @@ __all__ = ["AdminIdentity", "ComponentsDep", "IssuerIdentity"]
 _bearer = HTTPBearer(auto_error=False, description="API token: issuer or admin")
 
 
-def _components(request: Request) -> Components:
+async def _components(request: Request) -> Components:
     components: Components = request.app.state.components
     return components
 
@@ -25,14 +33,56 @@ def _components(request: Request) -> Components:
 ComponentsDep = Annotated[Components, Depends(_components)]
 
 
-def _identity(
+class TokenCache:
+    """Identities of tokens found in the database, each kept ``ttl`` seconds (at most
+    ``limit`` of them, the least recently used forgotten first). Only tokens that exist are
+    kept: an unknown one is looked up each time (its requests are limited by address). A
+    token removed from the database is refused by every worker within ``ttl`` seconds. Kept
+    by the token's SHA-256, so that looking one up compares no secret text. Used only from
+    the event loop's thread."""
+
+    def __init__(self, ttl: float = 2.0, limit: int = 10_000) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self._entries: OrderedDict[bytes, tuple[float, TokenIdentity]] = OrderedDict()
+
+    def get(self, token: str) -> TokenIdentity | None:
+        key = hashlib.sha256(token.encode()).digest()
+        entry = self._entries.get(key)
+        if entry is None or time.monotonic() - entry[0] > self.ttl:
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, token: str, identity: TokenIdentity) -> None:
+        key = hashlib.sha256(token.encode()).digest()
+        self._entries[key] = (time.monotonic(), identity)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.limit:
+            self._entries.popitem(last=False)
+
+
+def _token_cache(request: Request) -> TokenCache:
+    cache = getattr(request.app.state, "token_cache", None)
+    if not isinstance(cache, TokenCache):
+        cache = request.app.state.token_cache = TokenCache()
+    return cache
+
+
+async def _identity(
     request: Request,
     components: ComponentsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> TokenIdentity:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "unauthenticated", "send an API token: Authorization: Bearer <token>")
-    identity = components.store.token_identity(credentials.credentials)
+    token = credentials.credentials
+    cache = _token_cache(request)
+    identity = cache.get(token)
+    if identity is None:
+        identity = await run_in_threadpool(components.store.token_identity, token)
+        if identity is not None:
+            cache.put(token, identity)
     if identity is None:
         raise ApiError(401, "unauthenticated", "unknown API token")
     # Counted against the token's own rate-limit bucket, not the client's address.
@@ -40,13 +90,13 @@ def _identity(
     return identity
 
 
-def _issuer(identity: Annotated[TokenIdentity, Depends(_identity)]) -> TokenIdentity:
+async def _issuer(identity: Annotated[TokenIdentity, Depends(_identity)]) -> TokenIdentity:
     if identity.role != "issuer" or identity.issuer_id is None:
         raise ApiError(403, "forbidden", "this route takes an issuer token")
     return identity
 
 
-def _admin(identity: Annotated[TokenIdentity, Depends(_identity)]) -> TokenIdentity:
+async def _admin(identity: Annotated[TokenIdentity, Depends(_identity)]) -> TokenIdentity:
     if identity.role != "admin":
         raise ApiError(403, "forbidden", "this route takes an admin token")
     return identity

@@ -3,20 +3,35 @@ request rate (429 with Retry-After), as pure ASGI middleware."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import math
+import mmap
+import os
+import struct
+import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from anchor_service.store import StoreError
 
-__all__ = ["AUTHENTICATED", "BodySizeLimit", "RateLimit", "mark_authenticated"]
+__all__ = [
+    "AUTHENTICATED",
+    "BodySizeLimit",
+    "Buckets",
+    "LocalBuckets",
+    "RateLimit",
+    "SharedBuckets",
+    "mark_authenticated",
+]
 
 
 class BodySizeLimit:
@@ -77,6 +92,155 @@ class _BodyTooLargeError(Exception):
 AUTHENTICATED = "authenticated"  # key in scope["state"]: set once a request's token is known
 
 
+class Buckets(Protocol):
+    """The table of token buckets behind :class:`RateLimit`, keyed by client."""
+
+    def take(self, key: str, rate: float, burst: int, now: float) -> float:
+        """Take one request from ``key``'s bucket (full when new); 0 if allowed, else seconds
+        to wait."""
+
+    def known(self, key: str) -> bool:
+        """Whether ``key`` has a bucket."""
+
+    def give_back(self, key: str, burst: int) -> None:
+        """Return one request to ``key``'s bucket, if it has one."""
+
+
+def _refill(tokens: float, when: float, rate: float, burst: int, now: float) -> tuple[
+        float, float]:
+    """A bucket's tokens at ``now`` after one request is taken if it can be, and the wait
+    (0 when allowed)."""
+    tokens = min(float(burst), tokens + max(0.0, now - when) * rate)
+    if tokens >= 1.0:
+        return tokens - 1.0, 0.0
+    return tokens, (1.0 - tokens) / rate
+
+
+class LocalBuckets:
+    """Buckets in this process's memory, the ``capacity`` most recently seen clients kept."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, when
+        self._lock = threading.Lock()
+
+    def take(self, key: str, rate: float, burst: int, now: float) -> float:
+        with self._lock:
+            tokens, when = self._buckets.pop(key, (float(burst), now))
+            tokens, wait = _refill(tokens, when, rate, burst, now)
+            self._buckets[key] = (tokens, now)
+            while len(self._buckets) > self.capacity:
+                self._buckets.popitem(last=False)
+        return wait
+
+    def known(self, key: str) -> bool:
+        with self._lock:
+            return key in self._buckets
+
+    def give_back(self, key: str, burst: int) -> None:
+        with self._lock:
+            if key in self._buckets:
+                tokens, when = self._buckets[key]
+                self._buckets[key] = (min(float(burst), tokens + 1.0), when)
+
+
+class SharedBuckets:
+    """Buckets in an anonymous shared memory mapping, for the worker processes that one
+    process forks after creating this (``anchor-service serve --workers N``): a client's
+    bucket is the same whichever worker its connection reaches, so it gets the configured
+    rate from the service, not N times it.
+
+    The table is fixed in size (``sets`` x :data:`WAYS` slots, about 4 MiB by default): a
+    client's key, hashed with a key drawn at start (nobody can aim many clients at one set
+    to push a bucket out), picks a set of :data:`WAYS` slots, and a new client takes the slot
+    of that set seen least recently. Each slot holds 16 bytes of the hash, the tokens and
+    when they were counted (``time.monotonic``, one clock for every process of the
+    machine). Updates hold a lock on an unlinked temporary file (``fcntl`` record locks
+    belong to a process and die with it: a worker killed inside an update leaves no lock
+    behind) and a thread lock (record locks do not exclude the threads of one process)."""
+
+    WAYS = 8
+    _KEY = 16  # bytes of a slot's key hash
+    _SLOT = struct.Struct("<dd")  # tokens, when
+
+    def __init__(self, sets: int = 16_384) -> None:
+        self.sets = sets
+        self._set_bytes = self.WAYS * (self._KEY + self._SLOT.size)
+        self._memory = mmap.mmap(-1, sets * self._set_bytes)  # MAP_SHARED: seen after fork
+        self._salt = os.urandom(16)
+        self._lockfile = tempfile.TemporaryFile()  # noqa: SIM115 - held for the table's life
+        self._thread_lock = threading.Lock()
+
+    @property
+    def capacity(self) -> int:
+        """Clients the table holds at most."""
+        return self.sets * self.WAYS
+
+    def close(self) -> None:
+        self._memory.close()
+        self._lockfile.close()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._thread_lock:
+            fcntl.lockf(self._lockfile, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.lockf(self._lockfile, fcntl.LOCK_UN)
+
+    def _place(self, key: str) -> tuple[bytes, int]:
+        """``key``'s hash and the offset of its set."""
+        digest = hashlib.blake2b(key.encode(), digest_size=self._KEY, key=self._salt).digest()
+        return digest, int.from_bytes(digest[:8], "little") % self.sets * self._set_bytes
+
+    def _find(self, digest: bytes, base: int) -> int | None:
+        """The way of the set at ``base`` that holds ``digest``, if any."""
+        keys = self._memory[base:base + self.WAYS * self._KEY]
+        start = 0
+        while (found := keys.find(digest, start)) >= 0:
+            if found % self._KEY == 0:
+                return found // self._KEY
+            start = found + 1
+        return None
+
+    def _slot(self, base: int, way: int) -> int:
+        return base + self.WAYS * self._KEY + way * self._SLOT.size
+
+    def take(self, key: str, rate: float, burst: int, now: float) -> float:
+        digest, base = self._place(key)
+        with self._locked():
+            way = self._find(digest, base)
+            if way is None:
+                # A new client: the slot of its set seen least recently (an empty slot's
+                # time is 0) becomes its, with a full bucket.
+                times = [self._SLOT.unpack_from(self._memory, self._slot(base, n))[1]
+                         for n in range(self.WAYS)]
+                way = times.index(min(times))
+                start = base + way * self._KEY
+                self._memory[start:start + self._KEY] = digest
+                tokens, when = float(burst), now
+            else:
+                tokens, when = self._SLOT.unpack_from(self._memory, self._slot(base, way))
+            tokens, wait = _refill(tokens, when, rate, burst, now)
+            self._SLOT.pack_into(self._memory, self._slot(base, way), tokens, now)
+        return wait
+
+    def known(self, key: str) -> bool:
+        digest, base = self._place(key)
+        with self._locked():
+            return self._find(digest, base) is not None
+
+    def give_back(self, key: str, burst: int) -> None:
+        digest, base = self._place(key)
+        with self._locked():
+            way = self._find(digest, base)
+            if way is not None:
+                tokens, when = self._SLOT.unpack_from(self._memory, self._slot(base, way))
+                self._SLOT.pack_into(self._memory, self._slot(base, way),
+                                     min(float(burst), tokens + 1.0), when)
+
+
 def mark_authenticated(state: dict[str, object]) -> None:
     """Record in a request's ASGI ``scope["state"]`` that its token authenticated, so that
     :class:`RateLimit` counts it against the token rather than the client's address."""
@@ -96,7 +260,9 @@ class RateLimit:
     A token's bucket is its own however the header spells it (the scheme in any case, any
     spacing). Readiness and metrics are limited by address whatever token comes with them;
     liveness (``/healthz``) is never limited. A rate of 0 turns that limit off. The buckets
-    live in this process: with several replicas, each enforces its own share. The address is
+    are ``buckets``: by default in this process (:class:`LocalBuckets`); the workers of one
+    ``serve --workers N`` share theirs (:class:`SharedBuckets`); separate replicas each
+    enforce their own. The address is
     the TCP peer's, or the client's as a configured trusted proxy forwards it
     (``trusted_proxies``; see :mod:`anchor_service.server`)."""
 
@@ -105,12 +271,12 @@ class RateLimit:
     MAX_CLIENTS = 100_000  # buckets kept; the least recently seen are forgotten first
 
     def __init__(self, app: ASGIApp, *, rate: float, burst: int, public_rate: float,
-                 public_burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+                 public_burst: int, clock: Callable[[], float] = time.monotonic,
+                 buckets: Buckets | None = None) -> None:
         self.app = app
         self._limits = {"token": (rate, burst), "address": (public_rate, public_burst)}
         self._clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, when
-        self._lock = threading.Lock()
+        self._buckets: Buckets = buckets or LocalBuckets(self.MAX_CLIENTS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") in self.EXEMPT:
@@ -162,14 +328,10 @@ class RateLimit:
     def _give_back(self, key: str, burst: int) -> None:
         """Return one request to ``key``'s bucket (taken from it for a request that turned out
         to be someone else's to pay)."""
-        with self._lock:
-            if key in self._buckets:
-                tokens, when = self._buckets[key]
-                self._buckets[key] = (min(float(burst), tokens + 1.0), when)
+        self._buckets.give_back(key, burst)
 
     def _known(self, key: str) -> bool:
-        with self._lock:
-            return key in self._buckets
+        return self._buckets.known(key)
 
     @staticmethod
     async def _is_real(scope: Scope, token: str) -> bool:
@@ -205,15 +367,7 @@ class RateLimit:
         """Take one request from ``key``'s bucket; 0 if allowed, else seconds to wait."""
         if rate <= 0:
             return 0.0
-        now = self._clock()
-        with self._lock:
-            tokens, when = self._buckets.pop(key, (float(burst), now))
-            tokens = min(float(burst), tokens + (now - when) * rate)
-            allowed = tokens >= 1.0
-            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
-            while len(self._buckets) > self.MAX_CLIENTS:
-                self._buckets.popitem(last=False)
-        return 0.0 if allowed else (1.0 - tokens) / rate
+        return self._buckets.take(key, rate, burst, self._clock())
 
     @staticmethod
     async def _reject(send: Send, wait: float) -> None:

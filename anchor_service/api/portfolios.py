@@ -312,10 +312,14 @@ def _verify(components: Components, body: bytes) -> dict[str, Any]:
             raise ApiError(422, "invalid_request", f"requireEcts: {problem}")
         requirement = Requirement(
             ects=ects, kind=None if payload.requireKind is None else SCOPES[payload.requireKind])
+    shared = components.chain_reader()
+    # Every credential judged at a head seen after the body arrived: one head request for
+    # the whole portfolio, not one per credential.
+    reader = shared.since(shared.head_requests_begun())
     try:
         report = verify_portfolio(
             entries, trust=public_verify.service_trust(components),
-            reader=components.chain_reader(), recognised_by=payload.recognisedBy,
+            reader=reader, recognised_by=payload.recognisedBy,
             requirement=requirement, as_of=_as_of(payload.asOf), deadline=deadline)
     except ChainReadError as exc:
         raise ApiError(503, "chain_unavailable", f"the chain cannot be read: {exc}") from None

@@ -7,8 +7,10 @@ or as of ``?block=N`` / ``?asOf=TIME`` (RFC 3339 with a time zone, or Unix secon
 is the quoted SHA-256 of the body, ``If-None-Match`` answers 304, ``Cache-Control`` lets
 caches keep it until the service would render it again.
 
-A list the service keeps in memory is answered without a thread, a database query or a chain
-read: the route is as cheap as the service's health check."""
+Each request is answered at a chain head seen after it arrived (one head request of the
+process's shared chain reader, coalesced, serves every request that came before it began), so
+a list read on a branch the chain has left is never served. A list the service keeps in memory
+is then answered without a thread, a database query or another chain read."""
 
 from __future__ import annotations
 
@@ -25,7 +27,9 @@ from anchor_service.errors import StatusListRequestError
 from anchor_service.service import Components
 from anchor_service.status import parse_as_of
 from anchor_service.status_lists import RenderedList, StatusLists
+from verifier.chain import PinnedReader
 from verifier.contract_types import StatusPurpose
+from verifier.errors import ChainReadError
 
 __all__ = ["PATH", "router"]
 
@@ -77,15 +81,40 @@ async def status_list(
     # hot path below needs none.
     components: Components = request.app.state.components
     lists = components.status_lists()
+    head = await _head_after_arrival(components)
     found: RenderedList
     if block is None and as_of is None:
-        cached = lists.cached(name, number, chosen)
+        cached = None if isinstance(head, StatusListRequestError) else lists.cached(
+            name, number, chosen, head)
         found = cached if cached is not None else await run_in_threadpool(
-            _served, lists.current, name, number, chosen)
+            _served, lists.current, name, number, chosen, head)
     else:
-        at = await run_in_threadpool(_served, _block_of, lists, block, as_of)
-        found = await run_in_threadpool(_served, lists.at_block, name, number, chosen, at)
+        if isinstance(head, StatusListRequestError):
+            _served(_raise, head)
+        at = await run_in_threadpool(_served, _block_of, lists, block, as_of, head)
+        found = await run_in_threadpool(_served, lists.at_block, name, number, chosen, at,
+                                        head)
     return _response(request, found, lists.clock())
+
+
+async def _head_after_arrival(components: Components) -> PinnedReader | StatusListRequestError:
+    """A reader of the chain's head as seen after the request arrived, or the refusal when
+    the node cannot say (a kept list may still be served, see StatusLists.current)."""
+    chain_head = components.chain_head()
+    while True:
+        mark = chain_head.mark()
+        try:
+            await chain_head.seen_after(mark)
+        except ChainReadError as exc:
+            return StatusListRequestError(503, "chain_unavailable",
+                                          f"the chain cannot be read now: {exc}")
+        head = chain_head.reader.pinned_after(mark)
+        if head is not None:  # else found reorganised meanwhile: look again
+            return head
+
+
+def _raise(refusal: StatusListRequestError) -> None:
+    raise refusal
 
 
 def _list_and_purpose(status_list: str, purpose: str) -> tuple[int, StatusPurpose]:
@@ -109,7 +138,8 @@ def _served(function: Any, *args: Any) -> Any:
         raise ApiError(exc.http_status, exc.error_code, exc.detail) from None
 
 
-def _block_of(lists: StatusLists, block: str | None, as_of: str | None) -> int:
+def _block_of(lists: StatusLists, block: str | None, as_of: str | None,
+              head: PinnedReader) -> int:
     if block is not None and as_of is not None:
         raise StatusListRequestError(400, "invalid_request",
                                      "give block or asOf, not both")
@@ -119,7 +149,7 @@ def _block_of(lists: StatusLists, block: str | None, as_of: str | None) -> int:
                                          f"block: {block[:30]!r} is not a block number")
         return int(block)
     assert as_of is not None  # noqa: S101 - one of the two is given (the caller's test)
-    return lists.block_at_time(_time(as_of))
+    return lists.block_at_time(_time(as_of), head)
 
 
 def _time(text: str) -> int:

@@ -52,6 +52,7 @@ from anchor_service.api.vcapi_schemas import (
 from anchor_service.errors import NotAnchoredError, UnknownCredentialError
 from anchor_service.logs import Redactor
 from anchor_service.service import Components
+from verifier.chain import ChainReader
 from verifier.credential import canonicalize, issuer_id, parse_json_object
 from verifier.data_integrity import verify_proof
 from verifier.did import split_verification_method
@@ -168,12 +169,12 @@ def _not_verified(result: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
              responses=_not_verified(CredentialResult),
              openapi_extra=_body(VerifyCredentialRequest, "VC-API VerifyCredentialRequest"),
              summary="Verify a credential: its proof, issuer key and anchor (VC-API)")
-async def verify_credential(request: Request, components: ComponentsDep) -> Response:
+async def verify_credential(request: Request) -> Response:
     """200 with the result for a credential that verifies; 400 with the result (``verified``
     false, ``errors`` saying why) for one that does not (a credential not anchored yet is
     one), and 400 with an error for a request that is not the VC-API's shape.
     ``options.checks`` ``["proof"]`` checks the issuer's proof alone, with no anchor."""
-    return await _verification(request, components, _verify_credential_request)
+    return await _verification(request, _components(request), _verify_credential_request)
 
 
 @router.post(PRESENTATION_VERIFY_PATH, response_model=PresentationResult,
@@ -181,24 +182,33 @@ async def verify_credential(request: Request, components: ComponentsDep) -> Resp
              openapi_extra=_body(VerifyPresentationRequest,
                                  "VC-API VerifyPresentationRequest"),
              summary="Verify a presentation and every credential in it (VC-API)")
-async def verify_presentation(request: Request, components: ComponentsDep) -> Response:
+async def verify_presentation(request: Request) -> Response:
     """The presentation's proof, if it has one (``authentication`` by the ``did:key`` of its
     ``verificationMethod``; ``options.challenge`` and ``options.domain`` must equal the
     proof's), and each credential as ``POST /credentials/verify`` verifies it. 200 with the
     result when everything verifies, 400 with the result when something does not, 400 with
     an error for a request that is not the VC-API's shape, 413 beyond
     :data:`MAX_PRESENTED_CREDENTIALS` credentials."""
-    return await _verification(request, components, _verify_presentation_request)
+    return await _verification(request, _components(request), _verify_presentation_request)
+
+
+def _components(request: Request) -> Components:
+    # The app state, not a dependency: FastAPI runs a sync dependency in a worker thread.
+    components: Components = request.app.state.components
+    return components
 
 
 async def _verification(request: Request, components: Components,
-                        check: Callable[[Components, bytes], dict[str, Any]]) -> Response:
+                        check: Callable[[Components, bytes, ChainReader], dict[str, Any]]
+                        ) -> Response:
     """A public VC-API verification: the body read within the public verification limits,
-    ``check`` run off the event loop, 200 when verified and 400 with the result when not
-    (503 when the verification slots are taken)."""
+    ``check`` run off the event loop with the shared chain reader as of the request's
+    arrival (every credential judged at a head seen after it), 200 when verified and 400
+    with the result when not (503 when the verification slots are taken)."""
     try:
         async with _public_verification(request, components) as body:
-            result = await run_in_threadpool(check, components, body)
+            reader = await public_verify.reader_after_arrival(components)
+            result = await run_in_threadpool(check, components, body, reader)
     except BusyError as busy:
         return busy.response()
     return _json(request, result, 200 if result["verified"] else 400)
@@ -268,14 +278,15 @@ def _parse(model: type[_M], body: bytes, *, wrapper_depth: int) -> _M:
         raise ApiError(400, "invalid_request", validation_detail(exc.errors())) from None
 
 
-def _verify_credential_request(components: Components, body: bytes) -> dict[str, Any]:
+def _verify_credential_request(components: Components, body: bytes,
+                               reader: ChainReader) -> dict[str, Any]:
     payload = _parse(VerifyCredentialRequest, body, wrapper_depth=1)
     options = payload.options
     warnings = _ignored_options(options, "options")
     wanted = _wanted_checks(None if options is None else options.checks, warnings)
     result = _verify_one(components, payload.verifiableCredential,
                          None if options is None else options.receipt, "verifiableCredential",
-                         wanted)
+                         wanted, reader=reader)
     result["warnings"] = warnings + result["warnings"]
     return result
 
@@ -307,7 +318,7 @@ def _ignored_options(options: BaseModel | None, where: str) -> list[str]:
 
 def _verify_one(components: Components, credential: dict[str, Any],
                 receipt_data: dict[str, Any] | None, where: str,
-                wanted: frozenset[str]) -> dict[str, Any]:
+                wanted: frozenset[str], *, reader: ChainReader) -> dict[str, Any]:
     """The VC-API result of one credential (400 if it cannot be canonicalised at all)."""
     try:
         canonical = canonicalize(credential)
@@ -332,7 +343,7 @@ def _verify_one(components: Components, credential: dict[str, Any],
             return _unverified(warnings, found)
         receipt = found
     report = verify(credential, receipt, trust=public_verify.service_trust(components),
-                    reader=components.chain_reader())
+                    reader=reader)
     return _result(report, warnings)
 
 
@@ -390,7 +401,8 @@ def _stored_receipt(components: Components, credential: Mapping[str, Any],
 # ------------------------------------------------------------------------ presentations
 
 
-def _verify_presentation_request(components: Components, body: bytes) -> dict[str, Any]:
+def _verify_presentation_request(components: Components, body: bytes,
+                                 reader: ChainReader) -> dict[str, Any]:
     # A credential sits three levels inside: request, presentation, verifiableCredential list.
     payload = _parse(VerifyPresentationRequest, body, wrapper_depth=3)
     presentation = payload.verifiablePresentation
@@ -408,7 +420,8 @@ def _verify_presentation_request(components: Components, body: bytes) -> dict[st
     _presentation_proof(presentation, options, checks, warnings, errors)
     wanted = _wanted_checks(None if options is None else options.checks, warnings)
     results = [_verify_one(components, credential, receipt,
-                           f"verifiablePresentation.verifiableCredential[{index}]", wanted)
+                           f"verifiablePresentation.verifiableCredential[{index}]", wanted,
+                           reader=reader)
                for index, (credential, receipt) in enumerate(zip(credentials, receipts,
                                                                  strict=True))]
     unverified = [str(i) for i, r in enumerate(results) if not r["verified"]]

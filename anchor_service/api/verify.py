@@ -12,11 +12,14 @@ Being public, the route keeps its own limits: bodies of at most ``verify_max_bod
 Content-Length was sent), sent within ``verify_body_timeout``, at most
 ``verify_concurrency`` verifications in flight (beyond, 503 with Retry-After before the body
 is read), and one chain reader shared by every request of the process, so that the chain
-work of a verification is a few cached reads."""
+work of a verification is a few cached reads. Every verification is judged at a chain head
+seen after its request arrived (one head request, coalesced, serves every request that came
+before it began), so that none answers from a branch the chain had left by then."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 from datetime import datetime
@@ -27,16 +30,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from anchor_service.api.deps import ComponentsDep
 from anchor_service.api.errors import ApiError
 from anchor_service.api.schemas import error_responses
 from anchor_service.logs import Redactor
 from anchor_service.service import Components
-from verifier.errors import UnreadableDocumentError
+from verifier.chain import CacheMiss, ChainReader
+from verifier.errors import ChainReadError, UnreadableDocumentError
 from verifier.trust import TrustConfig, TrustedDeployment
 from verifier.verify import parse_datetime, verify_bundle_text
 
-__all__ = ["router", "service_trust"]
+__all__ = ["reader_after_arrival", "router", "service_trust"]
 
 router = APIRouter(prefix="/v1", tags=["verify"])
 #: The public verification route, whose body limit is its own (BodySizeLimit path_limits).
@@ -52,6 +55,10 @@ _BODY = {"requestBody": {"required": True, "content": {"application/json": {"sch
     "literal of more than 16 digits, nesting deeper than 128 levels in the credential) is "
     "refused with 400."}}}}}
 _RETRY_AFTER_SECONDS = 1
+#: Bundles of at most this many bytes are verified on the event loop when the chain reader's
+#: cache answers every read (a few kilobytes: well under a millisecond of work); larger ones,
+#: and those that need the node, in a worker thread.
+INLINE_BODY_BYTES = 16 * 1024
 
 
 class _Slots:
@@ -91,7 +98,7 @@ class _Slots:
              openapi_extra=_BODY,
              summary="Verify a bundle (credential and receipt) against the chain")
 async def verify_bundle(
-    request: Request, components: ComponentsDep,
+    request: Request,
     as_of: Annotated[str | None, Query(
         alias="asOf", json_schema_extra={"format": "date-time"},
         description="Judge the credential as of this time (ISO 8601 with a time zone): its "
@@ -110,10 +117,14 @@ async def verify_bundle(
     digits, nesting too deep) is refused with 400. A body over the
     verification limit is refused with 413, and while the service has as many verifications
     in flight as it allows, requests are refused with 503 and ``Retry-After``."""
+    # The app state, not a dependency: FastAPI runs a sync dependency in a worker thread, a
+    # hand-over that costs as much as a verification answered from the cache.
+    components: Components = request.app.state.components
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the bundle as application/json")
     when = _time(as_of)
+    mark = components.chain_head().mark()  # the request has arrived
     slots = _slots(request, components)
     client = _client_key(request)
     refused = slots.take(client)
@@ -133,7 +144,21 @@ async def verify_bundle(
                            f"within {deadline:g} s") from None
         if not body.strip():
             raise ApiError(422, "invalid_request", "send a bundle as the request body")
-        report = await run_in_threadpool(_verify, components, body, when, allow_unsigned)
+        reader = await _after(components, mark)
+        report = None
+        if len(body) <= INLINE_BODY_BYTES:
+            # Answered from the shared reader's cache, a small bundle's verification costs
+            # less than the hand-over to a worker thread and back: tried on the event loop
+            # first, with a reader that never waits or asks the node, and made in a thread
+            # only when the node must be asked.
+            try:
+                report = _verify(components, body, when, allow_unsigned,
+                                 components.chain_head().reader.cached_since(mark))
+            except CacheMiss:
+                report = None
+        if report is None:
+            report = await run_in_threadpool(_verify, components, body, when, allow_unsigned,
+                                             reader)
     finally:
         slots.give_back(client)
     # The report quotes chain errors, and a bundle's own text: the service's secrets (the RPC
@@ -198,12 +223,26 @@ def service_trust(components: Components, *, require_signature: bool = True) -> 
         require_signature=require_signature)
 
 
+async def reader_after_arrival(components: Components) -> ChainReader:
+    """The process's shared chain reader as a request arriving now sees it: its head from
+    a head request begun after this call, awaited on the event loop (coalesced with the
+    other requests'), so that the verification's thread need not wait for it."""
+    return await _after(components, components.chain_head().mark())
+
+
+async def _after(components: Components, mark: int) -> ChainReader:
+    chain_head = components.chain_head()
+    # On failure the verification asks once more, and reports the failure as not_checked.
+    with contextlib.suppress(ChainReadError):
+        await chain_head.seen_after(mark)
+    return chain_head.reader.since(mark)
+
+
 def _verify(components: Components, body: bytes, as_of: datetime | None,
-            allow_unsigned: bool) -> dict[str, object]:
+            allow_unsigned: bool, reader: ChainReader) -> dict[str, object]:
     trust = service_trust(components, require_signature=not allow_unsigned)
     try:
-        return verify_bundle_text(body, trust=trust, reader=components.chain_reader(),
-                                  as_of=as_of).to_dict()
+        return verify_bundle_text(body, trust=trust, reader=reader, as_of=as_of).to_dict()
     except UnreadableDocumentError as exc:
         # Not JSON at all (syntax, duplicate keys, an integer literal of more than 16 digits,
         # nesting):

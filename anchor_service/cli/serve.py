@@ -20,24 +20,29 @@ def register(commands: Any) -> None:
     """Add ``serve`` and ``stack`` to an argparse subparsers object."""
     serve = commands.add_parser("serve", help="run the HTTP service (MICROCRED_* settings)")
     serve.add_argument("--config", type=Path, help="a .env-style file of MICROCRED_* settings")
+    serve.add_argument("--workers", type=_workers, metavar="N",
+                       help="processes serving the port (0: one per CPU; default: "
+                       "MICROCRED_WORKERS, else 1)")
     serve.set_defaults(handler=run_serve)
     stack = commands.add_parser("stack", help="anvil + contracts + demo issuer + the service")
     stack.add_argument("--data-dir", type=Path, default=Path("data"))
     stack.add_argument("--port", type=int, default=8080)
     stack.add_argument("--chain-port", type=int, default=8545)
+    stack.add_argument("--workers", type=_workers, default=0, metavar="N",
+                       help="processes serving the port (default 0: one per CPU)")
     stack.set_defaults(handler=run_stack)
 
 
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until interrupted, with logs redacted of every secret in the settings."""
     with needs_extra("serve", "service"):
-        from anchor_service.api import create_app  # noqa: PLC0415
         from anchor_service.chain import load_deployment  # noqa: PLC0415
         from anchor_service.logs import Redactor, configure_logging  # noqa: PLC0415
         from anchor_service.migrations import ensure_current  # noqa: PLC0415
-        from anchor_service.server import run_server  # noqa: PLC0415
         from anchor_service.settings import ServiceSettings  # noqa: PLC0415
-    settings = ServiceSettings(_env_file=args.config)
+        from anchor_service.workers import serve  # noqa: PLC0415
+    chosen = {} if args.workers is None else {"workers": args.workers}
+    settings = ServiceSettings(_env_file=args.config, **chosen)
     # A deployment record that is missing or malformed, or a database at another schema
     # revision, is refused here, as a message and an exit code (inside the server's start-up
     # it would be a traceback in its log); the record first, so that a misconfigured start
@@ -49,12 +54,22 @@ def run_serve(args: argparse.Namespace) -> int:
                                 repeat_limit=settings.log_repeat_limit,
                                 repeat_interval=settings.log_repeat_interval)
     try:
-        run_server(create_app(settings), settings)
+        return serve(settings, at_worker_exit=repeats.flush)
     except KeyboardInterrupt:
         return 0
     finally:
         repeats.flush()
-    return 0
+
+
+def _workers(text: str) -> int:
+    """``--workers``: a count of processes, 0 for one per CPU."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if not 0 <= count <= 256:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers from 0 to 256")
+    return count
 
 
 def _check_contracts(rpc_url: str, deployment: Any) -> None:
@@ -88,6 +103,6 @@ def run_stack(args: argparse.Namespace) -> int:
     try:
         return stack.run_stack(
             args.data_dir, port=args.port, chain_port=args.chain_port,
-            keystore_password=password)
+            keystore_password=password, workers=args.workers)
     except KeyboardInterrupt:
         return 0

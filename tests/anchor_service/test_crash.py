@@ -30,14 +30,21 @@ from testkit.world import World
 from verifier.receipt import Bundle
 
 
-@pytest.mark.parametrize(("database", "replicas"), [("sqlite", 1), ("postgresql", 3)])
+# (database, service processes, client threads, credentials a request)
+@pytest.mark.parametrize("case", [
+    ("sqlite", 1, 3, 15), ("postgresql", 3, 3, 15),
+    # Concurrent single-credential requests: their acceptances share group commits, and
+    # a kill lands between units, inside a group, and between a group's COMMIT and answers.
+    ("sqlite", 1, 16, 1), ("postgresql", 2, 16, 1)], ids=lambda case: "-".join(map(str, case)))
 def test_sigkill_loses_nothing_and_anchors_nothing_twice(
-    anvil_world: World, tmp_path: Path, request: pytest.FixtureRequest, database: str,
-    replicas: int, *, sizes: RunSizes,
+    anvil_world: World, tmp_path: Path, request: pytest.FixtureRequest,
+    case: tuple[str, int, int, int], *, sizes: RunSizes,
 ) -> None:
-    """SQLite with one service process, and PostgreSQL with three replicas behind a
-    round-robin client: ``sizes.sigkills`` kills (20 with ``--full``, 8 otherwise) of a random
-    process at a random moment."""
+    """SQLite with one service process, and PostgreSQL with several replicas behind a
+    round-robin client, with a few clients sending 15 credentials a request or 16 sending
+    one: ``sizes.sigkills`` kills (20 with ``--full``, 8 otherwise) of a random process at a
+    random moment."""
+    database, replicas, clients, per_request = case
     world = anvil_world
     location = (request.getfixturevalue("postgres").new_database()
                 if database == "postgresql" else None)
@@ -49,7 +56,8 @@ def test_sigkill_loses_nothing_and_anchors_nothing_twice(
     try:
         for service in services:
             service.start()
-        with Submitters(ports, token, tag=database) as submitters:
+        with Submitters(ports, token, tag=f"{database}:{per_request}", threads=clients,
+                        per_request=per_request) as submitters:
             for _ in range(sizes.sigkills):
                 time.sleep(rng.uniform(0.1, 0.6))
                 victim = rng.choice(services)

@@ -20,6 +20,7 @@ from anchor_service.status_lists import PAST_RENDERINGS, ChainPoint, StatusLists
 from anchor_service.store import Store
 from testkit.world import World, issuer_signing_key, serve_issuer
 from tests.anchor_service.harness import Service, service_on_fresh_chain
+from verifier.chain import PinnedReader
 
 
 def renderer(world: World, tmp_path: Path) -> tuple[StatusLists, list[int]]:
@@ -32,9 +33,9 @@ def renderer(world: World, tmp_path: Path) -> tuple[StatusLists, list[int]]:
     reads: list[int] = []
     block_point = lists.block_point
 
-    def counted(number: int) -> ChainPoint:  # the real read, recorded
-        reads.append(number)
-        return block_point(number)
+    def counted(number: int, reader: PinnedReader | None = None) -> ChainPoint:
+        reads.append(number)  # the real read, recorded
+        return block_point(number, reader)
 
     lists.block_point = counted  # type: ignore[method-assign]
     return lists, reads

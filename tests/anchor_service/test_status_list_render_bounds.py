@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web3 import Web3
 
 from anchor_service.errors import StatusListRequestError
 from anchor_service.signing import IssuerSigner
@@ -24,6 +23,7 @@ from anchor_service.store import Store
 from testkit.net import free_port
 from testkit.world import World, issuer_signing_key, serve_issuer
 from verifier.bitstring import bit, decode_list
+from verifier.chain import JsonRpcChainReader
 from verifier.contract_types import StatusPurpose, encode_status_indices
 
 
@@ -101,16 +101,16 @@ def test_a_failed_rendering_is_answered_again_for_a_second(world: World,
     now = [1_800_000_000.0]
     lists, name, _held = renderer(world, tmp_path, lambda: now[0])
     # The node goes away before anything is rendered: nothing listens on this port.
-    lists.w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{free_port()}",
-                                      request_kwargs={"timeout": 2}))
+    lists.reader = JsonRpcChainReader(f"http://127.0.0.1:{free_port()}", timeout=2,
+                                      retries=False, head_max_age=0)
     reads = [0]
-    confirmed_head = lists.confirmed_head
+    head = lists.head
 
     def counted() -> Any:  # the real read, counted: each rendering asks for the head first
         reads[0] += 1
-        return confirmed_head()
+        return head()
 
-    lists.confirmed_head = counted  # type: ignore[method-assign]
+    lists.head = counted  # type: ignore[method-assign]
     refusals = []
     for _ in range(3):
         with pytest.raises(StatusListRequestError) as refused:

@@ -1,0 +1,243 @@
+"""Group commit on a real SQLite file and a real PostgreSQL server: concurrent acceptances
+share COMMITs, nobody is answered before the COMMIT holding their rows, a failing unit fails
+alone, and a failing COMMIT fails its whole group."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from anchor_service._database import Backend, Connection, TransientStoreError, open_backend, sql
+from anchor_service._group_commit import GroupCommit
+from anchor_service.store import NewCredential, Store, StoreError
+from tests.postgres import PostgresServer
+
+_CREATE = sql("CREATE TABLE gc_parent (k INTEGER PRIMARY KEY)")
+# Checked at COMMIT (deferred), on both databases: how a test makes a COMMIT fail.
+_CREATE_CHILD = sql("CREATE TABLE gc_child (k INTEGER PRIMARY KEY, parent INTEGER "
+                    "REFERENCES gc_parent (k) DEFERRABLE INITIALLY DEFERRED)")
+_INSERT = sql("INSERT INTO gc_parent (k) VALUES (:k)")
+_ORPHAN = sql("INSERT INTO gc_child (k, parent) VALUES (:k, :parent)")
+_KEYS = sql("SELECT k FROM gc_parent ORDER BY k")
+_CHILDREN = sql("SELECT k FROM gc_child ORDER BY k")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "service.sqlite3")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database()
+
+
+@pytest.fixture
+def backend(location: str) -> Iterator[Backend]:
+    db = open_backend(location)
+    with db.write() as connection:
+        connection.execute(_CREATE)
+        connection.execute(_CREATE_CHILD)
+    yield db
+    db.close()
+
+
+class _Queued:
+    """A group commit whose leader is held inside its transaction until ``release``, so that
+    units started meanwhile queue up behind it and form the next group."""
+
+    def __init__(self, group: GroupCommit) -> None:
+        self.group = group
+        self._go = threading.Event()
+        self._inside = threading.Event()
+        self.results: dict[int, object] = {}
+        self.errors: dict[int, BaseException] = {}
+        self._threads: list[threading.Thread] = []
+
+        def held(db: Connection) -> str:
+            self._inside.set()
+            self._go.wait(60)
+            db.execute(_INSERT, {"k": 0})
+            return "first"
+
+        self._start(0, held)
+        self._inside.wait(60)
+
+    def _start(self, number: int, work: Callable[[Connection], object]) -> None:
+        def call() -> None:
+            try:
+                self.results[number] = self.group.run(work)
+            except BaseException as exc:  # what the test looks at
+                self.errors[number] = exc
+
+        thread = threading.Thread(target=call)
+        thread.start()
+        self._threads.append(thread)
+
+    def queue(self, number: int, work: Callable[[Connection], object]) -> None:
+        self._start(number, work)
+
+    def release(self, queued: int) -> None:
+        """Once ``queued`` units wait behind the leader, let it commit; wait for everyone."""
+        while self.group.queued() < queued:
+            time.sleep(0.001)
+        self._go.set()
+        for thread in self._threads:
+            thread.join(60)
+
+
+def _insert(k: int) -> Callable[[Connection], int]:
+    def work(db: Connection) -> int:
+        db.execute(_INSERT, {"k": k})
+        return k
+    return work
+
+
+def _keys(backend: Backend) -> list[int]:
+    return [int(row[0]) for row in backend.connection().execute(_KEYS)]
+
+
+def test_units_queued_behind_a_commit_share_the_next_one(backend: Backend) -> None:
+    queued = _Queued(GroupCommit(backend))
+    for k in range(1, 21):
+        queued.queue(k, _insert(k))
+    queued.release(20)
+    assert queued.errors == {}
+    assert queued.results == {0: "first", **{k: k for k in range(1, 21)}}
+    # The held leader's own commit, then one for the twenty that queued behind it.
+    assert queued.group.stats() == (2, 21)
+    assert _keys(backend) == list(range(21))
+
+
+def test_a_failing_unit_fails_alone(backend: Backend) -> None:
+    queued = _Queued(GroupCommit(backend))
+    for k in range(1, 11):
+        queued.queue(k, _insert(k))
+    queued.queue(11, _insert(5))  # the same key again: a constraint error, in this unit only
+
+    def raises(db: Connection) -> None:
+        db.execute(_INSERT, {"k": 100})
+        raise ValueError("the unit's own error")
+
+    queued.queue(12, raises)
+    queued.release(12)
+    assert set(queued.errors) == {11, 12}
+    assert isinstance(queued.errors[11], StoreError)
+    assert isinstance(queued.errors[12], ValueError)
+    assert queued.results == {0: "first", **{k: k for k in range(1, 11)}}
+    assert queued.group.stats() == (2, 11)
+    assert _keys(backend) == list(range(11))  # neither 5 twice nor the failed unit's 100
+
+
+def test_a_unit_alone_gets_its_own_error(backend: Backend) -> None:
+    group = GroupCommit(backend)
+    assert group.run(_insert(1)) == 1
+    with pytest.raises(StoreError):
+        group.run(_insert(1))
+
+    def raises(db: Connection) -> None:
+        db.execute(_INSERT, {"k": 100})
+        raise ValueError("the unit's own error")
+
+    with pytest.raises(ValueError, match="own error"):
+        group.run(raises)
+    assert group.stats() == (1, 1)
+    assert _keys(backend) == [1]
+
+
+def test_a_failing_commit_fails_its_whole_group(backend: Backend) -> None:
+    queued = _Queued(GroupCommit(backend))
+    for k in range(1, 6):
+        queued.queue(k, _insert(k))
+
+    def orphan(db: Connection) -> str:
+        # Refused only at COMMIT: the unit itself succeeds, the transaction does not.
+        db.execute(_ORPHAN, {"k": 1, "parent": 999})
+        return "orphan"
+
+    queued.queue(6, orphan)
+    queued.release(6)
+    assert queued.results == {0: "first"}
+    assert set(queued.errors) == set(range(1, 7))
+    assert all(isinstance(error, StoreError) for error in queued.errors.values())
+    assert queued.group.stats() == (1, 1)
+    assert _keys(backend) == [0]  # nothing of the failed group is stored
+    assert list(backend.connection().execute(_CHILDREN)) == []
+    # The group commit goes on working after a failed group.
+    assert queued.group.run(_insert(7)) == 7
+    assert _keys(backend) == [0, 7]
+
+
+def test_a_unit_that_loses_a_deadlock_is_run_again_alone(backend: Backend) -> None:
+    queued = _Queued(GroupCommit(backend))
+    tries: list[int] = []
+
+    def loses_once(db: Connection) -> str:
+        tries.append(1)
+        db.execute(_INSERT, {"k": 50})
+        if len(tries) == 1:  # as PostgreSQL's deadlock_detected reaches a unit
+            raise TransientStoreError("database error: deadlock detected")
+        return "second try"
+
+    queued.queue(1, _insert(1))
+    queued.queue(2, loses_once)
+    queued.release(2)
+    assert queued.errors == {}
+    assert queued.results == {0: "first", 1: 1, 2: "second try"}
+    assert len(tries) == 2
+    assert queued.group.stats() == (3, 3)  # held, the group of two, and the retry alone
+    assert _keys(backend) == [0, 1, 50]
+
+
+def test_group_commit_stays_bounded(backend: Backend) -> None:
+    group = GroupCommit(backend, max_units=4, max_rows=10)
+    queued = _Queued(group)
+    for k in range(1, 11):
+        queued.queue(k, _insert(k))
+    queued.release(10)
+    assert queued.errors == {}
+    # Ten units behind the held one, at most four a group: three groups.
+    assert group.stats() == (4, 11)
+
+
+@pytest.fixture
+def store(location: str) -> Iterator[Store]:
+    db = Store(location)
+    db.add_issuer("uni-a", entity_id=2, key_address="0x" + "aa" * 20, did="did:web:a")
+    yield db
+    db.close()
+
+
+def test_concurrent_single_acceptances_share_commits(store: Store) -> None:
+    """Sixteen threads each accepting single credentials (after allocating its status
+    position, as signing does): fewer commits than units, every id readable afterwards, every
+    status position given once."""
+    threads, each = 16, 25
+    accepted: dict[str, bytes] = {}
+    lock = threading.Lock()
+
+    def submit(number: int) -> None:
+        for n in range(each):
+            (position,) = store.allocate_status(1, 1)
+            digest = (number * 1000 + n).to_bytes(32, "big")
+            (one,) = store.accept(1, [NewCredential(digest, os.urandom(16), status=position)])
+            with lock:
+                accepted[one.public_id] = digest
+
+    workers = [threading.Thread(target=submit, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    commits, units = store.commit_stats()
+    assert units == 2 * threads * each  # an allocation and an acceptance each
+    assert commits < units
+    records = store.credentials(list(accepted))
+    assert len(records) == threads * each
+    assert all(records[i].digest == digest for i, digest in accepted.items())
+    positions = {record.status for record in records.values()}
+    assert len(positions) == threads * each
+    assert store.next_status_index(1) == threads * each
