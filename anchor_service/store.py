@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -75,6 +76,10 @@ _IN_CHUNK: Final = 500  # bound on bound parameters per statement
 #: Seconds a sender other than the pipeline (a status change, a recognition, the recognition
 #: commands) waits for an issuer's sending lease held by a pipeline round.
 LEASE_WAIT: Final = 10.0
+#: Status positions a process reserves at a time for small requests (see
+#: :meth:`Store.allocate_status`): a position write saved per single-credential submission,
+#: against at most this many positions left unused when the process ends.
+STATUS_RESERVATION: Final = 64
 
 
 class BatchState(StrEnum):
@@ -203,6 +208,10 @@ class Store:
         self.backend = self._db.name
         # Acceptance and status allocation of concurrent requests share commits (fsyncs).
         self._group = GroupCommit(self._db)
+        # Status positions this process has reserved and not handed out yet, per issuer:
+        # (next, end). See allocate_status.
+        self._reserved: dict[int, tuple[int, int]] = {}
+        self._reserved_lock = threading.Lock()
         try:
             migrations.prepare(self._db, location)
         except BaseException:
@@ -319,17 +328,36 @@ class Store:
     # ---------------------------------------------------------------- credentials
 
     def allocate_status(self, issuer_id: int, count: int) -> list[StatusPosition]:
-        """Allocate ``count`` consecutive status positions of the issuer, in one short
-        transaction (one ``UPDATE ... RETURNING`` of its counter, which the database
-        serialises across processes and replicas), committed without waiting for the disk: the
-        allocation becomes durable with the next durable write, such as the acceptance of the
-        credentials that carry the positions. Positions of a request that then fails, or
-        of a resubmission (which keeps its first position), stay unused: a gap in the list,
-        at which nothing is anchored."""
+        """Allocate ``count`` consecutive status positions of the issuer, unique across
+        processes and replicas. Fewer than :data:`STATUS_RESERVATION` come from a block of
+        that many that this process reserves at a time, so that a single-credential
+        submission usually writes nothing for its position; more are reserved for the call
+        alone. A reservation is one short transaction (one ``UPDATE ... RETURNING`` of the
+        issuer's counter, which the database serialises across processes), committed without
+        waiting for the disk: it becomes durable with the next durable write, such as the
+        acceptance of the credentials that carry the positions. Positions of a request that
+        then fails, of a resubmission (which keeps its first position), or left in a block
+        when the process ends, stay unused: a gap in the list, at which nothing is
+        anchored."""
         if count < 0:
             raise StoreError(f"cannot allocate {count} status positions")
         if count == 0:
             return []
+        if count >= STATUS_RESERVATION:
+            end = self._reserve(issuer_id, count)
+            return [StatusPosition.of(position) for position in range(end - count, end)]
+        with self._reserved_lock:
+            start, end = self._reserved.get(issuer_id, (0, 0))
+            if end - start < count:
+                # The rest of the old block stays unused: the positions handed out here
+                # are consecutive, as a request's are everywhere else.
+                end = self._reserve(issuer_id, STATUS_RESERVATION)
+                start = end - STATUS_RESERVATION
+            self._reserved[issuer_id] = (start + count, end)
+        return [StatusPosition.of(position) for position in range(start, start + count)]
+
+    def _reserve(self, issuer_id: int, count: int) -> int:
+        """Take ``count`` positions from the issuer's counter; the end of the range taken."""
         # Group-committed with other requests' writes: its COMMIT has returned when it
         # returns, so no other caller of any process gets these positions. That COMMIT does
         # not wait for the disk: the positions matter once a credential holding them is
@@ -338,8 +366,8 @@ class Store:
         # durable with it. Positions whose allocation a machine crash loses were never in an
         # acknowledged credential, so handing them out again is harmless; a crash of the
         # service's process loses nothing (the log is with the operating system or server).
-        end = self._group.run(lambda db: _allocate(db, issuer_id, count), durable=False)
-        return [StatusPosition.of(position) for position in range(end - count, end)]
+        end: int = self._group.run(lambda db: _allocate(db, issuer_id, count), durable=False)
+        return end
 
     def next_status_index(self, issuer_id: int) -> int:
         """How many status positions the issuer has allocated: its lists are ``0`` to

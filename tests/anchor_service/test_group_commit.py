@@ -14,7 +14,7 @@ import pytest
 
 from anchor_service._database import Backend, Connection, TransientStoreError, open_backend, sql
 from anchor_service._group_commit import GroupCommit
-from anchor_service.store import NewCredential, Store, StoreError
+from anchor_service.store import STATUS_RESERVATION, NewCredential, Store, StoreError
 from tests.postgres import PostgresServer
 
 _CREATE = sql("CREATE TABLE gc_parent (k INTEGER PRIMARY KEY)")
@@ -233,11 +233,40 @@ def test_concurrent_single_acceptances_share_commits(store: Store) -> None:
     for worker in workers:
         worker.join(120)
     commits, units = store.commit_stats()
-    assert units == 2 * threads * each  # an allocation and an acceptance each
+    # An acceptance each, and a reservation of STATUS_RESERVATION positions now and then.
+    reservations = -(-threads * each // STATUS_RESERVATION)
+    assert units == threads * each + reservations
     assert commits < units
     records = store.credentials(list(accepted))
     assert len(records) == threads * each
     assert all(records[i].digest == digest for i, digest in accepted.items())
     positions = {record.status for record in records.values()}
     assert len(positions) == threads * each
-    assert store.next_status_index(1) == threads * each
+    assert store.next_status_index(1) == reservations * STATUS_RESERVATION
+
+
+def test_small_allocations_come_from_a_reserved_block(location: str) -> None:
+    """Small allocations are served from a block reserved in one write; two stores (as two
+    processes) get disjoint blocks; a request of a block or more is reserved for itself; every
+    request's positions are consecutive."""
+    first, second = Store(location), Store(location)
+    try:
+        first.add_issuer("uni-a", entity_id=2, key_address="0x" + "aa" * 20, did="did:web:a")
+        commits_before = first.commit_stats()[1]
+        a = [p.list * 131072 + p.index for p in first.allocate_status(1, 1)]
+        b = [p.list * 131072 + p.index for p in first.allocate_status(1, 3)]
+        assert a == [0]
+        assert b == [1, 2, 3]
+        assert first.commit_stats()[1] == commits_before + 1  # one reservation for both
+        c = [p.list * 131072 + p.index for p in second.allocate_status(1, 2)]
+        assert c == [STATUS_RESERVATION, STATUS_RESERVATION + 1]
+        big = [p.list * 131072 + p.index for p in first.allocate_status(1, STATUS_RESERVATION)]
+        assert big == list(range(2 * STATUS_RESERVATION, 3 * STATUS_RESERVATION))
+        # A request larger than what is left of the block gets a new block, consecutive.
+        rest = [p.list * 131072 + p.index
+                for p in first.allocate_status(1, STATUS_RESERVATION - 1)]
+        assert rest == list(range(3 * STATUS_RESERVATION, 4 * STATUS_RESERVATION - 1))
+        assert first.next_status_index(1) == 4 * STATUS_RESERVATION
+    finally:
+        first.close()
+        second.close()

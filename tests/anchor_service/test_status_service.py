@@ -24,7 +24,7 @@ from hexbytes import HexBytes
 from anchor_service._database import sql
 from anchor_service.samples import make_credential
 from anchor_service.status import StatusEntries, status_urls
-from anchor_service.store import Issuer, NewCredential, StatusPosition, Store
+from anchor_service.store import STATUS_RESERVATION, Issuer, NewCredential, StatusPosition, Store
 from localchain import AnvilChain
 from testkit.world import World, issuer_signing_key
 from tests.anchor_service.harness import (
@@ -103,10 +103,12 @@ def test_positions_are_allocated_per_issuer_in_order_and_kept_on_resubmission(
             StatusPosition.of(start), StatusPosition.of(start + 1)]
         (later,) = _submit(client, [make_credential("alloc-later", issuer=DID)])
         assert _position(service, later) == StatusPosition.of(start + 7)
-        # Digests get positions too, from the same counter.
+        # Digests get positions too, from the same counter, in their acceptance's own
+        # transaction: after the block the signed credentials' positions came from.
         digests = client.post("/v1/credentials", json={"digests": ["0x" + "5a" * 32]}).json()
-        assert _position(service, digests["accepted"][0]["id"]) == StatusPosition.of(start + 8)
-    assert store.next_status_index(service.issuer_id) == start + 9
+        assert _position(service, digests["accepted"][0]["id"]) == StatusPosition.of(
+            start + STATUS_RESERVATION)
+    assert store.next_status_index(service.issuer_id) == start + STATUS_RESERVATION + 1
 
 
 def test_concurrent_allocation_never_gives_a_position_twice(service: Service) -> None:
