@@ -17,6 +17,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from operator import itemgetter
@@ -178,6 +179,26 @@ class Backend:
         raise NotImplementedError
 
 
+def _flock_within(fd: int, timeout: float, name: str) -> None:
+    """Take the exclusive ``flock`` of ``fd``, waiting at most ``timeout`` seconds (as
+    SQLite's busy timeout would): a writer that holds it for longer (a process stopped in a
+    debugger, say) makes the others fail with :class:`StoreError`, not hang. Polled: a
+    blocking ``flock`` cannot be given a timeout. The first retries come at once, as a writer
+    usually holds the lock for one fsync."""
+    deadline = time.monotonic() + timeout
+    pause = 0.0002
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise StoreError(f"the database's writer lock ({name}) was held for more "
+                                 f"than {timeout:g} s") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.005)
+
+
 class SqliteBackend(Backend):
     """A SQLite file in WAL mode, fsynced at every durable commit. One writer at a time
     (``BEGIN IMMEDIATE``; the writers of this process queue on a lock, and those of every
@@ -277,7 +298,7 @@ class SqliteBackend(Backend):
                                  f"{exc.strerror or exc}") from None
             self._writer_file = (pid, fd)
         fd = self._writer_file[1]
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _flock_within(fd, self._busy_timeout, f"{self.path}.writer.lock")
         try:
             yield
         finally:
@@ -443,9 +464,7 @@ class _Wrapped:
             cursor: Cursor = self.raw.execute(getattr(statement, self._dialect),
                                               statement.values(params))
         except self._error as exc:
-            kind = (TransientStoreError if getattr(exc, "sqlstate", None) in _TRANSIENT
-                    else StoreError)
-            raise kind(f"database error: {first_line(exc)}") from None
+            raise _store_error(exc) from None
         return cursor
 
     def executemany(self, statement: SQL, rows: Iterable[Params]) -> object:
@@ -456,13 +475,18 @@ class _Wrapped:
             with self.raw.cursor() as cursor:
                 cursor.executemany(statement.postgresql, [values(row) for row in rows])
         except self._error as exc:
-            kind = (TransientStoreError if getattr(exc, "sqlstate", None) in _TRANSIENT
-                    else StoreError)
-            raise kind(f"database error: {first_line(exc)}") from None
+            raise _store_error(exc) from None
         return None
 
     def close(self) -> None:
         self.raw.close()
+
+
+def _store_error(exc: Exception) -> StoreError:
+    """The StoreError for a driver's error: TransientStoreError for a PostgreSQL deadlock or
+    serialisation failure (``_TRANSIENT``), which the unit's retry may cure."""
+    kind = TransientStoreError if getattr(exc, "sqlstate", None) in _TRANSIENT else StoreError
+    return kind(f"database error: {first_line(exc)}")
 
 
 def _roll_back(db: _Wrapped, still_open: Callable[[], bool]) -> None:

@@ -40,7 +40,7 @@ from anchor_service.signing import (
 )
 from anchor_service.status_lists import StatusLists, StatusWatcher
 from anchor_service.store import Issuer, Store
-from verifier.chain import ChainReader, JsonRpcChainReader
+from verifier.chain import JsonRpcChainReader
 from verifier.errors import VerifierError
 from verifier.multikey import Multikey
 
@@ -81,13 +81,6 @@ class ChainHead:
         finally:
             self._pending = None
 
-    async def since_arrival(self) -> ChainReader:
-        """The shared reader as a request arriving now sees it: its head observed after the
-        arrival. The reads go to the node in the worker thread that verifies."""
-        mark = self.mark()
-        await self.seen_after(mark)
-        return self.reader.since(mark)
-
 
 def _retrieved(task: asyncio.Future[object]) -> None:
     if not task.cancelled():
@@ -115,6 +108,10 @@ class Components:
     #: Issuer id -> (signing key id, when asked (monotonic), the registry's refusal or None).
     _signing_trust: dict[int, tuple[bytes, float, str | None]] = field(
         default_factory=dict, init=False, repr=False)
+    #: Held by the one thread asking the registry about a signing key (see
+    #: signing_key_refusal).
+    _signing_trust_asking: threading.Lock = field(default_factory=threading.Lock, init=False,
+                                                  repr=False)
     _chain_reader: JsonRpcChainReader | None = field(default=None, init=False, repr=False)
     _chain_reader_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
                                                repr=False)
@@ -289,13 +286,32 @@ class Components:
         """Why the registry does not trust the issuer's signing key now (revoked, expired,
         not registered for the issuer's entity, the issuer or a body above it not active), or
         None. Asked at most once a second per issuer, so that bulk ingest pays one chain read
-        a second. When the chain cannot be asked, the last answer stands; with no answer yet
+        a second, by one thread at a time: requests arriving while it asks take the answer
+        of a second ago (a key revoked now is refused from the next answer on). When the
+        chain cannot be asked, the last answer stands; with no answer yet
         the key is taken as the database names it (a warning is logged), as submissions are
         accepted while the node is down."""
+        cached = self._signing_trust.get(issuer.id)
+        if cached is not None and cached[0] == signer.key_id:
+            if time.monotonic() - cached[1] < 1.0:
+                return cached[2]
+            # One thread asks; the requests arriving meanwhile take the answer of a second
+            # ago instead of each asking the node too (a burst of reads every second under
+            # load, and the latency of every request caught in it).
+            if not self._signing_trust_asking.acquire(blocking=False):
+                return cached[2]
+        else:
+            self._signing_trust_asking.acquire()  # no answer yet for this key: wait for one
+        try:
+            return self._ask_signing_key_refusal(issuer, signer)
+        finally:
+            self._signing_trust_asking.release()
+
+    def _ask_signing_key_refusal(self, issuer: Issuer, signer: IssuerSigner) -> str | None:
         now = time.monotonic()
         cached = self._signing_trust.get(issuer.id)
         if cached is not None and cached[0] == signer.key_id and now - cached[1] < 1.0:
-            return cached[2]
+            return cached[2]  # asked by the thread this one waited for
         registry = self.deployment.registry
         try:
             trust = self.chain_reader().signing_key_trusted_at(registry, signer.key_id,
@@ -318,6 +334,10 @@ class Components:
         self.stop_status_watcher()
         self.pipeline.stop()
         self.store.close()
+        with self._chain_reader_lock:
+            reader, self._chain_reader = self._chain_reader, None
+        if reader is not None:
+            reader.close()  # its kept-alive connection to the node
 
 
 def build_components(

@@ -4,8 +4,7 @@ Every method that changes data commits before it returns (SQLite: ``journal_mode
 ``synchronous=FULL``; PostgreSQL: its WAL with ``synchronous_commit`` on): once ``accept`` has
 returned, the credentials survive a crash or a SIGKILL, so the HTTP layer may answer 2xx.
 Concurrent acceptances share their COMMIT (group commit: one fsync for many requests), and
-each returns only once the COMMIT holding its rows has. The one write that does not wait for
-the disk is the status allocation, made durable by the acceptance that follows it.
+each returns only once the COMMIT holding its rows has.
 Batches are recorded, tree included, before any transaction is sent for them.
 
 Several service processes may share one database (replicas on PostgreSQL; on SQLite, processes
@@ -332,13 +331,11 @@ class Store:
         processes and replicas. Fewer than :data:`STATUS_RESERVATION` come from a block of
         that many that this process reserves at a time, so that a single-credential
         submission usually writes nothing for its position; more are reserved for the call
-        alone. A reservation is one short transaction (one ``UPDATE ... RETURNING`` of the
-        issuer's counter, which the database serialises across processes), committed without
-        waiting for the disk: it becomes durable with the next durable write, such as the
-        acceptance of the credentials that carry the positions. Positions of a request that
-        then fails, of a resubmission (which keeps its first position), or left in a block
-        when the process ends, stay unused: a gap in the list, at which nothing is
-        anchored."""
+        alone. A reservation is one short, durable transaction (one ``UPDATE ... RETURNING``
+        of the issuer's counter, which the database serialises across processes),
+        group-committed with other requests' writes. Positions of a request that then fails,
+        of a resubmission (which keeps its first position), or left in a block when the
+        process ends, stay unused: a gap in the list, at which nothing is anchored."""
         if count < 0:
             raise StoreError(f"cannot allocate {count} status positions")
         if count == 0:
@@ -359,14 +356,10 @@ class Store:
     def _reserve(self, issuer_id: int, count: int) -> int:
         """Take ``count`` positions from the issuer's counter; the end of the range taken."""
         # Group-committed with other requests' writes: its COMMIT has returned when it
-        # returns, so no other caller of any process gets these positions. That COMMIT does
-        # not wait for the disk: the positions matter once a credential holding them is
-        # accepted, and that acceptance's durable COMMIT, later in the same write-ahead log
-        # (SQLite's or PostgreSQL's, both written and flushed in order), makes the allocation
-        # durable with it. Positions whose allocation a machine crash loses were never in an
-        # acknowledged credential, so handing them out again is harmless; a crash of the
-        # service's process loses nothing (the log is with the operating system or server).
-        end: int = self._group.run(lambda db: _allocate(db, issuer_id, count), durable=False)
+        # returns, so no other caller of any process gets these positions. Durable: this
+        # process keeps them in memory for later requests, so a reservation lost by a crash
+        # of the database server (the service still running) would be handed out twice.
+        end: int = self._group.run(lambda db: _allocate(db, issuer_id, count))
         return end
 
     def next_status_index(self, issuer_id: int) -> int:
@@ -411,6 +404,13 @@ class Store:
             by_digest = self._ids_by(db, _ids_by_digests, issuer_id, [
                 item.digest for item in items
                 if item.submitted_digest is None or item.submitted_digest not in by_submitted])
+            if any(item.submitted_digest not in by_submitted and item.digest not in by_digest
+                   for item in items):
+                # A row skipped by ON CONFLICT that is not this credential's earlier row: its
+                # status position is another credential's. Positions are allocated once, so
+                # this means a database that lost committed work; the request fails whole.
+                raise StoreError("a status position of this request is taken by another "
+                                 "credential; the request was not stored")
             return by_submitted, by_digest
 
         # One unit of a group commit: answered only once the COMMIT holding its rows returned.

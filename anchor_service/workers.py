@@ -12,7 +12,9 @@ connections over them.
 
 - A worker that dies is started again: at once if it had lived :data:`STABLE_SECONDS`,
   else after :data:`FIRST_RESTART_DELAY`, doubled for each further worker that dies young,
-  up to :data:`MAX_RESTART_DELAY`.
+  up to :data:`MAX_RESTART_DELAY`. While it waits, its socket is closed (if another worker
+  lives), so that the kernel hands new connections to the live workers rather than queueing
+  them where nobody accepts; its replacement binds a fresh one in the group.
 - A worker that fails before any worker has started (a configuration the app refuses)
   ends the service with that worker's exit code, as the one process would.
 - SIGTERM or SIGINT stops every worker gracefully (:data:`STOP_GRACE` seconds, then
@@ -95,7 +97,7 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     elsewhere one socket shared by all. A port another process listens on is refused
     (``OSError``), as a lone bind would be: a reuse-port group would otherwise let a second
     service join the first's port."""
-    if not (sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")):
+    if not _reuse_port():
         return [_listening(host, port, reuse_port=False)] * count
     if port:
         _listening(host, port, reuse_port=False).close()  # is the port free?
@@ -109,6 +111,12 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
             sock.close()
         raise
     return sockets
+
+
+def _reuse_port() -> bool:
+    """Whether each worker gets a socket of its own in one ``SO_REUSEPORT`` group: on Linux,
+    whose kernel spreads connections over the group (elsewhere one socket is shared)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
 def _listening(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -134,8 +142,8 @@ def run_workers(make_app: Callable[[], ASGIApp], settings: ServiceSettings, coun
                 at_worker_exit: Callable[[], None] | None = None) -> int:
     """Bind ``settings``' host and port, serve ``make_app()`` (called in each worker) with
     ``count`` worker processes, and supervise them until SIGTERM or SIGINT; the exit code.
-    The supervisor keeps every worker's socket open, so connections queued for a worker that
-    died are served by its replacement."""
+    A worker restarted at once takes over its socket, with the connections queued on it; a
+    worker whose restart waits has its socket closed meanwhile (see :class:`_Supervisor`)."""
     if threading.active_count() > 1:
         # A lock another thread holds at the fork stays locked for ever in the workers.
         log.warning("forking workers with %d threads running", threading.active_count())
@@ -145,15 +153,30 @@ def run_workers(make_app: Callable[[], ASGIApp], settings: ServiceSettings, coun
                  sockets[0].getsockname()[1], count)
         return _Supervisor(sockets, make_app, settings, at_worker_exit).run()
     finally:
-        for sock in set(sockets):
+        for sock in set(sockets):  # with the ones bound again by the supervisor
             sock.close()
 
 
 class _Supervisor:
+    """Forks a worker per slot (one per socket) and starts it again when it dies.
+
+    In a ``SO_REUSEPORT`` group the kernel hashes each new connection to one of the group's
+    sockets whether or not anyone accepts on it: a dead worker's socket left open would hold
+    the connections hashed to it unanswered until its replacement serves, up to
+    :data:`MAX_RESTART_DELAY` later. So a slot that waits for its restart has its socket
+    closed while some worker lives (its queued connections are reset; new ones go to the
+    live workers' sockets), and is given a fresh socket in the group when started again. A
+    slot restarted at once keeps its socket, and its replacement serves what was queued. With
+    no worker alive the sockets are kept, so the service holds its port; with one shared
+    socket (not Linux) the live workers accept from it anyway, and it is kept too."""
+
     def __init__(self, sockets: list[socket.socket], make_app: Callable[[], ASGIApp],
                  settings: ServiceSettings, at_worker_exit: Callable[[], None] | None) -> None:
+        # The caller's list, updated in place as slots get fresh sockets: it closes them all.
         self.sockets, self.make_app, self.settings = sockets, make_app, settings
         self.count = len(sockets)
+        self.reuse_port = len(set(sockets)) == self.count and _reuse_port()
+        self.port: int = sockets[0].getsockname()[1]
         self.at_worker_exit = at_worker_exit
         self.pid = os.getpid()
         self.workers: dict[int, tuple[int, float]] = {}  # pid: (slot, started at)
@@ -180,6 +203,7 @@ class _Supervisor:
                     self._stop_all()
                     return failure
                 self._restart_due()
+                self._close_waiting()
         finally:
             self._stop_all()
             # What came while blocked is dropped: SIGUSR1's default action would end us.
@@ -194,6 +218,8 @@ class _Supervisor:
         return min(1.0, max(0.0, min(self.due.values()) - time.monotonic()))
 
     def _spawn(self, slot: int) -> None:
+        if self.sockets[slot].fileno() == -1:  # closed while the slot waited: a fresh one
+            self.sockets[slot] = _listening(self.settings.host, self.port, reuse_port=True)
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the supervisor's code
             code = 1
@@ -259,8 +285,25 @@ class _Supervisor:
         now = time.monotonic()
         for slot, when in list(self.due.items()):
             if when <= now:
-                del self.due[slot]
-                self._spawn(slot)
+                try:
+                    self._spawn(slot)
+                except OSError as exc:  # its fresh socket or the fork: try again later
+                    self.delay = min(MAX_RESTART_DELAY, max(FIRST_RESTART_DELAY, 2 * self.delay))
+                    log.error("cannot start a new worker (%s): trying again in %.1f s",
+                              exc, self.delay)
+                    self.due[slot] = now + self.delay
+                else:
+                    del self.due[slot]
+
+    def _close_waiting(self) -> None:
+        """Close the sockets of the slots waiting for a restart, while some worker lives
+        (see the class docstring)."""
+        if not (self.reuse_port and self.workers):
+            return
+        for slot in self.due:
+            if self.sockets[slot].fileno() != -1:
+                self.sockets[slot].close()
+                log.info("closed the socket of worker slot %d until it is started again", slot)
 
     def _stop_all(self) -> None:
         """SIGTERM every worker, wait for them (SIGKILL after :data:`STOP_GRACE`)."""

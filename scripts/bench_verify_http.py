@@ -16,7 +16,9 @@ one run:
      load for comparison;
   2. the service's memory (RSS, and its peak) for a maximal verification request (a body of
      the verification limit, 1 MiB, made of the smallest JSON values), for 16 of them at
-     once, and for a 64 MiB body (refused with 413).
+     once, and for a 64 MiB body (refused with 413). With several workers both are summed
+     over the worker processes (the supervisor serves nothing); the summed peak is an upper
+     bound, as the workers need not peak at the same moment.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import httpx
@@ -96,11 +99,27 @@ def post_script(directory: Path, body: bytes) -> Path:
     return script
 
 
+def serving_pids(pid: int) -> list[int]:
+    """The processes that serve for the service whose process is ``pid``: its child
+    processes (its workers, under a supervisor), or the service itself when it has none."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with suppress(OSError):
+            children += [int(child) for child in task.read_text().split()]
+    return children or [pid]
+
+
 def memory_kib(pid: int) -> tuple[int, int]:
-    """(RSS, peak RSS) of process ``pid`` in KiB (Linux /proc)."""
-    status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
-    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
-    peak = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    """(RSS, peak RSS) in KiB of the service whose process is ``pid`` (Linux /proc), summed
+    over the processes that serve (:func:`serving_pids`)."""
+    rss = peak = 0
+    for serving in serving_pids(pid):
+        try:
+            status = Path(f"/proc/{serving}/status").read_text(encoding="utf-8")
+        except OSError:
+            continue  # a worker that ended since it was listed
+        rss += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+        peak += int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
     return rss, peak
 
 
@@ -186,8 +205,10 @@ def main(argv: list[str] | None = None) -> int:
             after_many = memory_kib(process.pid)
             refused = send_declared(url, 64 * 2**20).split(b"\r\n")[0].decode()
             after_huge = memory_kib(process.pid)
-            print(f"2. memory of the service (RSS / peak RSS): before {before[0] / 1024:.0f} /"
-                  f" {before[1] / 1024:.0f} MiB")
+            serving = len(serving_pids(process.pid))
+            summed = f", summed over {serving} worker processes" if serving > 1 else ""
+            print(f"2. memory of the service (RSS / peak RSS{summed}): before "
+                  f"{before[0] / 1024:.0f} / {before[1] / 1024:.0f} MiB")
             print(f"   after one maximal request ({len(body):,} bytes, answered "
                   f"{one.status_code}): {after_one[0] / 1024:.0f} / "
                   f"{after_one[1] / 1024:.0f} MiB")

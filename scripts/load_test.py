@@ -16,9 +16,10 @@ loops over a mix of requests, drawn at random with these weights:
 
 - ``new`` (default), a service in use: single-credential submissions (30 %, as a learning
   platform issues one credential when a learner finishes), bulk submissions of 100 to 1,000
-  credentials (0.2 %), credential state reads (18 %), receipts (15 %: the credential's bundle,
-  its receipt included; 409 while its batch is not anchored yet is the documented answer,
-  counted apart), ``POST /v1/verify`` of a bundle (12 %), the VC-API's
+  credentials (0.05 %: as many credentials as the single submissions carry, a cohort at a
+  course's end; ``--bulk-share`` changes it), credential state reads (18 %), receipts (15 %:
+  the credential's bundle, its receipt included; 409 while its batch is not anchored yet is
+  the documented answer, counted apart), ``POST /v1/verify`` of a bundle (12 %), the VC-API's
   ``POST /credentials/verify`` of a credential (5 %) and status-list fetches (19.8 %: the path
   of a credential's ``statusListCredential``);
 - ``old``, the mix the "before" figures were measured with: submissions of 1 to 20 credentials
@@ -73,7 +74,7 @@ from testkit.world import build_world, give_signing_key
 EXPECTED: Final = {"submit": {202}, "bulk": {202}, "state": {200}, "receipt": {200, 409},
                    "verify": {200}, "vc-verify": {200}, "status-list": {200}}
 MIXES: Final = {
-    "new": {"submit": 0.30, "bulk": 0.002, "state": 0.18, "receipt": 0.15, "verify": 0.12,
+    "new": {"submit": 0.30, "bulk": 0.0005, "state": 0.18, "receipt": 0.15, "verify": 0.12,
             "vc-verify": 0.05, "status-list": 0.198},
     "old": {"submit": 0.60, "state": 0.20, "receipt": 0.15, "verify": 0.05},
 }
@@ -475,8 +476,9 @@ def report(args: argparse.Namespace, database: str, outcome: Outcome) -> None:
     tally, elapsed = outcome.tally, outcome.elapsed
     requests = sum(len(v) for v in tally.latencies.values())
     rate = requests / elapsed if elapsed else 0.0
+    bulk = f", bulk share {MIXES['new']['bulk']:g}" if args.mix == "new" else ""
     print(f"load: {args.clients} clients for {elapsed:.1f} s on loopback ({database}, mix "
-          f"{args.mix!r}; workers asked {args.workers}, processes serving "
+          f"{args.mix!r}{bulk}; workers asked {args.workers}, processes serving "
           f"{outcome.processes})")
     print(f"  {requests:,} requests, {rate:,.0f}/s; {tally.credentials:,} credentials "
           f"accepted, {tally.credentials / max(elapsed, 1e-9):,.0f}/s; the clients took "
@@ -515,6 +517,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mix", choices=sorted(MIXES), default="new",
                         help="new (default): the mix of a service in use; old: the mix of "
                         "the 'before' figures")
+    parser.add_argument("--bulk-share", type=float, default=None, metavar="P",
+                        help="the new mix's share of bulk submissions (default "
+                        f"{MIXES['new']['bulk']:g}; each carries 100 to 1,000 credentials)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--database", help="a PostgreSQL URL (default: a SQLite file)")
     where.add_argument("--postgres", action="store_true",
@@ -523,6 +528,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.clients < 1 or args.workers < 1:
         parser.error("--duration must be positive, --clients and --workers at least 1")
+    if args.bulk_share is not None:
+        if not 0 <= args.bulk_share < 1:
+            parser.error("--bulk-share must be at least 0 and below 1")
+        MIXES["new"]["bulk"] = args.bulk_share
     if args.postgres:
         with throwaway_postgres() as url:
             outcome = run(args, url)

@@ -39,14 +39,19 @@ at once (the service shares one per process):
 from __future__ import annotations
 
 import functools
+import http.client
 import itertools
+import json
+import os
 import re
+import ssl
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
-from typing import Any, Final, Generic, Protocol, TypeVar, overload
+from typing import Any, Final, Generic, Protocol, TypeVar, cast, overload
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from verifier.contract_types import (
@@ -405,7 +410,9 @@ class JsonRpcChainReader(_ReadsAtHead):
 
     Given a URL, the reader makes its own connection: ``timeout`` seconds per request, and
     with ``retries`` web3's retries with backoff of failed requests (off where an answer is
-    wanted now, such as a public verification endpoint). Given a ``Web3``, it uses that.
+    wanted now, such as a public verification endpoint); its head requests then go over one
+    kept-alive connection of its own (:meth:`close` closes it), its other requests web3's
+    way. Given a ``Web3``, it uses that.
     ``head_max_age`` is how old (seconds) the head request whose head a reading uses may have
     begun before the reading asked for it: with 0, every :meth:`at_head` waits for a head
     request that began after it was called (coalesced with every other caller's). ``clock``
@@ -423,10 +430,21 @@ class JsonRpcChainReader(_ReadsAtHead):
             raise ChainReadError("reading the chain needs the chain extra: "
                                  "pip install 'microcred-anchor[chain]'") from exc
         self._Web3 = Web3
+        # The reader's own kept-alive connection for its head requests (None: web3's provider
+        # makes them, as it makes every other request).
+        self._head_rpc: _KeepAliveRpc | None = None
         if isinstance(w3_or_url, str):
             options: dict[str, Any] = {} if retries else {"exception_retry_configuration": None}
-            self.w3 = Web3(Web3.HTTPProvider(w3_or_url, request_kwargs={"timeout": timeout},
-                                             **options))
+            try:
+                self._head_rpc = _KeepAliveRpc(w3_or_url, timeout)
+            except ValueError:  # a URL http.client cannot take as requests would: web3's way
+                provider = Web3.HTTPProvider(w3_or_url, request_kwargs={"timeout": timeout},
+                                             **options)
+            else:
+                provider = _head_provider_class()(w3_or_url, self._head_rpc,
+                                                  request_kwargs={"timeout": timeout},
+                                                  **options)
+            self.w3 = Web3(provider)
             # web3's validation asks the node for its chain id before every eth_call, to check
             # a transaction's chainId field; calls made here carry none, so it only doubles
             # the requests.
@@ -531,7 +549,8 @@ class JsonRpcChainReader(_ReadsAtHead):
     def _head_data(self, block: str | bytes) -> tuple[int, bytes, bytes, int]:
         """(number, hash, parent hash, time) of the latest block (``"latest"``) or of the
         block with hash ``block``: a raw JSON-RPC request on an HTTP node (web3's formatting
-        of a whole block costs more than the request), web3's ``get_block`` on others."""
+        of a whole block costs more than the request; over the reader's own kept-alive
+        connection when it made its own provider), web3's ``get_block`` on others."""
         if not isinstance(getattr(self.w3.provider, "endpoint_uri", None), str):
             data = _get_block(self.w3, block)
             if data is None:
@@ -745,6 +764,12 @@ class JsonRpcChainReader(_ReadsAtHead):
         seconds before the call (confirmations only grow, so a slightly old number errs on
         the safe side)."""
         return self._current().number
+
+    def close(self) -> None:
+        """Close the reader's own kept-alive connection for head requests, if it made one (a
+        head request after this opens another)."""
+        if self._head_rpc is not None:
+            self._head_rpc.close()
 
 
 class PinnedReader:
@@ -1157,11 +1182,13 @@ _NO_STATE = re.compile(
     r"|resource not found|unknown block|not an archive", re.IGNORECASE)
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: Exception) -> str:  # noqa: PLR0911 - one answer per kind of failure
     """A failure named by its kind and HTTP status, never by the URL it went to."""
     import requests  # noqa: PLC0415 - a dependency of web3, the optional chain extra
     from web3.exceptions import Web3RPCError  # noqa: PLC0415
 
+    if isinstance(exc, _RpcError):
+        return str(exc)  # made of kinds and statuses only
     if isinstance(exc, requests.HTTPError):
         status = exc.response.status_code if exc.response is not None else None
         return f"the node answered HTTP {status}" + (
@@ -1193,7 +1220,7 @@ def _transport_failure(exc: Exception) -> bool:
     error status such as 429): nothing the chain's state could have caused."""
     import requests  # noqa: PLC0415
 
-    return isinstance(exc, requests.RequestException)
+    return isinstance(exc, requests.RequestException | _RpcError)
 
 
 def _url_secrets(url: object) -> list[str]:
@@ -1211,3 +1238,187 @@ def _url_secrets(url: object) -> list[str]:
         found += [name, value]
     found += [unquote(part) for part in found]
     return sorted({s for s in found if len(s) >= _MIN_SECRET_CHARS}, key=len, reverse=True)
+
+
+# ---------------------------------------------------------------------- head requests
+
+# The largest JSON-RPC answer to a head request read (a block with only its transactions'
+# hashes is far smaller); a bigger one is refused without reading the rest.
+_MAX_RPC_ANSWER: Final = 4 * 1024 * 1024
+
+
+class _RpcError(Exception):
+    """A request over :class:`_KeepAliveRpc` failed. Its text names kinds and HTTP statuses
+    only, never a part of the URL; ``retryable``: the node gave no usable answer, as web3's
+    retries count it."""
+
+    def __init__(self, text: str, *, retryable: bool) -> None:
+        super().__init__(text)
+        self.retryable = retryable
+
+
+class _KeepAliveRpc:
+    """JSON-RPC over one kept-alive HTTP(S) connection to a node, sent as web3's provider
+    (requests) sends it: the same path and query, basic auth from ``~/.netrc`` or else the
+    URL's user and password (looked up once), ``timeout`` seconds per connect or read, TLS
+    checked against requests' CA bundle. The head requests go this way because web3 and
+    requests cost more CPU than the request itself (a session that looks up ``~/.netrc`` per
+    request, middleware, formatting), and every verification waits for one.
+
+    Raises ValueError for a URL that it cannot serve as requests would (not http(s), or one a
+    proxy from the environment applies to): web3 then makes the head requests too."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        import requests.auth  # noqa: PLC0415 - a dependency of web3, the optional chain extra
+        import requests.utils  # noqa: PLC0415
+
+        parts = urlsplit(url)
+        host = parts.hostname
+        if parts.scheme not in ("http", "https") or not host or not host.isascii():
+            raise ValueError("not a URL of an HTTP(S) node")
+        port = parts.port  # ValueError when it is not a port number
+        if requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url)):
+            raise ValueError("a proxy from the environment applies to the URL")
+        self._target = requests.utils.requote_uri(
+            (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+        self.headers = {"Content-Type": "application/json"}
+        # requests' order: ~/.netrc's entry for the host first, then the URL's own.
+        from_url = requests.utils.get_auth_from_url(url)
+        auth = requests.utils.get_netrc_auth(url) or (from_url if any(from_url) else None)
+        if auth is not None:
+            self.headers["Authorization"] = requests.auth._basic_auth_str(*auth)
+        try:
+            if parts.scheme == "https":
+                self._connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+                    host, port, timeout=timeout, context=_tls_context())
+            else:
+                self._connection = http.client.HTTPConnection(host, port, timeout=timeout)
+        except http.client.HTTPException:  # InvalidURL: a host http.client refuses
+            raise ValueError("not a host http.client takes") from None
+        self.lock = threading.Lock()  # guards the connection
+        self._ids = itertools.count(1)
+        # A reader dropped without close() closes its socket (as urllib3's pools do).
+        weakref.finalize(self, self._connection.close)
+
+    def request(self, method: str, params: Any) -> dict[str, Any]:
+        """The node's JSON-RPC answer (an object) to ``method`` with ``params`` (the caller
+        holds :attr:`lock`). A kept-alive connection that the node closed meanwhile is opened
+        anew once: the requests are reads, safe to send twice."""
+        body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params,
+                           "id": next(self._ids)}).encode()
+        connection = self._connection
+        for attempt in (1, 2):
+            reused = connection.sock is not None
+            try:
+                connection.request("POST", self._target, body, self.headers)
+                response = connection.getresponse()
+                try:
+                    return self._answer(response)
+                finally:
+                    # Read to its end, or refused: a response whose connection the node
+                    # closes holds its socket itself, apart from the connection.
+                    response.close()
+            except _RpcError:
+                connection.close()
+                raise
+            except (ConnectionResetError, BrokenPipeError) as exc:  # RemoteDisconnected too
+                connection.close()
+                if reused and attempt == 1:
+                    continue
+                raise _RpcError(f"cannot connect to the node ({type(exc).__name__})",
+                                  retryable=True) from None
+            except TimeoutError:
+                connection.close()
+                raise _RpcError("the node did not answer in time (TimeoutError)",
+                                  retryable=True) from None
+            except (OSError, http.client.HTTPException) as exc:
+                # By kind only: http.client's messages may quote the URL's path.
+                connection.close()
+                raise _RpcError(f"cannot connect to the node ({type(exc).__name__})",
+                                  retryable=True) from None
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _answer(self, response: http.client.HTTPResponse) -> dict[str, Any]:
+        status = response.status
+        if status != 200:
+            raise _RpcError(f"the node answered HTTP {status}" + (
+                " (too many requests)" if status == 429 else ""), retryable=status >= 400)
+        too_big = f"the node's answer is over {_MAX_RPC_ANSWER // (1024 * 1024)} MiB"
+        if response.length is not None and response.length > _MAX_RPC_ANSWER:
+            raise _RpcError(too_big, retryable=False)  # refused before reading any of it
+        data = response.read(_MAX_RPC_ANSWER + 1)
+        if len(data) > _MAX_RPC_ANSWER:
+            raise _RpcError(too_big, retryable=False)
+        if not response.isclosed():  # not read to its end: the connection cannot be reused
+            self._connection.close()
+        try:
+            answer = json.loads(data)
+        except (ValueError, RecursionError):
+            raise _RpcError("the node's answer is not JSON", retryable=False) from None
+        if not isinstance(answer, dict):
+            raise _RpcError("the node's answer is not a JSON-RPC answer", retryable=False)
+        return answer
+
+    def close(self) -> None:
+        with self.lock:
+            self._connection.close()
+
+
+def _tls_context() -> ssl.SSLContext:
+    """TLS as requests checks it: against the CA bundle named by ``REQUESTS_CA_BUNDLE`` or
+    ``CURL_CA_BUNDLE``, else its own (certifi's)."""
+    import requests.utils  # noqa: PLC0415
+
+    bundle = (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+              or requests.utils.DEFAULT_CA_BUNDLE_PATH)
+    if os.path.isdir(bundle):
+        return ssl.create_default_context(capath=bundle)
+    return ssl.create_default_context(cafile=bundle)
+
+
+def _is_head_request(method: str, params: Any) -> bool:
+    """Whether a request is one of the reader's head requests: the latest block, or a block
+    by hash, each without its transactions."""
+    if not isinstance(params, list | tuple) or len(params) != 2 or params[1] is not False:
+        return False
+    return method == "eth_getBlockByHash" or (
+        method == "eth_getBlockByNumber" and params[0] == "latest")
+
+
+@functools.cache
+def _head_provider_class() -> type[Any]:
+    """web3's HTTP provider, whose head requests go over a :class:`_KeepAliveRpc` (made at
+    first use: the chain extra is optional). Every other request goes web3's way, and so does
+    a head request while the kept connection is busy (never queued behind it)."""
+    from web3 import HTTPProvider  # noqa: PLC0415
+    from web3.providers.rpc.utils import check_if_retry_on_failure  # noqa: PLC0415
+    from web3.types import RPCEndpoint, RPCResponse  # noqa: PLC0415
+
+    class HeadProvider(HTTPProvider):
+        def __init__(self, endpoint_uri: str, head_rpc: _KeepAliveRpc, **kwargs: Any) -> None:
+            super().__init__(endpoint_uri, **kwargs)
+            self.head_rpc = head_rpc
+            head_rpc.headers["User-Agent"] = self.get_request_headers()["User-Agent"]
+
+        def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+            head_rpc = self.head_rpc
+            if not _is_head_request(method, params) or not head_rpc.lock.acquire(
+                    blocking=False):
+                return super().make_request(method, params)
+            try:
+                # web3's retries with backoff, where the reader was made with them.
+                config = self.exception_retry_configuration
+                attempts = config.retries if config is not None and \
+                    check_if_retry_on_failure(method, config.method_allowlist) else 1
+                for attempt in range(max(attempts, 1)):
+                    try:
+                        return cast("RPCResponse", head_rpc.request(method, params))
+                    except _RpcError as exc:
+                        if config is None or not exc.retryable or attempt >= attempts - 1:
+                            raise
+                        time.sleep(config.backoff_factor * 2 ** attempt)
+                raise AssertionError("unreachable: the last attempt returns or raises")
+            finally:
+                head_rpc.lock.release()
+
+    return HeadProvider

@@ -21,6 +21,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from anchor_service.api import verify as public_verify
+from anchor_service.api.deps import ComponentsDep
 from anchor_service.api.errors import ApiError, BusyError
 from anchor_service.api.schemas import error_responses
 from anchor_service.errors import StatusListRequestError
@@ -58,6 +60,7 @@ _ANSWERS: Final[dict[int | str, dict[str, Any]]] = {
 @router.get(PATH, responses=_ANSWERS, summary="A status list of an issuer, from the chain")
 async def status_list(
     request: Request,
+    components: ComponentsDep,
     name: str,
     status_list: str,
     purpose: str,
@@ -77,9 +80,6 @@ async def status_list(
     :data:`~anchor_service.status_lists.PAST_RENDERINGS` past lists are being found or
     rendered."""
     number, chosen = _list_and_purpose(status_list, purpose)
-    # The app state, not a dependency: FastAPI runs sync dependencies in a thread, and the
-    # hot path below needs none.
-    components: Components = request.app.state.components
     lists = components.status_lists()
     head = await _head_after_arrival(components)
     found: RenderedList
@@ -100,17 +100,11 @@ async def status_list(
 async def _head_after_arrival(components: Components) -> PinnedReader | StatusListRequestError:
     """A reader of the chain's head as seen after the request arrived, or the refusal when
     the node cannot say (a kept list may still be served, see StatusLists.current)."""
-    chain_head = components.chain_head()
-    while True:
-        mark = chain_head.mark()
-        try:
-            await chain_head.seen_after(mark)
-        except ChainReadError as exc:
-            return StatusListRequestError(503, "chain_unavailable",
-                                          f"the chain cannot be read now: {exc}")
-        head = chain_head.reader.pinned_after(mark)
-        if head is not None:  # else found reorganised meanwhile: look again
-            return head
+    try:
+        return await public_verify.head_after(components)
+    except ChainReadError as exc:
+        return StatusListRequestError(503, "chain_unavailable",
+                                      f"the chain cannot be read now: {exc}")
 
 
 def _raise(refusal: StatusListRequestError) -> None:

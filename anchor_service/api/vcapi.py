@@ -169,12 +169,12 @@ def _not_verified(result: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
              responses=_not_verified(CredentialResult),
              openapi_extra=_body(VerifyCredentialRequest, "VC-API VerifyCredentialRequest"),
              summary="Verify a credential: its proof, issuer key and anchor (VC-API)")
-async def verify_credential(request: Request) -> Response:
+async def verify_credential(request: Request, components: ComponentsDep) -> Response:
     """200 with the result for a credential that verifies; 400 with the result (``verified``
     false, ``errors`` saying why) for one that does not (a credential not anchored yet is
     one), and 400 with an error for a request that is not the VC-API's shape.
     ``options.checks`` ``["proof"]`` checks the issuer's proof alone, with no anchor."""
-    return await _verification(request, _components(request), _verify_credential_request)
+    return await _verification(request, components, _verify_credential_request)
 
 
 @router.post(PRESENTATION_VERIFY_PATH, response_model=PresentationResult,
@@ -182,20 +182,14 @@ async def verify_credential(request: Request) -> Response:
              openapi_extra=_body(VerifyPresentationRequest,
                                  "VC-API VerifyPresentationRequest"),
              summary="Verify a presentation and every credential in it (VC-API)")
-async def verify_presentation(request: Request) -> Response:
+async def verify_presentation(request: Request, components: ComponentsDep) -> Response:
     """The presentation's proof, if it has one (``authentication`` by the ``did:key`` of its
     ``verificationMethod``; ``options.challenge`` and ``options.domain`` must equal the
     proof's), and each credential as ``POST /credentials/verify`` verifies it. 200 with the
     result when everything verifies, 400 with the result when something does not, 400 with
     an error for a request that is not the VC-API's shape, 413 beyond
     :data:`MAX_PRESENTED_CREDENTIALS` credentials."""
-    return await _verification(request, _components(request), _verify_presentation_request)
-
-
-def _components(request: Request) -> Components:
-    # The app state, not a dependency: FastAPI runs a sync dependency in a worker thread.
-    components: Components = request.app.state.components
-    return components
+    return await _verification(request, components, _verify_presentation_request)
 
 
 async def _verification(request: Request, components: Components,

@@ -22,24 +22,28 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
+from anchor_service.api.deps import ComponentsDep
 from anchor_service.api.errors import ApiError
 from anchor_service.api.schemas import error_responses
 from anchor_service.logs import Redactor
 from anchor_service.service import Components
-from verifier.chain import CacheMiss, ChainReader
-from verifier.errors import ChainReadError, UnreadableDocumentError
+from verifier.chain import CacheMiss, ChainReader, PinnedReader
+from verifier.data_integrity import ECDSA_JCS_2019, EDDSA_JCS_2022
+from verifier.errors import ChainReadError, ReceiptError, UnreadableDocumentError
+from verifier.receipt import Bundle
 from verifier.trust import TrustConfig, TrustedDeployment
-from verifier.verify import parse_datetime, verify_bundle_text
+from verifier.verify import parse_datetime, verify, verify_bundle_text
 
-__all__ = ["reader_after_arrival", "router", "service_trust"]
+__all__ = ["head_after", "reader_after_arrival", "router", "service_trust"]
 
 router = APIRouter(prefix="/v1", tags=["verify"])
 #: The public verification route, whose body limit is its own (BodySizeLimit path_limits).
@@ -59,6 +63,11 @@ _RETRY_AFTER_SECONDS = 1
 #: cache answers every read (a few kilobytes: well under a millisecond of work); larger ones,
 #: and those that need the node, in a worker thread.
 INLINE_BODY_BYTES = 16 * 1024
+#: The cryptosuites whose proof is cheap enough to check on the event loop (JCS: a
+#: canonicalisation of the JSON and one signature). A proof of another suite (eddsa-rdfc-2022:
+#: JSON-LD expansion and RDF canonicalisation, tens of milliseconds for a crafted credential
+#: of a few kilobytes) is checked in a worker thread, where it holds up no other request.
+INLINE_SUITES = frozenset({EDDSA_JCS_2022, ECDSA_JCS_2019})
 
 
 class _Slots:
@@ -99,6 +108,7 @@ class _Slots:
              summary="Verify a bundle (credential and receipt) against the chain")
 async def verify_bundle(
     request: Request,
+    components: ComponentsDep,
     as_of: Annotated[str | None, Query(
         alias="asOf", json_schema_extra={"format": "date-time"},
         description="Judge the credential as of this time (ISO 8601 with a time zone): its "
@@ -117,9 +127,6 @@ async def verify_bundle(
     digits, nesting too deep) is refused with 400. A body over the
     verification limit is refused with 413, and while the service has as many verifications
     in flight as it allows, requests are refused with 503 and ``Retry-After``."""
-    # The app state, not a dependency: FastAPI runs a sync dependency in a worker thread, a
-    # hand-over that costs as much as a verification answered from the cache.
-    components: Components = request.app.state.components
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the bundle as application/json")
@@ -146,18 +153,20 @@ async def verify_bundle(
             raise ApiError(422, "invalid_request", "send a bundle as the request body")
         reader = await _after(components, mark)
         report = None
+        work: bytes | Bundle = body
         if len(body) <= INLINE_BODY_BYTES:
             # Answered from the shared reader's cache, a small bundle's verification costs
-            # less than the hand-over to a worker thread and back: tried on the event loop
-            # first, with a reader that never waits or asks the node, and made in a thread
-            # only when the node must be asked.
-            try:
-                report = _verify(components, body, when, allow_unsigned,
-                                 components.chain_head().reader.cached_since(mark))
-            except CacheMiss:
-                report = None
+            # less than the hand-over to a worker thread and back: made on the event loop
+            # when the cache holds the bundle's anchor (a peek, before any costly work) and
+            # its proof is of a cheap suite; else in a thread, with the bundle parsed here.
+            bundle = _parsed(body)
+            if bundle is None:  # not a bundle: reported at once, the chain is not read
+                report = _verify(components, body, when, allow_unsigned, reader)
+            else:
+                work = bundle
+                report = _inline(components, bundle, when, allow_unsigned, mark)
         if report is None:
-            report = await run_in_threadpool(_verify, components, body, when, allow_unsigned,
+            report = await run_in_threadpool(_verify, components, work, when, allow_unsigned,
                                              reader)
     finally:
         slots.give_back(client)
@@ -223,6 +232,21 @@ def service_trust(components: Components, *, require_signature: bool = True) -> 
         require_signature=require_signature)
 
 
+async def head_after(components: Components, mark: int | None = None) -> PinnedReader:
+    """A reader of the chain's head from a head request of the process's shared reader begun
+    after ``mark`` (default: now, a request's arrival), awaited on the event loop and
+    coalesced with the other requests'. :class:`~verifier.errors.ChainReadError` when the
+    node cannot say."""
+    chain_head = components.chain_head()
+    if mark is None:
+        mark = chain_head.mark()
+    while True:
+        await chain_head.seen_after(mark)
+        head = chain_head.reader.pinned_after(mark)
+        if head is not None:  # else found reorganised meanwhile: seen_after asks again
+            return head
+
+
 async def reader_after_arrival(components: Components) -> ChainReader:
     """The process's shared chain reader as a request arriving now sees it: its head from
     a head request begun after this call, awaited on the event loop (coalesced with the
@@ -231,18 +255,70 @@ async def reader_after_arrival(components: Components) -> ChainReader:
 
 
 async def _after(components: Components, mark: int) -> ChainReader:
-    chain_head = components.chain_head()
     # On failure the verification asks once more, and reports the failure as not_checked.
     with contextlib.suppress(ChainReadError):
-        await chain_head.seen_after(mark)
-    return chain_head.reader.since(mark)
+        await head_after(components, mark)
+    return components.chain_head().reader.since(mark)
 
 
-def _verify(components: Components, body: bytes, as_of: datetime | None,
+def _parsed(body: bytes) -> Bundle | None:
+    """The bundle ``body`` holds; None for JSON that is not a well-formed bundle (reported as
+    a failed ``receipt_well_formed``); 400 for text that is not JSON this verifier reads."""
+    try:
+        return Bundle.from_json(body)
+    except UnreadableDocumentError as exc:
+        raise ApiError(400, "invalid_json", str(exc)) from None
+    except ReceiptError:
+        return None
+
+
+def _inline(components: Components, bundle: Bundle, as_of: datetime | None,
+            allow_unsigned: bool, mark: int) -> dict[str, object] | None:
+    """The report of ``bundle`` made on the event loop, from the shared reader's cache alone;
+    None (before any costly work, as far as a look at the bundle tells) when it is to be made
+    in a thread: its proof is of a costly suite, or the cache lacks its head, the chain id,
+    its anchor or its block."""
+    if not _cheap_proof(bundle.credential):
+        return None
+    trust = service_trust(components, require_signature=not allow_unsigned)
+    anchor = bundle.receipt.anchor
+    deployment = trust.deployment_for(anchor.chain_id, "0x" + anchor.contract.hex())
+    reader: ChainReader = components.chain_head().reader.cached_since(mark)
+    try:
+        if deployment is not None:  # else no chain read is made
+            # The reads every verification of an anchored bundle makes first, and the ones
+            # that differ from one bundle to the next: cached, the rest (the issuer's) are
+            # too, as a rule.
+            reader = reader.at_head(anchor.block_number)
+            reader.chain_id()
+            reader.anchor_of(deployment.anchor, "0x" + anchor.anchoring_key.hex(),
+                             bundle.receipt.root)
+            reader.block(anchor.block_number)
+        return _verify(components, bundle, as_of, allow_unsigned, reader)
+    except CacheMiss:
+        return None
+
+
+def _cheap_proof(credential: Mapping[str, Any]) -> bool:
+    """Whether checking ``credential``'s proof is cheap: none, one of :data:`INLINE_SUITES`,
+    or a shape refused before any canonicalisation."""
+    proof = credential.get("proof")
+    if isinstance(proof, list) and len(proof) == 1:  # a set of one proof is that proof
+        proof = proof[0]
+    if not isinstance(proof, Mapping):
+        return True
+    return proof.get("cryptosuite") in INLINE_SUITES
+
+
+def _verify(components: Components, work: bytes | Bundle, as_of: datetime | None,
             allow_unsigned: bool, reader: ChainReader) -> dict[str, object]:
+    """The report of a bundle, given as the request's body or already parsed from it."""
     trust = service_trust(components, require_signature=not allow_unsigned)
     try:
-        return verify_bundle_text(body, trust=trust, reader=reader, as_of=as_of).to_dict()
+        if isinstance(work, Bundle):
+            return verify(work.credential, work.receipt, trust=trust, reader=reader,
+                          as_of=as_of).to_dict()
+        return verify_bundle_text(work, trust=trust, reader=reader, as_of=as_of).to_dict()
     except UnreadableDocumentError as exc:
         # Not JSON at all (syntax, duplicate keys, an integer literal of more than 16 digits,
         # nesting):

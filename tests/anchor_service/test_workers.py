@@ -141,6 +141,44 @@ def test_each_worker_serves_the_port_and_a_killed_one_is_replaced(
     assert service.process.poll() is None
 
 
+def _listening_on(port: int) -> int:
+    """How many sockets listen on ``port`` (IPv4, this network namespace)."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":  # LISTEN
+            count += 1
+    return count
+
+
+def test_a_worker_waiting_to_restart_leaves_no_socket_for_new_connections(
+        two_workers: ServiceProcess) -> None:
+    """One worker killed each time it comes back, 5 times: its restart waits 8 s (0.5 s,
+    doubled for each young death). Meanwhile only the live worker's socket listens on the
+    port, and every new connection is answered by the live worker; a socket left open for
+    the waiting worker would hold about half of them unanswered until the restart."""
+    service, port = two_workers, two_workers.port
+    assert service.process is not None
+    parent = service.process.pid
+    workers = _workers_of(service)
+    served = [_request(port, "/healthz", workers) for _ in range(16)]
+    assert {owner for _, owner in served} == set(workers)  # both serve
+    survivor, victim = workers
+    assert _listening_on(port) == 2
+    killed: set[int] = set()
+    for _ in range(5):
+        os.kill(victim, signal.SIGKILL)
+        killed.add(victim)
+        if len(killed) < 5:
+            _wait_for(lambda: bool(_children(parent) - killed - {survivor}), "its restart")
+            victim = (_children(parent) - killed - {survivor}).pop()
+    _wait_for(lambda: _listening_on(port) == 1, "the waiting worker's socket to be closed", 5)
+    answered = [_get(port, timeout=5).status_code for _ in range(20)]
+    assert answered == [200] * 20
+    assert _children(parent) == {survivor}  # the other still waits for its restart
+    assert service.process.poll() is None
+
+
 def test_sigterm_stops_every_worker_and_exits_0(two_workers: ServiceProcess) -> None:
     workers = _workers_of(two_workers)
     assert two_workers.process is not None
