@@ -29,19 +29,14 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 
 from anchor_service._files import make_private, private_dir, tighten_if_exists
-from anchor_service.errors import StoreError
+from anchor_service.errors import StoreError, TransientStoreError
 
-__all__ = ["SQL", "Backend", "Connection", "Cursor", "Lease", "Params", "TransientStoreError",
+__all__ = ["SQL", "Backend", "Connection", "Cursor", "Lease", "Params",
            "first_line", "open_backend", "sql", "sqlite_path"]
 
 Params = Mapping[str, object]
 # PostgreSQL's "try the transaction again" errors: serialization_failure, deadlock_detected.
 _TRANSIENT: Final = frozenset({"40001", "40P01"})
-
-
-class TransientStoreError(StoreError):
-    """The database aborted the statement to break a deadlock (or a serialization conflict)
-    with another transaction: running the transaction again may succeed."""
 
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -95,7 +90,6 @@ class Connection(Protocol):
 
 
 _BEGIN, _BEGIN_IMMEDIATE, _COMMIT = sql("BEGIN"), sql("BEGIN IMMEDIATE"), sql("COMMIT")
-_ASYNCHRONOUS_COMMIT: Final = sql("SET LOCAL synchronous_commit = off")
 _LEASE_STILL_HELD: Final = sql(
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
     "AND pid = pg_backend_pid() AND classid = :space AND objid = :key AND objsubid = 2")
@@ -156,11 +150,9 @@ class Backend:
         raise NotImplementedError
 
     @contextmanager
-    def write(self, *, durable: bool = True) -> Iterator[Connection]:
-        """A write transaction, committed on leaving the block (rolled back on an error).
-        ``durable=False``: its COMMIT does not wait for the disk; it becomes durable with
-        the next durable COMMIT of the database (both WALs are written in order), or on a
-        clean shutdown, and survives a crash of the process but not of the machine."""
+    def write(self) -> Iterator[Connection]:
+        """A write transaction, committed (durably) on leaving the block (rolled back on an
+        error)."""
         raise NotImplementedError
         yield  # pragma: no cover
 
@@ -200,7 +192,7 @@ def _flock_within(fd: int, timeout: float, name: str) -> None:
 
 
 class SqliteBackend(Backend):
-    """A SQLite file in WAL mode, fsynced at every durable commit. One writer at a time
+    """A SQLite file in WAL mode, fsynced at every commit. One writer at a time
     (``BEGIN IMMEDIATE``; the writers of this process queue on a lock, and those of every
     service process on an ``flock``), so cutting needs no lock of its own; leases are
     ``flock`` locks on files next to the database, which also keeps two processes from
@@ -263,25 +255,19 @@ class SqliteBackend(Backend):
         self._writer_file = None
 
     @contextmanager
-    def write(self, *, durable: bool = True) -> Iterator[_Wrapped]:
+    def write(self) -> Iterator[_Wrapped]:
         db = self.connection()
         # Writers of this process queue on a lock rather than on SQLite's busy handler, which
         # sleeps and retries (up to 100 ms a time): under many concurrent requests that
         # turned waiting into most of the latency. Other processes still meet the busy handler.
         with self._writer, self._process_writer():
-            if not durable:  # no fsync of the WAL at this COMMIT (the next durable one does)
-                db.raw.execute("PRAGMA synchronous = NORMAL")
+            db.execute(_BEGIN_IMMEDIATE)
             try:
-                db.execute(_BEGIN_IMMEDIATE)
-                try:
-                    yield db
-                    db.execute(_COMMIT)
-                except BaseException:
-                    _roll_back(db, lambda: bool(db.raw.in_transaction))
-                    raise
-            finally:
-                if not durable:
-                    db.raw.execute("PRAGMA synchronous = FULL")
+                yield db
+                db.execute(_COMMIT)
+            except BaseException:
+                _roll_back(db, lambda: bool(db.raw.in_transaction))
+                raise
 
     @contextmanager
     def _process_writer(self) -> Iterator[None]:
@@ -378,12 +364,10 @@ class PostgresBackend(Backend):
             manager.__exit__(None, None, None)
 
     @contextmanager
-    def write(self, *, durable: bool = True) -> Iterator[_Wrapped]:
+    def write(self) -> Iterator[_Wrapped]:
         with self.borrowed() as db:
             db.execute(_BEGIN)
             try:
-                if not durable:  # the COMMIT does not wait for the WAL flush
-                    db.execute(_ASYNCHRONOUS_COMMIT)
                 yield db
                 db.execute(_COMMIT)
             except BaseException:

@@ -25,7 +25,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final, Generic, TypeVar
 
-from anchor_service._database import Backend, Connection, TransientStoreError, sql
+from anchor_service._database import Backend, Connection, sql
+from anchor_service.errors import TransientStoreError
 
 __all__ = ["GroupCommit"]
 
@@ -38,10 +39,10 @@ _TRIES: Final = 3
 
 
 class _Unit(Generic[_T]):
-    __slots__ = ("done", "durable", "error", "result", "rows", "wake", "work")
+    __slots__ = ("done", "error", "result", "rows", "wake", "work")
 
-    def __init__(self, work: Callable[[Connection], _T], rows: int, durable: bool) -> None:
-        self.work, self.rows, self.durable = work, rows, durable
+    def __init__(self, work: Callable[[Connection], _T], rows: int) -> None:
+        self.work, self.rows = work, rows
         self.done = False
         self.result: _T | None = None
         self.error: BaseException | None = None
@@ -73,16 +74,13 @@ class GroupCommit:
         with self._cond:
             return len(self._queue)
 
-    def run(self, work: Callable[[Connection], _T], *, rows: int = 1,
-            durable: bool = True) -> _T:
+    def run(self, work: Callable[[Connection], _T], *, rows: int = 1) -> _T:
         """Run ``work`` in a write transaction, perhaps shared with other threads' units, and
         return its result once that transaction has committed (durably); raise its own
         exception if it raised (its writes rolled back, the others' kept), or the error of
         the COMMIT if the transaction failed as a whole (nothing of it kept). ``rows``: how
-        many rows it writes, to bound a group's size. ``durable=False``: the unit may be
-        answered before its writes reach the disk (see :meth:`Backend.write`); a group
-        holding any durable unit is durable."""
-        unit: _Unit[_T] = _Unit(work, rows, durable)
+        many rows it writes, to bound a group's size."""
+        unit: _Unit[_T] = _Unit(work, rows)
         with self._cond:
             self._queue.append(unit)  # type: ignore[arg-type] # (results are handed back typed)
             lead = not self._leading
@@ -124,8 +122,7 @@ class GroupCommit:
         retry: list[_Unit[object]] = []
         try:
             try:
-                durable = any(unit.durable for unit in group)
-                with self._backend.write(durable=durable) as db:
+                with self._backend.write() as db:
                     self._run_group(db, group)
             except TransientStoreError:
                 # The group lost a deadlock as a whole: every unit again, each on its own.
@@ -179,7 +176,7 @@ class GroupCommit:
         for attempt in range(_TRIES):
             unit.result, unit.error = None, None
             try:
-                with self._backend.write(durable=unit.durable) as db:
+                with self._backend.write() as db:
                     unit.result = unit.work(db)
             except TransientStoreError as exc:
                 unit.error = exc

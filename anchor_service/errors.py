@@ -31,6 +31,7 @@ __all__ = [
     "StatusListRequestError",
     "StoreError",
     "SubmitError",
+    "TransientStoreError",
     "UnknownBlockError",
     "UnknownCredentialError",
     "UnknownSuiteError",
@@ -67,6 +68,11 @@ class CredentialRevokedError(AnchorServiceError):
 class StoreError(AnchorServiceError):
     """The database refused an operation or cannot be reached, or an operation does not fit
     the stored state."""
+
+
+class TransientStoreError(StoreError):
+    """The database aborted the statement to break a deadlock (or a serialization conflict)
+    with another transaction: running the transaction again may succeed."""
 
 
 class SchemaMismatchError(StoreError):

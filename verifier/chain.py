@@ -69,7 +69,13 @@ from verifier.contract_types import (
     decode_all,
 )
 from verifier.contracts_abi import load_artifact
-from verifier.errors import ChainReadError, ContractTypeError, PastStateError, ReorganisedError
+from verifier.errors import (
+    CacheMiss,
+    ChainReadError,
+    ContractTypeError,
+    PastStateError,
+    ReorganisedError,
+)
 from verifier.text import UNSAFE
 
 __all__ = [
@@ -363,13 +369,6 @@ class _ReadsAtHead:
                              at_block: int | None = None) -> str:
         return self._retried(lambda pinned: pinned.recognition_recorder(
             registry, recognition_id, recorded_at, at_block))
-
-
-class CacheMiss(Exception):  # noqa: N818 - not an error: a read to make elsewhere
-    """A reader that answers from its cache only (:meth:`JsonRpcChainReader.cached_since`)
-    was asked for something not cached: the work is to be done again with a reader that
-    asks the node. Deliberately no :class:`~verifier.errors.VerifierError`, so that no
-    check takes it for a failed read."""
 
 
 class _CachedSince(_ReadsAtHead):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 __all__ = [
     "ArtifactError",
+    "CacheMiss",
     "ChainBehindError",
     "ChainReadError",
     "ContractTypeError",
@@ -134,6 +135,13 @@ class ReorganisedError(ChainReadError):
 class PortfolioError(VerifierError, ValueError):
     """A portfolio cannot be judged as a whole: more credentials than the limit, a document
     that is not a presentation, or a recognising institution the registry does not know."""
+
+
+class CacheMiss(VerifierError):  # noqa: N818 - a read to make elsewhere, not a failure
+    """A reader that answers from its cache only (:meth:`verifier.chain.JsonRpcChainReader.
+    cached_since`) was asked for something not cached: the work is to be done again with a
+    reader that asks the node. Not a :class:`ChainReadError`, so that no check reports it as
+    a failed read: it goes up to the caller that chose the cache-only reader."""
 
 
 class TrustConfigError(VerifierError):

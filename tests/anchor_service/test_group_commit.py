@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from anchor_service._database import Backend, Connection, TransientStoreError, open_backend, sql
+from anchor_service._database import Backend, Connection, open_backend, sql
 from anchor_service._group_commit import GroupCommit
+from anchor_service.errors import TransientStoreError
 from anchor_service.store import STATUS_RESERVATION, NewCredential, Store, StoreError
 from tests.postgres import PostgresServer
 
