@@ -32,7 +32,6 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import suppress
 from pathlib import Path
 
 import httpx
@@ -40,7 +39,7 @@ import httpx
 from anchor_service.samples import make_credential
 from localchain import AnvilChain
 from testkit.net import wait_until_up
-from testkit.processes import prepare
+from testkit.processes import prepare, serving_pids
 from testkit.world import build_world
 from testkit.wrk import CONNECTIONS, wrk, wrk_missing
 
@@ -97,16 +96,6 @@ def post_script(directory: Path, body: bytes) -> Path:
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n',
         encoding="utf-8")
     return script
-
-
-def serving_pids(pid: int) -> list[int]:
-    """The processes that serve for the service whose process is ``pid``: its child
-    processes (its workers, under a supervisor), or the service itself when it has none."""
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        with suppress(OSError):
-            children += [int(child) for child in task.read_text().split()]
-    return children or [pid]
 
 
 def memory_kib(pid: int) -> tuple[int, int]:

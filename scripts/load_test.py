@@ -67,7 +67,7 @@ from anchor_service.samples import make_credential
 from anchor_service.store import BatchState, Store
 from localchain import AnvilChain
 from testkit.net import free_port, wait_until_up
-from testkit.processes import assert_anchored_exactly_once
+from testkit.processes import assert_anchored_exactly_once, serving_pids
 from testkit.world import build_world, give_signing_key
 
 #: The routes, in the order they are printed, with their documented answers.
@@ -404,7 +404,7 @@ def run(args: argparse.Namespace, location: str | None) -> Outcome:
             tally = asyncio.run(run_clients(port, tokens, args.mix, args.duration))
             elapsed = time.monotonic() - started
             client_cpu = time.process_time() - cpu
-            processes = _serving_processes(service.pid)
+            processes = len(serving_pids(service.pid))
             deadline = time.monotonic() + 120
             while store.pending(issuer.id)[0] or store.batches(
                     states=[BatchState.BUILT, BatchState.SENT]):
@@ -427,16 +427,6 @@ def run(args: argparse.Namespace, location: str | None) -> Outcome:
         store.close()
         tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
         return Outcome(tally, elapsed, lost, "\n".join(tail), processes, client_cpu)
-
-
-def _serving_processes(pid: int) -> int:
-    """How many processes serve: the service's child processes (its workers), or the service
-    itself when it has none."""
-    children = 0
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        with suppress(OSError):
-            children += len(task.read_text().split())
-    return children or 1
 
 
 def _print_beside(args: argparse.Namespace, database: str, rate: float, tally: Tally) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import httpx
@@ -99,6 +100,17 @@ class Submitters:
         finally:
             for http in https:
                 http.close()
+
+
+def serving_pids(pid: int) -> list[int]:
+    """The processes that serve for the service whose process is ``pid`` (Linux /proc): its
+    child processes (its workers, under a supervisor), or the service itself when it has
+    none."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with suppress(OSError):
+            children += [int(child) for child in task.read_text().split()]
+    return children or [pid]
 
 
 def prepare(world: World, tmp_path: Path, location: str | None = None, *,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -19,6 +18,7 @@ from anchor_service.api.errors import ApiError
 from anchor_service.api.limits import mark_authenticated
 from anchor_service.service import Components
 from anchor_service.store import TokenIdentity
+from verifier.chain import Lru
 
 __all__ = ["AdminIdentity", "ComponentsDep", "IssuerIdentity"]
 
@@ -43,23 +43,17 @@ class TokenCache:
 
     def __init__(self, ttl: float = 2.0, limit: int = 10_000) -> None:
         self.ttl = ttl
-        self.limit = limit
-        self._entries: OrderedDict[bytes, tuple[float, TokenIdentity]] = OrderedDict()
+        # SHA-256 of the token -> (when read, its identity).
+        self._entries: Lru[bytes, tuple[float, TokenIdentity]] = Lru(limit)
 
     def get(self, token: str) -> TokenIdentity | None:
-        key = hashlib.sha256(token.encode()).digest()
-        entry = self._entries.get(key)
+        entry = self._entries.get(hashlib.sha256(token.encode()).digest())
         if entry is None or time.monotonic() - entry[0] > self.ttl:
             return None
-        self._entries.move_to_end(key)
         return entry[1]
 
     def put(self, token: str, identity: TokenIdentity) -> None:
-        key = hashlib.sha256(token.encode()).digest()
-        self._entries[key] = (time.monotonic(), identity)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.limit:
-            self._entries.popitem(last=False)
+        self._entries.put(hashlib.sha256(token.encode()).digest(), (time.monotonic(), identity))
 
 
 def _token_cache(request: Request) -> TokenCache:

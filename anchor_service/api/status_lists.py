@@ -90,7 +90,7 @@ async def status_list(
             _served, lists.current, name, number, chosen, head)
     else:
         if isinstance(head, StatusListRequestError):
-            _served(_raise, head)
+            raise _answer(head)
         at = await run_in_threadpool(_served, _block_of, lists, block, as_of, head)
         found = await run_in_threadpool(_served, lists.at_block, name, number, chosen, at,
                                         head)
@@ -105,10 +105,6 @@ async def _head_after_arrival(components: Components) -> PinnedReader | StatusLi
     except ChainReadError as exc:
         return StatusListRequestError(503, "chain_unavailable",
                                       f"the chain cannot be read now: {exc}")
-
-
-def _raise(refusal: StatusListRequestError) -> None:
-    raise refusal
 
 
 def _list_and_purpose(status_list: str, purpose: str) -> tuple[int, StatusPurpose]:
@@ -127,9 +123,14 @@ def _served(function: Any, *args: Any) -> Any:
     try:
         return function(*args)
     except StatusListRequestError as exc:
-        if exc.error_code == "busy":
-            raise BusyError(exc.detail, 1) from None
-        raise ApiError(exc.http_status, exc.error_code, exc.detail) from None
+        raise _answer(exc) from None
+
+
+def _answer(refusal: StatusListRequestError) -> ApiError:
+    """The HTTP answer of a refusal (``busy``: 503 with Retry-After)."""
+    if refusal.error_code == "busy":
+        return BusyError(refusal.detail, 1)
+    return ApiError(refusal.http_status, refusal.error_code, refusal.detail)
 
 
 def _block_of(lists: StatusLists, block: str | None, as_of: str | None,
