@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import sqlite3
 import threading
 import time
@@ -79,6 +80,8 @@ def sql(statement: str) -> SQL:
 
 
 class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
     def fetchone(self) -> Any: ...
     def fetchall(self) -> list[Any]: ...
     def __iter__(self) -> Iterator[Any]: ...
@@ -171,24 +174,35 @@ class Backend:
         raise NotImplementedError
 
 
+_FLOCK_POLL: Final = 0.0001
+_FLOCK_EAGER: Final = 0.01
+
+
 def _flock_within(fd: int, timeout: float, name: str) -> None:
     """Take the exclusive ``flock`` of ``fd``, waiting at most ``timeout`` seconds (as
     SQLite's busy timeout would): a writer that holds it for longer (a process stopped in a
     debugger, say) makes the others fail with :class:`StoreError`, not hang. Polled: a
-    blocking ``flock`` cannot be given a timeout. The first retries come at once, as a writer
-    usually holds the lock for one fsync."""
-    deadline = time.monotonic() + timeout
-    pause = 0.0002
+    blocking ``flock`` cannot be given a timeout. A writer usually holds the lock for one
+    short transaction (a group of requests, one fsync), and another worker's next group may
+    take it again at once: the retries come every :data:`_FLOCK_POLL` seconds for the first
+    :data:`_FLOCK_EAGER` seconds (a longer pause was seen to leave the lock to the same
+    worker again and again while the other's requests waited), then less and less often, up
+    to every 5 ms, for a writer that holds it long (a bulk request's rows)."""
+    started = time.monotonic()
+    deadline = started + timeout
+    pause = _FLOCK_POLL
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 raise StoreError(f"the database's writer lock ({name}) was held for more "
                                  f"than {timeout:g} s") from None
             time.sleep(pause)
-            pause = min(pause * 2, 0.005)
+            if now - started > _FLOCK_EAGER:
+                pause = min(pause * 2, 0.005)
 
 
 class SqliteBackend(Backend):
@@ -329,7 +343,7 @@ class PostgresBackend(Backend):
                    "tcp_user_timeout": 30_000}
         self._pool = psycopg_pool.ConnectionPool(
             url, kwargs=options, min_size=1, max_size=pool_size, open=False, timeout=30,
-            configure=_server_keepalives, check=psycopg_pool.ConnectionPool.check_connection,
+            configure=_server_keepalives, check=_still_open,
             name="microcred")
         try:
             self._pool.open(wait=True, timeout=30)
@@ -407,7 +421,8 @@ class _PooledReads:
     def execute(self, statement: SQL, params: Params = _NONE) -> Cursor:
         with self._backend.borrowed() as db:
             cursor: Any = db.execute(statement, params)
-            return _Rows(cursor.fetchall() if cursor.description is not None else [])
+            return _Rows(cursor.fetchall() if cursor.description is not None else [],
+                         cursor.rowcount)
 
     def executemany(self, statement: SQL, rows: Iterable[Params]) -> object:
         with self._backend.borrowed() as db:
@@ -415,8 +430,9 @@ class _PooledReads:
 
 
 class _Rows:
-    def __init__(self, rows: list[Any]) -> None:
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
         self._rows = rows
+        self.rowcount = rowcount
 
     def fetchone(self) -> Any:
         return self._rows[0] if self._rows else None
@@ -426,6 +442,20 @@ class _Rows:
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._rows)
+
+
+def _still_open(connection: Any) -> None:
+    """The pool's check of a connection it hands out, without a round trip (a query each time
+    doubled the cost of every read): an idle session has nothing to read, so one whose socket
+    is readable has been ended by the server (a restart, a terminated backend: its last
+    message and the end of the stream wait there), and one psycopg saw fail is broken. Either
+    raises, and the pool opens another connection instead."""
+    if connection.broken or connection.closed:
+        raise StoreError("the database connection is closed")
+    readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
+    if readable:
+        connection.close()  # (closed, the pool drops it rather than hand it out again)
+        raise StoreError("the database server ended the session")
 
 
 def _server_keepalives(connection: Any) -> None:

@@ -32,6 +32,10 @@ class Receipts:
         """The receipt of credential ``public_id`` (of ``issuer_id``, when given)."""
         return self._receipt(self._record(public_id, issuer_id))
 
+    def receipt_of(self, record: CredentialRecord) -> Receipt:
+        """The receipt of a credential already read from the store."""
+        return self._receipt(record)
+
     def bundle(self, public_id: str, *, issuer_id: int | None = None) -> Bundle:
         """Credential and receipt in one document; only for credentials sent in full."""
         record = self._record(public_id, issuer_id)
@@ -64,7 +68,10 @@ class Receipts:
                 "no receipt or bundle of format version 2 exists for it. Its receipt and bundle "
                 "of format version 1, fetched then, verify with verifier 0.1.x (pip install "
                 "\"microcred-anchor<0.2\")); its status is read from that deployment.")
-        issuer = self.store.issuer(record.issuer_id)
+        # The anchoring key's address: a record read within the last second will do (an
+        # issuer's key address never changes once it has anchored).
+        issuer = (self.store.recent_issuer(record.issuer_id, 1.0)
+                  or self.store.issuer(record.issuer_id))
         tree = self._tree(batch.id)
         return Receipt.create(
             credential_digest=record.digest,

@@ -1,10 +1,17 @@
-"""The HTTP server around the app: uvicorn, with the limits that keep slow or idle clients
-from exhausting the process.
+"""The HTTP server around the app: uvicorn with its httptools protocol (the C parser of
+llhttp), with the limits that keep slow or idle clients from exhausting the process.
 
 - **Request head time**: a connection has ``header_timeout`` seconds to send its request line
   and headers (again after each response, on a kept-alive connection); then it is closed.
   uvicorn itself has no such timeout: a client that never finishes its headers would hold
   its socket for ever.
+- **Request head size**: a head still incomplete after :data:`MAX_HEAD_BYTES` (16 KiB) is
+  answered 400 and its connection closed (reset at once if an answer to an earlier request
+  on it is being written). httptools itself would gather a head of any size.
+- **Pipelined requests**: the parser is given :data:`PARSE_PIECE` bytes at a time, and once
+  a request waits behind the one being answered, the rest of what came is held unparsed and
+  reading paused until its turn: a client pipelining thousands of tiny requests makes the
+  process hold its bytes, not thousands of queued requests.
 - **Connection cap**: at most ``max_connections`` open connections. A new one beyond the cap
   closes the connection whose request has been unfinished for the longest time (no complete
   head yet, a body still coming, or idle between kept-alive requests: a client that sends
@@ -43,12 +50,12 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import h11
 import uvicorn
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from anchor_service._balance import WorkerBalance
 from anchor_service.settings import ServiceSettings
 
 __all__ = [
@@ -65,6 +72,10 @@ __all__ = [
 log = logging.getLogger("anchor_service.server")
 
 MAX_HEAD_BYTES = 16 * 1024  # a request line and headers larger than this get 400
+# The most bytes given to the HTTP parser at once: it parses all it is given, and every
+# request found behind the one being answered is queued as Python objects (see
+# GuardedHttpToolsProtocol._parse).
+PARSE_PIECE = 4 * 1024
 # The listen backlog, which asyncio also uses as the number of connections it accepts in one
 # go before any of them reaches the protocol (and the cap): a burst of 2,048 (uvicorn's
 # default) would hold that many descriptors, whatever the cap, until they are refused.
@@ -117,16 +128,19 @@ class ConnectionGuard:
     what it closed."""
 
     def __init__(self, max_connections: int, header_timeout: float,
-                 body_timeout: float | None = None) -> None:
+                 body_timeout: float | None = None, *,
+                 balance: WorkerBalance | None = None) -> None:
         self.max_connections = max_connections
+        # The workers' shares of connections (with several workers): see _balance.
+        self.balance = balance
         self.header_timeout = header_timeout
         self.body_timeout = header_timeout if body_timeout is None else body_timeout
         self.open = 0
         # Insertion-ordered, oldest first. A connection keeps its place from its head to the
         # end of its body; a kept-alive one goes to the end when it is idle again.
-        self.unfinished: dict[GuardedH11Protocol, None] = {}
+        self.unfinished: dict[GuardedHttpToolsProtocol, None] = {}
         # Connections whose write buffer is full (their client reads nothing), oldest first.
-        self.stalled: dict[GuardedH11Protocol, None] = {}
+        self.stalled: dict[GuardedHttpToolsProtocol, None] = {}
         self.refused = 0  # new connections closed at once: the cap was reached
         self.evicted = 0  # connections with an unfinished request or stalled, closed for a new one
         self.timed_out = 0  # connections closed for a head, body or read not done in time
@@ -151,9 +165,17 @@ class ConnectionGuard:
         return False
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a request-head timeout and a connection cap (see the module
-    docstring). Use :func:`guarded_protocol` for a class bound to a :class:`ConnectionGuard`."""
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the limits of the module docstring: a request-head
+    timeout and size limit, a connection cap, stall and drain timers, and a bound on the
+    pipelined requests parsed ahead. Use :func:`guarded_protocol` for a class bound to a
+    :class:`ConnectionGuard`.
+
+    The current request (the one being answered, or the next one once the answers so far
+    are complete) is followed by counting heads parsed whole, requests parsed whole (head and
+    body) and answers sent whole: with ``n`` answers sent, request ``n + 1`` is current,
+    and the counts say whether its head, its body, or neither is still coming; a body still
+    coming with ``n`` answers sent is the rest of an answered request's."""
 
     guard: ClassVar[ConnectionGuard]
 
@@ -166,6 +188,12 @@ class GuardedH11Protocol(H11Protocol):
         # the rest of a body after its request was answered: closes the connection when due.
         self._stall_timer: asyncio.TimerHandle | None = None
         self._drain_timer: asyncio.TimerHandle | None = None
+        self._heads = 0  # request heads parsed whole
+        self._messages = 0  # requests parsed whole (head and body)
+        self._answered = 0  # answers sent whole
+        self._head_bytes = 0  # bytes received of an incomplete head (see data_received)
+        # Received bytes not yet parsed: held while a parsed request waits for its turn.
+        self._held = b""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         guard = self.guard
@@ -176,6 +204,8 @@ class GuardedH11Protocol(H11Protocol):
             transport.abort()
             return
         guard.open += 1
+        if guard.balance is not None:
+            guard.balance.opened()
         self._counted = self._admitted = True
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
         sock = transport.get_extra_info("socket")
@@ -188,23 +218,85 @@ class GuardedH11Protocol(H11Protocol):
         if not self._admitted:
             return
         self._release()
+        self._held = b""
         super().connection_lost(exc)
 
-    def handle_events(self) -> None:
-        super().handle_events()
+    def data_received(self, data: bytes) -> None:
+        if self._held:  # a request still waits its turn (uvicorn resumed reading for a
+            self._held += data  # body being read): kept in order, and reading paused again
+            self.flow.pause_reading()
+            return
+        self._parse(data)
+
+    def _parse(self, data: bytes) -> None:
+        """Parse ``data`` a piece of :data:`PARSE_PIECE` bytes at a time, holding the rest
+        once a request is queued behind the one being answered; count the bytes of an
+        incomplete head. httptools parses all it is given at once, and uvicorn queues every
+        request it finds: one 256 KiB read of tiny pipelined requests would be over 10,000
+        queued requests, each about 2.3 KiB of Python objects (30 MB for the connection).
+        Held, they wait as bytes until the queued ones are answered, and reading stays
+        paused meanwhile: a connection holds at most a piece's worth of queued requests
+        (about 0.5 MB) and a read of bytes."""
+        for start in range(0, len(data), PARSE_PIECE):
+            if self.pipeline:
+                self._held = data[start:]
+                return
+            piece = data[start:start + PARSE_PIECE] if len(data) > PARSE_PIECE else data
+            messages = self._messages
+            in_head = self._heads == self._messages  # awaiting or reading a head
+            super().data_received(piece)
+            if self.transport.is_closing():
+                break
+            if self._heads == self._messages:  # a head is incomplete after this piece
+                # httptools has no limit of its own (it would gather a head of any size).
+                # Every byte received while the head is incomplete counts, except those of
+                # the piece in which an earlier request ended (not told apart from that
+                # request's: at most a piece more).
+                self._head_bytes = (self._head_bytes + len(piece)
+                                    if in_head and self._messages == messages else 0)
+                if self._head_bytes > MAX_HEAD_BYTES:
+                    self._head_too_large()
+                    break
+            else:
+                self._head_bytes = 0
         self._track()
 
+    def _head_too_large(self) -> None:
+        log.info("closing a connection whose request head is over %d bytes", MAX_HEAD_BYTES)
+        if self._answered == self._heads:  # nothing being answered: the 400 can go out
+            self.send_400_response("Request head too large.")
+        else:  # behind an answer being written: no room for ours in the stream
+            self._release()
+            self._reset()
+
+    def on_headers_complete(self) -> None:
+        self._heads += 1
+        super().on_headers_complete()
+        balance = self.guard.balance
+        if balance is not None and self.cycle is not None and balance.shed():
+            # This worker holds clearly more than its share of the connections: this one
+            # ends after its answer, and its client's next one may reach another worker.
+            self.cycle.keep_alive = False
+
+    def on_message_complete(self) -> None:
+        self._messages += 1
+        super().on_message_complete()
+
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        self._answered += 1
+        super().on_response_complete()  # starts the next pipelined request, if any
         self._track()  # idle until the next request: a slow client again, for the cap
         if (self._drain_timer is None and not self.transport.is_closing()
-                and self.conn.their_state is h11.SEND_BODY):
+                and self._messages < self._answered):
             # Answered before its body was read (413, 401, 429...): uvicorn reads and drops
             # the rest, and no other timer runs (its keep-alive timer stops whenever data
             # comes), so a client sending a byte now and then would keep it for ever.
             self._drain_timer = self.loop.call_later(self.guard.body_timeout, self._time_out,
                                                      "sent the rest of an answered request's "
                                                      "body")
+        if self._held and not self.pipeline and not self.transport.is_closing():
+            held, self._held = self._held, b""
+            self._parse(held)
 
     def pause_writing(self) -> None:
         super().pause_writing()
@@ -240,16 +332,20 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.abort()
 
     def _track(self) -> None:
-        """Follow the request's progress: waiting for a head (timer running), receiving its
-        body, or whole."""
+        """Follow the current request's progress: waiting for its head (timer running),
+        receiving its body (before or after its answer), or whole."""
         if self.transport.is_closing():
             self._release()
-        elif self.conn.their_state is h11.IDLE:
-            self._stop_drain_timer()  # the rest of an answered request's body has come
+            return
+        if self._messages >= self._answered:
+            # The rest of an answered request's body has come (the next request may have
+            # come with it, in the same piece).
+            self._stop_drain_timer()
+        if self._heads == self._answered == self._messages:
             self._await_head()  # a new connection, or the next request on a kept-alive one
         else:
             self._stop_head_timer()
-            if self.conn.their_state is not h11.SEND_BODY:
+            if self._messages > self._answered:
                 self.guard.unfinished.pop(self, None)  # whole: being answered
 
     def _await_head(self) -> None:
@@ -301,12 +397,14 @@ class GuardedH11Protocol(H11Protocol):
         if self._counted:
             self._counted = False
             self.guard.open -= 1
+            if self.guard.balance is not None:
+                self.guard.balance.closed()
 
 
-def guarded_protocol(guard: ConnectionGuard) -> type[GuardedH11Protocol]:
+def guarded_protocol(guard: ConnectionGuard) -> type[GuardedHttpToolsProtocol]:
     """A protocol class (for ``uvicorn.Config(http=...)``) whose connections ``guard``
     limits."""
-    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"guard": guard})
+    return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), {"guard": guard})
 
 
 class BodyTimeout:
@@ -427,17 +525,19 @@ class _Server(uvicorn.Server):
 
 
 def build_server(app: ASGIApp, settings: ServiceSettings, *,
-                 on_started: Callable[[], None] | None = None) -> tuple[uvicorn.Server,
-                                                                        ConnectionGuard]:
+                 on_started: Callable[[], None] | None = None,
+                 balance: WorkerBalance | None = None) -> tuple[uvicorn.Server,
+                                                                ConnectionGuard]:
     """A uvicorn server for ``app`` with the limits of ``settings``, and its guard;
-    ``on_started`` is called once it serves."""
+    ``on_started`` is called once it serves; ``balance``: a worker's share of connections."""
     cap = connection_cap(settings.max_connections, raise_open_files_limit())
-    guard = ConnectionGuard(cap, settings.header_timeout, settings.body_timeout)
+    guard = ConnectionGuard(cap, settings.header_timeout, settings.body_timeout,
+                            balance=balance)
     proxies = trusted_proxies(settings)
     config = uvicorn.Config(
         ChunkedAnswers(app), host=settings.host, port=settings.port, http=guarded_protocol(guard),
         proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
-        h11_max_incomplete_event_size=MAX_HEAD_BYTES, timeout_keep_alive=5, backlog=BACKLOG,
+        timeout_keep_alive=5, backlog=BACKLOG,
         # No WebSocket routes: an upgrade request is answered as plain HTTP, so every
         # connection stays a guarded one (a WebSocket protocol would take it over unguarded).
         ws="none", log_config=None, access_log=False)
@@ -446,10 +546,12 @@ def build_server(app: ASGIApp, settings: ServiceSettings, *,
 
 def run_server(app: ASGIApp, settings: ServiceSettings, *,
                sockets: list[socket.socket] | None = None,
-               on_started: Callable[[], None] | None = None) -> None:
+               on_started: Callable[[], None] | None = None,
+               balance: WorkerBalance | None = None) -> None:
     """Serve ``app`` in the foreground until interrupted: on ``settings``' host and port, or
-    on ``sockets`` already listening (a worker's, bound by its supervisor)."""
-    server, guard = build_server(app, settings, on_started=on_started)
+    on ``sockets`` already listening (a worker's, bound by its supervisor, with ``balance``
+    its share of the workers' connections)."""
+    server, guard = build_server(app, settings, on_started=on_started, balance=balance)
     try:
         server.run(sockets=sockets)
     finally:

@@ -272,6 +272,28 @@ class Components:
                 "refused rather than anchored unsigned")
         return signer
 
+    def loaded_signer(self, issuer: Issuer) -> IssuerSigner | None:
+        """The signer :meth:`issuer_signer` would give for this record of the issuer, when
+        this process has it loaded already (None: ask :meth:`issuer_signer`, which may read
+        the database and the keystore)."""
+        signer = self.signing.get(issuer.id)
+        if signer is None or issuer.signing_key is None \
+                or signer.key.multibase != issuer.signing_key \
+                or (signer.suite, signer.did) != (issuer.signing_suite or DEFAULT_SUITE,
+                                                  issuer.did):
+            return None
+        return signer
+
+    def recent_signing_key_refusal(self, issuer: Issuer, signer: IssuerSigner,
+                                   max_age: float) -> tuple[bool, str | None]:
+        """Without asking the chain: whether :meth:`signing_key_refusal` has an answer for
+        this signer at most ``max_age`` seconds old, and if so that answer."""
+        cached = self._signing_trust.get(issuer.id)
+        if cached is None or cached[0] != signer.key_id \
+                or time.monotonic() - cached[1] >= max_age:
+            return False, None
+        return True, cached[2]
+
     def next_block_time(self) -> int:
         """The earliest time the chain's next block can have, its latest block's time plus
         one second (:class:`ChainError` when the node cannot answer): "now" for the registry

@@ -48,7 +48,7 @@ from typing import Any, Final, TypeVar
 
 from anchor_service import migrations
 from anchor_service._database import SQL, Connection, Lease, open_backend, sql
-from anchor_service._group_commit import GroupCommit
+from anchor_service._group_commit import GroupCommit, Merge
 from anchor_service.errors import SchemaMismatchError, StoreError
 from verifier.contract_types import STATUS_LIST_SIZE
 from verifier.credential import leaf_input
@@ -193,6 +193,20 @@ class BatchRecord:
     anchored_at: float | None
 
 
+#: A stored acceptance's ids: (public id, digest) by submitted digest, and by digest.
+_Found = tuple[dict[bytes, tuple[str, bytes]], dict[bytes, tuple[str, bytes]]]
+
+
+@dataclass(frozen=True)
+class _Acceptance:
+    """What :meth:`Store.accept` hands the group commit, and how it reads the result."""
+
+    store: Callable[[Connection], _Found]
+    rows: int
+    merge: Merge | None
+    accepted: Callable[[_Found], list[Accepted]]
+
+
 class Store:
     """The service's database. Safe to use from several threads.
 
@@ -210,7 +224,14 @@ class Store:
         # Status positions this process has reserved and not handed out yet, per issuer:
         # (next, end). See allocate_status.
         self._reserved: dict[int, tuple[int, int]] = {}
+        # The next block of each issuer, reserved while the current one is in use, and the
+        # issuers whose next block is being reserved.
+        self._spare: dict[int, tuple[int, int]] = {}
+        self._refilling: set[int] = set()
         self._reserved_lock = threading.Lock()
+        self._reserving = threading.Lock()  # held by the thread reserving a block for a request
+        # Issuers as last read, with when: see recent_issuer.
+        self._issuers: dict[int, tuple[float, Issuer]] = {}
         try:
             migrations.prepare(self._db, location)
         except BaseException:
@@ -286,10 +307,28 @@ class Store:
         return [Issuer(*row) for row in rows]
 
     def issuer(self, issuer_id: int) -> Issuer:
+        read_at = time.monotonic()
         row = self._connection().execute(_ISSUER, {"id": issuer_id}).fetchone()
         if row is None:
             raise StoreError(f"no issuer {issuer_id}")
-        return Issuer(*row)
+        issuer = Issuer(*row)
+        self._issuers[issuer_id] = (read_at, issuer)
+        return issuer
+
+    def recent_issuer(self, issuer_id: int, max_age: float) -> Issuer | None:
+        """The issuer as this store last read it, if that began at most ``max_age`` seconds
+        ago (None otherwise: read it with :meth:`issuer`). What this store changes is never
+        stale here; what another process changes (the ``anchor-service`` commands) may be
+        until ``max_age`` has passed."""
+        entry = self._issuers.get(issuer_id)
+        if entry is None or time.monotonic() - entry[0] > max_age:
+            return None
+        return entry[1]
+
+    def issuer_with_did(self, did: str) -> Issuer | None:
+        """The first issuer (by id) whose DID is ``did``, or None: one indexed lookup."""
+        row = self._connection().execute(_ISSUER_BY_DID, {"did": did}).fetchone()
+        return None if row is None else Issuer(*row)
 
     def issuer_named(self, name: str) -> Issuer | None:
         """The issuer called ``name``, or None."""
@@ -300,9 +339,11 @@ class Store:
                         suite: str | None = None) -> Issuer:
         """Record ``signing_key`` (``publicKeyMultibase``; None: sign no more) as the issuer's
         current signing key, with its suite (None: the service's default)."""
+        self._issuers.pop(issuer_id, None)
         with self._write() as db:
             updated = db.execute(_SET_SIGNING_KEY, {"id": issuer_id, "signing_key": signing_key,
                                                     "signing_suite": suite}).fetchone()
+        self._issuers.pop(issuer_id, None)  # a read in between saw the old key
         if updated is None:
             raise StoreError(f"no issuer {issuer_id}")
         return self.issuer(issuer_id)
@@ -343,15 +384,62 @@ class Store:
         if count >= STATUS_RESERVATION:
             end = self._reserve(issuer_id, count)
             return [StatusPosition.of(position) for position in range(end - count, end)]
+        while True:
+            taken = self.reserved_status(issuer_id, count)
+            if taken is not None:
+                return taken
+            # None in reserve (the first request, or faster than the refills): a block now.
+            # One thread reserves it while the others wait for it; requests served from
+            # memory (reserved_status) never wait for this.
+            with self._reserving:
+                taken = self.reserved_status(issuer_id, count)
+                if taken is not None:
+                    return taken
+                end = self._reserve(issuer_id, STATUS_RESERVATION)
+                with self._reserved_lock:
+                    self._add_block(issuer_id, (end - STATUS_RESERVATION, end))
+
+    def reserved_status(self, issuer_id: int, count: int) -> list[StatusPosition] | None:
+        """:meth:`allocate_status` when it needs no database write: ``count`` positions from
+        the blocks this process has reserved, or None (call :meth:`allocate_status`). The
+        next block is reserved in the background once the current one is half used, so
+        that under a steady flow of requests no request waits for a reservation."""
+        if not 0 < count < STATUS_RESERVATION:
+            return None
         with self._reserved_lock:
             start, end = self._reserved.get(issuer_id, (0, 0))
             if end - start < count:
-                # The rest of the old block stays unused: the positions handed out here
-                # are consecutive, as a request's are everywhere else.
-                end = self._reserve(issuer_id, STATUS_RESERVATION)
-                start = end - STATUS_RESERVATION
+                spare = self._spare.pop(issuer_id, None)
+                if spare is None:
+                    return None
+                # The rest of the old block stays unused: the positions handed out here are
+                # consecutive, as a request's are everywhere else.
+                start, end = spare
             self._reserved[issuer_id] = (start + count, end)
+            if (end - start - count < STATUS_RESERVATION // 2 and issuer_id not in self._spare
+                    and issuer_id not in self._refilling):
+                self._refilling.add(issuer_id)
+                self._group.run_later(lambda db: _allocate(db, issuer_id, STATUS_RESERVATION),
+                                      lambda end, error: self._refilled(issuer_id, end, error))
         return [StatusPosition.of(position) for position in range(start, start + count)]
+
+    def _add_block(self, issuer_id: int, block: tuple[int, int]) -> None:
+        """A block reserved for the issuer (under the lock): the spare one, or the current
+        one when a spare is there already (the current one is then used up)."""
+        spare = self._spare.get(issuer_id)
+        if spare is not None:
+            self._reserved[issuer_id] = spare
+        self._spare[issuer_id] = block
+
+    def _refilled(self, issuer_id: int, end: int | None, error: BaseException | None) -> None:
+        """A background reservation ended: its block becomes the spare one; when it failed
+        the next request that needs one reserves it itself."""
+        with self._reserved_lock:
+            self._refilling.discard(issuer_id)
+            if end is not None and error is None:
+                # (A request that reserved one itself meanwhile keeps its own: this one is
+                # then a gap.)
+                self._spare.setdefault(issuer_id, (end - STATUS_RESERVATION, end))
 
     def _reserve(self, issuer_id: int, count: int) -> int:
         """Take ``count`` positions from the issuer's counter; the end of the range taken."""
@@ -377,6 +465,19 @@ class Store:
         id, salt, digest and status position: found by its submitted digest when it has one (a
         credential the service signed again has a new digest), else by its digest. Items
         without a status position get one here, allocated in the same transaction."""
+        # One unit of a group commit: answered only once the COMMIT holding its rows returned.
+        unit = self._acceptance(issuer_id, items)
+        return unit.accepted(self._group.run(unit.store, rows=unit.rows, merge=unit.merge))
+
+    async def accept_async(self, issuer_id: int, items: Sequence[NewCredential],
+                           ) -> list[Accepted]:
+        """:meth:`accept` awaited on an event loop: no thread waits while it is written."""
+        unit = self._acceptance(issuer_id, items)
+        return unit.accepted(await self._group.run_async(unit.store, rows=unit.rows,
+                                                         merge=unit.merge))
+
+    def _acceptance(self, issuer_id: int, items: Sequence[NewCredential]) -> _Acceptance:
+        """The group-commit unit that stores ``items``, and how its result becomes theirs."""
         now = time.time()
         # In submitted-digest order, so that two replicas inserting overlapping requests lock
         # the same keys in the same order (PostgreSQL would otherwise abort one as a deadlock).
@@ -389,8 +490,7 @@ class Store:
                  for item in ordered]
         unplaced = [row for row, item in zip(fresh, ordered, strict=True) if item.status is None]
 
-        def store(db: Connection) -> tuple[dict[bytes, tuple[str, bytes]],
-                                           dict[bytes, tuple[str, bytes]]]:
+        def store(db: Connection) -> _Found:
             if unplaced:
                 # Positions for the items without one, in this same unit: a unit run again
                 # after a deadlock allocates afresh (the first allocation was rolled back).
@@ -413,16 +513,21 @@ class Store:
                                  "credential; the request was not stored")
             return by_submitted, by_digest
 
-        # One unit of a group commit: answered only once the COMMIT holding its rows returned.
-        by_submitted, by_digest = self._group.run(store, rows=max(1, len(fresh)))
+        # Rows with their positions can be inserted together with other requests' rows.
+        merge = None if unplaced else Merge(_accept_together, fresh)
         new_ids = {row["public_id"] for row in fresh}
-        accepted = []
-        for item in items:
-            public_id, digest = (by_submitted[item.submitted_digest]
-                                 if item.submitted_digest in by_submitted
-                                 else by_digest[item.digest])
-            accepted.append(Accepted(public_id, public_id in new_ids, digest))
-        return accepted
+
+        def accepted(found: _Found) -> list[Accepted]:
+            by_submitted, by_digest = found
+            answer = []
+            for item in items:
+                public_id, digest = (by_submitted[item.submitted_digest]
+                                     if item.submitted_digest in by_submitted
+                                     else by_digest[item.digest])
+                answer.append(Accepted(public_id, public_id in new_ids, digest))
+            return answer
+
+        return _Acceptance(store, max(1, len(fresh)), merge, accepted)
 
     def _ids_by(self, db: Connection, query: Callable[[int], SQL], issuer_id: int,
                 keys: Sequence[bytes]) -> dict[bytes, tuple[str, bytes]]:
@@ -567,6 +672,8 @@ _ISSUERS: Final = sql("SELECT id, name, entity_id, key_address, did, signing_key
                       "FROM issuers ORDER BY id")
 _ISSUER: Final = sql("SELECT id, name, entity_id, key_address, did, signing_key, signing_suite "
                      "FROM issuers WHERE id = :id")
+_ISSUER_BY_DID: Final = sql("SELECT id, name, entity_id, key_address, did, signing_key, "
+                            "signing_suite FROM issuers WHERE did = :did ORDER BY id LIMIT 1")
 _SET_SIGNING_KEY: Final = sql(
     "UPDATE issuers SET signing_key = :signing_key, signing_suite = :signing_suite "
     "WHERE id = :id RETURNING id")
@@ -664,6 +771,46 @@ def _batches_query(by_issuer: bool, states: int, before: bool) -> SQL:
         ["id < :before_id"] if before else [])
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     return sql(f"{_BATCH_SELECT}{where} ORDER BY id DESC LIMIT :limit")
+
+
+#: The columns of an accepted credential's row, as :data:`_ACCEPT` binds them.
+_ACCEPT_COLUMNS: Final = ("public_id", "issuer_id", "digest", "salt", "content", "accepted_at",
+                          "submitted_digest", "status_list", "status_index")
+_ROWS_PER_INSERT: Final = 100  # 900 bound parameters: well under every driver's limit
+
+
+@cache
+def _accept_rows(count: int) -> SQL:
+    """:data:`_ACCEPT` for ``count`` rows in one statement (binds ``:public_id0``...),
+    compiled once per count."""
+    columns = ", ".join(_ACCEPT_COLUMNS)
+    values = ", ".join("(" + ", ".join(f":{name}{n}" for name in _ACCEPT_COLUMNS) + ")"
+                       for n in range(count))
+    return sql(f"INSERT INTO credentials ({columns}) VALUES {values} "  # noqa: S608 - binds
+               "ON CONFLICT DO NOTHING")
+
+
+def _accept_together(db: Connection, requests: Sequence[list[dict[str, Any]]],
+                     ) -> list[tuple[dict[bytes, tuple[str, bytes]],
+                                     dict[bytes, tuple[str, bytes]]]] | None:
+    """Insert the rows of several acceptances (each with its status positions) in a few
+    statements, and return what each one's unit in :meth:`Store.accept` would: its ids by
+    submitted digest and by digest. None when a row was there already (a credential sent
+    again, or twice at once), which only the unit-by-unit path tells apart."""
+    rows = [row for request in requests for row in request]
+    inserted = 0
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start:start + _ROWS_PER_INSERT]
+        params = {f"{name}{n}": row[name] for n, row in enumerate(chunk)
+                  for name in _ACCEPT_COLUMNS}
+        inserted += db.execute(_accept_rows(len(chunk)), params).rowcount
+    if inserted != len(rows):
+        return None
+    return [({row["submitted_digest"]: (row["public_id"], row["digest"])
+              for row in request if row["submitted_digest"] is not None},
+             {row["digest"]: (row["public_id"], row["digest"])
+              for row in request if row["submitted_digest"] is None})
+            for request in requests]
 
 
 def _allocate(db: Connection, issuer_id: int, count: int) -> int:

@@ -156,6 +156,16 @@ class IssuerTrustView:
         finally:
             entry.lock.release()
 
+    def peek(self, issuer_id: int) -> tuple[bool, str | None]:
+        """Without asking the chain or waiting: whether a fresh answer is cached (at most
+        ``ttl`` seconds old), and if so the refusal :meth:`refusal` would give (None:
+        trusted, or unknown because the chain could not be asked)."""
+        entry = self._entries.get(issuer_id)
+        if entry is None or self._clock() >= entry.until:
+            return False, None
+        trust = entry.trust
+        return True, None if trust is None else trust.reason
+
     def refusal(self, issuer_id: int) -> str | None:
         """Why the registry does not trust the issuer now (as :meth:`cached` knows it), or
         None: trusted, or unknown because the chain cannot be asked."""

@@ -39,9 +39,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Final
 
 from starlette.types import ASGIApp
 
+from anchor_service._balance import WorkerBalance
 from anchor_service.api import create_app
 from anchor_service.api.limits import SharedBuckets
 from anchor_service.server import BACKLOG, run_server
@@ -62,6 +64,10 @@ _SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGUSR1}
 _STOP = (signal.SIGTERM, signal.SIGINT)
 
 
+#: The interpreter's thread switch interval in a serving process, in seconds (see serve).
+SWITCH_INTERVAL: Final = 0.0005
+
+
 def worker_count(requested: int) -> int:
     """``requested``, or with 0 one per CPU this process may run on (its affinity, which
     a container's CPU set narrows; else every CPU of the machine)."""
@@ -77,6 +83,13 @@ def serve(settings: ServiceSettings, *, at_worker_exit: Callable[[], None] | Non
     """Serve the app of ``settings`` until interrupted, with ``settings.workers`` processes
     (see the module docstring); the exit code. ``at_worker_exit`` runs in each worker
     process as it ends (not with one process: there the caller's own clean-up runs)."""
+    # Threads of a worker hand the interpreter's lock to each other at every request
+    # (the event loop, the request threads, the group commit's writer): a thread that
+    # waits for it gets it when the one running gives it up, at the latest after the
+    # switch interval. At the default 5 ms, the writer of a group commit waited that long
+    # after each statement while holding the database's writer slot, which every worker
+    # needs; a shorter interval costs a little in switches and keeps the slot short.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     count = worker_count(settings.workers)
     if count == 1:
         run_server(create_app(settings), settings)
@@ -148,13 +161,15 @@ def run_workers(make_app: Callable[[], ASGIApp], settings: ServiceSettings, coun
         # A lock another thread holds at the fork stays locked for ever in the workers.
         log.warning("forking workers with %d threads running", threading.active_count())
     sockets = listening_sockets(settings.host, settings.port, count)
+    balance = WorkerBalance(count)  # before the fork: every worker maps the same counts
     try:
         log.info("serving http://%s:%d with %d worker processes", settings.host,
                  sockets[0].getsockname()[1], count)
-        return _Supervisor(sockets, make_app, settings, at_worker_exit).run()
+        return _Supervisor(sockets, make_app, settings, at_worker_exit, balance).run()
     finally:
         for sock in set(sockets):  # with the ones bound again by the supervisor
             sock.close()
+        balance.close()
 
 
 class _Supervisor:
@@ -171,7 +186,9 @@ class _Supervisor:
     socket (not Linux) the live workers accept from it anyway, and it is kept too."""
 
     def __init__(self, sockets: list[socket.socket], make_app: Callable[[], ASGIApp],
-                 settings: ServiceSettings, at_worker_exit: Callable[[], None] | None) -> None:
+                 settings: ServiceSettings, at_worker_exit: Callable[[], None] | None,
+                 balance: WorkerBalance) -> None:
+        self.balance = balance
         # The caller's list, updated in place as slots get fresh sockets: it closes them all.
         self.sockets, self.make_app, self.settings = sockets, make_app, settings
         self.count = len(sockets)
@@ -250,7 +267,8 @@ class _Supervisor:
         for sock in set(self.sockets) - {mine}:
             sock.close()  # the other workers' (this process's copies)
         app = self.make_app()
-        run_server(app, self.settings, sockets=[mine],
+        self.balance.join(slot)
+        run_server(app, self.settings, sockets=[mine], balance=self.balance,
                    on_started=lambda: os.kill(self.pid, signal.SIGUSR1))
         return 0
 
@@ -266,6 +284,7 @@ class _Supervisor:
             if not done:
                 continue
             slot, started_at = self.workers.pop(pid)
+            self.balance.left(slot)
             code = os.waitstatus_to_exitcode(status)
             if not self.started and code > 0:  # a signal is not a refused configuration
                 log.error("worker %d failed to start (exit code %d): stopping", pid, code)

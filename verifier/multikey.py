@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Final
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -172,6 +173,13 @@ def key_type_of_curve(curve: ec.EllipticCurve) -> KeyType:
     raise MultikeyError(f"curve {curve.name} is not supported (P-256 and P-384 are)")
 
 
+@lru_cache(maxsize=1024)
+def _multibase_of(multicodec: bytes) -> str:
+    """``encode_multibase``, remembered: the service compares its signing key's string at
+    every request, and base58 costs tens of microseconds a key in Python."""
+    return encode_multibase(multicodec)
+
+
 @dataclass(frozen=True, slots=True)
 class Multikey:
     """A public key: its type and its raw bytes (Ed25519: 32 bytes; P-256/P-384: the
@@ -233,7 +241,7 @@ class Multikey:
     @property
     def multibase(self) -> str:
         """The ``publicKeyMultibase`` string."""
-        return encode_multibase(self.multicodec)
+        return _multibase_of(self.multicodec)
 
     def public_key(self) -> PublicKey:
         """The ``cryptography`` public key object."""

@@ -78,6 +78,9 @@ def create_app(settings: ServiceSettings | None = None, *,
         docs_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        # The service exports no OpenTelemetry data (its metrics are /metrics): without
+        # this, FastAPI looks for a configured provider, in the environment, at every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.redact = Redactor(settings.secrets())  # applied to every error message
     # The public verification routes (a portfolio is one of them) share the smaller limit.

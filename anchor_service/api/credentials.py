@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from hashlib import sha256
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -38,7 +38,7 @@ from anchor_service.errors import (
     UnknownCredentialError,
 )
 from anchor_service.service import Components
-from anchor_service.signing import SigningError, check_presigned, suites
+from anchor_service.signing import SigningError, SigningSession, check_presigned, suites
 from anchor_service.status import (
     MAX_INDICES_PER_TRANSACTION,
     BlockRef,
@@ -104,10 +104,61 @@ async def submit(request: Request, components: ComponentsDep,
     the registry is asked at most once a second per issuer, and when the chain cannot be
     asked the credentials are accepted (stored, and anchored once it answers)."""
     body = await request.body()
-    return await run_in_threadpool(_submit, components, identity.issuer_id or 0, body)
+    issuer_id = identity.issuer_id or 0
+    if len(body) <= INLINE_SUBMIT_BYTES:
+        answer = await _submit_inline(components, issuer_id, body)
+        if answer is not None:
+            return answer
+    return await run_in_threadpool(_submit, components, issuer_id, body)
 
 
-def _submit(components: Components, issuer_id: int, body: bytes) -> JSONResponse:
+#: Submissions up to this size are signed on the event loop when everything they need is
+#: known (see _submit_inline): a few credentials, a millisecond or so of work at most.
+INLINE_SUBMIT_BYTES: Final = 16 * 1024
+#: How old the issuer's record, its trust and its signing key's trust may be for the event
+#: loop's path, in seconds: the age the trust answers have anyway (a signing key changed by
+#: another process, ``anchor-service signing-key create``, is used from at most this later).
+_INLINE_FRESHNESS: Final = 1.0
+_INLINE_MAX_CREDENTIALS: Final = 8  # signatures made on the loop for one request, at most
+
+
+async def _submit_inline(components: Components, issuer_id: int,
+                         body: bytes) -> JSONResponse | None:
+    """The submission of credentials to sign, answered without a thread hand-over: on the
+    event loop, and stored by the group commit's writer while the loop serves others. Only
+    when everything it needs is in memory and fresh (the issuer's record, its loaded signing
+    key, the registry's answers about both, status positions already reserved) and nothing
+    asks the database or the chain (no credential arrives signed or with a status); None
+    otherwise, before anything is done: the thread's path then answers, as it answers every
+    other request. Refusals are the thread path's, raised the same way."""
+    payload = _read_submission(components, body)
+    credentials = payload.credentials
+    if not credentials or len(credentials) > _INLINE_MAX_CREDENTIALS \
+            or any("proof" in c or "credentialStatus" in c for c in credentials):
+        return None
+    store = components.store
+    issuer = store.recent_issuer(issuer_id, _INLINE_FRESHNESS)
+    signer = None if issuer is None else components.loaded_signer(issuer)
+    if issuer is None or signer is None:
+        return None
+    trust_known, refusal = components.pipeline.trust.peek(issuer_id)
+    key_known, key_refusal = components.recent_signing_key_refusal(issuer, signer,
+                                                                    _INLINE_FRESHNESS)
+    if not (trust_known and key_known) or refusal is not None or key_refusal is not None:
+        return None
+    positions = store.reserved_status(issuer_id, len(credentials))
+    if positions is None:
+        return None
+    try:
+        session = signer.session(suite=payload.suite)
+    except SigningError as exc:
+        raise ApiError(exc.http_status, exc.error_code, str(exc)) from None
+    items = _signed_items(session, _status_entries(issuer), credentials, positions)
+    return _submitted(components, await store.accept_async(issuer_id, items))
+
+
+def _read_submission(components: Components, body: bytes) -> SubmitIn:
+    """The request's body as a submission, with its size and suite checked."""
     try:
         # The credentials sit two levels inside {"credentials": [...]}: the nesting limit is
         # counted on each credential, as on every other path (canonicalize checks each one).
@@ -125,15 +176,11 @@ def _submit(components: Components, issuer_id: int, body: bytes) -> JSONResponse
     if payload.suite is not None and payload.suite not in suites():
         raise ApiError(422, "invalid_suite", f"suite: {payload.suite[:60]!r} is not one of "
                        f"{', '.join(suites())}")
-    if payload.credentials is not None:
-        items = credential_items(components, issuer_id, payload.credentials, payload.suite)
-    elif payload.suite is not None:
-        raise ApiError(422, "invalid_request", "suite: only credentials are signed; digests "
-                       "are anchored as they are")
-    else:
-        items = [NewCredential(bytes.fromhex(d[2:]), new_salt()) for d in payload.digests or []]
-    _require_trusted(components, issuer_id)
-    accepted = components.store.accept(issuer_id, items)
+    return payload
+
+
+def _submitted(components: Components, accepted: list[Accepted]) -> JSONResponse:
+    """The 202 answer to a submission."""
     components.metrics.accepted.inc(sum(a.created for a in accepted))
     # Plain dicts, not models: for 10,000 items this is the difference of a tenth of a second.
     # The shape is SubmitOut's (documented in OpenAPI and checked by the tests).
@@ -142,6 +189,19 @@ def _submit(components: Components, issuer_id: int, body: bytes) -> JSONResponse
                      for a in accepted],
         "count": len(accepted),
     }, status_code=202)
+
+
+def _submit(components: Components, issuer_id: int, body: bytes) -> JSONResponse:
+    payload = _read_submission(components, body)
+    if payload.credentials is not None:
+        items = credential_items(components, issuer_id, payload.credentials, payload.suite)
+    elif payload.suite is not None:
+        raise ApiError(422, "invalid_request", "suite: only credentials are signed; digests "
+                       "are anchored as they are")
+    else:
+        items = [NewCredential(bytes.fromhex(d[2:]), new_salt()) for d in payload.digests or []]
+    _require_trusted(components, issuer_id)
+    return _submitted(components, components.store.accept(issuer_id, items))
 
 
 def sign_and_accept(components: Components, issuer_id: int,
@@ -212,20 +272,44 @@ def credential_items(components: Components, issuer_id: int,
     positions = components.store.allocate_status(issuer_id, len(credentials))
     status = _status_entries(issuer or components.store.issuer(issuer_id))
     presigned = _PresignedChecker(components, issuer_id)
+
+    def item(credential: Mapping[str, Any], position: StatusPosition) -> NewCredential:
+        if "proof" in credential:
+            return replace(presigned.item(credential), status=position)
+        if session is not None:
+            return _signed(session, status, credential, position)
+        canonical = canonicalize(credential)
+        digest = sha256(canonical).digest()
+        return NewCredential(digest, new_salt(), canonical, digest, position)
+
+    return _items(item, credentials, positions)
+
+
+def _signed_items(session: SigningSession, status: StatusEntries,
+                  credentials: Sequence[Mapping[str, Any]],
+                  positions: Sequence[StatusPosition]) -> list[NewCredential]:
+    """Each credential signed with its status entries at its position."""
+    return _items(lambda credential, position: _signed(session, status, credential, position),
+                  credentials, positions)
+
+
+def _signed(session: SigningSession, status: StatusEntries, credential: Mapping[str, Any],
+            position: StatusPosition) -> NewCredential:
+    entries, member = _credential_status(status, position)
+    signed = session.sign(credential, entries, status_member=member)
+    return NewCredential(signed.digest, new_salt(), signed.canonical, signed.submitted_digest,
+                         position)
+
+
+def _items(item: Callable[[Mapping[str, Any], StatusPosition], NewCredential],
+           credentials: Sequence[Mapping[str, Any]],
+           positions: Sequence[StatusPosition]) -> list[NewCredential]:
+    """``item`` of each credential at its position; :class:`ApiError` naming the first
+    credential that cannot be accepted (``credentials[i]``) and why."""
     items = []
     for index, (credential, position) in enumerate(zip(credentials, positions, strict=True)):
         try:
-            if "proof" in credential:
-                items.append(replace(presigned.item(credential), status=position))
-            elif session is not None:
-                entries, member = _credential_status(status, position)
-                signed = session.sign(credential, entries, status_member=member)
-                items.append(NewCredential(signed.digest, new_salt(), signed.canonical,
-                                           signed.submitted_digest, position))
-            else:
-                canonical = canonicalize(credential)
-                digest = sha256(canonical).digest()
-                items.append(NewCredential(digest, new_salt(), canonical, digest, position))
+            items.append(item(credential, position))
         except CredentialError as exc:
             where = str(exc).removeprefix("credential")
             raise ApiError(422, "invalid_credential", f"credentials[{index}]{where}") from None

@@ -157,7 +157,8 @@ class SharedBuckets:
     when they were counted (``time.monotonic``, one clock for every process of the
     machine). Updates hold a lock on an unlinked temporary file (``fcntl`` record locks
     belong to a process and die with it: a worker killed inside an update leaves no lock
-    behind) and a thread lock (record locks do not exclude the threads of one process)."""
+    behind; each set has its own byte of it) and a thread lock (record locks do not exclude the
+    threads of one process)."""
 
     WAYS = 8
     _KEY = 16  # bytes of a slot's key hash
@@ -181,13 +182,17 @@ class SharedBuckets:
         self._lockfile.close()
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, base: int) -> Iterator[None]:
+        """Exclusive use of the set at ``base``: a record lock on that set's byte of the lock
+        file, so that workers updating different clients' sets do not wait for each other
+        (one lock for the whole table made every request of every worker take turns)."""
+        index = base // self._set_bytes
         with self._thread_lock:
-            fcntl.lockf(self._lockfile, fcntl.LOCK_EX)
+            fcntl.lockf(self._lockfile, fcntl.LOCK_EX, 1, index)
             try:
                 yield
             finally:
-                fcntl.lockf(self._lockfile, fcntl.LOCK_UN)
+                fcntl.lockf(self._lockfile, fcntl.LOCK_UN, 1, index)
 
     def _place(self, key: str) -> tuple[bytes, int]:
         """``key``'s hash and the offset of its set."""
@@ -209,7 +214,7 @@ class SharedBuckets:
 
     def take(self, key: str, rate: float, burst: int, now: float) -> float:
         digest, base = self._place(key)
-        with self._locked():
+        with self._locked(base):
             way = self._find(digest, base)
             if way is None:
                 # A new client: the slot of its set seen least recently (an empty slot's
@@ -228,12 +233,12 @@ class SharedBuckets:
 
     def known(self, key: str) -> bool:
         digest, base = self._place(key)
-        with self._locked():
+        with self._locked(base):
             return self._find(digest, base) is not None
 
     def give_back(self, key: str, burst: int) -> None:
         digest, base = self._place(key)
-        with self._locked():
+        with self._locked(base):
             way = self._find(digest, base)
             if way is not None:
                 tokens, when = self._SLOT.unpack_from(self._memory, self._slot(base, way))

@@ -375,7 +375,7 @@ def _stored_receipt(components: Components, credential: Mapping[str, Any],
         return ("issuer: the credential names no issuer (a string or an object with an id), "
                 "so no receipt of this service can be found for it: send its receipt in "
                 "options.receipt")
-    issuer = next((i for i in components.store.issuers() if i.did == issuer_did), None)
+    issuer = components.store.issuer_with_did(issuer_did)
     if issuer is None:
         return (f"no receipt: the issuer {issuer_did[:200]!r} does not anchor through this "
                 "service; send the credential's receipt in options.receipt")
@@ -385,7 +385,7 @@ def _stored_receipt(components: Components, credential: Mapping[str, Any],
                 f"digest 0x{digest.hex()} (not submitted here, or changed since); send its "
                 "receipt in options.receipt")
     try:
-        return components.receipts.receipt(record.public_id)
+        return components.receipts.receipt_of(record)
     except NotAnchoredError as exc:
         return f"not anchored yet: {exc}; verify it again once its batch is anchored"
     except UnknownCredentialError as exc:

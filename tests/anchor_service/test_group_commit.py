@@ -4,18 +4,20 @@ alone, and a failing COMMIT fails its whole group."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from anchor_service._database import Backend, Connection, open_backend, sql
-from anchor_service._group_commit import GroupCommit
+from anchor_service._group_commit import GroupCommit, Merge
 from anchor_service.errors import TransientStoreError
-from anchor_service.store import STATUS_RESERVATION, NewCredential, Store, StoreError
+from anchor_service.store import STATUS_RESERVATION, Accepted, NewCredential, Store, StoreError
 from tests.postgres import PostgresServer
 
 _CREATE = sql("CREATE TABLE gc_parent (k INTEGER PRIMARY KEY)")
@@ -67,10 +69,11 @@ class _Queued:
         self._start(0, held)
         self._inside.wait(60)
 
-    def _start(self, number: int, work: Callable[[Connection], object]) -> None:
+    def _start(self, number: int, work: Callable[[Connection], object],
+               merge: Merge | None = None) -> None:
         def call() -> None:
             try:
-                self.results[number] = self.group.run(work)
+                self.results[number] = self.group.run(work, merge=merge)
             except BaseException as exc:  # what the test looks at
                 self.errors[number] = exc
 
@@ -78,8 +81,9 @@ class _Queued:
         thread.start()
         self._threads.append(thread)
 
-    def queue(self, number: int, work: Callable[[Connection], object]) -> None:
-        self._start(number, work)
+    def queue(self, number: int, work: Callable[[Connection], object],
+              merge: Merge | None = None) -> None:
+        self._start(number, work, merge)
 
     def release(self, queued: int) -> None:
         """Once ``queued`` units wait behind the leader, let it commit; wait for everyone."""
@@ -234,8 +238,14 @@ def test_concurrent_single_acceptances_share_commits(store: Store) -> None:
     for worker in workers:
         worker.join(120)
     commits, units = store.commit_stats()
-    # An acceptance each, and a reservation of STATUS_RESERVATION positions now and then.
-    reservations = -(-threads * each // STATUS_RESERVATION)
+    # An acceptance each, and a reservation of STATUS_RESERVATION positions now and then: the
+    # blocks needed, and at most the next one reserved ahead (or one more, reserved by a
+    # request while the one ahead was being written).
+    allocated = store.next_status_index(1)
+    reservations = allocated // STATUS_RESERVATION
+    assert allocated % STATUS_RESERVATION == 0
+    needed = -(-threads * each // STATUS_RESERVATION)
+    assert needed <= reservations <= needed + 2
     assert units == threads * each + reservations
     assert commits < units
     records = store.credentials(list(accepted))
@@ -243,7 +253,6 @@ def test_concurrent_single_acceptances_share_commits(store: Store) -> None:
     assert all(records[i].digest == digest for i, digest in accepted.items())
     positions = {record.status for record in records.values()}
     assert len(positions) == threads * each
-    assert store.next_status_index(1) == reservations * STATUS_RESERVATION
 
 
 def test_small_allocations_come_from_a_reserved_block(location: str) -> None:
@@ -267,7 +276,177 @@ def test_small_allocations_come_from_a_reserved_block(location: str) -> None:
         rest = [p.list * 131072 + p.index
                 for p in first.allocate_status(1, STATUS_RESERVATION - 1)]
         assert rest == list(range(3 * STATUS_RESERVATION, 4 * STATUS_RESERVATION - 1))
-        assert first.next_status_index(1) == 4 * STATUS_RESERVATION
+        # (and the block after it is being reserved ahead, its current one nearly used up)
+        assert first.next_status_index(1) in (4 * STATUS_RESERVATION, 5 * STATUS_RESERVATION)
     finally:
         first.close()
         second.close()
+
+
+class _InsertTogether:
+    """A merged writer of keys into gc_parent: one multi-row INSERT for a whole group (a
+    duplicate key fails it), each key its unit's result; ``together`` False: it writes, then
+    says they cannot be written together."""
+
+    def __init__(self, together: bool = True) -> None:
+        self.together = together
+        self.calls: list[int] = []
+
+    def __call__(self, db: Connection, keys: Sequence[object]) -> list[object] | None:
+        self.calls.append(len(keys))
+        marks = ", ".join(f"(:k{n})" for n in range(len(keys)))
+        db.execute(sql(f"INSERT INTO gc_parent (k) VALUES {marks}"),  # noqa: S608 - binds
+                   {f"k{n}": key for n, key in enumerate(keys)})
+        return list(keys) if self.together else None
+
+    def unit(self, k: int) -> tuple[Callable[[Connection], object], Merge]:
+        """The unit of key ``k``: alone it answers ("alone", k), merged k."""
+        def alone(db: Connection) -> object:
+            db.execute(_INSERT, {"k": k})
+            return ("alone", k)
+        return alone, Merge(self, k)
+
+
+def test_merged_units_are_written_together_by_one_statement(backend: Backend) -> None:
+    queued = _Queued(GroupCommit(backend))
+    writer = _InsertTogether()
+    for k in range(1, 11):
+        queued.queue(k, *writer.unit(k))
+    queued.queue(50, _insert(50))  # no merge: its own savepoint, in the same transaction
+    queued.release(11)
+    assert queued.errors == {}
+    assert queued.results == {0: "first", **{k: k for k in range(1, 11)}, 50: 50}
+    assert writer.calls == [10]
+    assert queued.group.stats() == (2, 12)
+    assert _keys(backend) == [*range(11), 50]
+
+
+def test_a_merge_that_cannot_be_done_together_is_run_unit_by_unit(backend: Backend) -> None:
+    queued = _Queued(GroupCommit(backend))
+    writer = _InsertTogether(together=False)
+    for k in range(1, 6):
+        queued.queue(k, *writer.unit(k))
+    queued.release(5)
+    assert queued.errors == {}
+    # The merged rows were rolled back; each unit's own work wrote its key, once.
+    assert queued.results == {0: "first", **{k: ("alone", k) for k in range(1, 6)}}
+    assert writer.calls == [5]
+    assert _keys(backend) == list(range(6))
+
+
+def test_a_failing_merged_write_fails_only_the_unit_at_fault(backend: Backend) -> None:
+    queued = _Queued(GroupCommit(backend))
+    writer = _InsertTogether()
+    for k in (1, 2, 3):
+        queued.queue(k, *writer.unit(k))
+    queued.queue(4, *writer.unit(2))  # key 2 twice: the merged INSERT fails as a whole
+    queued.release(4)
+    assert set(queued.errors) == {4}
+    assert isinstance(queued.errors[4], StoreError)
+    assert queued.results == {0: "first", 1: ("alone", 1), 2: ("alone", 2), 3: ("alone", 3)}
+    assert _keys(backend) == [0, 1, 2, 3]
+
+
+def test_awaited_units_are_answered_on_their_loop_once_committed(backend: Backend) -> None:
+    """Units awaited on an event loop queue behind a thread's commit like any other: the
+    writer thread commits them, the results, a unit's own error and a failing merge's fallback
+    reach the loop, and a unit whose waiter is cancelled is written all the same."""
+    group = GroupCommit(backend)
+    queued = _Queued(group)
+    writer = _InsertTogether()
+
+    async def main() -> list[object]:
+        tasks = [asyncio.ensure_future(group.run_async(*writer.unit(k)[:1],
+                                                       merge=writer.unit(k)[1]))
+                 for k in range(1, 6)]
+        twice = asyncio.ensure_future(group.run_async(_insert(3), merge=Merge(writer, 3)))
+        cancelled = asyncio.ensure_future(group.run_async(_insert(60)))
+        while group.queued() < 7:
+            await asyncio.sleep(0.001)
+        assert not any(task.done() for task in [*tasks, twice])  # nothing before the COMMIT
+        cancelled.cancel()
+        queued.release(7)
+        results = await asyncio.gather(*tasks)
+        with pytest.raises(StoreError):
+            await twice
+        return results
+
+    assert asyncio.run(main()) == [("alone", k) for k in range(1, 6)]
+    assert queued.errors == {}
+    assert _keys(backend) == [*range(6), 60]
+    # The lead went back and forth between a thread and the writer: both go on working.
+    assert group.run(_insert(70)) == 70
+    assert asyncio.run(group.run_async(_insert(71))) == 71
+    assert _keys(backend)[-2:] == [70, 71]
+
+
+def test_an_awaited_unit_alone_gets_its_own_error(backend: Backend) -> None:
+    group = GroupCommit(backend)
+
+    async def main() -> None:
+        assert await group.run_async(_insert(1)) == 1
+        with pytest.raises(StoreError):
+            await group.run_async(_insert(1))
+
+    asyncio.run(main())
+    assert _keys(backend) == [1]
+
+
+def test_an_acceptance_sent_again_among_merged_ones_keeps_its_first_id(location: str) -> None:
+    """Single acceptances that queue together are inserted by one statement; one of them a
+    credential stored before: the group falls back to unit by unit, and it keeps its id."""
+    tables = open_backend(location)
+    store = Store(location)
+    try:
+        with tables.write() as connection:
+            connection.execute(_CREATE)
+        store.add_issuer("uni-a", entity_id=2, key_address="0x" + "aa" * 20, did="did:web:a")
+
+        def item(n: int) -> NewCredential:
+            (position,) = store.allocate_status(1, 1)
+            digest = n.to_bytes(32, "big")
+            return NewCredential(digest, os.urandom(16), b"{}", digest, position)
+
+        (first,) = store.accept(1, [item(1)])
+        queued = _Queued(store._group)
+        answers: dict[int, list[Accepted]] = {}
+
+        def accept(n: int) -> None:
+            answers[n] = store.accept(1, [item(n)])
+
+        threads = [threading.Thread(target=accept, args=(n,)) for n in (1, 2, 3)]
+        for thread in threads:
+            thread.start()
+        queued.release(3)
+        for thread in threads:
+            thread.join(60)
+        again, (two,), (three,) = answers[1], answers[2], answers[3]
+        assert again == [replace(first, created=False)]
+        assert two.created
+        assert three.created
+        assert set(store.credentials([first.public_id, two.public_id, three.public_id])) == {
+            first.public_id, two.public_id, three.public_id}
+    finally:
+        store.close()
+        tables.close()
+
+
+def test_the_next_block_is_reserved_before_the_current_one_runs_out(location: str) -> None:
+    """Once half of its block is handed out, a store reserves the next one in the background:
+    the request that finds its block used up takes the next one without a write of its own."""
+    store = Store(location)
+    try:
+        store.add_issuer("uni-a", entity_id=2, key_address="0x" + "aa" * 20, did="did:web:a")
+        half = STATUS_RESERVATION // 2
+        taken = [store.allocate_status(1, 1)[0] for _ in range(half + 1)]
+        deadline = time.monotonic() + 30  # bounds the wait for the background write
+        while store.next_status_index(1) < 2 * STATUS_RESERVATION:
+            assert time.monotonic() < deadline, "the next block was not reserved"
+            time.sleep(0.01)
+        units = store.commit_stats()[1]
+        taken += [store.allocate_status(1, 1)[0]
+                  for _ in range(STATUS_RESERVATION - half)]
+        assert [p.list * 131072 + p.index for p in taken] == list(range(STATUS_RESERVATION + 1))
+        assert store.commit_stats()[1] == units  # served from memory: no write
+    finally:
+        store.close()

@@ -262,3 +262,37 @@ def test_a_lease_lost_with_its_connection_is_not_confirmed(postgres: PostgresSer
         with pytest.raises(StoreError):
             lease.confirm()
     store.close()
+
+
+def test_sessions_the_server_ended_are_replaced_before_use(postgres: PostgresServer) -> None:
+    """The pool hands out no connection whose session the server ended (a restart, a
+    terminated backend), without a query of its own per borrow: every read afterwards
+    succeeds."""
+    import psycopg  # noqa: PLC0415 - PostgreSQL only
+
+    location = postgres.new_database()
+    store = Store(location, pool_size=4)
+    try:
+        store.add_issuer("uni-a", entity_id=2, key_address="0x" + "aa" * 20, did="did:web:a")
+        for _ in range(8):
+            assert store.issuer(1).name == "uni-a"
+        with psycopg.connect(location, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        deadline = time.monotonic() + 30  # bounds the wait for the terminations to land
+        while len(_postgres_sessions(location)) > 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        for _ in range(8):
+            assert store.issuer(1).name == "uni-a"
+    finally:
+        store.close()
+
+
+def _postgres_sessions(location: str) -> list[int]:
+    """The server's sessions of the database (the asking one included)."""
+    import psycopg  # noqa: PLC0415 - PostgreSQL only
+
+    with psycopg.connect(location, autocommit=True) as admin:
+        return [row[0] for row in admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")]
