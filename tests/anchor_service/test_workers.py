@@ -328,7 +328,8 @@ def test_a_worker_killed_inside_an_update_leaves_no_lock() -> None:
     try:
         pid = os.fork()
         if pid == 0:
-            with buckets._locked():  # dies holding the lock
+            # Dies holding the lock of the set the parent's key is in.
+            with buckets._locked(buckets._place("address:b")[1]):
                 os.kill(os.getpid(), signal.SIGKILL)
             os._exit(0)
         os.waitpid(pid, 0)
