@@ -188,11 +188,16 @@ class IssuerSigner:
         self.key_id = signing_key_id(self.key)
         self.suite = suite
         self.check_suite(suite)
+        # The last session made for "now": requests within the same second share it, and
+        # with it their proof configurations (made once per @context, not once per request).
+        self._current: SigningSession | None = None
+        # verificationMethod, made once (it encodes the key in base58).
+        self._verification_method = verification_method_id(self.did, self.key)
 
     @property
     def verification_method(self) -> str:
         """The proof's ``verificationMethod``: ``<DID>#<publicKeyMultibase>``."""
-        return verification_method_id(self.did, self.key)
+        return self._verification_method
 
     def check_suite(self, suite: str) -> None:
         """:class:`UnknownSuiteError` unless ``suite`` is known and fits this key."""
@@ -210,7 +215,13 @@ class IssuerSigner:
         configurations already made."""
         chosen = self.suite if suite is None else suite
         self.check_suite(chosen)
-        return SigningSession(self, chosen, datetime.now(UTC) if created is None else created)
+        if created is not None:
+            return SigningSession(self, chosen, created)
+        now = _created_text(datetime.now(UTC))
+        current = self._current
+        if current is None or (current.suite, current.created) != (chosen, now):
+            current = self._current = SigningSession(self, chosen, now)
+        return current
 
     def sign(self, credential: Mapping[str, Any], *, suite: str | None = None,
              created: str | datetime | None = None,
