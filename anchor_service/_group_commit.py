@@ -171,22 +171,19 @@ class GroupCommit:
         a request needs no thread hand-over to be stored. A waiter that is cancelled does
         not undo the unit, which is written all the same."""
         future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
-        unit: _Unit[_T] = _Unit(work, rows, merge, future)
-        with self._cond:
-            self._queue.append(unit)  # type: ignore[arg-type] # (results are handed back typed)
-            lead = not self._leading
-            self._leading = True
-            if lead:
-                self._wake_writer()
+        self._queue_unthreaded(_Unit(work, rows, merge, future))
         return await future
 
     def run_later(self, work: Callable[[Connection], _T],
                   done: Callable[[_T | None, BaseException | None], None]) -> None:
         """Queue ``work`` and return at once; once its transaction has committed (or
         failed), ``done(result, error)`` is called, in the thread that wrote it."""
-        unit: _Unit[_T] = _Unit(work, 1, None, callback=done)
+        self._queue_unthreaded(_Unit(work, 1, None, callback=done))
+
+    def _queue_unthreaded(self, unit: _Unit[Any]) -> None:
+        """Queue a unit no thread waits for; the writer thread leads if nobody does."""
         with self._cond:
-            self._queue.append(unit)  # type: ignore[arg-type] # (results are handed back typed)
+            self._queue.append(unit)
             lead = not self._leading
             self._leading = True
             if lead:

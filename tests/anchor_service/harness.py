@@ -55,6 +55,13 @@ def served(app: ASGIApp) -> Iterator[str]:
     its base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    with running(server):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def running(server: uvicorn.Server) -> Iterator[None]:
+    """``server`` serving in a thread (once it has started), until the block ends."""
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -63,10 +70,10 @@ def served(app: ASGIApp) -> Iterator[str]:
             assert time.monotonic() < deadline, "the server did not start"
             assert thread.is_alive(), "the server failed to start"
             time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
+        yield
     finally:
         server.should_exit = True
-        thread.join(10)
+        thread.join(30)
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from anchor_service.server import MAX_HEAD_BYTES, PARSE_PIECE, BodyTimeout, build_server
 from anchor_service.settings import ServiceSettings
 from testkit.net import free_port
+from tests.anchor_service.harness import running
 
 HEADER_TIMEOUT = 3.0
 BODY_TIMEOUT = 3.0
@@ -70,18 +71,8 @@ def _served(app: App) -> Iterator[tuple[int, uvicorn.Server]]:
     settings = ServiceSettings(host="127.0.0.1", port=free_port(), header_timeout=HEADER_TIMEOUT,
                                body_timeout=BODY_TIMEOUT, max_connections=64)
     server, _ = build_server(BodyTimeout(app, BODY_TIMEOUT), settings)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            assert thread.is_alive(), "the server failed to start"
-            time.sleep(0.02)
+    with running(server):
         yield settings.port, server
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ and closes it while a worker holding its share keeps its connections open."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from anchor_service._balance import EXCESS, PAUSE, WorkerBalance
 from anchor_service.server import build_server
 from anchor_service.settings import ServiceSettings
 from testkit.net import free_port
+from tests.anchor_service.harness import running
 
 
 def _with_counts(balance: WorkerBalance, mine: int, others: list[int]) -> None:
@@ -80,17 +80,8 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
 def _served(balance: WorkerBalance) -> Iterator[int]:
     settings = ServiceSettings(host="127.0.0.1", port=free_port(), max_connections=64)
     server, _ = build_server(_app, settings, balance=balance)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.02)
+    with running(server):
         yield settings.port
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def _answer(sock: socket.socket) -> tuple[bytes, bool]:
