@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Final
 
 from eth_account.signers.local import LocalAccount
 from starlette.concurrency import run_in_threadpool
@@ -47,6 +48,8 @@ from verifier.multikey import Multikey
 __all__ = ["ChainHead", "Components", "build_components"]
 
 log = logging.getLogger("anchor_service.service")
+#: How long an answer of the registry about an issuer's signing key stands, in seconds.
+_SIGNING_TRUST_TTL: Final = 1.0
 
 
 class ChainHead:
@@ -253,17 +256,20 @@ class Components:
                 with self._signing_lock:
                     self.signing.pop(issuer_id, None)
             return None
+        loaded = self.loaded_signer(issuer)
+        if loaded is not None:
+            return loaded
         signer = self.signing.get(issuer_id)
-        suite = issuer.signing_suite or DEFAULT_SUITE
-        if signer is not None and signer.key.multibase == issuer.signing_key \
-                and (signer.suite, signer.did) != (suite, issuer.did):
-            try:  # the same key with another suite: no need to decrypt it again
-                signer = IssuerSigner(issuer.did, signer.private_key, suite)
+        if signer is not None and signer.key.multibase == issuer.signing_key:
+            # The same key with another suite or DID: no need to decrypt it again.
+            try:
+                signer = IssuerSigner(issuer.did, signer.private_key,
+                                      issuer.signing_suite or DEFAULT_SUITE)
             except SigningError as exc:
                 raise SigningUnavailableError(f"issuer {issuer.name}'s suite: {exc}") from None
             with self._signing_lock:
                 self.signing[issuer_id] = signer
-        elif signer is None or signer.key.multibase != issuer.signing_key:
+        else:
             signer = self.load_signing(issuer)
         if signer is None:
             raise SigningUnavailableError(
@@ -313,10 +319,11 @@ class Components:
         chain cannot be asked, the last answer stands; with no answer yet
         the key is taken as the database names it (a warning is logged), as submissions are
         accepted while the node is down."""
+        known, refusal = self.recent_signing_key_refusal(issuer, signer, _SIGNING_TRUST_TTL)
+        if known:
+            return refusal
         cached = self._signing_trust.get(issuer.id)
         if cached is not None and cached[0] == signer.key_id:
-            if time.monotonic() - cached[1] < 1.0:
-                return cached[2]
             # One thread asks; the requests arriving meanwhile take the answer of a second
             # ago instead of each asking the node too (a burst of reads every second under
             # load, and the latency of every request caught in it).
@@ -331,9 +338,10 @@ class Components:
 
     def _ask_signing_key_refusal(self, issuer: Issuer, signer: IssuerSigner) -> str | None:
         now = time.monotonic()
+        known, refusal = self.recent_signing_key_refusal(issuer, signer, _SIGNING_TRUST_TTL)
+        if known:
+            return refusal  # asked by the thread this one waited for
         cached = self._signing_trust.get(issuer.id)
-        if cached is not None and cached[0] == signer.key_id and now - cached[1] < 1.0:
-            return cached[2]  # asked by the thread this one waited for
         registry = self.deployment.registry
         try:
             trust = self.chain_reader().signing_key_trusted_at(registry, signer.key_id,

@@ -230,8 +230,10 @@ class Store:
         self._refilling: set[int] = set()
         self._reserved_lock = threading.Lock()
         self._reserving = threading.Lock()  # held by the thread reserving a block for a request
-        # Issuers as last read, with when: see recent_issuer.
+        # Issuers as last read, with when the read began, and when this store last changed
+        # an issuer (a read begun before that is not given out): see recent_issuer.
         self._issuers: dict[int, tuple[float, Issuer]] = {}
+        self._issuers_changed = 0.0
         try:
             migrations.prepare(self._db, location)
         except BaseException:
@@ -321,7 +323,8 @@ class Store:
         stale here; what another process changes (the ``anchor-service`` commands) may be
         until ``max_age`` has passed."""
         entry = self._issuers.get(issuer_id)
-        if entry is None or time.monotonic() - entry[0] > max_age:
+        if entry is None or entry[0] <= self._issuers_changed \
+                or time.monotonic() - entry[0] > max_age:
             return None
         return entry[1]
 
@@ -339,11 +342,10 @@ class Store:
                         suite: str | None = None) -> Issuer:
         """Record ``signing_key`` (``publicKeyMultibase``; None: sign no more) as the issuer's
         current signing key, with its suite (None: the service's default)."""
-        self._issuers.pop(issuer_id, None)
         with self._write() as db:
             updated = db.execute(_SET_SIGNING_KEY, {"id": issuer_id, "signing_key": signing_key,
                                                     "signing_suite": suite}).fetchone()
-        self._issuers.pop(issuer_id, None)  # a read in between saw the old key
+        self._issuers_changed = time.monotonic()
         if updated is None:
             raise StoreError(f"no issuer {issuer_id}")
         return self.issuer(issuer_id)
@@ -685,13 +687,26 @@ _ALLOCATE_STATUS: Final = sql(
     "UPDATE issuers SET next_status_index = next_status_index + :count WHERE id = :id "
     "RETURNING next_status_index")
 _NEXT_STATUS_INDEX: Final = sql("SELECT next_status_index FROM issuers WHERE id = :id")
-_ACCEPT: Final = sql(
-    "INSERT INTO credentials (public_id, issuer_id, digest, salt, content, accepted_at, "
-    "submitted_digest, status_list, status_index) VALUES (:public_id, :issuer_id, :digest, "
-    ":salt, :content, :accepted_at, :submitted_digest, :status_list, :status_index) "
-    # No conflict target: a row with the same digest, or the same submitted digest, is the
-    # same credential (both are unique per issuer); positions are fresh, never a conflict.
-    "ON CONFLICT DO NOTHING")
+#: The columns of an accepted credential's row, as :func:`_accept_rows` binds them.
+_ACCEPT_COLUMNS: Final = ("public_id", "issuer_id", "digest", "salt", "content", "accepted_at",
+                          "submitted_digest", "status_list", "status_index")
+
+
+@cache
+def _accept_rows(suffixes: tuple[str, ...]) -> SQL:
+    """The insert of accepted credentials' rows, one per suffix (bound by the column names
+    with it: ``:public_id0``...), compiled once per tuple of suffixes."""
+    columns = ", ".join(_ACCEPT_COLUMNS)
+    values = ", ".join("(" + ", ".join(f":{name}{suffix}" for name in _ACCEPT_COLUMNS) + ")"
+                       for suffix in suffixes)
+    return sql(f"INSERT INTO credentials ({columns}) VALUES {values} "  # noqa: S608 - binds
+               # No conflict target: a row with the same digest, or the same submitted
+               # digest, is the same credential (both are unique per issuer); positions are
+               # fresh, never a conflict.
+               "ON CONFLICT DO NOTHING")
+
+
+_ACCEPT: Final = _accept_rows(("",))
 _CREDENTIAL_SELECT: Final = (
     "SELECT public_id, issuer_id, digest, salt, content, accepted_at, batch_id, leaf_index, "
     "status_list, status_index FROM credentials")
@@ -773,26 +788,12 @@ def _batches_query(by_issuer: bool, states: int, before: bool) -> SQL:
     return sql(f"{_BATCH_SELECT}{where} ORDER BY id DESC LIMIT :limit")
 
 
-#: The columns of an accepted credential's row, as :data:`_ACCEPT` binds them.
-_ACCEPT_COLUMNS: Final = ("public_id", "issuer_id", "digest", "salt", "content", "accepted_at",
-                          "submitted_digest", "status_list", "status_index")
 _ROWS_PER_INSERT: Final = 100  # 900 bound parameters: well under every driver's limit
-
-
-@cache
-def _accept_rows(count: int) -> SQL:
-    """:data:`_ACCEPT` for ``count`` rows in one statement (binds ``:public_id0``...),
-    compiled once per count."""
-    columns = ", ".join(_ACCEPT_COLUMNS)
-    values = ", ".join("(" + ", ".join(f":{name}{n}" for name in _ACCEPT_COLUMNS) + ")"
-                       for n in range(count))
-    return sql(f"INSERT INTO credentials ({columns}) VALUES {values} "  # noqa: S608 - binds
-               "ON CONFLICT DO NOTHING")
+_ROW_SUFFIXES: Final = tuple(str(n) for n in range(_ROWS_PER_INSERT))
 
 
 def _accept_together(db: Connection, requests: Sequence[list[dict[str, Any]]],
-                     ) -> list[tuple[dict[bytes, tuple[str, bytes]],
-                                     dict[bytes, tuple[str, bytes]]]] | None:
+                     ) -> list[_Found] | None:
     """Insert the rows of several acceptances (each with its status positions) in a few
     statements, and return what each one's unit in :meth:`Store.accept` would: its ids by
     submitted digest and by digest. None when a row was there already (a credential sent
@@ -803,7 +804,7 @@ def _accept_together(db: Connection, requests: Sequence[list[dict[str, Any]]],
         chunk = rows[start:start + _ROWS_PER_INSERT]
         params = {f"{name}{n}": row[name] for n, row in enumerate(chunk)
                   for name in _ACCEPT_COLUMNS}
-        inserted += db.execute(_accept_rows(len(chunk)), params).rowcount
+        inserted += db.execute(_accept_rows(_ROW_SUFFIXES[:len(chunk)]), params).rowcount
     if inserted != len(rows):
         return None
     return [({row["submitted_digest"]: (row["public_id"], row["digest"])
