@@ -14,6 +14,7 @@ made by the versioned migrations (:mod:`anchor_service.migrations`).
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import select
 import sqlite3
@@ -30,6 +31,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 
 from anchor_service._files import make_private, private_dir, tighten_if_exists
+from anchor_service._shared_mutex import SharedMutex, open_shared_mutex
 from anchor_service.errors import StoreError, TransientStoreError
 
 __all__ = ["SQL", "Backend", "Connection", "Cursor", "Lease", "Params",
@@ -174,22 +176,25 @@ class Backend:
         raise NotImplementedError
 
 
+log = logging.getLogger("anchor_service.store")
+
 _FLOCK_POLL: Final = 0.0001
 _FLOCK_EAGER: Final = 1.0
 
 
-def _flock_within(fd: int, timeout: float, name: str) -> None:
+def _flock_within(fd: int, timeout: float, name: str, since: float | None = None) -> None:
     """Take the exclusive ``flock`` of ``fd``, waiting at most ``timeout`` seconds (as
     SQLite's busy timeout would): a writer that holds it for longer (a process stopped in a
     debugger, say) makes the others fail with :class:`StoreError`, not hang. Polled: a
-    blocking ``flock`` cannot be given a timeout. A writer usually holds the lock for one
-    short transaction (a group of requests, one fsync, about a millisecond), and the worker
-    that releases it takes it again for its next group within a fraction of that: the
-    retries come every :data:`_FLOCK_POLL` seconds for the first :data:`_FLOCK_EAGER` seconds
-    (with pauses growing to 5 ms after 10 ms, a worker was seen to wait 0.4-0.8 s while the
-    other took the lock group after group), then less and less often, up to every 5 ms, for
-    a writer that holds it long (a large bulk request's rows, a stopped process)."""
-    started = time.monotonic()
+    blocking ``flock`` cannot be given a timeout. The writers that queue on the shared mutex
+    first find it free at once; it is waited for when the mutex cannot be used, or another
+    program holds it. A writer usually holds it for one short transaction (a group of
+    requests, one fsync, about a millisecond): the retries come every :data:`_FLOCK_POLL`
+    seconds for the first :data:`_FLOCK_EAGER` seconds, then less and less often, up to every
+    5 ms, for a writer that holds it long (a large bulk request's rows, a stopped process).
+    The time counts ``since`` that ``time.monotonic()``, if given (the caller began waiting
+    then)."""
+    started = time.monotonic() if since is None else since
     deadline = started + timeout
     pause = _FLOCK_POLL
     while True:
@@ -199,19 +204,23 @@ def _flock_within(fd: int, timeout: float, name: str) -> None:
         except BlockingIOError:
             now = time.monotonic()
             if now >= deadline:
-                raise StoreError(f"the database's writer lock ({name}) was held for more "
-                                 f"than {timeout:g} s") from None
+                raise _held_too_long(name, timeout) from None
             time.sleep(pause)
             if now - started > _FLOCK_EAGER:
                 pause = min(pause * 2, 0.005)
 
 
+def _held_too_long(name: str, timeout: float) -> StoreError:
+    return StoreError(f"the database's writer lock ({name}) was held for more than "
+                      f"{timeout:g} s")
+
+
 class SqliteBackend(Backend):
     """A SQLite file in WAL mode, fsynced at every commit. One writer at a time
     (``BEGIN IMMEDIATE``; the writers of this process queue on a lock, and those of every
-    service process on an ``flock``), so cutting needs no lock of its own; leases are
-    ``flock`` locks on files next to the database, which also keeps two processes from
-    sending for one issuer."""
+    process on the writer lock beside the database: see :meth:`_process_writer`), so cutting
+    needs no lock of its own; leases are ``flock`` locks on files next to the database, which
+    also keeps two processes from sending for one issuer."""
 
     name: Dialect = "sqlite"
 
@@ -219,10 +228,11 @@ class SqliteBackend(Backend):
         self.path = path
         self._busy_timeout = busy_timeout
         self._writer = threading.Lock()
-        # The writers of all processes (service workers) queue on an flock next to the
-        # database, opened by each process for itself (a descriptor inherited through a fork
-        # would share its lock with the parent).
-        self._writer_file: tuple[int, int] | None = None  # (pid, fd)
+        # The writers of all processes (service workers) queue on the writer lock file next
+        # to the database (its shared mutex, then its flock), opened by each process for
+        # itself (a descriptor inherited through a fork would share its flock with the
+        # parent): (pid, descriptor, mutex).
+        self._writer_file: tuple[int, int, SharedMutex | None] | None = None
         # One connection a thread: SQLite connections are not to be shared across threads.
         self._local = threading.local()
         self._connections: list[_Wrapped] = []
@@ -266,7 +276,10 @@ class SqliteBackend(Backend):
             self._connections.clear()
         self._local = threading.local()
         if self._writer_file is not None and self._writer_file[0] == os.getpid():
-            os.close(self._writer_file[1])
+            _, fd, mutex = self._writer_file
+            if mutex is not None:
+                mutex.close()
+            os.close(fd)
         self._writer_file = None
 
     @contextmanager
@@ -286,24 +299,65 @@ class SqliteBackend(Backend):
 
     @contextmanager
     def _process_writer(self) -> Iterator[None]:
-        """Exclusive among this database's writers of every process that takes it (the
-        service's workers), in turn: a blocked ``flock`` wakes when the lock is released,
-        where SQLite's busy handler sleeps and polls (up to 100 ms a time), which made
-        several worker processes' writes wait far longer than their fsyncs."""
+        """Exclusive among this database's writers of every process (the service's workers,
+        the command line), in turn. The ``flock`` of ``<database>.writer.lock`` excludes; the
+        shared mutex in the same file's first page (where the C library has one) is the
+        queue before it: a waiter sleeps until the holder releases it, where a ``flock`` with
+        a timeout can only be polled (SQLite's busy handler polls too, up to 100 ms a time).
+        A process whose mutex fails (see :mod:`anchor_service._shared_mutex`) goes on with
+        the ``flock`` alone."""
+        name = f"{self.path}.writer.lock"
+        started = time.monotonic()
+        fd, mutex = self._writer_lock(name)
+        taken = None
+        if mutex is not None:
+            try:
+                if not mutex.acquire(self._busy_timeout):
+                    raise _held_too_long(name, self._busy_timeout)
+                taken = mutex
+            except OSError as exc:
+                self._without_mutex(fd, exc)
+        try:
+            _flock_within(fd, self._busy_timeout, name, since=started)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            if taken is not None:
+                try:
+                    taken.release()
+                except OSError as exc:  # the write is done: not its failure
+                    self._without_mutex(fd, exc)
+
+    def _without_mutex(self, fd: int, error: OSError) -> None:
+        log.warning("the writer lock's shared mutex failed (%s): the flock alone orders the "
+                    "writers of process %d", error, os.getpid())
+        self._writer_file = (os.getpid(), fd, None)
+
+    def _writer_lock(self, name: str) -> tuple[int, SharedMutex | None]:
+        """This process's descriptor of the writer lock file, and the shared mutex in it."""
         pid = os.getpid()
         if self._writer_file is None or self._writer_file[0] != pid:
             try:
-                fd = os.open(f"{self.path}.writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+                fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as exc:
-                raise StoreError(f"cannot open {self.path}.writer.lock: "
-                                 f"{exc.strerror or exc}") from None
-            self._writer_file = (pid, fd)
-        fd = self._writer_file[1]
-        _flock_within(fd, self._busy_timeout, f"{self.path}.writer.lock")
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+                raise StoreError(f"cannot open {name}: {exc.strerror or exc}") from None
+            mutex = None
+            try:
+                _flock_within(fd, self._busy_timeout, name)  # the mutex is set up under it
+                try:
+                    mutex = open_shared_mutex(fd)
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            except (OSError, ValueError) as exc:
+                log.warning("no shared mutex in %s (%s): the flock alone orders the writers "
+                            "of process %d", name, exc, pid)
+            except StoreError:
+                os.close(fd)
+                raise
+            self._writer_file = (pid, fd, mutex)
+        return self._writer_file[1], self._writer_file[2]
 
     @contextmanager
     def lease(self, issuer_id: int) -> Iterator[Lease]:

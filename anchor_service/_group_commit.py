@@ -109,6 +109,10 @@ def _settle(units: list[_Unit[object]]) -> None:
             future.set_result(unit.result)
 
 
+#: How often an idle writer thread checks whether it should end (see GroupCommit.close).
+_WRITER_IDLE: Final = 1.0
+
+
 class GroupCommit:
     """Runs units of work of many threads in shared write transactions of ``backend``."""
 
@@ -121,9 +125,9 @@ class GroupCommit:
         self._leading = False
         self._commits = 0
         self._units = 0
-        # The writer of units awaited on event loops, started at the first one.
-        self._writer: threading.Thread | None = None
-        self._writer_wake = threading.Event()
+        # The writer of units awaited on event loops, started at the first one, and the event
+        # that hands it the lead.
+        self._writer: tuple[threading.Thread, threading.Event] | None = None
 
     def stats(self) -> tuple[int, int]:
         """(commits, units): write transactions committed for units, and units committed."""
@@ -199,20 +203,32 @@ class GroupCommit:
         else:
             self._wake_writer()
 
+    def close(self) -> None:
+        """Let the writer thread end: it does within :data:`_WRITER_IDLE` seconds once it has
+        nothing to write (a unit queued later starts another). Called by the store's close."""
+        with self._cond:
+            self._writer = None
+
     def _wake_writer(self) -> None:
         """Make the writer thread lead (under the lock); started if it is not running."""
-        if self._writer is None or not self._writer.is_alive():
-            self._writer = threading.Thread(target=self._write_awaited, daemon=True,
-                                            name="group-commit")
-            self._writer.start()
-        self._writer_wake.set()
+        if self._writer is None or not self._writer[0].is_alive():
+            wake = threading.Event()
+            thread = threading.Thread(target=self._write_awaited, args=(wake,), daemon=True,
+                                      name="group-commit")
+            self._writer = (thread, wake)
+            thread.start()
+        self._writer[1].set()
 
-    def _write_awaited(self) -> None:
-        """The writer thread: leads whenever handed the lead, while no thread waits for the
-        oldest waiting unit."""
+    def _write_awaited(self, wake: threading.Event) -> None:
+        """The writer thread: leads whenever handed the lead (``wake``), while no thread waits
+        for the oldest waiting unit; ends when idle once it is no longer the writer."""
         while True:
-            self._writer_wake.wait()
-            self._writer_wake.clear()
+            if not wake.wait(_WRITER_IDLE):
+                with self._cond:
+                    if self._writer is None or self._writer[1] is not wake:
+                        return
+                continue
+            wake.clear()
             while True:
                 with self._cond:
                     if not self._queue or self._queue[0].threaded:

@@ -165,6 +165,50 @@ class ConnectionGuard:
         return False
 
 
+# An answer's head (uvicorn writes it on its own, before the body) up to this size is held
+# for the next write: see _OneSendAnswers.
+HELD_WRITE = 4 * 1024
+
+
+class _OneSendAnswers:
+    """A connection's transport as the protocol and its request cycles see it: a small write
+    (an answer's head, which uvicorn writes on its own, before the body) is held until the
+    next write and goes out with it, so that a small answer takes one send (one system call,
+    one TCP segment, one wake-up of its client), not two; a write that no other follows
+    within the event loop's turn (a HEAD request's answer, a body that takes time to come)
+    goes out at the end of the turn. Everything else is the transport's own."""
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.writelines((held, data))
+        elif len(data) <= HELD_WRITE and not self._transport.is_closing():
+            self._held = bytes(data)
+            self._loop.call_soon(self._write_held)
+        else:
+            self._transport.write(data)
+
+    def _write_held(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self._write_held()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits of the module docstring: a request-head
     timeout and size limit, a connection cap, stall and drain timers, and a bound on the
@@ -212,6 +256,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         super().connection_made(transport)
+        self.transport = _OneSendAnswers(transport, self.loop)  # type: ignore[assignment]
         self._await_head()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -253,7 +253,9 @@ class Store:
         return self._db.write()
 
     def close(self) -> None:
-        """Close every connection this store opened."""
+        """Close every connection this store opened, and let its group commit's writer
+        thread end."""
+        self._group.close()
         self._db.close()
 
     def commit_stats(self) -> tuple[int, int]:

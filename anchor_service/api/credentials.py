@@ -11,12 +11,17 @@ from functools import lru_cache
 from hashlib import sha256
 from typing import Annotated, Any, Final, Literal, TypeVar
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from anchor_service.api.deps import ComponentsDep, IssuerIdentity
+from anchor_service.api.deps import (
+    ComponentsDep,
+    IssuerIdentity,
+    answered_by,
+    issuer_identity,
+)
 from anchor_service.api.errors import ApiError, validation_detail
 from anchor_service.api.leases import sending_lease
 from anchor_service.api.schemas import (
@@ -77,8 +82,6 @@ _SUBMIT_BODY = {
 }
 
 
-@router.post("", status_code=202, response_model=SubmitOut, responses=_ERRORS,
-             openapi_extra=_SUBMIT_BODY, summary="Submit credentials or digests to anchor")
 async def submit(request: Request, components: ComponentsDep,
                  identity: IssuerIdentity) -> JSONResponse:
     """Accept one or many credentials (up to ``max_items_per_request``). The answer comes once
@@ -110,6 +113,17 @@ async def submit(request: Request, components: ComponentsDep,
         if answer is not None:
             return answer
     return await run_in_threadpool(_submit, components, issuer_id, body)
+
+
+async def _submit_request(request: Request) -> Response:
+    """``POST /v1/credentials`` with its dependencies found here (:func:`answered_by`)."""
+    return await submit(request, request.app.state.components, await issuer_identity(request))
+
+
+router.add_api_route("", submit, methods=["POST"], status_code=202, response_model=SubmitOut,
+                     responses=_ERRORS, openapi_extra=_SUBMIT_BODY,
+                     summary="Submit credentials or digests to anchor",
+                     route_class_override=answered_by(_submit_request))
 
 
 #: Submissions up to this size are signed on the event loop when everything they need is

@@ -392,6 +392,23 @@ def test_an_awaited_unit_alone_gets_its_own_error(backend: Backend) -> None:
     assert _keys(backend) == [1]
 
 
+def test_a_closed_group_commits_writer_thread_ends(backend: Backend) -> None:
+    """The writer thread started for awaited units ends once its group commit is closed (a
+    store's close closes it): a long test run or an app built many times does not gather
+    idle threads. A unit awaited later starts another."""
+    group = GroupCommit(backend)
+    before = set(threading.enumerate())
+    assert asyncio.run(group.run_async(_insert(1))) == 1
+    (writer,) = [thread for thread in set(threading.enumerate()) - before
+                 if thread.name == "group-commit"]
+    group.close()
+    writer.join(10)
+    assert not writer.is_alive()
+    assert asyncio.run(group.run_async(_insert(2))) == 2
+    group.close()
+    assert _keys(backend) == [1, 2]
+
+
 def test_an_acceptance_sent_again_among_merged_ones_keeps_its_first_id(location: str) -> None:
     """Single acceptances that queue together are inserted by one statement; one of them a
     credential stored before: the group falls back to unit by unit, and it keeps its id."""

@@ -16,7 +16,13 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from anchor_service.server import MAX_HEAD_BYTES, PARSE_PIECE, BodyTimeout, build_server
+from anchor_service.server import (
+    MAX_HEAD_BYTES,
+    PARSE_PIECE,
+    BodyTimeout,
+    GuardedHttpToolsProtocol,
+    build_server,
+)
 from anchor_service.settings import ServiceSettings
 from testkit.net import free_port
 from tests.anchor_service.harness import running
@@ -59,6 +65,12 @@ class App:
             self.held.set()
             while not self.release.is_set():
                 await asyncio.sleep(0.01)
+        elif path == "/late":  # the head at once, the body a while later
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-length", b"4")]})
+            await asyncio.sleep(1.0)
+            await send({"type": "http.response.body", "body": b"late"})
+            return
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
@@ -253,3 +265,62 @@ def test_pipelined_requests_wait_as_bytes_not_as_parsed_requests(
         app.release.set()
         answers = _read_answers(sock, 1 + len(tiny))
     assert answers[1:] == [(200, str(n).encode()) for n in range(len(tiny))]
+
+
+def test_a_small_answer_goes_out_in_one_send(served: tuple[int, uvicorn.Server],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn writes an answer's head and body apart: the head is held for the body, so that
+    a small answer is one write to the connection's transport (one send, one segment for its
+    client to wake for). A head whose body comes later still goes out at once, and a HEAD
+    request's answer too."""
+    port, _ = served
+    sends: list[bytes] = []
+
+    class Counted:
+        """The event loop's transport, its writes counted."""
+
+        def __init__(self, transport: asyncio.Transport) -> None:
+            self._transport = transport
+
+        def write(self, data: bytes) -> None:
+            sends.append(bytes(data))
+            self._transport.write(data)
+
+        def writelines(self, pieces: list[bytes]) -> None:
+            sends.append(b"".join(pieces))
+            self._transport.writelines(pieces)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._transport, name)
+
+    made = GuardedHttpToolsProtocol.connection_made
+
+    def counted(protocol: GuardedHttpToolsProtocol, transport: asyncio.Transport) -> None:
+        made(protocol, Counted(transport))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(GuardedHttpToolsProtocol, "connection_made", counted)
+    with _connect(port) as sock:
+        for n in range(3):
+            sock.sendall(_get(f"/n/answer-{n}"))
+            assert _read_answers(sock, 1) == [(200, f"answer-{n}".encode())]
+        answers = [sent for sent in sends if sent.startswith(b"HTTP/1.1 ")]
+        assert len(answers) == 3
+        assert all(sent.endswith(b"answer-%d" % n) for n, sent in enumerate(answers))
+        assert len(sends) == 3
+        sock.sendall(_get("/late"))
+        sock.settimeout(0.8)  # the body comes after a second: the head is there before
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200 ")
+        sock.settimeout(20)
+        body = head.split(b"\r\n\r\n", 1)[1]
+        while len(body) < 4:
+            body += sock.recv(65536)
+        assert body == b"late"
+        sock.sendall(b"HEAD /n/headless HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        sock.settimeout(5)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200 ")

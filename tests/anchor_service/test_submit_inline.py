@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastapi.routing
 import httpx
 import pytest
+from fastapi.dependencies.utils import solve_dependencies
 
 import anchor_service.api.credentials as credentials_route
 from anchor_service.api import create_app
@@ -196,3 +198,39 @@ def test_a_signing_key_changed_by_another_process_is_used_within_a_second(
             time.sleep(0.05)
     assert methods[-1] == f"{DID}#{key.multibase}"
     assert set(methods[:-1]) <= {old}
+
+
+def test_the_route_finds_its_dependencies_itself(inline: Inline,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    solved: list[str] = []
+    solve = solve_dependencies
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        solved.append(kwargs["request"].url.path)
+        return await solve(*args, **kwargs)
+
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", counted)
+    with inline.client() as client:
+        submitted = client.post("/v1/credentials", json={"credentials": [_credential("a")]})
+        assert submitted.status_code == 202, submitted.text
+        assert client.get(f"/v1/credentials/{submitted.json()['accepted'][0]['id']}"
+                          ).status_code == 200
+    # FastAPI solved the other route's dependencies, not the submission's.
+    assert solved == [f"/v1/credentials/{submitted.json()['accepted'][0]['id']}"]
+    # Its refusals are the dependencies' own.
+    body = {"credentials": [_credential("b")]}
+    with httpx.Client(base_url=inline.url, timeout=60) as anonymous:
+        missing = anonymous.post("/v1/credentials", json=body)
+        basic = anonymous.post("/v1/credentials", json=body,
+                               headers={"Authorization": "Basic dXNlcjpwdw=="})
+        unknown = anonymous.post("/v1/credentials", json=body,
+                                 headers={"Authorization": "Bearer not-a-token"})
+    for answer in (missing, basic, unknown):
+        assert (answer.status_code, answer.json()["error"]) == (401, "unauthenticated")
+    assert "Bearer" in missing.json()["detail"]
+    assert unknown.json()["detail"] == "unknown API token"
+    admin = inline.components.store.add_token(role="admin")
+    with httpx.Client(base_url=inline.url, timeout=60,
+                      headers={"Authorization": f"Bearer {admin}"}) as client:
+        refused = client.post("/v1/credentials", json=body)
+    assert (refused.status_code, refused.json()["error"]) == (403, "forbidden")
