@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,6 +60,30 @@ def test_accept_is_idempotent_per_issuer(store: Store) -> None:
     assert record.issuer_id == 1
     assert store.pending(1)[0] == 3
     assert store.credential("nope") is None
+
+
+def test_credential_ids_are_uuidv7_in_the_order_of_acceptance(store: Store) -> None:
+    """Ids are UUIDv7 (RFC 9562) in 32 hex digits: the acceptance time in milliseconds, then
+    74 random bits. So the index of ids takes new ones at its end (a random id wrote a random
+    page of it at every commit)."""
+    before = time.time()
+    ids: list[str] = []
+    for n in range(5):
+        ids += [a.public_id for a in store.accept(1, [_item(100 + 10 * n + k) for k in range(3)])]
+        time.sleep(0.002)
+    after = time.time()
+    assert len(set(ids)) == len(ids)
+    for public_id in ids:
+        assert re.fullmatch(r"[0-9a-f]{32}", public_id)
+        parsed = uuid.UUID(hex=public_id)
+        assert parsed.version == 7
+        assert parsed.variant == uuid.RFC_4122
+        assert int(before * 1000) <= int(public_id[:12], 16) <= int(after * 1000)
+    # Each request's ids share a millisecond at most: across requests they ascend.
+    requests = [ids[n:n + 3] for n in range(0, len(ids), 3)]
+    assert all(max(a) < min(b) for a, b in itertools.pairwise(requests))
+    # 74 random bits: two ids of one millisecond differ in them.
+    assert len({public_id[12:] for public_id in ids}) == len(ids)
 
 
 def test_accepted_credentials_survive_a_killed_process(location: str) -> None:
