@@ -3,10 +3,10 @@
 
 What it gives that an ``flock`` cannot: a blocked waiter sleeps in the kernel and wakes when
 the mutex is released, and still gives up after a timeout. A blocking ``flock`` cannot be
-given a timeout, so the SQLite writer lock was polled, and polling a lock held a millisecond
-at a time cost the polling worker its interpreter lock at every retry and woke it late.
-Robust: when its holder dies (SIGKILL), the next one to take it is told so and takes it, as
-the operating system frees a dead holder's ``flock``.
+given a timeout, and polling one held a millisecond at a time costs the poller its
+interpreter lock at every retry and wakes it late. Robust: when its holder dies (SIGKILL),
+the next one to take it is told so and takes it, as the operating system frees a dead
+holder's ``flock``.
 
 Only where the C library has these functions (Linux with glibc 2.30 or later, for the
 monotonic-clock timed lock): :func:`open_shared_mutex` gives None elsewhere, and callers keep
@@ -25,8 +25,9 @@ from typing import Any, Final
 __all__ = ["SharedMutex", "open_shared_mutex"]
 
 _MAGIC: Final = b"microcred-anchor shared mutex 1\n"
+# The mutex starts here, after the magic text (pthread_mutex_t is 40 bytes on x86-64 and 48 on
+# arm64: well within the page).
 _MUTEX_OFFSET: Final = 64
-_MUTEX_SPACE: Final = 128  # pthread_mutex_t is 40 bytes on x86-64 and 48 on arm64
 _ATTR_SPACE: Final = 64
 _PAGE: Final = 4096
 _PTHREAD_PROCESS_SHARED: Final = 1
