@@ -275,12 +275,15 @@ class SqliteBackend(Backend):
                 db.close()
             self._connections.clear()
         self._local = threading.local()
-        if self._writer_file is not None and self._writer_file[0] == os.getpid():
-            _, fd, mutex = self._writer_file
-            if mutex is not None:
-                mutex.close()
-            os.close(fd)
-        self._writer_file = None
+        # Once no thread of this process is writing: a writer still inside would find its
+        # mutex unmapped (a crash, not an error) and its descriptor closed or another file's.
+        with self._writer:
+            if self._writer_file is not None and self._writer_file[0] == os.getpid():
+                _, fd, mutex = self._writer_file
+                if mutex is not None:
+                    mutex.close()
+                os.close(fd)
+            self._writer_file = None
 
     @contextmanager
     def write(self) -> Iterator[_Wrapped]:

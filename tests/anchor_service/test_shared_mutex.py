@@ -4,9 +4,12 @@ dies (SIGKILL) does not keep it. Real processes (fork), real files."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
+import sqlite3
+import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -146,3 +149,40 @@ def test_a_writer_of_another_process_holding_too_long_fails_the_write(tmp_path: 
             os.kill(child.pid, signal.SIGKILL)
             child.join(10)
         store.close()
+
+
+def _close_during_a_write(path: Path) -> None:
+    """In a child: close the backend while another thread of it is inside a write (holding
+    the shared mutex), then let that write end."""
+    backend = SqliteBackend(path, busy_timeout=30)
+    inside, finish = threading.Event(), threading.Event()
+
+    def write() -> None:
+        with contextlib.suppress(StoreError, sqlite3.Error), backend.write() as db:
+            db.execute(sql("UPDATE issuers SET name = 'written while closing'"))
+            inside.set()
+            finish.wait(10)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert inside.wait(10)
+    closing = threading.Thread(target=backend.close)
+    closing.start()
+    closing.join(0.3)
+    assert closing.is_alive(), "close waits for the write in progress"
+    finish.set()
+    writer.join(10)
+    closing.join(10)
+    assert not closing.is_alive()
+
+
+def test_closing_waits_for_the_write_in_progress(tmp_path: Path) -> None:
+    """The backend's close tears the writer lock down (its mutex's mapping, its descriptor)
+    once no thread of the process is writing: unmapped under a writer that holds it, the
+    mutex would crash the process when released. Run in a child, whose exit code tells."""
+    path = tmp_path / "service.sqlite3"
+    Store(path).close()  # the schema
+    child = _fork.Process(target=_close_during_a_write, args=(path,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
