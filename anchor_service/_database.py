@@ -233,6 +233,7 @@ class SqliteBackend(Backend):
         # itself (a descriptor inherited through a fork would share its flock with the
         # parent): (pid, descriptor, mutex).
         self._writer_file: tuple[int, int, SharedMutex | None] | None = None
+        self._writer_name = f"{path}.writer.lock"
         # One connection a thread: SQLite connections are not to be shared across threads.
         self._local = threading.local()
         self._connections: list[_Wrapped] = []
@@ -309,9 +310,9 @@ class SqliteBackend(Backend):
         a timeout can only be polled (SQLite's busy handler polls too, up to 100 ms a time).
         A process whose mutex fails (see :mod:`anchor_service._shared_mutex`) goes on with
         the ``flock`` alone."""
-        name = f"{self.path}.writer.lock"
+        name = self._writer_name
         started = time.monotonic()
-        fd, mutex = self._writer_lock(name)
+        fd, mutex = self._writer_lock()
         taken = None
         if mutex is not None:
             try:
@@ -338,8 +339,9 @@ class SqliteBackend(Backend):
                     "writers of process %d", error, os.getpid())
         self._writer_file = (os.getpid(), fd, None)
 
-    def _writer_lock(self, name: str) -> tuple[int, SharedMutex | None]:
+    def _writer_lock(self) -> tuple[int, SharedMutex | None]:
         """This process's descriptor of the writer lock file, and the shared mutex in it."""
+        name = self._writer_name
         pid = os.getpid()
         if self._writer_file is None or self._writer_file[0] != pid:
             try:

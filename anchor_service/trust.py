@@ -121,10 +121,10 @@ class IssuerTrustView:
         asked (the caller goes on as if trusted). While one thread asks the chain, others
         take the previous answer instead of waiting: None (unknown) if there is none yet, so
         that a node that does not answer holds one thread per issuer, not every request."""
-        now = self._clock()
+        fresh = self._fresh(issuer_id)
+        if fresh is not None:
+            return fresh.trust
         entry = self._entries.get(issuer_id)
-        if entry is not None and now < entry.until:
-            return entry.trust
         if entry is None:
             with self._guard:
                 entry = self._entries.get(issuer_id)
@@ -160,20 +160,28 @@ class IssuerTrustView:
         """Without asking the chain or waiting: whether a fresh answer is cached (at most
         ``ttl`` seconds old), and if so the refusal :meth:`refusal` would give (None:
         trusted, or unknown because the chain could not be asked)."""
-        entry = self._entries.get(issuer_id)
-        if entry is None or self._clock() >= entry.until:
+        entry = self._fresh(issuer_id)
+        if entry is None:
             return False, None
-        trust = entry.trust
-        return True, None if trust is None else trust.reason
+        return True, _reason(entry.trust)
 
     def refusal(self, issuer_id: int) -> str | None:
         """Why the registry does not trust the issuer now (as :meth:`cached` knows it), or
         None: trusted, or unknown because the chain cannot be asked."""
-        trust = self.cached(issuer_id)
-        return None if trust is None else trust.reason
+        return _reason(self.cached(issuer_id))
+
+    def _fresh(self, issuer_id: int) -> _Entry | None:
+        """The issuer's cached entry while its answer is at most ``ttl`` seconds old."""
+        entry = self._entries.get(issuer_id)
+        return entry if entry is not None and self._clock() < entry.until else None
 
     def forget(self, issuer_id: int) -> None:
         """Drop the cached answer: the next :meth:`cached` asks the chain."""
         entry = self._entries.get(issuer_id)
         if entry is not None:
             entry.until = 0.0
+
+
+def _reason(trust: IssuerTrust | None) -> str | None:
+    """The refusal a trust answer gives: its reason, None when trusted or unknown (None)."""
+    return None if trust is None else trust.reason
