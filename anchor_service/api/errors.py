@@ -4,14 +4,14 @@ message that names the problem. Bad input is a 4xx, never a 500."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from web3.exceptions import Web3Exception
 
 from anchor_service.errors import (
@@ -108,12 +108,26 @@ def validation_detail(errors: Sequence[Any]) -> str:
 
 
 def _methods_of(request: Request) -> list[str]:
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    """The methods of the routes whose path matches the request's, the path documented for
+    it: of those with the fewest parameters (``/v1/credentials/revoke`` is its own path, not
+    ``/v1/credentials/{credential_id}``)."""
+    matching = [route for route in _routes_in(request.app.router.routes)
+                if route.matches(request.scope)[0] is not Match.NONE]
+    fewest = min((getattr(route, "path", "").count("{") for route in matching), default=0)
+    return sorted({method for route in matching
+                   if getattr(route, "path", "").count("{") == fewest
+                   for method in getattr(route, "methods", None) or ()})
+
+
+def _routes_in(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """The routes of ``routes``, each included router's (FastAPI wraps those in a route of its
+    own, which has no methods) in its place."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is None:
+            yield route
+        else:
+            yield from _routes_in(included.routes)
 
 
 # Each error type of the lower layers, with its HTTP status and machine-readable kind. Lookup

@@ -185,6 +185,22 @@ def test_oversized_bodies_and_unknown_ids(service: Service) -> None:
         assert client.post("/v1/credentials/nope/revoke", json={"reason": 300}).status_code == 422
 
 
+def test_a_wrong_method_is_405_with_the_paths_methods(service: Service) -> None:
+    """The Allow header names what the path takes (RFC 9110: a 405 must carry one): a path
+    of its own, not the parameterised one it also matches."""
+    with service.client(service.issuer_token) as client:
+        answers = {path: client.request(method, path) for method, path in (
+            ("GET", "/v1/credentials"), ("DELETE", "/v1/credentials/some-id"),
+            ("DELETE", "/v1/credentials/revoke"), ("PUT", "/v1/credentials/some-id/revoke"))}
+    allowed = {path: (answer.status_code, answer.headers.get("Allow"))
+               for path, answer in answers.items()}
+    assert allowed == {"/v1/credentials": (405, "POST"),
+                       "/v1/credentials/some-id": (405, "GET"),
+                       "/v1/credentials/revoke": (405, "POST"),
+                       "/v1/credentials/some-id/revoke": (405, "POST")}
+    assert all(answer.json()["error"] == "http_error" for answer in answers.values())
+
+
 def test_revoke_suspend_reinstate_on_chain(service: Service) -> None:
     anchor, entity = service.world.anchor, service.world.issuer_id
     with service.client(service.issuer_token) as client:
