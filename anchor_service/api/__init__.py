@@ -27,6 +27,7 @@ from anchor_service.api import (
     verify,
     web,
 )
+from anchor_service.api.deps import DirectRoutes, direct_routes
 from anchor_service.api.errors import install_error_handlers
 from anchor_service.api.limits import BodySizeLimit, Buckets, RateLimit
 from anchor_service.api.openapi import install_openapi
@@ -85,6 +86,11 @@ def create_app(settings: ServiceSettings | None = None, *,
     app.state.redact = Redactor(settings.secrets())  # applied to every error message
     # The public verification routes (a portfolio is one of them) share the smaller limit.
     public = (verify.PATH, *vcapi.VERIFY_PATHS, portfolios.PATH)
+    routers = [module.router for module in (
+        credentials, batches, registry, admin, recognitions, verify, portfolios, vcapi, did,
+        status_lists, ops, web, docs)]
+    # Added first, so it runs last of the service's own: limits and timeouts still apply.
+    app.add_middleware(DirectRoutes, routes=direct_routes(routers))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        path_limits=dict.fromkeys(public, settings.verify_max_body_bytes))
     # Added last, so it runs first: a limited client is turned away before anything else.
@@ -95,7 +101,6 @@ def create_app(settings: ServiceSettings | None = None, *,
     app.add_middleware(BodyTimeout, seconds=settings.body_timeout)
     install_error_handlers(app)
     install_openapi(app)
-    for module in (credentials, batches, registry, admin, recognitions, verify, portfolios,
-                   vcapi, did, status_lists, ops, web, docs):
-        app.include_router(module.router)
+    for router in routers:
+        app.include_router(router)
     return app

@@ -97,7 +97,10 @@ class Buckets(Protocol):
 
     def take(self, key: str, rate: float, burst: int, now: float) -> float:
         """Take one request from ``key``'s bucket (full when new); 0 if allowed, else seconds
-        to wait."""
+        to wait. A rate of 0 takes nothing: the bucket is only made."""
+
+    def take_known(self, key: str, rate: float, burst: int, now: float) -> float | None:
+        """As :meth:`take` if ``key`` has a bucket; None, and nothing done, if it has none."""
 
     def known(self, key: str) -> bool:
         """Whether ``key`` has a bucket."""
@@ -109,7 +112,9 @@ class Buckets(Protocol):
 def _refill(tokens: float, when: float, rate: float, burst: int, now: float) -> tuple[
         float, float]:
     """A bucket's tokens at ``now`` after one request is taken if it can be, and the wait
-    (0 when allowed)."""
+    (0 when allowed). A rate of 0 is no limit: nothing is taken."""
+    if rate <= 0:
+        return tokens, 0.0
     tokens = min(float(burst), tokens + max(0.0, now - when) * rate)
     if tokens >= 1.0:
         return tokens - 1.0, 0.0
@@ -131,6 +136,15 @@ class LocalBuckets:
             self._buckets[key] = (tokens, now)
             while len(self._buckets) > self.capacity:
                 self._buckets.popitem(last=False)
+        return wait
+
+    def take_known(self, key: str, rate: float, burst: int, now: float) -> float | None:
+        with self._lock:
+            bucket = self._buckets.pop(key, None)
+            if bucket is None:
+                return None
+            tokens, wait = _refill(*bucket, rate, burst, now)
+            self._buckets[key] = (tokens, now)
         return wait
 
     def known(self, key: str) -> bool:
@@ -231,6 +245,17 @@ class SharedBuckets:
             self._SLOT.pack_into(self._memory, self._slot(base, way), tokens, now)
         return wait
 
+    def take_known(self, key: str, rate: float, burst: int, now: float) -> float | None:
+        digest, base = self._place(key)
+        with self._locked(base):
+            way = self._find(digest, base)
+            if way is None:
+                return None
+            tokens, when = self._SLOT.unpack_from(self._memory, self._slot(base, way))
+            tokens, wait = _refill(tokens, when, rate, burst, now)
+            self._SLOT.pack_into(self._memory, self._slot(base, way), tokens, now)
+        return wait
+
     def known(self, key: str) -> bool:
         digest, base = self._place(key)
         with self._locked(base):
@@ -293,18 +318,21 @@ class RateLimit:
         public_rate, public_burst = self._limits["address"]
         rate, burst = self._limits["token"]
         token_key = None if token is None else f"token:{token}"
-        if token_key is not None and self._known(token_key):
-            # A token that has authenticated before: its own bucket, whatever the public
-            # requests from its address have spent (at most its own rate if it is refused
-            # now: a revoked token, say; such requests are charged to the address too).
-            wait = self._take(token_key, rate, burst)
+        # A token that has authenticated before has its own bucket, whatever the public
+        # requests from its address have spent (at most its own rate if it is refused now: a
+        # revoked token, say; such requests are charged to the address too). One look at the
+        # table finds it and takes from it.
+        known_wait = (None if token_key is None
+                      else self._buckets.take_known(token_key, rate, burst, self._clock()))
+        if known_wait is not None:
+            wait = known_wait
             charged = "token"
         else:
             # No token, or one never seen to authenticate: the address pays, up front.
             wait = self._take(f"address:{address}", public_rate, public_burst)
             charged = "address"
             if wait > 0 and token_key is not None and await self._is_real(scope, raw_token):
-                wait = self._take(token_key, rate, burst)  # its bucket, from now on
+                wait = self._open(token_key, rate, burst)  # its bucket, from now on
                 charged = "token"
         if wait > 0:
             await self._reject(send, wait)
@@ -324,7 +352,7 @@ class RateLimit:
                 elif charged == "address":
                     # First seen to authenticate: from now on the token has its bucket, and
                     # this request is its, not the address's.
-                    self._take(known_key, rate, burst)
+                    self._open(known_key, rate, burst)
                     self._give_back(f"address:{address}", public_burst)
             await send(message)
 
@@ -334,9 +362,6 @@ class RateLimit:
         """Return one request to ``key``'s bucket (taken from it for a request that turned out
         to be someone else's to pay)."""
         self._buckets.give_back(key, burst)
-
-    def _known(self, key: str) -> bool:
-        return self._buckets.known(key)
 
     @staticmethod
     async def _is_real(scope: Scope, token: str) -> bool:
@@ -369,9 +394,16 @@ class RateLimit:
         return None, "", address
 
     def _take(self, key: str, rate: float, burst: int) -> float:
-        """Take one request from ``key``'s bucket; 0 if allowed, else seconds to wait."""
+        """Take one request from ``key``'s bucket; 0 if allowed, else seconds to wait. A rate
+        of 0 touches no bucket."""
         if rate <= 0:
             return 0.0
+        return self._buckets.take(key, rate, burst, self._clock())
+
+    def _open(self, key: str, rate: float, burst: int) -> float:
+        """Take one request from a token's bucket, made full if it has none, even when its
+        rate is 0 (no limit): the bucket records that the token is real, so that its next
+        requests are not charged to its address first."""
         return self._buckets.take(key, rate, burst, self._clock())
 
     @staticmethod

@@ -13,13 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastapi
 import fastapi.routing
 import httpx
 import pytest
+import starlette.routing
 from fastapi.dependencies.utils import solve_dependencies
 
 import anchor_service.api.credentials as credentials_route
 from anchor_service.api import create_app
+from anchor_service.api.deps import answered_by, direct_routes
 from anchor_service.chain import add_signing_key
 from anchor_service.keystore import write_keystore
 from anchor_service.service import Components, build_components
@@ -234,3 +237,53 @@ def test_the_route_finds_its_dependencies_itself(inline: Inline,
                       headers={"Authorization": f"Bearer {admin}"}) as client:
         refused = client.post("/v1/credentials", json=body)
     assert (refused.status_code, refused.json()["error"]) == (403, "forbidden")
+
+
+def test_the_submission_is_answered_past_the_routers(inline: Inline,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """DirectRoutes hands the submission to its handler once the service's own middleware has
+    let it through: no router matches it. Other routes are routed as before, a refusal is
+    answered by the app's handlers, and a crash is the usual 500, after which the service
+    goes on."""
+    routed: list[str] = []
+    route = starlette.routing.Router.__call__
+
+    async def counted(router: starlette.routing.Router, scope: Any, *args: Any) -> None:
+        routed.append(f"{scope['method']} {scope['path']}")
+        await route(router, scope, *args)
+
+    monkeypatch.setattr(starlette.routing.Router, "__call__", counted)
+    with inline.client() as client:
+        submitted = client.post("/v1/credentials", json={"credentials": [_credential("a")]})
+        assert submitted.status_code == 202, submitted.text
+        public_id = submitted.json()["accepted"][0]["id"]
+        assert client.get(f"/v1/credentials/{public_id}").status_code == 200
+        malformed = client.post("/v1/credentials", content=b"{",
+                                headers={"Content-Type": "application/json"})
+        listed = client.get("/v1/credentials")  # the path, another method: not direct
+    assert routed == [f"GET /v1/credentials/{public_id}", "GET /v1/credentials"]
+    assert (malformed.status_code, malformed.json()["error"]) == (400, "invalid_json")
+    assert listed.status_code == 405
+    assert listed.headers["Allow"] == "POST"
+
+    async def crashing(*args: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(credentials_route, "submit", crashing)
+    with inline.client() as client:
+        crashed = client.post("/v1/credentials", json={"credentials": [_credential("b")]})
+    assert (crashed.status_code, crashed.text) == (500, "Internal Server Error")
+    with inline.client() as client:  # uvicorn closes the connection of a crashed request
+        assert client.get(f"/v1/credentials/{public_id}").status_code == 200
+
+
+def test_a_route_answered_directly_has_no_path_parameters() -> None:
+    router = fastapi.APIRouter()
+
+    async def handler(request: Any) -> Any:
+        raise AssertionError("never called")
+
+    router.add_api_route("/{name}", handler, methods=["POST"],
+                         route_class_override=answered_by(handler))
+    with pytest.raises(ValueError, match="no path parameters"):
+        direct_routes([router])
