@@ -169,7 +169,7 @@ class Pipeline:
         now = self._clock()
         for issuer_id in self._signers:
             while True:
-                count, oldest = self.store.pending(issuer_id)
+                count, oldest = self.store.pending(issuer_id, up_to=self.policy.max_size)
                 full = count >= self.policy.max_size
                 old = count > 0 and oldest is not None and now - oldest >= self.policy.max_age
                 if not (full or old):

@@ -568,10 +568,14 @@ class Store:
             _CREDENTIAL_BY_DIGEST, {"issuer_id": issuer_id, "digest": digest}).fetchone()
         return None if row is None else CredentialRecord(*row)
 
-    def pending(self, issuer_id: int) -> tuple[int, float | None]:
-        """How many credentials of the issuer wait for a batch, and when the oldest arrived."""
+    def pending(self, issuer_id: int, *, up_to: int | None = None) -> tuple[int, float | None]:
+        """How many credentials of the issuer wait for a batch (counted up to ``up_to`` when
+        given), and when the first of them (in acceptance order, the order batches take them
+        in) arrived. Read from the waiting credentials' index alone, and one row: the
+        pipeline asks twice a second however many wait."""
         count, oldest = self._connection().execute(
-            _PENDING, {"issuer_id": issuer_id}).fetchone()
+            _PENDING, {"issuer_id": issuer_id,
+                       "up_to": _ALL_PENDING if up_to is None else up_to}).fetchone()
         return int(count), oldest
 
     # -------------------------------------------------------------------- batches
@@ -726,9 +730,14 @@ def _credential_id(now: float) -> str:
 _CREDENTIAL: Final = sql(f"{_CREDENTIAL_SELECT} WHERE public_id = :public_id")
 _CREDENTIAL_BY_DIGEST: Final = sql(
     f"{_CREDENTIAL_SELECT} WHERE issuer_id = :issuer_id AND digest = :digest")
+# The count reads the partial index of waiting credentials (no table row); the first one's
+# time is one row. MIN(accepted_at) read every waiting credential's row, contents and all.
 _PENDING: Final = sql(
-    "SELECT COUNT(*), MIN(accepted_at) FROM credentials "
-    "WHERE issuer_id = :issuer_id AND batch_id IS NULL")
+    "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM credentials "
+    "WHERE issuer_id = :issuer_id AND batch_id IS NULL LIMIT :up_to) AS waiting), "
+    "(SELECT accepted_at FROM credentials WHERE issuer_id = :issuer_id AND batch_id IS NULL "
+    "ORDER BY id LIMIT 1)")
+_ALL_PENDING: Final = 2**62
 _OLDEST_PENDING: Final = sql(
     "SELECT id, salt, digest, status_list, status_index FROM credentials "
     "WHERE issuer_id = :issuer_id "

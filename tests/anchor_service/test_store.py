@@ -6,18 +6,27 @@ import hashlib
 import itertools
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from anchor_service._database import sql
-from anchor_service.store import BatchState, NewCredential, StatusPosition, Store, StoreError
+from anchor_service.store import (
+    _PENDING,
+    BatchState,
+    NewCredential,
+    StatusPosition,
+    Store,
+    StoreError,
+)
 from tests.postgres import PostgresServer
 from verifier.credential import leaf_input
 from verifier.merkle import MerkleTree, verify_inclusion
@@ -43,6 +52,49 @@ def store(location: str) -> Iterator[Store]:
     db.add_issuer("uni-b", entity_id=3, key_address="0x" + "bb" * 20, did="did:web:b")
     yield db
     db.close()
+
+
+def test_pending_counts_up_to_a_bound_and_dates_the_first_waiting(store: Store) -> None:
+    assert store.pending(1) == (0, None)
+    accepted = [a.public_id for n in range(3)
+                for a in store.accept(1, [_item(10 * n + k) for k in range(10)])]
+    times = [record.accepted_at for public_id in accepted
+             if (record := store.credential(public_id)) is not None]
+    assert store.pending(1) == (30, times[0])
+    assert store.pending(1, up_to=12) == (12, times[0])
+    assert store.pending(1, up_to=100) == (30, times[0])
+    assert store.cut_batch(1, 10) is not None  # the first ten, in acceptance order
+    assert store.pending(1) == (20, times[10])
+    assert store.pending(2) == (0, None)
+
+
+def test_the_pending_count_reads_at_most_its_bound(tmp_path: Path) -> None:
+    """The pipeline asks twice a second: its question costs the same whether 50 or 3,000
+    credentials wait (SQLite's virtual machine steps, counted)."""
+    location = tmp_path / "service.sqlite3"
+    store = Store(location)
+    store.add_issuer("uni-a", entity_id=2, key_address="0x" + "aa" * 20, did="did:web:a")
+
+    def steps() -> int:
+        counted = [0]
+
+        def count() -> int:
+            counted[0] += 1
+            return 0
+
+        with closing(sqlite3.connect(location)) as db:
+            db.set_progress_handler(count, 1)
+            db.execute(_PENDING.sqlite, (1, 40, 1)).fetchone()
+        return counted[0]
+
+    try:
+        store.accept(1, [_item(n) for n in range(50)])
+        few = steps()
+        store.accept(1, [_item(n) for n in range(50, 3_000)])
+        many = steps()
+    finally:
+        store.close()
+    assert many <= few * 1.1, (few, many)
 
 
 def test_accept_is_idempotent_per_issuer(store: Store) -> None:
