@@ -14,6 +14,7 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from anchor_service.api.deps import (
@@ -62,6 +63,7 @@ from anchor_service.store import (
     Issuer,
     NewCredential,
     StatusPosition,
+    TokenIdentity,
 )
 from verifier.contract_types import SigningKeyInfo, StatusBits, StatusPurpose
 from verifier.credential import canonicalize, new_salt, parse_json_object
@@ -445,8 +447,6 @@ class _PresignedChecker:
         return self._trusted[key_id]
 
 
-@router.get("/{credential_id}", response_model=CredentialOut, response_model_by_alias=True,
-            responses=_ERRORS, summary="Where a credential is in the pipeline")
 def status(credential_id: str, components: ComponentsDep,
            identity: IssuerIdentity) -> CredentialOut:
     record = _own(components, credential_id, identity.issuer_id)
@@ -466,20 +466,46 @@ def status(credential_id: str, components: ComponentsDep,
     )
 
 
-@router.get("/{credential_id}/receipt", responses=_ERRORS,
-            summary="The receipt of an anchored credential (format v2)")
 def receipt(credential_id: str, components: ComponentsDep,
             identity: IssuerIdentity) -> JSONResponse:
     document = components.receipts.receipt(credential_id, issuer_id=identity.issuer_id)
     return JSONResponse(document.to_dict())
 
 
-@router.get("/{credential_id}/bundle", responses=_ERRORS,
-            summary="Credential and receipt in one document, for the learner's wallet")
 def bundle(credential_id: str, components: ComponentsDep,
            identity: IssuerIdentity) -> JSONResponse:
     document = components.receipts.bundle(credential_id, issuer_id=identity.issuer_id)
     return JSONResponse(json.loads(document.to_json()))
+
+
+def _read_in_thread(endpoint: Callable[[str, Components, TokenIdentity],
+                                       CredentialOut | Response]) -> type[APIRoute]:
+    """The route class of a read of one credential by the issuer's token (:func:`answered_by`):
+    ``endpoint`` runs in a thread, as FastAPI runs a plain function, with the dependencies
+    found without FastAPI's dependency solving; a model it returns is written as FastAPI
+    writes the route's response model."""
+
+    async def handler(request: Request) -> Response:
+        identity = await issuer_identity(request)
+        answer = await run_in_threadpool(endpoint, request.path_params["credential_id"],
+                                         request.app.state.components, identity)
+        if isinstance(answer, Response):
+            return answer
+        return JSONResponse(answer.model_dump(mode="json", by_alias=True))
+
+    return answered_by(handler)
+
+
+router.add_api_route("/{credential_id}", status, methods=["GET"], response_model=CredentialOut,
+                     response_model_by_alias=True, responses=_ERRORS,
+                     summary="Where a credential is in the pipeline",
+                     route_class_override=_read_in_thread(status))
+router.add_api_route("/{credential_id}/receipt", receipt, methods=["GET"], responses=_ERRORS,
+                     summary="The receipt of an anchored credential (format v2)",
+                     route_class_override=_read_in_thread(receipt))
+router.add_api_route("/{credential_id}/bundle", bundle, methods=["GET"], responses=_ERRORS,
+                     summary="Credential and receipt in one document, for the learner's wallet",
+                     route_class_override=_read_in_thread(bundle))
 
 
 def _status_change(action: StatusAction) -> Any:

@@ -142,14 +142,11 @@ def answered_by(handler: Handler) -> type[APIRoute]:
 
 def direct_routes(routers: Iterable[APIRouter]) -> dict[tuple[str, str], Handler]:
     """The handler of each route of ``routers`` that :func:`answered_by` made, by method and
-    path."""
+    path, for those at a path without parameters (the others need the routers' matching)."""
     found: dict[tuple[str, str], Handler] = {}
     for router in routers:
         for route in router.routes:
-            if isinstance(route, _AnsweredRoute):
-                if "{" in route.path:
-                    raise ValueError(f"{route.path}: a route answered directly has no path "
-                                     "parameters")
+            if isinstance(route, _AnsweredRoute) and "{" not in route.path:
                 found.update(dict.fromkeys(((method, route.path)
                                             for method in route.methods or ()),
                                            type(route).handler))
