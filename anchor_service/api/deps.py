@@ -184,9 +184,12 @@ class DirectRoutes:
 
 def _exception_handler(app: Starlette, exc: Exception) -> _ExceptionAnswer | None:
     """The app's handler for ``exc``, looked up as Starlette's exception middleware looks
-    it up (by the exception's classes, nearest first), or None."""
+    it up (by the exception's classes, nearest first), or None. Handlers of 500 and of
+    ``Exception`` are not the exception middleware's: the 500 answer, further out, uses
+    them."""
     handlers = app.exception_handlers
-    if isinstance(exc, HTTPException) and exc.status_code in handlers:
+    if isinstance(exc, HTTPException) and exc.status_code != 500 \
+            and exc.status_code in handlers:
         return cast(_ExceptionAnswer, handlers[exc.status_code])
     for kind in type(exc).__mro__:
         if kind in handlers and kind is not Exception:
