@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from hashlib import sha256
 from typing import Any, Final, TypeVar
@@ -34,10 +34,11 @@ from typing import Any, Final, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 from anchor_service.api import verify as public_verify
-from anchor_service.api.deps import ComponentsDep, IssuerIdentity
+from anchor_service.api.deps import ComponentsDep, IssuerIdentity, answered_by
 from anchor_service.api.errors import ApiError, BusyError, validation_detail
 from anchor_service.api.schemas import error_responses
 from anchor_service.api.vcapi_schemas import (
@@ -165,10 +166,6 @@ def _not_verified(result: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
             {"$ref": "#/components/schemas/ErrorOut"}]}}}}}
 
 
-@router.post(CREDENTIAL_VERIFY_PATH, response_model=CredentialResult,
-             responses=_not_verified(CredentialResult),
-             openapi_extra=_body(VerifyCredentialRequest, "VC-API VerifyCredentialRequest"),
-             summary="Verify a credential: its proof, issuer key and anchor (VC-API)")
 async def verify_credential(request: Request, components: ComponentsDep) -> Response:
     """200 with the result for a credential that verifies; 400 with the result (``verified``
     false, ``errors`` saying why) for one that does not (a credential not anchored yet is
@@ -177,11 +174,6 @@ async def verify_credential(request: Request, components: ComponentsDep) -> Resp
     return await _verification(request, components, _verify_credential_request)
 
 
-@router.post(PRESENTATION_VERIFY_PATH, response_model=PresentationResult,
-             responses=_not_verified(PresentationResult),
-             openapi_extra=_body(VerifyPresentationRequest,
-                                 "VC-API VerifyPresentationRequest"),
-             summary="Verify a presentation and every credential in it (VC-API)")
 async def verify_presentation(request: Request, components: ComponentsDep) -> Response:
     """The presentation's proof, if it has one (``authentication`` by the ``did:key`` of its
     ``verificationMethod``; ``options.challenge`` and ``options.domain`` must equal the
@@ -190,6 +182,33 @@ async def verify_presentation(request: Request, components: ComponentsDep) -> Re
     an error for a request that is not the VC-API's shape, 413 beyond
     :data:`MAX_PRESENTED_CREDENTIALS` credentials."""
     return await _verification(request, components, _verify_presentation_request)
+
+
+def _public(endpoint: Callable[[Request, Components], Coroutine[Any, Any, Response]]
+            ) -> type[APIRoute]:
+    """The route class of a public verification (:func:`answered_by`): ``endpoint`` with the
+    components, found without FastAPI's dependency solving."""
+
+    async def handler(request: Request) -> Response:
+        return await endpoint(request, request.app.state.components)
+
+    return answered_by(handler)
+
+
+router.add_api_route(CREDENTIAL_VERIFY_PATH, verify_credential, methods=["POST"],
+                     response_model=CredentialResult,
+                     responses=_not_verified(CredentialResult),
+                     openapi_extra=_body(VerifyCredentialRequest,
+                                         "VC-API VerifyCredentialRequest"),
+                     summary="Verify a credential: its proof, issuer key and anchor (VC-API)",
+                     route_class_override=_public(verify_credential))
+router.add_api_route(PRESENTATION_VERIFY_PATH, verify_presentation, methods=["POST"],
+                     response_model=PresentationResult,
+                     responses=_not_verified(PresentationResult),
+                     openapi_extra=_body(VerifyPresentationRequest,
+                                         "VC-API VerifyPresentationRequest"),
+                     summary="Verify a presentation and every credential in it (VC-API)",
+                     route_class_override=_public(verify_presentation))
 
 
 async def _verification(request: Request, components: Components,

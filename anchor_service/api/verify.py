@@ -24,15 +24,16 @@ import ipaddress
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from pydantic import TypeAdapter, ValidationError
 from starlette.requests import ClientDisconnect
 
-from anchor_service.api.deps import ComponentsDep
-from anchor_service.api.errors import ApiError
+from anchor_service.api.deps import ComponentsDep, answered_by
+from anchor_service.api.errors import ApiError, validation_detail
 from anchor_service.api.schemas import error_responses
 from anchor_service.logs import Redactor
 from anchor_service.service import Components
@@ -102,10 +103,6 @@ class _Slots:
             self._by_client[client] = held
 
 
-@router.post(PATH.removeprefix(router.prefix),
-             responses=error_responses(400, 408, 413, 415, 422, 503),
-             openapi_extra=_BODY,
-             summary="Verify a bundle (credential and receipt) against the chain")
 async def verify_bundle(
     request: Request,
     components: ComponentsDep,
@@ -176,6 +173,39 @@ async def verify_bundle(
     return Response(redact(json.dumps(report, ensure_ascii=False, allow_nan=False,
                                       separators=(",", ":"))),
                     media_type="application/json")
+
+
+async def _verify_request(request: Request) -> Response:
+    """``POST /v1/verify`` with its dependencies and query parameters found here
+    (:func:`answered_by`): a tenth of a verification's cost went to FastAPI's routing and
+    dependency solving. The parameters are read and refused as FastAPI reads them (the last
+    of repeated ones; a flag as pydantic reads a boolean)."""
+    query = request.query_params
+    return await verify_bundle(request, request.app.state.components,
+                               as_of=query.get("asOf"),
+                               allow_unsigned=_flag(query.get("allowUnsigned"),
+                                                    "allowUnsigned"))
+
+
+_FLAG: Final = TypeAdapter(bool)
+
+
+def _flag(value: str | None, name: str) -> bool:
+    """A boolean query parameter (absent: False); 422 ``invalid_request`` if it is not one."""
+    if value is None:
+        return False
+    try:
+        return _FLAG.validate_python(value)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_request", validation_detail(
+            [{**error, "loc": ("query", name)} for error in exc.errors()])) from None
+
+
+router.add_api_route(PATH.removeprefix(router.prefix), verify_bundle, methods=["POST"],
+                     responses=error_responses(400, 408, 413, 415, 422, 503),
+                     openapi_extra=_BODY,
+                     summary="Verify a bundle (credential and receipt) against the chain",
+                     route_class_override=answered_by(_verify_request))
 
 
 def _client_key(request: Request) -> str:

@@ -17,6 +17,7 @@ from tests.verifier.wallet import anchored_bundles, register_signing_key, sign
 from verifier.receipt import Bundle
 
 JSON = {"Content-Type": "application/json"}
+NOT_BOOL = "query.allowUnsigned: Input should be a valid boolean, unable to interpret input"
 SIGNATURE_CHECKS = ("signature_valid", "signing_key_registered",
                     "signing_key_trusted_at_anchoring")
 
@@ -85,3 +86,30 @@ def test_allow_unsigned_is_documented(http: httpx.Client) -> None:
     assert parameter["in"] == "query"
     assert "not_applicable" in parameter["description"]
     assert parameter["schema"]["default"] is False
+
+
+def test_the_query_is_read_and_refused_as_before(http: httpx.Client,
+                                                 bundles: dict[str, Bundle]) -> None:
+    """The route reads its query itself: a flag as pydantic reads a boolean ("yes", "on",
+    "1"...), the last of repeated parameters, and a refusal in the words FastAPI's validation
+    gave."""
+    body = bundles["unsigned"].to_json()
+
+    def verified(query: str) -> httpx.Response:
+        return http.post(f"/v1/verify?{query}", content=body, headers=JSON)
+
+    for query, allowed in (("allowUnsigned=yes", True), ("allowUnsigned=ON", True),
+                           ("allowUnsigned=0", False), ("", False),
+                           ("allowUnsigned=false&allowUnsigned=1", True)):
+        answer = verified(query)
+        assert answer.status_code == 200, (query, answer.text)
+        assert answer.json()["unsignedAllowed"] is allowed, query
+    # The refusals' words are those the route gave through FastAPI's validation (240953e).
+    refusals = {query: verified(query) for query in (
+        "allowUnsigned=maybe", "allowUnsigned=", "asOf=yesterday")}
+    assert {query: (answer.status_code, answer.json()) for query, answer in refusals.items()
+            } == {"allowUnsigned=maybe": (422, {"error": "invalid_request", "detail": NOT_BOOL}),
+                  "allowUnsigned=": (422, {"error": "invalid_request", "detail": NOT_BOOL}),
+                  "asOf=yesterday": (422, {"error": "invalid_request", "detail":
+                                           "query.asOf: 'yesterday' is not an ISO 8601 "
+                                           "date-time"})}

@@ -258,12 +258,13 @@ def test_the_route_finds_its_dependencies_itself(inline: Inline,
     assert (refused.status_code, refused.json()["error"]) == (403, "forbidden")
 
 
-def test_the_submission_is_answered_past_the_routers(inline: Inline,
+def test_submissions_and_verifications_are_answered_past_the_routers(inline: Inline,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """DirectRoutes hands the submission to its handler once the service's own middleware has
-    let it through: no router matches it. Other routes are routed as before, a refusal is
-    answered by the app's handlers, and a crash is the usual 500, after which the service
-    goes on."""
+    """DirectRoutes hands the submission and the public verifications to their handlers once
+    the service's own middleware has let them through: no router matches them; the reads of
+    one credential are routed (their path has a parameter) but solve no dependencies. Other
+    routes are routed as before, a refusal is answered by the app's handlers, and a crash is
+    the usual 500, after which the service goes on."""
     routed: list[str] = []
     route = starlette.routing.Router.__call__
 
@@ -280,7 +281,15 @@ def test_the_submission_is_answered_past_the_routers(inline: Inline,
         malformed = client.post("/v1/credentials", content=b"{",
                                 headers={"Content-Type": "application/json"})
         listed = client.get("/v1/credentials")  # the path, another method: not direct
+    with httpx.Client(base_url=inline.url, timeout=60) as anonymous:
+        # The public verifications are answered directly too.
+        report = anonymous.post("/v1/verify", content=b"{}",
+                                headers={"Content-Type": "application/json"})
+        vc_api = anonymous.post("/credentials/verify", json={"credential": {}})
     assert routed == [f"GET /v1/credentials/{public_id}", "GET /v1/credentials"]
+    assert report.status_code == 200
+    assert report.json()["valid"] is False
+    assert vc_api.status_code == 400
     assert (malformed.status_code, malformed.json()["error"]) == (400, "invalid_json")
     assert listed.status_code == 405
     assert listed.headers["Allow"] == "POST"
