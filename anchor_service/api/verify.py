@@ -177,8 +177,8 @@ async def verify_bundle(
 
 async def _verify_request(request: Request) -> Response:
     """``POST /v1/verify`` with its dependencies and query parameters found here
-    (:func:`answered_by`): a tenth of a verification's cost went to FastAPI's routing and
-    dependency solving. The parameters are read and refused as FastAPI reads them (the last
+    (:func:`answered_by`): about a fifth of a verification's cost went to FastAPI's routing
+    and dependency solving. The parameters are read and refused as FastAPI reads them (the last
     of repeated ones; a flag as pydantic reads a boolean)."""
     query = request.query_params
     return await verify_bundle(request, request.app.state.components,
