@@ -195,20 +195,21 @@ def _public(endpoint: Callable[[Request, Components], Coroutine[Any, Any, Respon
     return answered_by(handler)
 
 
-router.add_api_route(CREDENTIAL_VERIFY_PATH, verify_credential, methods=["POST"],
-                     response_model=CredentialResult,
-                     responses=_not_verified(CredentialResult),
-                     openapi_extra=_body(VerifyCredentialRequest,
-                                         "VC-API VerifyCredentialRequest"),
-                     summary="Verify a credential: its proof, issuer key and anchor (VC-API)",
-                     route_class_override=_public(verify_credential))
-router.add_api_route(PRESENTATION_VERIFY_PATH, verify_presentation, methods=["POST"],
-                     response_model=PresentationResult,
-                     responses=_not_verified(PresentationResult),
-                     openapi_extra=_body(VerifyPresentationRequest,
-                                         "VC-API VerifyPresentationRequest"),
-                     summary="Verify a presentation and every credential in it (VC-API)",
-                     route_class_override=_public(verify_presentation))
+def _add_verification_routes() -> None:
+    for path, endpoint, result, request, summary in (
+            (CREDENTIAL_VERIFY_PATH, verify_credential, CredentialResult,
+             VerifyCredentialRequest,
+             "Verify a credential: its proof, issuer key and anchor (VC-API)"),
+            (PRESENTATION_VERIFY_PATH, verify_presentation, PresentationResult,
+             VerifyPresentationRequest,
+             "Verify a presentation and every credential in it (VC-API)")):
+        router.add_api_route(path, endpoint, methods=["POST"], response_model=result,
+                             responses=_not_verified(result),
+                             openapi_extra=_body(request, f"VC-API {request.__name__}"),
+                             summary=summary, route_class_override=_public(endpoint))
+
+
+_add_verification_routes()
 
 
 async def _verification(request: Request, components: Components,
