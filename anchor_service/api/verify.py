@@ -30,6 +30,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter, ValidationError
+from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect
 
 from anchor_service.api.deps import ComponentsDep, answered_by
@@ -183,15 +184,16 @@ async def _verify_request(request: Request) -> Response:
     query = request.query_params
     return await verify_bundle(request, request.app.state.components,
                                as_of=query.get("asOf"),
-                               allow_unsigned=_flag(query.get("allowUnsigned"),
-                                                    "allowUnsigned"))
+                               allow_unsigned=_flag(query, "allowUnsigned"))
 
 
 _FLAG: Final = TypeAdapter(bool)
 
 
-def _flag(value: str | None, name: str) -> bool:
-    """A boolean query parameter (absent: False); 422 ``invalid_request`` if it is not one."""
+def _flag(query: QueryParams, name: str) -> bool:
+    """The boolean query parameter ``name`` (absent: False); 422 ``invalid_request``, naming
+    it, if it is not one."""
+    value = query.get(name)
     if value is None:
         return False
     try:
