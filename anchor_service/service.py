@@ -20,6 +20,7 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 from web3.providers.rpc import HTTPProvider
 
+from anchor_service._parallel_signing import SigningHelper
 from anchor_service.chain import Deployment, load_deployment
 from anchor_service.errors import (
     AnchorServiceError,
@@ -124,6 +125,9 @@ class Components:
     _chain_heads: dict[int, tuple[asyncio.AbstractEventLoop, ChainHead]] = field(
         default_factory=dict, init=False, repr=False)
     _status_watcher: StatusWatcher | None = field(default=None, init=False, repr=False)
+    #: Signs half of each large submission in a second process (started at the first).
+    signing_helper: SigningHelper = field(default_factory=SigningHelper, init=False,
+                                          repr=False)
 
     def status_lists(self) -> StatusLists:
         """The published status lists of this process (made at first use): rendered from
@@ -362,6 +366,7 @@ class Components:
 
     def close(self) -> None:
         self.stop_status_watcher()
+        self.signing_helper.close()
         self.pipeline.stop()
         self.store.close()
         with self._chain_reader_lock:

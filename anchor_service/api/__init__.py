@@ -55,6 +55,8 @@ def create_app(settings: ServiceSettings | None = None, *,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         built = components or build_components(settings)
         app.state.components = built
+        if components is None:  # a service's own: large submissions are signed on two cores
+            built.signing_helper.start()
         if run_pipeline:
             built.pipeline.start(settings.poll_interval)
         # Reads only: published status lists are rendered again when the chain changes them.

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
+from anchor_service._parallel_signing import Refusal, refusal_of, sign_share
 from anchor_service.api.deps import (
     ComponentsDep,
     IssuerIdentity,
@@ -44,7 +45,7 @@ from anchor_service.errors import (
     UnknownCredentialError,
 )
 from anchor_service.service import Components
-from anchor_service.signing import SigningError, SigningSession, check_presigned, suites
+from anchor_service.signing import SigningError, check_presigned, suites
 from anchor_service.status import (
     MAX_INDICES_PER_TRANSACTION,
     BlockRef,
@@ -169,7 +170,7 @@ async def _submit_inline(components: Components, issuer_id: int,
         session = signer.session(suite=payload.suite)
     except SigningError as exc:
         raise ApiError(exc.http_status, exc.error_code, str(exc)) from None
-    items = _signed_items(session, _status_entries(issuer), credentials, positions)
+    items = _accepted(sign_share(session, _status_entries(issuer), credentials, positions))
     return _submitted(components, await store.accept_async(issuer_id, items))
 
 
@@ -289,50 +290,40 @@ def credential_items(components: Components, issuer_id: int,
     status = _status_entries(issuer or components.store.issuer(issuer_id))
     presigned = _PresignedChecker(components, issuer_id)
 
-    def item(credential: Mapping[str, Any], position: StatusPosition) -> NewCredential:
+    if session is not None and not any(isinstance(c, Mapping) and "proof" in c
+                                       for c in credentials):
+        # Only credentials to sign: a large submission is signed on two cores.
+        return _accepted(components.signing_helper.sign(session, status, credentials,
+                                                        positions))
+
+    def item(index: int, credential: Mapping[str, Any], position: StatusPosition,
+             ) -> NewCredential:
         if "proof" in credential:
             return replace(presigned.item(credential), status=position)
         if session is not None:
-            return _signed(session, status, credential, position)
+            return _accepted(sign_share(session, status, [credential], [position], index))[0]
         canonical = canonicalize(credential)
         digest = sha256(canonical).digest()
         return NewCredential(digest, new_salt(), canonical, digest, position)
 
-    return _items(item, credentials, positions)
-
-
-def _signed_items(session: SigningSession, status: StatusEntries,
-                  credentials: Sequence[Mapping[str, Any]],
-                  positions: Sequence[StatusPosition]) -> list[NewCredential]:
-    """Each credential signed with its status entries at its position."""
-    return _items(lambda credential, position: _signed(session, status, credential, position),
-                  credentials, positions)
-
-
-def _signed(session: SigningSession, status: StatusEntries, credential: Mapping[str, Any],
-            position: StatusPosition) -> NewCredential:
-    entries, member = _credential_status(status, position)
-    signed = session.sign(credential, entries, status_member=member)
-    return NewCredential(signed.digest, new_salt(), signed.canonical, signed.submitted_digest,
-                         position)
-
-
-def _items(item: Callable[[Mapping[str, Any], StatusPosition], NewCredential],
-           credentials: Sequence[Mapping[str, Any]],
-           positions: Sequence[StatusPosition]) -> list[NewCredential]:
-    """``item`` of each credential at its position; :class:`ApiError` naming the first
-    credential that cannot be accepted (``credentials[i]``) and why."""
     items = []
     for index, (credential, position) in enumerate(zip(credentials, positions, strict=True)):
         try:
-            items.append(item(credential, position))
-        except CredentialError as exc:
-            where = str(exc).removeprefix("credential")
-            raise ApiError(422, "invalid_credential", f"credentials[{index}]{where}") from None
-        except SigningError as exc:
-            raise ApiError(exc.http_status, exc.error_code,
-                           f"credentials[{index}]: {exc}") from None
+            items.append(item(index, credential, position))
+        except (CredentialError, SigningError) as exc:
+            raise _refused(refusal_of(index, exc)) from None
     return items
+
+
+def _accepted(signed: list[NewCredential] | Refusal) -> list[NewCredential]:
+    """The signed credentials; the :class:`ApiError` of the first refused one."""
+    if isinstance(signed, Refusal):
+        raise _refused(signed)
+    return signed
+
+
+def _refused(refusal: Refusal) -> ApiError:
+    return ApiError(refusal.status, refusal.error, refusal.detail)
 
 
 def _refuse_status_entries(components: Components, issuer_id: int,
@@ -392,15 +383,6 @@ def _status_entries(issuer: Issuer) -> StatusEntries:
     """The issuer's status entries maker, kept across requests (its templates are made once
     a list): an issuer whose record changed (a new DID, key or suite) is another key."""
     return StatusEntries(issuer)
-
-
-def _credential_status(status: StatusEntries,
-                       position: StatusPosition) -> tuple[list[dict[str, Any]], bytes]:
-    try:
-        return status.entries(position)
-    except AnchorServiceError as exc:
-        raise ApiError(409, "no_status_list_url", f"{exc}; credentials signed by the service "
-                       "carry status list URLs on the issuer's did:web host") from None
 
 
 class _PresignedChecker:

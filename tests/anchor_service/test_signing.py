@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from anchor_service._parallel_signing import PARALLEL_MIN
 from anchor_service.api import create_app
 from anchor_service.chain import accredit, add_signing_key, revoke_signing_key
 from anchor_service.errors import KeyLoadError
@@ -618,6 +619,60 @@ def test_the_service_warns_at_start_of_a_signing_key_the_registry_does_not_list(
         assert f"the signing key {key.multibase} of issuer uni-a is not registered" in caplog.text
     finally:
         components.close()
+
+
+def _many(count: int, tag: str) -> list[dict[str, Any]]:
+    return [_credential(f"{tag}-{n}") for n in range(count)]
+
+
+def test_a_large_submission_is_signed_on_two_cores_as_on_one(
+        signing: Signing) -> None:
+    helper = signing.components.signing_helper
+    assert helper.ready(wait=60)
+    before = helper.shares_signed
+    count = PARALLEL_MIN + 200
+    credentials = _many(count, f"api-{before}")
+    with signing.client() as client:
+        answer = _submit(client, credentials)
+        assert answer.status_code == 202, answer.text
+        accepted = answer.json()["accepted"]
+    assert helper.shares_signed == before + 1
+    signer = signing.components.issuer_signer(signing.issuer_ids["uni-a"])
+    assert signer is not None
+    key = Multikey.from_public_key(signer.private_key.public_key())
+    created = set()
+    indexes = []
+    for sent, item in zip(credentials, accepted, strict=True):
+        stored = signing.components.store.credential(item["id"])
+        assert stored is not None
+        assert stored.content is not None
+        document = json.loads(stored.content)
+        assert verify_proof(document, key.multibase).cryptosuite == "eddsa-jcs-2022"
+        created.add(document["proof"]["created"])
+        assert {k: v for k, v in document.items()
+                if k not in ("proof", "credentialStatus")} == sent
+        indexes.append(int(document["credentialStatus"][0]["statusListIndex"]))
+    assert len(created) == 1
+    # One allocation for the request: consecutive positions, in the request's order.
+    assert indexes == list(range(indexes[0], indexes[0] + count))
+
+
+def test_a_refusal_in_the_helpers_half_stores_nothing(signing: Signing) -> None:
+    helper = signing.components.signing_helper
+    assert helper.ready(wait=60)
+    before = helper.shares_signed
+    count = PARALLEL_MIN + 200
+    credentials = _many(count, f"refused-{before}")
+    credentials[count - 5] = _credential("refused-other", issuer="did:web:other.example")
+    with signing.client() as client:
+        answer = _submit(client, credentials)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == "issuer_mismatch"
+    assert answer.json()["detail"].startswith(f"credentials[{count - 5}]: ")
+    assert helper.shares_signed == before  # it answered a refusal, nothing signed to keep
+    with signing.client() as client:
+        again = _submit(client, credentials[:1]).json()["accepted"][0]
+    assert again["created"] is True  # the first credential was not stored by the refused one
 
 
 def test_a_signature_made_by_the_service_fails_when_tampered(signing: Signing) -> None:
