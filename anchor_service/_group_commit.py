@@ -78,15 +78,16 @@ class _Unit(Generic[_T]):
     def __init__(self, work: Callable[[Connection], _T], rows: int,
                  merge: Merge | None, future: asyncio.Future[_T] | None = None,
                  callback: Callable[[_T | None, BaseException | None], None] | None = None,
-                 ) -> None:
+                 *, wake: threading.Event | None = None) -> None:
         self.work, self.rows, self.merge = work, rows, merge
         self.done = False
         self.result: _T | None = None
         self.error: BaseException | None = None
-        # Set once: when the unit is done, or when its thread is to lead the next group. One
-        # event a unit, so that a commit wakes only the threads it concerns.
-        self.wake = threading.Event()
-        # A unit awaited on an event loop: settled there once done (its wake is not used).
+        # A unit a thread waits for: set once, when the unit is done or when its thread is to
+        # lead the next group. One event a unit, so that a commit wakes only the threads it
+        # concerns (and none for the units no thread waits for: one is made per request).
+        self.wake = wake
+        # A unit awaited on an event loop: settled there once done.
         self.future = future
         # A unit nobody waits for: this is called with its result or error once done.
         self.callback = callback
@@ -94,7 +95,7 @@ class _Unit(Generic[_T]):
     @property
     def threaded(self) -> bool:
         """Whether a thread waits for this unit (and can lead a group)."""
-        return self.future is None and self.callback is None
+        return self.wake is not None
 
 
 def _settle(units: list[_Unit[object]]) -> None:
@@ -147,13 +148,14 @@ class GroupCommit:
         the COMMIT if the transaction failed as a whole (nothing of it kept). ``rows``: how
         many rows it writes, to bound a group's size. ``merge``: the same writes in a form
         the group can do together with its other units of that kind (see :class:`Merge`)."""
-        unit: _Unit[_T] = _Unit(work, rows, merge)
+        wake = threading.Event()
+        unit: _Unit[_T] = _Unit(work, rows, merge, wake=wake)
         with self._cond:
             self._queue.append(unit)  # type: ignore[arg-type] # (results are handed back typed)
             lead = not self._leading
             self._leading = True
         if not lead:
-            unit.wake.wait()  # done by another leader, or handed the lead
+            wake.wait()  # done by another leader, or handed the lead
         while not unit.done:
             group: list[_Unit[object]] = []
             try:
@@ -196,10 +198,11 @@ class GroupCommit:
     def _pass_lead(self) -> None:
         """Leaving the lead (under the lock): to the oldest waiting unit's thread, or to the
         writer thread when nobody's thread waits for that unit; else nobody leads."""
-        if not self._queue:
+        first = self._queue[0] if self._queue else None
+        if first is None:
             self._leading = False
-        elif self._queue[0].threaded:
-            self._queue[0].wake.set()
+        elif first.wake is not None:  # a thread waits for it
+            first.wake.set()
         else:
             self._wake_writer()
 
@@ -251,10 +254,10 @@ class GroupCommit:
                     unit.callback(unit.result, unit.error)
                 except Exception:  # the callback's own failure: the others go on
                     log.exception("a group commit callback failed")
-            elif unit.future is None:
-                unit.wake.set()
-            else:
+            elif unit.future is not None:
                 by_loop.setdefault(unit.future.get_loop(), []).append(unit)
+            elif unit.wake is not None:
+                unit.wake.set()
         for loop, units in by_loop.items():
             # A closed loop: nobody waits for these any more.
             with contextlib.suppress(RuntimeError):

@@ -29,6 +29,7 @@ password. They are never stored in the database, logged or answered.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -190,7 +191,7 @@ class IssuerSigner:
         self.check_suite(suite)
         # The last session made for "now": requests within the same second share it, and
         # with it their proof configurations (made once per @context, not once per request).
-        self._current: SigningSession | None = None
+        self._current: tuple[int, SigningSession] | None = None  # and its Unix second
         # verificationMethod, made once (it encodes the key in base58).
         self._verification_method = verification_method_id(self.did, self.key)
 
@@ -217,11 +218,12 @@ class IssuerSigner:
         self.check_suite(chosen)
         if created is not None:
             return SigningSession(self, chosen, created)
-        now = _created_text(datetime.now(UTC))
-        current = self._current
-        if current is None or (current.suite, current.created) != (chosen, now):
-            current = self._current = SigningSession(self, chosen, now)
-        return current
+        second = int(time.time())  # the clock datetime.now reads, without formatting it
+        current = self._current  # one read: the session and its second go together
+        if current is None or current[0] != second or current[1].suite != chosen:
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+            current = self._current = (second, SigningSession(self, chosen, now))
+        return current[1]
 
     def sign(self, credential: Mapping[str, Any], *, suite: str | None = None,
              created: str | datetime | None = None,

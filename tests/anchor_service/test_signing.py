@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,25 @@ def test_openssl_reads_the_signing_key_files(tmp_path: Path) -> None:
 
 def _ed25519() -> ed25519.Ed25519PrivateKey:
     return ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+
+
+def test_a_session_for_now_is_dated_to_the_second_and_shared_within_it() -> None:
+    signer = IssuerSigner(DID, _ed25519())
+    while True:  # not across a second's end: the shared session would be another one
+        before = datetime.now(UTC)
+        first, again = signer.session(), signer.session()
+        rdfc = signer.session(suite="eddsa-rdfc-2022")
+        after = datetime.now(UTC)
+        if int(before.timestamp()) == int(after.timestamp()):
+            break
+    assert first.created == before.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert again is first
+    assert rdfc is not first
+    assert (rdfc.suite, rdfc.created) == ("eddsa-rdfc-2022", first.created)
+    time.sleep(1.05 - (time.time() % 1))  # into the next second
+    later = signer.session()
+    assert later.created != first.created
+    assert later.created == datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_the_signer_refuses_a_foreign_issuer_a_proof_and_a_suite_that_does_not_fit() -> None:
