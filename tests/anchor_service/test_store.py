@@ -136,6 +136,11 @@ def test_credential_ids_are_uuidv7_in_the_order_of_acceptance(store: Store) -> N
     assert all(max(a) < min(b) for a, b in itertools.pairwise(requests))
     # 74 random bits: two ids of one millisecond differ in them.
     assert len({public_id[12:] for public_id in ids}) == len(ids)
+    # Every one of them is random: over 200 ids of one request, each bit is 0 in some and 1
+    # in others (a bit stuck at either value has a chance of 2**-199 of passing).
+    many = [int(a.public_id, 16) for a in store.accept(1, [_item(1000 + k) for k in range(200)])]
+    random_bits = [*range(62), *range(64, 76)]
+    assert [bit for bit in random_bits if len({value >> bit & 1 for value in many}) != 2] == []
 
 
 def test_accepted_credentials_survive_a_killed_process(location: str) -> None:
