@@ -125,7 +125,8 @@ class Components:
     _chain_heads: dict[int, tuple[asyncio.AbstractEventLoop, ChainHead]] = field(
         default_factory=dict, init=False, repr=False)
     _status_watcher: StatusWatcher | None = field(default=None, init=False, repr=False)
-    #: Signs half of each large submission in a second process (started at the first).
+    #: Signs half of each large submission in a second process: started with the service
+    #: (create_app), else at the first large submission.
     signing_helper: SigningHelper = field(default_factory=SigningHelper, init=False,
                                           repr=False)
 
