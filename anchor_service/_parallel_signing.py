@@ -26,7 +26,6 @@ from __future__ import annotations
 import gc
 import logging
 import pickle
-import signal
 import socket
 import subprocess
 import sys
@@ -280,7 +279,11 @@ class SigningHelper:
         mine, theirs = socket.socketpair()
         try:
             process = subprocess.Popen(  # noqa: S603  # this interpreter, our own code
-                [sys.executable, "-P", "-c", f"import sys; sys.path.insert(0, {_ROOT!r}); "
+                # Ctrl-C reaches the whole process group: ignored from the first line (the
+                # service process stops the helper itself), so that it never interrupts
+                # the imports with a traceback either.
+                [sys.executable, "-P", "-c", "import signal; signal.signal(signal.SIGINT, "
+                 f"signal.SIG_IGN); import sys; sys.path.insert(0, {_ROOT!r}); "
                  f"import {__name__} as m; m.serve({theirs.fileno()})"],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         except OSError as exc:
@@ -340,10 +343,11 @@ def _load_key(data: bytes) -> PrivateKey:
 def serve(fd: int) -> None:  # pragma: no cover - runs in the helper process
     """The helper's life: answer each job that comes on the socket ``fd`` until it closes."""
     conn = Connection(fd)
-    # Ctrl-C reaches the whole process group: the service process stops the helper itself.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signers: dict[tuple[str, bytes, str], IssuerSigner] = {}
-    conn.send(_READY)
+    try:
+        conn.send(_READY)
+    except OSError:  # the service process stopped while this one started
+        return
     while True:
         gc.disable()  # unpickling thousands of dicts would run the collector many times
         try:

@@ -200,6 +200,27 @@ def test_the_helper_ends_with_the_process_that_started_it() -> None:
     _wait_gone(pid)
 
 
+def test_a_helper_whose_service_process_ends_while_it_starts_ends_quietly() -> None:
+    # Ctrl-C (SIGINT) while it imports, then its service process gone before it is ready:
+    # it ends, and writes nothing to the service's stderr, which it shares.
+    script = textwrap.dedent("""
+        import os, signal, time
+        from anchor_service._parallel_signing import SigningHelper
+        helper = SigningHelper()
+        helper.start()
+        time.sleep(0.2)
+        os.kill(helper.pid, signal.SIGINT)
+        print(helper.pid, flush=True)
+        os._exit(0)  # no close(): the kernel closes the helper's socket
+    """)
+    ran = subprocess.run([sys.executable, "-c", script], cwd=ROOT, text=True,
+                         capture_output=True, timeout=120, check=True)
+    # capture_output reads stderr until every process holding it, the helper too, has ended.
+    pid = int(ran.stdout)
+    _wait_gone(pid)
+    assert ran.stderr == ""
+
+
 def _wait_gone(pid: int) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
