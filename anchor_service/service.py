@@ -8,14 +8,15 @@ key."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final
 
 from eth_account.signers.local import LocalAccount
-from starlette.concurrency import run_in_threadpool
 from web3 import Web3
 from web3.exceptions import Web3Exception
 from web3.providers.rpc import HTTPProvider
@@ -56,12 +57,13 @@ _SIGNING_TRUST_TTL: Final = 1.0
 class ChainHead:
     """The chain's head as the requests of one event loop see it: each request waits for a
     head request of the shared reader that began after it arrived, without holding a thread
-    while it waits. One head request (in a worker thread) is in flight at a time, and serves
-    every request that arrived before it began; those that arrive meanwhile wait for it to end,
-    then the next one serves them all."""
+    while it waits. One head request (on the head-request thread of the components) is in
+    flight at a time, and serves every request that arrived before it began; those that
+    arrive meanwhile wait for it to end, then the next one serves them all."""
 
-    def __init__(self, reader: JsonRpcChainReader) -> None:
+    def __init__(self, reader: JsonRpcChainReader, executor: ThreadPoolExecutor) -> None:
         self.reader = reader
+        self._executor = executor
         self._pending: asyncio.Task[object] | None = None
 
     def mark(self) -> int:
@@ -81,7 +83,11 @@ class ChainHead:
 
     async def _ask(self, mark: int) -> object:
         try:
-            return await run_in_threadpool(self.reader.at_head, 0, begun_after=mark)
+            # On a thread of its own, handed the request at once: through the worker
+            # threads' limiter, which first waits for a turn of the event loop, a head
+            # request under load took several times as long as the node took to answer.
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, functools.partial(self.reader.at_head, 0, begun_after=mark))
         finally:
             self._pending = None
 
@@ -117,6 +123,8 @@ class Components:
     _signing_trust_asking: threading.Lock = field(default_factory=threading.Lock, init=False,
                                                   repr=False)
     _chain_reader: JsonRpcChainReader | None = field(default=None, init=False, repr=False)
+    #: The thread the head requests of the ChainHeads run on (made with the first).
+    _head_thread: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _chain_reader_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
                                                repr=False)
     _status_lists: StatusLists | None = field(default=None, init=False, repr=False)
@@ -189,7 +197,10 @@ class Components:
             if found is None or found[0] is not loop:
                 if len(self._chain_heads) > 8:  # loops of closed test clients
                     self._chain_heads.clear()
-                found = self._chain_heads[id(loop)] = (loop, ChainHead(reader))
+                if self._head_thread is None:
+                    self._head_thread = ThreadPoolExecutor(1, thread_name_prefix="chain-head")
+                found = self._chain_heads[id(loop)] = (loop, ChainHead(reader,
+                                                                       self._head_thread))
             return found[1]
 
     def load_signer(self, issuer: Issuer) -> bool:
@@ -372,6 +383,10 @@ class Components:
         self.store.close()
         with self._chain_reader_lock:
             reader, self._chain_reader = self._chain_reader, None
+            head_thread, self._head_thread = self._head_thread, None
+            self._chain_heads.clear()
+        if head_thread is not None:
+            head_thread.shutdown(wait=False)
         if reader is not None:
             reader.close()  # its kept-alive connection to the node
 
