@@ -259,19 +259,30 @@ class SigningHelper:
             if failed is None or time.monotonic() - failed >= self.restart_after:
                 self._start()
             return None
-        if self._conn is None:
-            return None
         if not self._ready:
-            if not self._conn.poll(0):
-                code = self._process.poll()
-                if code is not None:
-                    self._fail(f"it ended while starting (exit code {code})")
-                return None
-            if self._conn.recv() != _READY:
-                self._fail("it did not start as expected")
-                return None
-            self._ready = True
-        return self._conn
+            self._ready = self._heard_ready()
+        return self._conn if self._ready else None
+
+    def _heard_ready(self) -> bool:
+        """Whether the starting helper has said it is ready (read without waiting); it is
+        stopped when it ended instead."""
+        conn, process = self._conn, self._process
+        if conn is None or process is None:
+            return False
+        if not conn.poll(0):
+            code = process.poll()
+            if code is not None:
+                self._fail(f"it ended while starting (exit code {code})")
+            return False
+        try:
+            said = conn.recv()
+        except (EOFError, OSError) as exc:  # it ended: the socket reads as closed
+            self._fail(f"it ended while starting ({type(exc).__name__})")
+            return False
+        if said != _READY:
+            self._fail("it did not start as expected")
+            return False
+        return True
 
     def _start(self) -> None:
         # A fresh interpreter (not a fork): no thread, lock or connection of this process

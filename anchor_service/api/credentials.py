@@ -288,13 +288,12 @@ def credential_items(components: Components, issuer_id: int,
     # names it); a resubmission keeps its first one, leaving this one unused.
     positions = components.store.allocate_status(issuer_id, len(credentials))
     status = _status_entries(issuer or components.store.issuer(issuer_id))
-    presigned = _PresignedChecker(components, issuer_id)
-
     if session is not None and not any(isinstance(c, Mapping) and "proof" in c
                                        for c in credentials):
         # Only credentials to sign: a large submission is signed on two cores.
         return _accepted(components.signing_helper.sign(session, status, credentials,
                                                         positions))
+    presigned = _PresignedChecker(components, issuer_id)
 
     def item(index: int, credential: Mapping[str, Any], position: StatusPosition,
              ) -> NewCredential:

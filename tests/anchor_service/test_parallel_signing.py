@@ -158,6 +158,27 @@ def test_a_helper_that_died_costs_speed_only_and_is_started_again(
     assert helper.shares_signed == 1
 
 
+def test_a_helper_that_died_before_it_was_ready_is_not_an_error(
+        caplog: pytest.LogCaptureFixture) -> None:
+    helper = SigningHelper()
+    helper.start()
+    pid = helper.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)  # before it could say it is ready, or after: either way
+    _wait_gone(pid)
+    try:
+        assert not helper.ready()
+        assert helper.pid is None
+        signed = helper.sign(_session(ed25519.Ed25519PrivateKey.generate()),
+                             StatusEntries(ISSUER), _credentials(PARALLEL_MIN),
+                             _positions(PARALLEL_MIN))
+        assert isinstance(signed, list)
+        assert helper.shares_signed == 0
+        assert "signing helper" in caplog.text
+    finally:
+        helper.close()
+
+
 def test_a_small_submission_and_a_closed_helper_sign_in_this_process() -> None:
     helper = SigningHelper()
     session = _session(ed25519.Ed25519PrivateKey.generate())
