@@ -1,12 +1,14 @@
-"""Signing a submission's credentials, and a helper process that signs half of a large one.
+"""Signing a submission's credentials, and a helper process that signs large ones.
 
-A bulk submission is signed by the thread that took it: one core, while the machine has more.
-:class:`SigningHelper` is a second process per service process. It signs the second half of
-each submission of at least :data:`PARALLEL_MIN` credentials while the thread signs the first,
-so that a request of 10,000 credentials is signed on two cores. The answer and what is stored
-are the same either way: the two halves share the session's suite and ``created`` time, each
-credential keeps its own status position, and a refusal names the first credential refused,
-as it does without the helper.
+A bulk submission signed by the thread that took it uses one core, while the machine has more,
+and holds the interpreter of its service process (its event loop and its other requests wait
+for it). :class:`SigningHelper` is a second process per service process. It signs the second
+half of each submission of at least :data:`PARALLEL_MIN` credentials while the thread signs the
+first, so that a request of 10,000 credentials is signed on two cores, and the whole of a
+submission of :data:`HANDOFF_MIN` to :data:`PARALLEL_MIN` credentials while the thread waits
+(without the interpreter). The answer and what is stored are the same either way: the shares
+share the session's suite and ``created`` time, each credential keeps its own status position,
+and a refusal names the first credential refused, as it does without the helper.
 
 The service's processes start their helper when they start (:meth:`SigningHelper.start`);
 otherwise it is started at the first large submission, which does not wait for it. It is used
@@ -53,6 +55,11 @@ log = logging.getLogger("anchor_service.signing_helper")
 #: Submissions of at least this many credentials to sign are split with the helper. Below it
 #: the hand-over (about a millisecond) is a larger part of the time saved.
 PARALLEL_MIN: Final = 1000
+#: Submissions of at least this many credentials (and fewer than :data:`PARALLEL_MIN`) are
+#: signed by the helper alone while the request's thread waits without holding the
+#: interpreter: signing them here would hold up the process's event loop and its other
+#: requests for tens to hundreds of milliseconds.
+HANDOFF_MIN: Final = 64
 #: How long a share may take in the helper before the submission's thread signs it itself
 #: (a share of the largest request takes about a second).
 _SHARE_TIMEOUT: Final = 60.0
@@ -146,11 +153,13 @@ class SigningHelper:
     def sign(self, session: SigningSession, status: StatusEntries,
              credentials: Sequence[Mapping[str, Any]], positions: Sequence[StatusPosition],
              ) -> list[NewCredential] | Refusal:
-        """The credentials signed as :func:`sign_share` signs them, the second half by the
-        helper when it is ready and free (and the submission is large enough)."""
-        split = len(credentials) // 2
+        """The credentials signed as :func:`sign_share` signs them: the second half by the
+        helper from :data:`PARALLEL_MIN` credentials, all of them from :data:`HANDOFF_MIN`,
+        when it is ready and free; else in this thread."""
+        count = len(credentials)
+        split = count // 2 if count >= PARALLEL_MIN else 0
         share = (self._send(session, status, credentials[split:], positions[split:], split)
-                 if len(credentials) >= PARALLEL_MIN else None)
+                 if count >= HANDOFF_MIN else None)
         if share is None:
             return sign_share(session, status, credentials, positions)
         try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.concurrency import run_in_threadpool
 
 from anchor_service.api.deps import ComponentsDep, IssuerIdentity
 from anchor_service.api.errors import ApiError
@@ -72,4 +71,4 @@ async def anchor_now(components: ComponentsDep, identity: IssuerIdentity) -> lis
         components.pipeline.wake()
         return _with_reasons(components, cut)
 
-    return await run_in_threadpool(run)
+    return await components.in_thread(run)

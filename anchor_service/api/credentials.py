@@ -12,7 +12,6 @@ from hashlib import sha256
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
@@ -115,7 +114,7 @@ async def submit(request: Request, components: ComponentsDep,
         answer = await _submit_inline(components, issuer_id, body)
         if answer is not None:
             return answer
-    return await run_in_threadpool(_submit, components, issuer_id, body)
+    return await components.in_thread(_submit, components, issuer_id, body)
 
 
 async def _submit_request(request: Request) -> Response:
@@ -468,8 +467,9 @@ def _read_in_thread(endpoint: Callable[[str, Components, TokenIdentity],
 
     async def handler(request: Request) -> Response:
         identity = await issuer_identity(request)
-        answer = await run_in_threadpool(endpoint, request.path_params["credential_id"],
-                                         request.app.state.components, identity)
+        components = request.app.state.components
+        answer = await components.in_thread(endpoint, request.path_params["credential_id"],
+                                            components, identity)
         if isinstance(answer, Response):
             return answer
         return JSONResponse(answer.model_dump(mode="json", by_alias=True))

@@ -12,7 +12,6 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Annotated, Any, ClassVar, cast
 
 from fastapi import Depends, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute, APIRouter
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.applications import Starlette
@@ -86,7 +85,7 @@ async def _identity(request: Request, credentials: HTTPAuthorizationCredentials 
     cache = _token_cache(request)
     identity = cache.get(token)
     if identity is None:
-        identity = await run_in_threadpool(components.store.token_identity, token)
+        identity = await components.in_thread(components.store.token_identity, token)
         if identity is not None:
             cache.put(token, identity)
     if identity is None:

@@ -29,7 +29,6 @@ from typing import Any, Final
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from anchor_service.api.deps import ComponentsDep
@@ -149,10 +148,10 @@ async def issuer_document(name: str, request: Request, components: ComponentsDep
     404 for an issuer not served here, or whose DID on the chain is not of this form; 503
     when the chain cannot be read."""
     # Unknown names are refused before the cache, so that it holds one entry per issuer.
-    issuer = await run_in_threadpool(components.store.issuer_named, name)
+    issuer = await components.in_thread(components.store.issuer_named, name)
     if issuer is None:
         raise ApiError(404, "not_found", f"no issuer {name[:100]!r} is served here")
-    answer = await run_in_threadpool(
+    answer = await components.in_thread(
         _cached, request, f"issuer:{issuer.id}",
         lambda: _document_answer(components, issuer, lambda did: did_names_issuer(did, name),
                                  f"did:web:<host>:issuers:{name}"))
@@ -168,8 +167,8 @@ async def well_known_document(request: Request, components: ComponentsDep) -> Re
     if not host:
         raise ApiError(404, "not_found", "this service serves no DID at /.well-known/did.json "
                        "(the did_web_host setting is empty)")
-    answer = await run_in_threadpool(_cached, request, f"host:{host}",
-                                     lambda: _well_known_answer(components, host))
+    answer = await components.in_thread(_cached, request, f"host:{host}",
+                                        lambda: _well_known_answer(components, host))
     return _response(request, answer)
 
 

@@ -37,7 +37,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -277,7 +276,7 @@ async def verify_portfolio_route(request: Request, components: ComponentsDep) ->
     try:
         async with vcapi._public_verification(request, components,
                                               also=_slots(request, components)) as body:
-            report = await run_in_threadpool(_verify, components, body)
+            report = await components.in_thread(_verify, components, body)
     except BusyError as busy:
         return busy.response()
     return vcapi._json(request, report)

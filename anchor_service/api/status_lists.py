@@ -18,7 +18,6 @@ import re
 from typing import Any, Final
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from anchor_service.api import verify as public_verify
@@ -86,14 +85,14 @@ async def status_list(
     if block is None and as_of is None:
         cached = None if isinstance(head, StatusListRequestError) else lists.cached(
             name, number, chosen, head)
-        found = cached if cached is not None else await run_in_threadpool(
+        found = cached if cached is not None else await components.in_thread(
             _served, lists.current, name, number, chosen, head)
     else:
         if isinstance(head, StatusListRequestError):
             raise _answer(head)
-        at = await run_in_threadpool(_served, _block_of, lists, block, as_of, head)
-        found = await run_in_threadpool(_served, lists.at_block, name, number, chosen, at,
-                                        head)
+        at = await components.in_thread(_served, _block_of, lists, block, as_of, head)
+        found = await components.in_thread(_served, lists.at_block, name, number, chosen,
+                                           at, head)
     return _response(request, found, lists.clock())
 
 

@@ -32,7 +32,6 @@ from hashlib import sha256
 from typing import Any, Final, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
@@ -104,7 +103,7 @@ async def issue(request: Request, components: ComponentsDep,
     when the registry does not trust the issuer now or the issuer has no signing key."""
     _require_json(request)
     body = await request.body()
-    return await run_in_threadpool(_issue, components, identity.issuer_id or 0, body)
+    return await components.in_thread(_issue, components, identity.issuer_id or 0, body)
 
 
 def _issue(components: Components, issuer_id: int, body: bytes) -> JSONResponse:
@@ -222,7 +221,7 @@ async def _verification(request: Request, components: Components,
     try:
         async with _public_verification(request, components) as body:
             reader = await public_verify.reader_after_arrival(components)
-            result = await run_in_threadpool(check, components, body, reader)
+            result = await components.in_thread(check, components, body, reader)
     except BusyError as busy:
         return busy.response()
     return _json(request, result, 200 if result["verified"] else 400)

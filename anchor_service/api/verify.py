@@ -27,7 +27,6 @@ from datetime import datetime
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import QueryParams
@@ -164,8 +163,8 @@ async def verify_bundle(
                 work = bundle
                 report = _inline(components, bundle, when, allow_unsigned, mark)
         if report is None:
-            report = await run_in_threadpool(_verify, components, work, when, allow_unsigned,
-                                             reader)
+            report = await components.in_thread(_verify, components, work, when, allow_unsigned,
+                                                 reader)
     finally:
         slots.give_back(client)
     # The report quotes chain errors, and a bundle's own text: the service's secrets (the RPC

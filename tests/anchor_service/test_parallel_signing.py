@@ -1,8 +1,9 @@
-"""A large submission signed on two cores: the helper process signs the second half of it and
-the result is what one process signs (the same documents, canonical forms, digests and status
-positions); a refusal names the first credential refused, in either half; a helper that dies
-or is stopped costs nothing but speed; the helper ends with the process that started it. Real
-helper processes. The service's use of it, over HTTP: tests/anchor_service/test_signing.py."""
+"""A large submission signed on two cores: the helper process signs the second half of it
+(all of a middling one) and the result is what one process signs (the same documents,
+canonical forms, digests and status positions); a refusal names the first credential refused,
+in either share; a helper that dies or is stopped costs nothing but speed; the helper ends
+with the process that started it. Real helper processes. The service's use of it, over HTTP:
+tests/anchor_service/test_signing.py."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from anchor_service._parallel_signing import (
+    HANDOFF_MIN,
     PARALLEL_MIN,
     Refusal,
     SigningHelper,
@@ -69,10 +71,13 @@ def _without_salts(items: list[NewCredential] | Refusal) -> list[tuple[Any, ...]
     return [(item.digest, item.content, item.submitted_digest, item.status) for item in items]
 
 
-def test_the_helper_signs_half_and_the_result_is_one_processs(helper: SigningHelper) -> None:
+# From PARALLEL_MIN the helper signs the second half (of an odd count, the larger); from
+# HANDOFF_MIN to below PARALLEL_MIN, all of it.
+@pytest.mark.parametrize("count", [PARALLEL_MIN + 1, HANDOFF_MIN, PARALLEL_MIN - 1])
+def test_the_helper_signs_its_share_and_the_result_is_one_processs(
+        helper: SigningHelper, count: int) -> None:
     session = _session(ed25519.Ed25519PrivateKey.generate())
     status = StatusEntries(ISSUER)
-    count = PARALLEL_MIN + 1  # an odd count: the helper's half is the larger
     credentials, positions = _credentials(count), _positions(count)
     together = helper.sign(session, status, credentials, positions)
     assert helper.shares_signed == 1
@@ -104,21 +109,22 @@ def test_a_p256_key_reaches_the_helper_and_its_signatures_verify(
         assert item.status == StatusPosition.of(FIRST + index)
 
 
-@pytest.mark.parametrize("bad", [[PARALLEL_MIN - 10], [PARALLEL_MIN // 2 + 3],
-                                 [7, PARALLEL_MIN - 1]])
-def test_a_refusal_names_the_first_refused_credential_in_either_half(
-        helper: SigningHelper, bad: list[int]) -> None:
+@pytest.mark.parametrize(("count", "bad"), [
+    (PARALLEL_MIN, [PARALLEL_MIN - 10]), (PARALLEL_MIN, [PARALLEL_MIN // 2 + 3]),
+    (PARALLEL_MIN, [7, PARALLEL_MIN - 1]), (HANDOFF_MIN, [0, 5]),
+    (HANDOFF_MIN, [HANDOFF_MIN - 1])])
+def test_a_refusal_names_the_first_refused_credential_in_either_share(
+        helper: SigningHelper, count: int, bad: list[int]) -> None:
     session = _session(ed25519.Ed25519PrivateKey.generate())
-    credentials = _credentials(PARALLEL_MIN)
+    credentials = _credentials(count)
     for index in bad:
         credentials[index] = _credential(f"bad-{index}", issuer="did:web:other.example")
-    refused = helper.sign(session, StatusEntries(ISSUER), credentials,
-                          _positions(PARALLEL_MIN))
+    refused = helper.sign(session, StatusEntries(ISSUER), credentials, _positions(count))
     assert isinstance(refused, Refusal)
     assert (refused.status, refused.error) == (422, "issuer_mismatch")
     assert refused.detail.startswith(f"credentials[{bad[0]}]: ")
     assert refused == sign_share(session, StatusEntries(ISSUER), credentials,
-                                 _positions(PARALLEL_MIN))
+                                 _positions(count))
     # The helper's answer was read: the next share gets its own, not this one's.
     fine = helper.sign(session, StatusEntries(ISSUER), _credentials(PARALLEL_MIN, "next"),
                        _positions(PARALLEL_MIN))
@@ -182,8 +188,8 @@ def test_a_helper_that_died_before_it_was_ready_is_not_an_error(
 def test_a_small_submission_and_a_closed_helper_sign_in_this_process() -> None:
     helper = SigningHelper()
     session = _session(ed25519.Ed25519PrivateKey.generate())
-    small = helper.sign(session, StatusEntries(ISSUER), _credentials(PARALLEL_MIN - 1),
-                        _positions(PARALLEL_MIN - 1))
+    small = helper.sign(session, StatusEntries(ISSUER), _credentials(HANDOFF_MIN - 1),
+                        _positions(HANDOFF_MIN - 1))
     assert isinstance(small, list)
     assert helper.pid is None  # not started for it
     helper.start()

@@ -69,15 +69,17 @@ def inline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inline]:
             keystore_dir=tmp_path / "keys", keystore_password=PASSWORD, batch_max_age=3600,
             poll_interval=0.05, log_json=False)
         hand_overs: list[str] = []
-        handed = credentials_route.run_in_threadpool  # type: ignore[attr-defined]
+        components = build_components(settings, w3=chain.w3)
+        handed = components.in_thread
 
         async def counted(function: Callable[..., Any], *args: Any) -> Any:
-            hand_overs.append(getattr(function, "__name__", "?"))
+            if function.__module__ == credentials_route.__name__:
+                hand_overs.append(function.__name__)
             return await handed(function, *args)
 
-        # What the route hands to a thread: the submission's thread path, and nothing else.
-        monkeypatch.setattr(credentials_route, "run_in_threadpool", counted)
-        components = build_components(settings, w3=chain.w3)
+        # What the route hands to a thread: the submission's thread path, and nothing else
+        # (the request's token is looked up in one, once: not the route's).
+        monkeypatch.setattr(components, "in_thread", counted)
         try:
             with served(create_app(components=components)) as url:
                 yield Inline(world, components, tmp_path, url, token, issuer.id, hand_overs)
