@@ -47,7 +47,6 @@ import logging
 import resource
 import socket
 import struct
-import sys
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -73,13 +72,6 @@ __all__ = [
 log = logging.getLogger("anchor_service.server")
 
 MAX_HEAD_BYTES = 16 * 1024  # a request line and headers larger than this get 400
-# How long a thread holding the interpreter runs before one waiting for it may take it, in a
-# serving process (Python's default is 5 ms). The event loop and the request threads take it in
-# turns, and each database or chain answer a thread waits for costs it one wait: at 5 ms, a
-# verification's thread under the load test spent more time waiting for the interpreter than
-# working. At 1 ms, in four of five interleaved 20 s load runs on PostgreSQL, requests/s were
-# 16-37 % higher and every route's p99 lower (the fifth, in a slow phase of the machine, -6 %).
-SWITCH_INTERVAL = 0.001
 # The most bytes given to the HTTP parser at once: it parses all it is given, and every
 # request found behind the one being answered is queued as Python objects (see
 # GuardedHttpToolsProtocol._parse).
@@ -614,7 +606,6 @@ def run_server(app: ASGIApp, settings: ServiceSettings, *,
     """Serve ``app`` in the foreground until interrupted: on ``settings``' host and port, or
     on ``sockets`` already listening (a worker's, bound by its supervisor, with ``balance``
     its share of the workers' connections)."""
-    sys.setswitchinterval(SWITCH_INTERVAL)
     server, guard = build_server(app, settings, on_started=on_started, balance=balance)
     try:
         server.run(sockets=sockets)
