@@ -94,6 +94,7 @@ class ChainHead:
                     self._executor.submit(self._ask_while_waited, loop)
                 except RuntimeError:  # the components are closing
                     with self._lock:
+                        self._waiting.remove(waiter)  # nobody will await it
                         self._asking = False
                     raise
             await waiter
