@@ -15,13 +15,15 @@ at once (the service shares one per process):
   new head's ancestor at the old head's number is the old head, followed by parent hashes,
   race-free, usually without a request as the new head's parent is the old head). Every
   answer is keyed by the block it was read at, so the answers of an older head of the
-  lineage stay true of their block, and a new head's state is read anew. A head that does
-  not extend the one before (a reorganisation) starts a new lineage, and every answer of the
-  old one goes. A read the cache cannot answer is made at the head's block hash with
-  ``requireCanonical`` (EIP-1898), or, on a node that does not take that, by number and then
-  checked against the head's hash; if the head was reorganised away meanwhile, the read fails
-  with :class:`ReorganisedError` (``verify`` then judges again at the new head), so no answer
-  of an abandoned branch is mixed with the head's or cached.
+  lineage stay true of their block; an answer about the head's state is keyed by the block
+  since which the contract it reads has logged no change (the blocks' log blooms say so;
+  :mod:`verifier._log_blooms`), so a new head that changed nothing it depends on keeps it.
+  A head that does not extend the one before (a reorganisation) starts a new lineage, and
+  every answer of the old one goes. A read the cache cannot answer is made at the head's
+  block hash with ``requireCanonical`` (EIP-1898), or, on a node that does not take that, by
+  number and then checked against the head's hash; if the head was reorganised away
+  meanwhile, the read fails with :class:`ReorganisedError` (``verify`` then judges again at
+  the new head), so no answer of an abandoned branch is mixed with the head's or cached.
 * The work per receipt is bounded: a credential's status (its issuer's entity, status list
   and index) is read as one aligned window of :data:`STATUS_WINDOW_WORDS` words of both
   purposes (one ``eth_call``) around the credential's word, never the issuer's whole list.
@@ -51,9 +53,10 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
-from typing import Any, Final, Generic, Protocol, TypeVar, cast, overload
+from typing import Any, Final, Generic, NamedTuple, Protocol, TypeVar, cast, overload
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from verifier._log_blooms import FULL_BLOOM, BloomWindow
 from verifier.contract_types import (
     STATUS_LIST_SIZE,
     STATUS_LIST_WORDS,
@@ -103,6 +106,8 @@ _BITS_PER_WORD = 256
 _MAX_SMALL_ENTRIES = 16_384
 _MAX_WINDOWS = 4096
 _MAX_LISTS = 16
+# Contracts whose unchanged-since block a view remembers (a deployment has two).
+_MAX_CONTRACTS_PER_VIEW = 16
 # Parent blocks followed at most (one request each) to learn whether a new head extends the
 # head seen before it; beyond, the new head starts a new lineage (its caches start empty).
 _MAX_ANCESTOR_STEPS = 32
@@ -122,6 +127,28 @@ _T = TypeVar("_T")
 _K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")
 _D = TypeVar("_D")
+
+
+class _Header(NamedTuple):
+    """What a head request reads of a block: its number, hash, parent's hash, time and logs
+    bloom (as an int; :data:`~verifier._log_blooms.FULL_BLOOM` when the node gave none)."""
+
+    number: int
+    hash: bytes
+    parent: bytes
+    timestamp: int
+    bloom: int
+
+
+def _bloom_of(value: object) -> int:
+    """A block's ``logsBloom`` (hex text from JSON-RPC, bytes from web3) as an int; every bit
+    set (any contract may have changed) when the node gave none or more than 256 bytes. Fewer
+    are the bloom without its leading zero bytes (as eth-tester gives it)."""
+    if isinstance(value, str) and value.startswith("0x"):
+        value = bytes.fromhex(value[2:])
+    if isinstance(value, bytes) and len(value) <= 256:
+        return int.from_bytes(value, "big")
+    return FULL_BLOOM
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,10 +304,13 @@ _LINEAGE_NUMBERS = itertools.count(1)
 
 class _Lineage:
     """Heads each of which extends the one before, and the answers read at their blocks:
-    every key names the block it was read at, a block the whole lineage shares."""
+    every key names the block it was read at, a block the whole lineage shares, or the block
+    since which the state the answer depends on is unchanged (:meth:`PinnedReader._state`).
+    ``first`` is the lineage's first head."""
 
-    def __init__(self, number: int) -> None:
+    def __init__(self, number: int, first: int) -> None:
         self.number = number  # counts lineages: a new one after every reorganisation seen
+        self.blooms = BloomWindow(first)
         self.small: Lru[Hashable, Any] = Lru(_MAX_SMALL_ENTRIES)
         self.windows: Lru[Hashable, Any] = Lru(_MAX_WINDOWS)
         self.lists: Lru[Hashable, Any] = Lru(_MAX_LISTS)
@@ -296,6 +326,8 @@ class _View:
         self.timestamp = timestamp
         self.seen = seen  # when the last head request that answered this head began
         self.lineage = lineage
+        # (contract, topics) -> the block since which its state is unchanged at this head.
+        self.unchanged: dict[tuple[bytes, tuple[bytes, ...] | None], int] = {}
 
 
 class _ReadsAtHead:
@@ -452,6 +484,7 @@ class JsonRpcChainReader(_ReadsAtHead):
             self.w3 = w3_or_url
         self._anchor_abi = load_artifact("CredentialAnchor").abi
         self._registry_abi = load_artifact("IssuerRegistry").abi
+        self._status_topics = _status_topics(self._anchor_abi)
         self._head_max_age = head_max_age
         self._clock = clock
         self._lock = threading.Lock()  # guards the caches and the current view
@@ -545,17 +578,17 @@ class JsonRpcChainReader(_ReadsAtHead):
             self._last_attempt = (number, started, None)
             return view
 
-    def _head_data(self, block: str | bytes) -> tuple[int, bytes, bytes, int]:
-        """(number, hash, parent hash, time) of the latest block (``"latest"``) or of the
-        block with hash ``block``: a raw JSON-RPC request on an HTTP node (web3's formatting
-        of a whole block costs more than the request; over the reader's own kept-alive
-        connection when it made its own provider), web3's ``get_block`` on others."""
+    def _head_data(self, block: str | bytes) -> _Header:
+        """The header of the latest block (``"latest"``) or of the block with hash ``block``:
+        a raw JSON-RPC request on an HTTP node (web3's formatting of a whole block costs more
+        than the request; over the reader's own kept-alive connection when it made its own
+        provider), web3's ``get_block`` on others."""
         if not isinstance(getattr(self.w3.provider, "endpoint_uri", None), str):
             data = _get_block(self.w3, block)
             if data is None:
                 raise ChainReadError(f"block {block!r:.80} is missing")
-            return (int(data["number"]), bytes(data["hash"]), bytes(data["parentHash"]),
-                    int(data["timestamp"]))
+            return _Header(int(data["number"]), bytes(data["hash"]), bytes(data["parentHash"]),
+                           int(data["timestamp"]), _bloom_of(data.get("logsBloom")))
         from web3.types import RPCEndpoint  # noqa: PLC0415 - the chain extra's module
 
         method, key = (("eth_getBlockByNumber", block) if isinstance(block, str)
@@ -567,8 +600,9 @@ class JsonRpcChainReader(_ReadsAtHead):
             message = error.get("message") if isinstance(error, dict) else error
             raise _NodeAnswered(str(message) if message else "no block")
         try:
-            return (int(data["number"], 16), bytes.fromhex(data["hash"][2:]),
-                    bytes.fromhex(data["parentHash"][2:]), int(data["timestamp"], 16))
+            return _Header(int(data["number"], 16), bytes.fromhex(data["hash"][2:]),
+                           bytes.fromhex(data["parentHash"][2:]), int(data["timestamp"], 16),
+                           _bloom_of(data.get("logsBloom")))
         except (KeyError, TypeError, ValueError):
             raise _NodeAnswered("a block without its number, hashes or time") from None
 
@@ -576,14 +610,14 @@ class JsonRpcChainReader(_ReadsAtHead):
         """Ask the node for its head (caller holds ``_refreshing``). A head that extends the
         one seen before it keeps the lineage (and its answers); any other starts a new one."""
         seen = self._clock()
-        number, block_hash, parent, timestamp = self._call(
+        number, block_hash, parent, timestamp, bloom = self._call(
             "the latest block", lambda: self._head_data("latest"))
         with self._lock:
             old = self._view
             if old is not None and old.hash == block_hash:
                 old.seen = seen
                 return old
-        walked: list[BlockInfo] = []
+        walked: list[_Header] = []
         extends = False
         if old is not None and number > old.number:
             # Follow parent hashes down to the old head's number: blocks by hash are
@@ -591,10 +625,10 @@ class JsonRpcChainReader(_ReadsAtHead):
             at, steps = number - 1, 0
             while at > old.number and steps < _MAX_ANCESTOR_STEPS:
                 found = self._call(f"block {at}", functools.partial(self._head_data, parent))
-                if found[0] != at or found[1] != parent:
+                if found.number != at or found.hash != parent:
                     break
-                walked.append(BlockInfo(found[0], found[1], found[3]))
-                parent, at, steps = found[2], at - 1, steps + 1
+                walked.append(found)
+                parent, at, steps = found.parent, at - 1, steps + 1
             extends = at == old.number and parent == old.hash
         with self._lock:
             if self._view is not old:
@@ -602,11 +636,15 @@ class JsonRpcChainReader(_ReadsAtHead):
             if old is not None and extends:
                 lineage = old.lineage
             else:
-                lineage = _Lineage(next(_LINEAGE_NUMBERS))
+                lineage = _Lineage(next(_LINEAGE_NUMBERS), number)
             view = _View(number, block_hash, timestamp, seen, lineage)
-            # The head and its ancestors followed by hash: blocks of its lineage.
-            for block in [*walked, BlockInfo(number, block_hash, timestamp)]:
-                lineage.small.put(("block", block.number), block)
+            # The head and its ancestors followed by hash: blocks of its lineage, and every
+            # block after the lineage's first head (the blooms show what they changed).
+            headers = [*walked, _Header(number, block_hash, parent, timestamp, bloom)]
+            for header in headers:
+                lineage.small.put(("block", header.number),
+                                  BlockInfo(header.number, header.hash, header.timestamp))
+            lineage.blooms.add((header.number, header.bloom) for header in headers)
             self._view = view
             self._dropped = False
             return view
@@ -813,6 +851,25 @@ class PinnedReader:
     def _head_block(self) -> tuple[int, bytes]:
         return self._view.number, self._view.hash
 
+    def _state(self, address: str, topics: tuple[bytes, ...] | None = None) -> Hashable:
+        """What names, in a cache key, the state of the contract at ``address`` as this head
+        shows it: the block of this lineage since which no block may hold a log of the
+        contract (with one of ``topics``, when given), as the blocks' log blooms show. The
+        contracts log every change of their state (``contracts/README.md``), so an answer
+        read at any head whose key names the same block is this head's answer too. The
+        head's number when ``address`` is not an address (then the call fails anyway)."""
+        view = self._view
+        contract = _address_bytes(address) if isinstance(address, str) else None
+        if contract is None:
+            return view.number
+        with self._reader._lock:
+            since = view.unchanged.get((contract, topics))
+            if since is None:
+                since = view.lineage.blooms.unchanged_since(view.number, contract, topics)
+                if len(view.unchanged) < _MAX_CONTRACTS_PER_VIEW:
+                    view.unchanged[(contract, topics)] = since
+        return ("unchanged since", since)
+
     def _decoded(self, model: type[_T], what: str, function: Any,
                  block: tuple[int, bytes] | None = None, *, past: bool = False) -> _T:
         """``function`` (a web3 contract function) called at this head, or at ``block`` of
@@ -894,16 +951,52 @@ class PinnedReader:
         return found
 
     def anchor_of(self, anchor: str, key: str, root: bytes) -> AnchorInfo:
-        """The anchor of ``root`` by the issuer of ``key``; read once per batch and head."""
-        reader = self._reader
+        """The anchor of ``root`` by the issuer of ``key``. An anchor record is written once
+        and never changes; what else the answer depends on is the anchor's registry (which
+        entity holds ``key``), so a root found anchored is read once per batch while that
+        registry logs nothing; a root not found anchored, once per batch and head."""
+        reader, view = self._reader, self._view
+        lasting = self._lasting_anchor_key(anchor, key, root)
+        if lasting is not None:
+            with reader._lock:
+                found = view.lineage.small.get(lasting)
+            if found is not None and found.block_number <= view.number:
+                return cast(AnchorInfo, found)  # anchored in a block of this head's chain
 
         def read() -> AnchorInfo:
-            contract = reader._contract(anchor, reader._anchor_abi, "anchor")
-            return self._decoded(AnchorInfo, "the anchor", contract.functions.anchorOf(
+            functions = reader._contract(anchor, reader._anchor_abi, "anchor").functions
+            info = self._decoded(AnchorInfo, "the anchor", functions.anchorOf(
                 reader._Web3.to_checksum_address(key), root))
+            if lasting is None and info.anchored:
+                self._learn_registry_of(anchor, functions)
+            return info
 
-        return self._cached("small", ("anchor", anchor.lower(), key.lower(), root,
-                                      self._view.number), read)
+        info = self._cached("small", ("anchor", anchor.lower(), key.lower(), root,
+                                      view.number), read)
+        if info.anchored:
+            lasting = lasting or self._lasting_anchor_key(anchor, key, root)
+            if lasting is not None:
+                with reader._lock:
+                    view.lineage.small.put(lasting, info)
+        return info
+
+    def _lasting_anchor_key(self, anchor: str, key: str, root: bytes) -> Hashable | None:
+        """The key of a root's anchor found anchored, named by the state of the anchor's
+        registry; None while the registry is not known (read once per lineage)."""
+        with self._reader._lock:
+            registry = self._view.lineage.small.get(("registry of", anchor.lower()))
+        if registry is None:
+            return None
+        return ("anchored", anchor.lower(), key.lower(), root, self._state(registry))
+
+    def _learn_registry_of(self, anchor: str, functions: Any) -> None:
+        """Read the registry of the anchor at ``anchor`` (fixed when it was deployed) and keep
+        it in the lineage's cache."""
+        registry = self._reader._eth_call(self._view, "the anchor's registry",
+                                          functions.registry(), self._head_block())
+        if isinstance(registry, str) and _address_bytes(registry) is not None:
+            with self._reader._lock:
+                self._view.lineage.small.put(("registry of", anchor.lower()), registry.lower())
 
     def _block_of(self, at_block: int | None) -> tuple[tuple[int, bytes], bool]:
         """(number, hash) of the block to read status at, and whether it is a past one:
@@ -933,7 +1026,9 @@ class PinnedReader:
                                      f"not {count}")
             return words
 
-        return self._cached(cache, (anchor.lower(), entity_id, status_list, block[0], first,
+        # The bits at this head are those since the last possible status change.
+        state = block[0] if past else self._state(anchor, reader._status_topics)
+        return self._cached(cache, (anchor.lower(), entity_id, status_list, state, first,
                                     count), read)
 
     def status_bits(self, anchor: str, entity_id: int, status_list: int, index: int,
@@ -973,7 +1068,7 @@ class PinnedReader:
                 reader._Web3.to_checksum_address(key), when))
 
         return self._cached("small", ("trust", registry.lower(), key.lower(), when,
-                                      self._view.number), read)
+                                      self._state(registry)), read)
 
     def entity(self, registry: str, entity_id: int) -> Entity:
         reader = self._reader
@@ -983,7 +1078,7 @@ class PinnedReader:
             return self._decoded(Entity, f"entity {entity_id}", functions.entity(entity_id))
 
         return self._cached("small", ("entity", registry.lower(), entity_id,
-                                      self._view.number), read)
+                                      self._state(registry)), read)
 
     def signing_key(self, registry: str, key_id: bytes) -> SigningKeyInfo:
         """The record of signing key ``key_id``, as this head knows it; entity 0 when no
@@ -997,7 +1092,7 @@ class PinnedReader:
                                  functions.signingKeyInfo(key_id))
 
         return self._cached("small", ("signing key", registry.lower(), key_id,
-                                      self._view.number), read)
+                                      self._state(registry)), read)
 
     def signing_key_trusted_at(self, registry: str, key_id: bytes, when: int) -> Trust:
         """The registry's trust in signing key ``key_id`` at ``when``, as this head knows it
@@ -1011,7 +1106,7 @@ class PinnedReader:
                                  functions.signingKeyTrustedAt(key_id, when))
 
         return self._cached("small", ("signing trust", registry.lower(), key_id, when,
-                                      self._view.number), read)
+                                      self._state(registry)), read)
 
     def entity_signing_keys(self, registry: str, entity_id: int) -> tuple[SigningKeyInfo, ...]:
         """Every signing key of entity ``entity_id``, as this head knows it: one call
@@ -1038,7 +1133,7 @@ class PinnedReader:
             return keys
 
         return self._cached("small", ("signing keys", registry.lower(), entity_id,
-                                      self._view.number), read)
+                                      self._state(registry)), read)
 
     def entity_id_by_did(self, registry: str, did: str) -> int:
         """The id of the entity with DID ``did`` as this head knows it, 0 when none (one
@@ -1057,7 +1152,7 @@ class PinnedReader:
             return value
 
         return self._cached("small", ("entity by did", registry.lower(), did,
-                                      self._view.number), read)
+                                      self._state(registry)), read)
 
     def recognised_at(self, registry: str, recogniser_id: int, subject_id: int, kind: Scope,
                       when: int, *, at_block: int | None = None) -> RecognitionAnswer:
@@ -1163,6 +1258,32 @@ def _key_id(key_id: bytes) -> bytes:
 
 class _NodeAnswered(Exception):  # noqa: N818 - internal: the node's JSON-RPC error object
     """The node answered a raw request with a JSON-RPC error (its message)."""
+
+
+# The anchor's events that leave every credential's status as it was: anchoring a root writes
+# only that root's anchor record; a nonce is used by signed anchoring only.
+_STATUS_KEEPING_EVENTS = frozenset({"RootAnchored", "NonceUsed"})
+
+
+def _status_topics(anchor_abi: Any) -> tuple[bytes, ...]:
+    """The topics (event signature hashes) of every event of the anchor contract but those
+    that leave the status bits as they were: any of them in a block may mark a status change."""
+    from eth_utils.abi import event_abi_to_log_topic  # noqa: PLC0415 - the chain extra
+
+    return tuple(bytes(event_abi_to_log_topic(entry)) for entry in anchor_abi
+                 if entry.get("type") == "event"
+                 and entry.get("name") not in _STATUS_KEEPING_EVENTS)
+
+
+@functools.lru_cache(maxsize=64)
+def _address_bytes(address: str) -> bytes | None:
+    """The 20 bytes of a hex address (``0x`` and 40 hex digits), None for anything else."""
+    if _ADDRESS.fullmatch(address) is None:
+        return None
+    return bytes.fromhex(address[2:])
+
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
 def _get_block(w3: Any, number: int | str | bytes) -> Any:

@@ -41,14 +41,15 @@ STATUS_WORDS = keccak(text="statusWords(uint64,uint32,uint256,uint256)")[:4]
 POSITION = (5, 70_000)
 WINDOW = (69_632, 71_679)
 # Requests one cold verification of a signed credential makes through a reader with a
-# connection of its own, which reads at the head's block hash: head, chain id, anchor, anchor
-# block and the check that the head still stands after it, trust, entity, signing key, signing
-# key trust, status window. Anything that grew with the tree would blow far past this.
-CALLS_PER_RECEIPT = 10
+# connection of its own, which reads at the head's block hash: head, chain id, anchor, the
+# anchor's registry (once per lineage), anchor block and the check that the head still stands
+# after it, trust, entity, signing key, signing key trust, status window. Anything that grew
+# with the tree would blow far past this.
+CALLS_PER_RECEIPT = 11
 # Through the in-process chain, which takes no block hashes: the head, the chain id, and each
-# read (anchor, anchor block, trust, entity, signing key, signing key trust, status window)
-# made by number and followed by the check that the head still stands.
-CALLS_PER_RECEIPT_BY_NUMBER = 16
+# read (anchor, the anchor's registry, anchor block, trust, entity, signing key, signing key
+# trust, status window) made by number and followed by the check that the head still stands.
+CALLS_PER_RECEIPT_BY_NUMBER = 18
 
 CREDENTIAL = make_credential(1, id_prefix="urn:huge", subject={"name": "Zoë"})
 SIGNED = sign(CREDENTIAL)
@@ -217,8 +218,8 @@ def test_a_receipt_of_a_batch_of_2_53_leaves_costs_a_few_calls(world: World,
         report = batch.verify(first)
     assert report.valid, report.to_dict()
     assert _own_requests(calls) <= per_receipt, calls.methods
-    # anchor, trust, entity, signing key, signing key trust, status
-    assert calls.methods["eth_call"] <= 6, calls.methods
+    # anchor, its registry, trust, entity, signing key, signing key trust, status
+    assert calls.methods["eth_call"] <= 7, calls.methods
     assert 0 < calls.status_words <= STATUS_WINDOW_WORDS
 
     # Later (blocks come), its issuer revokes it: a fresh reader sees it, at the same cost.

@@ -181,21 +181,22 @@ def _assert_no_secret(error: BaseException, proxy: KeptAliveProxy) -> str:
 
 def test_the_head_read_is_web3s_latest_block_over_one_kept_connection(
         anvil_world: World, proxy: KeptAliveProxy) -> None:
-    """The head a reader reads (number, hash, parent hash, time) is web3's latest block, and
-    its block by hash is web3's; 20 head requests in a row share one connection; the path,
-    query, basic auth and content type of the URL reach the node."""
+    """The head a reader reads (number, hash, parent hash, time, logs bloom) is web3's latest
+    block, and its block by hash is web3's; 20 head requests in a row share one connection;
+    the path, query, basic auth and content type of the URL reach the node."""
     reader = JsonRpcChainReader(_secret_url(proxy), head_max_age=0, retries=False)
     w3 = anvil_world.chain.w3
     latest = w3.eth.get_block("latest")
     head = reader.at_head().head
     assert (head.number, head.hash, head.timestamp) == (
         latest["number"], bytes(latest["hash"]), latest["timestamp"])
-    assert reader._head_data("latest") == (latest["number"], bytes(latest["hash"]),
-                                           bytes(latest["parentHash"]), latest["timestamp"])
+    assert reader._head_data("latest") == (
+        latest["number"], bytes(latest["hash"]), bytes(latest["parentHash"]),
+        latest["timestamp"], int.from_bytes(bytes(latest["logsBloom"]), "big"))
     parent = w3.eth.get_block(latest["parentHash"])
     assert reader._head_data(bytes(latest["parentHash"])) == (
         parent["number"], bytes(parent["hash"]), bytes(parent["parentHash"]),
-        parent["timestamp"])
+        parent["timestamp"], int.from_bytes(bytes(parent["logsBloom"]), "big"))
     for _ in range(20):
         assert reader.latest_block() == latest["number"]
     heads = [seen for seen in proxy.seen if seen.method.startswith("eth_getBlockBy")]

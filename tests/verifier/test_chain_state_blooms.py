@@ -1,0 +1,171 @@
+"""The reader's answers kept from head to head while the blocks' log blooms show no change of
+what they depend on, on the in-process chain and on anvil: a new head that changed nothing
+(an empty block, another batch anchored) costs no ``eth_call``; a status change is seen at
+the first head that holds it, and so is a registry change (a back-dated revocation of the
+issuer); the blooms the nodes give are the ones :func:`bloom_mask` predicts; and
+:class:`BloomWindow` answers as its definition says, within its bound."""
+
+from __future__ import annotations
+
+import secrets
+from typing import cast
+
+from hexbytes import HexBytes
+from hypothesis import given
+from hypothesis import strategies as st
+
+from testkit.world import World
+from tests.verifier.test_bounded_chain_reads import (
+    POSITION,
+    anchor_huge_batch,
+    change_status,
+    counted,
+    reader_for,
+)
+from verifier._log_blooms import _MAX_BLOOMS, FULL_BLOOM, BloomWindow, bloom_mask
+from verifier.chain import CacheMiss
+from verifier.verify import CheckStatus, VerificationReport
+
+
+def _failed(report: VerificationReport) -> set[str]:
+    return {check.name for check in report.checks if check.status is CheckStatus.FAILED}
+
+
+def _bloom_of_block(world: World, number: int) -> int:
+    block = world.chain.w3.eth.get_block(number)
+    return int.from_bytes(bytes(block["logsBloom"]), "big")
+
+
+def _holds(bloom: int, value: bytes) -> bool:
+    mask = bloom_mask(value)
+    return bloom & mask == mask
+
+
+def test_the_nodes_blooms_hold_every_log_as_bloom_mask_says(world: World) -> None:
+    """Blocks with an anchor, a status change and a registry change: every log's address and
+    topics are in its block's bloom as the node gives it; a block without logs has none, and
+    an anchor's block has no bit of the registry's address."""
+    anchored = world.tx(world.issuer).transact(
+        world.anchor.functions.anchor(secrets.token_bytes(32), 4))
+    change_status(world, "revoke", (1, 7))
+    revoked = world.chain.w3.eth.get_block("latest")
+    changed = world.tx(world.body).transact(world.registry.functions.updateMetadata(
+        world.issuer_id, "https://example.org/elsewhere", b"\x22" * 32))
+    for number in (anchored["blockNumber"], revoked["number"], changed["blockNumber"]):
+        bloom = _bloom_of_block(world, number)
+        hashes = cast(list[HexBytes], world.chain.w3.eth.get_block(number)["transactions"])
+        receipts = [world.chain.w3.eth.get_transaction_receipt(tx) for tx in hashes]
+        logs = [log for receipt in receipts for log in receipt["logs"]]
+        assert logs
+        for log in logs:
+            assert _holds(bloom, bytes.fromhex(log["address"][2:]))
+            assert all(_holds(bloom, bytes(topic)) for topic in log["topics"])
+    assert not _holds(_bloom_of_block(world, anchored["blockNumber"]),
+                      bytes.fromhex(world.registry.address[2:]))
+    world.chain.mine(1)
+    assert _bloom_of_block(world, world.chain.w3.eth.block_number) == 0
+
+
+def test_answers_stay_while_the_heads_change_nothing_they_depend_on(world: World) -> None:
+    """Verified once; then new heads, each verified again with the eth_calls counted: an
+    empty block and another batch's anchor cost none; a status change costs the status window
+    and is seen; a registry change costs the registry's answers and the anchor, and a
+    back-dated revocation of the issuer is seen at once."""
+    batch = anchor_huge_batch(world, 2, tree_size=4)
+    reader = reader_for(world, retries=False, head_max_age=0)
+    with counted(reader.w3) as cold:
+        assert batch.verify(reader).valid
+    assert cold.methods["eth_call"] >= 6  # anchor, its registry, trust, entity, keys, status
+
+    def again() -> tuple[int, set[str]]:
+        with counted(reader.w3) as calls:
+            report = batch.verify(reader)
+        return calls.methods["eth_call"], _failed(report)
+
+    world.chain.mine(1)
+    assert again() == (0, set())  # an empty block
+    world.tx(world.issuer).transact(world.anchor.functions.anchor(secrets.token_bytes(32), 4))
+    assert again() == (0, set())  # another batch anchored: its RootAnchored changes nothing
+    change_status(world, "revoke", (POSITION[0], POSITION[1] + 1))
+    assert again() == (1, set())  # a status change: the window again, nothing else
+    change_status(world, "revoke", POSITION)
+    assert again() == (1, {"not_revoked"})
+    world.tx(world.body).transact(world.registry.functions.updateMetadata(
+        world.issuer_id, "https://example.org/elsewhere", b"\x22" * 32))
+    # A registry change: the anchor, trust, entity, signing key and its trust again.
+    assert again() == (5, {"not_revoked"})
+    world.tx(world.body).transact(world.registry.functions.revokeSince(world.issuer_id, 1))
+    calls, failed = again()
+    assert calls > 0
+    assert "issuer_trusted_at_anchoring" in failed, failed
+
+
+def test_a_cache_only_reader_answers_at_a_new_head_that_changed_nothing(world: World) -> None:
+    """What the service's event loop tries: after an empty block the cache answers the new
+    head's verification alone, as the asking reader would; after a status change it cannot."""
+    batch = anchor_huge_batch(world, 1, tree_size=4)
+    reader = reader_for(world, retries=False, head_max_age=0)
+    asked = batch.verify(reader)
+    assert asked.valid
+    world.chain.mine(1)
+    later = reader.head_requests_begun()
+    reader.at_head()
+    cached = batch.verify(reader.cached_since(later))  # type: ignore[arg-type]
+    assert cached.to_dict() == batch.verify(reader).to_dict()
+    change_status(world, "suspend", POSITION)
+    later = reader.head_requests_begun()
+    reader.at_head()
+    try:
+        batch.verify(reader.cached_since(later))  # type: ignore[arg-type]
+    except CacheMiss:
+        pass
+    else:
+        raise AssertionError("a status change was answered from the cache")
+    assert "not_suspended" in _failed(batch.verify(reader))
+
+
+# ---------------------------------------------------------------- BloomWindow
+
+ADDRESS = b"\x11" * 20
+TOPIC = b"\x22" * 32
+HIT = bloom_mask(ADDRESS) | bloom_mask(TOPIC)
+
+
+def _by_definition(first: int, head: int, blooms: dict[int, int],
+                   topics: tuple[bytes, ...] | None) -> int:
+    for at in range(head, first, -1):
+        bloom = blooms.get(at)
+        if bloom is None or bloom & bloom_mask(ADDRESS) != bloom_mask(ADDRESS):
+            if bloom is None:
+                return at
+            continue
+        if topics is None or any(bloom & bloom_mask(t) == bloom_mask(t) for t in topics):
+            return at
+    return first
+
+
+@given(first=st.integers(0, 50), changes=st.lists(
+    st.sampled_from([0, bloom_mask(ADDRESS), HIT, FULL_BLOOM, None]), max_size=40),
+    with_topic=st.booleans())
+def test_unchanged_since_is_its_definition(first: int, changes: list[int | None],
+                                           with_topic: bool) -> None:
+    """For any run of blocks (empty, logs of the address without the topic, with it, unknown
+    blooms, blocks not given), the block named is the last one at or before the head that may
+    hold a change, or the lineage's first head."""
+    window = BloomWindow(first)
+    blooms = {first + 1 + at: bloom for at, bloom in enumerate(changes) if bloom is not None}
+    window.add(blooms.items())
+    topics = (TOPIC,) if with_topic else None
+    for head in range(first, first + len(changes) + 1):
+        assert window.unchanged_since(head, ADDRESS, topics) == _by_definition(
+            first, head, blooms, topics)
+
+
+def test_the_window_keeps_the_newest_blooms_within_its_bound() -> None:
+    """Many more quiet blocks than the bound: memory stays within it, and a contract quiet for
+    longer than the window counts as changed at its oldest kept block (read once more)."""
+    window = BloomWindow(0)
+    window.add((number, 0) for number in range(1, 5 * _MAX_BLOOMS))
+    assert len(window._blooms) == _MAX_BLOOMS
+    head = 5 * _MAX_BLOOMS - 1
+    assert window.unchanged_since(head, ADDRESS) == head - _MAX_BLOOMS
