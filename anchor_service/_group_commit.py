@@ -15,6 +15,12 @@ the service, the more units a commit carries. Nobody gets a result before the CO
 holds their writes returned, and a COMMIT that fails fails every unit of its group, so no
 caller is told "stored" for something that is not.
 
+On PostgreSQL, which takes several write transactions at once, a unit of ``alone_rows`` rows
+or more (a bulk submission) handed to :meth:`GroupCommit.run` is written in a transaction of
+its own, in its caller's thread:
+its statements would otherwise hold back the COMMIT of every small unit that shares its group
+or queues behind it. On SQLite every transaction waits for the one writer slot anyway.
+
 On PostgreSQL two processes' groups can deadlock (each group's units take row locks in their
 own order): the unit the server chose as the victim is rolled back to its savepoint, and it
 is run again alone, in a transaction of its own, once the group has committed; a whole group
@@ -118,9 +124,10 @@ class GroupCommit:
     """Runs units of work of many threads in shared write transactions of ``backend``."""
 
     def __init__(self, backend: Backend, *, max_units: int = 256, max_rows: int = 10_000,
-                 ) -> None:
+                 alone_rows: int | None = None) -> None:
         self._backend = backend
         self._max_units, self._max_rows = max_units, max_rows
+        self._alone_rows = alone_rows  # units this big are written alone (None: never)
         self._queue: deque[_Unit[object]] = deque()
         self._cond = threading.Lock()
         self._leading = False
@@ -147,9 +154,15 @@ class GroupCommit:
         exception if it raised (its writes rolled back, the others' kept), or the error of
         the COMMIT if the transaction failed as a whole (nothing of it kept). ``rows``: how
         many rows it writes, to bound a group's size. ``merge``: the same writes in a form
-        the group can do together with its other units of that kind (see :class:`Merge`)."""
+        the group can do together with its other units of that kind (see :class:`Merge`).
+        A unit of ``alone_rows`` rows or more is written in a transaction of its own."""
         wake = threading.Event()
         unit: _Unit[_T] = _Unit(work, rows, merge, wake=wake)
+        if self._alone_rows is not None and rows >= self._alone_rows:
+            self._run_alone(unit)  # type: ignore[arg-type] # (results are handed back typed)
+            if unit.error is not None:
+                raise unit.error
+            return unit.result  # type: ignore[return-value] # (set whenever error is None)
         with self._cond:
             self._queue.append(unit)  # type: ignore[arg-type] # (results are handed back typed)
             lead = not self._leading

@@ -78,6 +78,10 @@ LEASE_WAIT: Final = 10.0
 #: :meth:`Store.allocate_status`): a position write saved per single-credential submission,
 #: against at most this many positions left unused when the process ends.
 STATUS_RESERVATION: Final = 64
+# On PostgreSQL, an acceptance of this many rows or more (a bulk submission) is written in a
+# transaction of its own rather than in a group commit, so that the small acceptances around
+# it commit without waiting for its inserts (GroupCommit's alone_rows).
+_ALONE_ROWS: Final = 64
 
 
 class BatchState(StrEnum):
@@ -219,7 +223,8 @@ class Store:
         self._db = open_backend(location, busy_timeout=busy_timeout, pool_size=pool_size)
         self.backend = self._db.name
         # Acceptance and status allocation of concurrent requests share commits (fsyncs).
-        self._group = GroupCommit(self._db)
+        self._group = GroupCommit(
+            self._db, alone_rows=_ALONE_ROWS if self._db.name == "postgresql" else None)
         # Status positions this process has reserved and not handed out yet, per issuer:
         # (next, end). See allocate_status.
         self._reserved: dict[int, tuple[int, int]] = {}

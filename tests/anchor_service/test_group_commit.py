@@ -467,3 +467,45 @@ def test_the_next_block_is_reserved_before_the_current_one_runs_out(location: st
         assert store.commit_stats()[1] == units  # served from memory: no write
     finally:
         store.close()
+
+
+def test_a_big_unit_on_postgresql_does_not_hold_back_small_ones(
+        postgres: PostgresServer) -> None:
+    """On PostgreSQL (several writers at once) a unit of ``alone_rows`` rows or more is
+    written in a transaction of its own: while it is held open, small units of other threads
+    commit and are answered; it commits after them, and every row of both is kept."""
+    backend = open_backend(postgres.new_database())
+    inside, go = threading.Event(), threading.Event()
+    try:
+        with backend.write() as connection:
+            connection.execute(_CREATE)
+        group = GroupCommit(backend, alone_rows=10)
+        results: dict[object, object] = {}
+
+        def big(db: Connection) -> str:
+            inside.set()
+            go.wait(60)
+            for k in range(100, 110):
+                db.execute(_INSERT, {"k": k})
+            return "big"
+
+        def call(name: object, work: Callable[[Connection], object], rows: int) -> None:
+            results[name] = group.run(work, rows=rows)
+
+        held = threading.Thread(target=call, args=("big", big, 10))
+        held.start()
+        assert inside.wait(60)
+        small = [threading.Thread(target=call, args=(k, _insert(k), 1)) for k in range(1, 6)]
+        for thread in small:
+            thread.start()
+        for thread in small:
+            thread.join(30)
+        assert results == {k: k for k in range(1, 6)}  # answered while the big one is open
+        assert _keys(backend) == [1, 2, 3, 4, 5]
+        go.set()
+        held.join(60)
+        assert results["big"] == "big"
+        assert _keys(backend) == [1, 2, 3, 4, 5, *range(100, 110)]
+    finally:
+        go.set()
+        backend.close()
