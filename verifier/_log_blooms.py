@@ -23,9 +23,12 @@ __all__ = ["FULL_BLOOM", "BloomWindow", "bloom_mask"]
 
 #: A bloom with every bit set: what a block whose bloom is unknown is taken to hold.
 FULL_BLOOM = (1 << 2048) - 1
-# Blooms kept per lineage: enough for the heads a busy node makes between two reads of an
-# answer; an answer whose contract has been quiet for longer is read once more.
+# Blooms kept per lineage, for readers pinned to a head before the newest: enough for the
+# heads a busy node makes while a verification runs.
 _MAX_BLOOMS = 256
+# (contract, topics) whose last possible change the window follows block by block, so that
+# the newest head's answer needs no scan, however long the contract has been quiet.
+_MAX_FOLLOWED = 16
 
 
 @functools.lru_cache(maxsize=256)
@@ -57,13 +60,25 @@ class BloomWindow:
     def __init__(self, first: int) -> None:
         self.first = first
         self._blooms: dict[int, int] = {}
+        self._newest = first  # the newest block added
+        # (address mask, topic masks) -> the last block up to _newest that may change it.
+        self._followed: dict[tuple[int, tuple[int, ...] | None], int] = {}
 
     def add(self, blocks: Iterable[tuple[int, int]]) -> None:
         """Keep the blooms of ``blocks`` ((number, bloom) pairs of the lineage's blocks after
-        ``first``); the oldest go beyond the window's bound."""
-        for number, bloom in blocks:
-            if number > self.first:
-                self._blooms[number] = bloom
+        the newest added, in any order); the oldest go beyond the window's bound. A block
+        skipped (not given) counts as a change of every contract."""
+        for number, bloom in sorted(blocks):
+            if number <= self._newest:
+                continue
+            followed = self._followed
+            for key in followed:
+                if number > self._newest + 1:
+                    followed[key] = number - 1  # blocks not seen may hold anything
+                if _may_hold(bloom, *key):
+                    followed[key] = number
+            self._blooms[number] = bloom
+            self._newest = number
         while len(self._blooms) > _MAX_BLOOMS:
             del self._blooms[min(self._blooms)]
 
@@ -75,11 +90,16 @@ class BloomWindow:
         ``head``. A block whose bloom is not kept (before the window) counts as a change."""
         address_mask = bloom_mask(address)
         topic_masks = None if topics is None else tuple(bloom_mask(topic) for topic in topics)
+        key = (address_mask, topic_masks)
+        if head == self._newest and key in self._followed:
+            return self._followed[key]
         blooms = self._blooms
         at = head
         while at > self.first:
             bloom = blooms.get(at)
             if bloom is None or _may_hold(bloom, address_mask, topic_masks):
-                return at
+                break
             at -= 1
-        return self.first
+        if head == self._newest and len(self._followed) < _MAX_FOLLOWED:
+            self._followed[key] = at  # followed from here on, block by block
+        return at

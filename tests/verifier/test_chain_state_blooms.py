@@ -146,26 +146,41 @@ def _by_definition(first: int, head: int, blooms: dict[int, int],
 
 @given(first=st.integers(0, 50), changes=st.lists(
     st.sampled_from([0, bloom_mask(ADDRESS), HIT, FULL_BLOOM, None]), max_size=40),
-    with_topic=st.booleans())
+    chunks=st.lists(st.integers(1, 4), min_size=1), with_topic=st.booleans())
 def test_unchanged_since_is_its_definition(first: int, changes: list[int | None],
-                                           with_topic: bool) -> None:
+                                           chunks: list[int], with_topic: bool) -> None:
     """For any run of blocks (empty, logs of the address without the topic, with it, unknown
-    blooms, blocks not given), the block named is the last one at or before the head that may
-    hold a change, or the lineage's first head."""
+    blooms, blocks not given), added a few at a time as heads arrive: after every addition,
+    at the newest head (followed block by block) and at every older one (scanned), the block
+    named is the last one that may hold a change, or the lineage's first head."""
     window = BloomWindow(first)
-    blooms = {first + 1 + at: bloom for at, bloom in enumerate(changes) if bloom is not None}
-    window.add(blooms.items())
     topics = (TOPIC,) if with_topic else None
-    for head in range(first, first + len(changes) + 1):
-        assert window.unchanged_since(head, ADDRESS, topics) == _by_definition(
-            first, head, blooms, topics)
+    blooms: dict[int, int] = {}
+    added = 0
+    while added < len(changes):
+        step = chunks[added % len(chunks)]
+        new = {first + 1 + at: bloom for at, bloom in enumerate(changes[added:added + step],
+                                                                 added) if bloom is not None}
+        added += step
+        window.add(reversed(new.items()))  # as a head request walks them: newest first
+        blooms.update(new)
+        newest = first + min(added, len(changes))
+        for head in (newest, *range(first, newest)):
+            assert window.unchanged_since(head, ADDRESS, topics) == _by_definition(
+                first, head, blooms, topics)
 
 
 def test_the_window_keeps_the_newest_blooms_within_its_bound() -> None:
-    """Many more quiet blocks than the bound: memory stays within it, and a contract quiet for
-    longer than the window counts as changed at its oldest kept block (read once more)."""
+    """Many more quiet blocks than the bound: memory stays within it; a contract first asked
+    about after a longer quiet counts as changed at the oldest kept block (read once more),
+    and is followed from then on, so that its answers stay however long it stays quiet."""
     window = BloomWindow(0)
     window.add((number, 0) for number in range(1, 5 * _MAX_BLOOMS))
     assert len(window._blooms) == _MAX_BLOOMS
     head = 5 * _MAX_BLOOMS - 1
     assert window.unchanged_since(head, ADDRESS) == head - _MAX_BLOOMS
+    # Followed from here on: however long it stays quiet, the same block (no scan).
+    window.add((number, 0) for number in range(head + 1, head + 3 * _MAX_BLOOMS))
+    assert window.unchanged_since(head + 3 * _MAX_BLOOMS - 1, ADDRESS) == head - _MAX_BLOOMS
+    window.add([(head + 3 * _MAX_BLOOMS, HIT)])
+    assert window.unchanged_since(head + 3 * _MAX_BLOOMS, ADDRESS) == head + 3 * _MAX_BLOOMS
