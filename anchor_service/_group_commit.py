@@ -17,7 +17,8 @@ caller is told "stored" for something that is not.
 
 On PostgreSQL, which takes several write transactions at once, a unit of ``alone_rows`` rows
 or more (a bulk submission) handed to :meth:`GroupCommit.run` is written in a transaction of
-its own, in its caller's thread:
+its own, in its caller's thread (``alone_at_once`` of them at a time, so that they never hold
+every connection of the pool):
 its statements would otherwise hold back the COMMIT of every small unit that shares its group
 or queues behind it. On SQLite every transaction waits for the one writer slot anyway.
 
@@ -124,10 +125,13 @@ class GroupCommit:
     """Runs units of work of many threads in shared write transactions of ``backend``."""
 
     def __init__(self, backend: Backend, *, max_units: int = 256, max_rows: int = 10_000,
-                 alone_rows: int | None = None) -> None:
+                 alone_rows: int | None = None, alone_at_once: int = 1) -> None:
         self._backend = backend
         self._max_units, self._max_rows = max_units, max_rows
         self._alone_rows = alone_rows  # units this big are written alone (None: never)
+        # Units written alone at once, at most: each holds a connection of the database's
+        # pool for its whole transaction, and the groups and reads need the others.
+        self._alone_slots = threading.BoundedSemaphore(alone_at_once)
         self._queue: deque[_Unit[object]] = deque()
         self._cond = threading.Lock()
         self._leading = False
@@ -159,7 +163,8 @@ class GroupCommit:
         wake = threading.Event()
         unit: _Unit[_T] = _Unit(work, rows, merge, wake=wake)
         if self._alone_rows is not None and rows >= self._alone_rows:
-            self._run_alone(unit)  # type: ignore[arg-type] # (results are handed back typed)
+            with self._alone_slots:
+                self._run_alone(unit)  # type: ignore[arg-type] # (results handed back typed)
             if unit.error is not None:
                 raise unit.error
             return unit.result  # type: ignore[return-value] # (set whenever error is None)

@@ -224,7 +224,8 @@ class Store:
         self.backend = self._db.name
         # Acceptance and status allocation of concurrent requests share commits (fsyncs).
         self._group = GroupCommit(
-            self._db, alone_rows=_ALONE_ROWS if self._db.name == "postgresql" else None)
+            self._db, alone_rows=_ALONE_ROWS if self._db.name == "postgresql" else None,
+            alone_at_once=max(1, pool_size // 2))
         # Status positions this process has reserved and not handed out yet, per issuer:
         # (next, end). See allocate_status.
         self._reserved: dict[int, tuple[int, int]] = {}

@@ -140,13 +140,14 @@ class _Header(NamedTuple):
     bloom: int
 
 
-def _bloom_of(value: object) -> int:
+def _bloom_of(value: object, *, minimal: bool = False) -> int:
     """A block's ``logsBloom`` (hex text from JSON-RPC, bytes from web3) as an int; every bit
-    set (any contract may have changed) when the node gave none or more than 256 bytes. Fewer
-    are the bloom without its leading zero bytes (as eth-tester gives it)."""
+    set (any contract may have changed) unless the node gave exactly 256 bytes (some nodes
+    give ``0x`` for blocks that have logs). With ``minimal``, fewer bytes are the bloom
+    without its leading zero bytes (as eth-tester gives it)."""
     if isinstance(value, str) and value.startswith("0x"):
         value = bytes.fromhex(value[2:])
-    if isinstance(value, bytes) and len(value) <= 256:
+    if isinstance(value, bytes) and (len(value) == 256 or (minimal and len(value) < 256)):
         return int.from_bytes(value, "big")
     return FULL_BLOOM
 
@@ -485,6 +486,9 @@ class JsonRpcChainReader(_ReadsAtHead):
         self._anchor_abi = load_artifact("CredentialAnchor").abi
         self._registry_abi = load_artifact("IssuerRegistry").abi
         self._status_topics = _status_topics(self._anchor_abi)
+        # eth-tester (the in-process chain) gives a bloom without its leading zero bytes.
+        self._minimal_blooms = any(kind.__name__ == "EthereumTesterProvider"
+                                   for kind in type(self.w3.provider).__mro__)
         self._head_max_age = head_max_age
         self._clock = clock
         self._lock = threading.Lock()  # guards the caches and the current view
@@ -588,7 +592,8 @@ class JsonRpcChainReader(_ReadsAtHead):
             if data is None:
                 raise ChainReadError(f"block {block!r:.80} is missing")
             return _Header(int(data["number"]), bytes(data["hash"]), bytes(data["parentHash"]),
-                           int(data["timestamp"]), _bloom_of(data.get("logsBloom")))
+                           int(data["timestamp"]),
+                           _bloom_of(data.get("logsBloom"), minimal=self._minimal_blooms))
         from web3.types import RPCEndpoint  # noqa: PLC0415 - the chain extra's module
 
         method, key = (("eth_getBlockByNumber", block) if isinstance(block, str)
@@ -612,6 +617,7 @@ class JsonRpcChainReader(_ReadsAtHead):
         seen = self._clock()
         number, block_hash, parent, timestamp, bloom = self._call(
             "the latest block", lambda: self._head_data("latest"))
+        head_parent = parent
         with self._lock:
             old = self._view
             if old is not None and old.hash == block_hash:
@@ -640,7 +646,7 @@ class JsonRpcChainReader(_ReadsAtHead):
             view = _View(number, block_hash, timestamp, seen, lineage)
             # The head and its ancestors followed by hash: blocks of its lineage, and every
             # block after the lineage's first head (the blooms show what they changed).
-            headers = [*walked, _Header(number, block_hash, parent, timestamp, bloom)]
+            headers = [*walked, _Header(number, block_hash, head_parent, timestamp, bloom)]
             for header in headers:
                 lineage.small.put(("block", header.number),
                                   BlockInfo(header.number, header.hash, header.timestamp))

@@ -509,3 +509,42 @@ def test_a_big_unit_on_postgresql_does_not_hold_back_small_ones(
     finally:
         go.set()
         backend.close()
+
+
+def test_big_units_written_alone_take_turns_within_their_slots(
+        postgres: PostgresServer) -> None:
+    """With one slot for units written alone, a second big unit waits until the first has
+    committed (each holds a connection of the pool for its whole transaction); both commit."""
+    backend = open_backend(postgres.new_database())
+    inside, go = threading.Event(), threading.Event()
+    try:
+        with backend.write() as connection:
+            connection.execute(_CREATE)
+        group = GroupCommit(backend, alone_rows=2, alone_at_once=1)
+        entered: list[int] = []
+
+        def big(k: int) -> Callable[[Connection], int]:
+            def work(db: Connection) -> int:
+                entered.append(k)
+                if k == 1:
+                    inside.set()
+                    go.wait(60)
+                db.execute(_INSERT, {"k": k})
+                return k
+            return work
+
+        first = threading.Thread(target=group.run, args=(big(1),), kwargs={"rows": 2})
+        first.start()
+        assert inside.wait(60)
+        second = threading.Thread(target=group.run, args=(big(2),), kwargs={"rows": 2})
+        second.start()
+        second.join(1.0)
+        assert entered == [1]  # the second waits for the slot
+        go.set()
+        first.join(60)
+        second.join(60)
+        assert entered == [1, 2]
+        assert _keys(backend) == [1, 2]
+    finally:
+        go.set()
+        backend.close()

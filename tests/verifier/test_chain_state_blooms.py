@@ -8,7 +8,7 @@ issuer); the blooms the nodes give are the ones :func:`bloom_mask` predicts; and
 from __future__ import annotations
 
 import secrets
-from typing import cast
+from typing import Any, cast
 
 from hexbytes import HexBytes
 from hypothesis import given
@@ -23,7 +23,7 @@ from tests.verifier.test_bounded_chain_reads import (
     reader_for,
 )
 from verifier._log_blooms import _MAX_BLOOMS, FULL_BLOOM, BloomWindow, bloom_mask
-from verifier.chain import CacheMiss
+from verifier.chain import CacheMiss, _bloom_of
 from verifier.verify import CheckStatus, VerificationReport
 
 
@@ -184,3 +184,46 @@ def test_the_window_keeps_the_newest_blooms_within_its_bound() -> None:
     assert window.unchanged_since(head + 3 * _MAX_BLOOMS - 1, ADDRESS) == head - _MAX_BLOOMS
     window.add([(head + 3 * _MAX_BLOOMS, HIT)])
     assert window.unchanged_since(head + 3 * _MAX_BLOOMS, ADDRESS) == head + 3 * _MAX_BLOOMS
+
+
+def test_a_bloom_is_taken_only_whole() -> None:
+    """From JSON-RPC a bloom counts only as exactly 256 bytes: ``0x`` (some nodes give it for
+    blocks with logs) or any other length is a change of everything; eth-tester's minimal
+    bytes (its bloom as an integer) are taken only where they are allowed."""
+    assert _bloom_of("0x" + "00" * 256) == 0
+    assert _bloom_of("0x" + "00" * 255 + "01") == 1
+    for short in ("0x", "0x00", "0x" + "00" * 255, "0x" + "00" * 257, None, 0):
+        assert _bloom_of(short) == FULL_BLOOM, short
+    assert _bloom_of(b"") == FULL_BLOOM
+    assert _bloom_of(b"", minimal=True) == 0
+    assert _bloom_of(b"\x01\x00", minimal=True) == 256
+    assert _bloom_of(b"\x01" * 257, minimal=True) == FULL_BLOOM
+
+
+def test_a_node_that_gives_no_bloom_gets_every_answer_read_again(
+        anvil_world: World) -> None:
+    """A node whose blocks come without a whole bloom: every new head reads the state anew
+    (nothing is kept on the word of a bloom that is not there)."""
+    world = anvil_world
+    batch = anchor_huge_batch(world, 3, tree_size=4)
+    reader = reader_for(world, retries=False, head_max_age=0)
+    provider: Any = reader.w3.provider
+    original = provider.make_request
+
+    def without_blooms(method: str, params: Any) -> Any:
+        answer = original(method, params)
+        if method.startswith("eth_getBlockBy") and isinstance(answer.get("result"), dict):
+            answer["result"]["logsBloom"] = "0x"
+        return answer
+
+    provider.make_request = without_blooms
+    provider._request_func_cache = (None, None)
+    try:
+        assert batch.verify(reader).valid
+        world.chain.mine(1)
+        with counted(reader.w3) as calls:
+            assert batch.verify(reader).valid
+        assert calls.methods["eth_call"] >= 5, calls.methods
+    finally:
+        provider.make_request = original
+        provider._request_func_cache = (None, None)
