@@ -17,10 +17,10 @@ caller is told "stored" for something that is not.
 
 On PostgreSQL, which takes several write transactions at once, a unit of ``alone_rows`` rows
 or more (a bulk submission) handed to :meth:`GroupCommit.run` is written in a transaction of
-its own, in its caller's thread (``alone_at_once`` of them at a time, so that they never hold
-every connection of the pool):
-its statements would otherwise hold back the COMMIT of every small unit that shares its group
-or queues behind it. On SQLite every transaction waits for the one writer slot anyway.
+its own, in its caller's thread: its statements would otherwise hold back the COMMIT of every
+small unit that shares its group or queues behind it. At most ``alone_at_once`` of them run at
+a time, so that they never hold every connection of the pool. On SQLite every transaction
+waits for the one writer slot anyway.
 
 On PostgreSQL two processes' groups can deadlock (each group's units take row locks in their
 own order): the unit the server chose as the victim is rolled back to its savepoint, and it

@@ -133,13 +133,15 @@ HIT = bloom_mask(ADDRESS) | bloom_mask(TOPIC)
 
 def _by_definition(first: int, head: int, blooms: dict[int, int],
                    topics: tuple[bytes, ...] | None) -> int:
+    """The last block after ``first`` up to ``head`` whose bloom is not given or may hold a
+    log of ADDRESS (with one of ``topics``), else ``first``: by brute force."""
+    address = bloom_mask(ADDRESS)
     for at in range(head, first, -1):
         bloom = blooms.get(at)
-        if bloom is None or bloom & bloom_mask(ADDRESS) != bloom_mask(ADDRESS):
-            if bloom is None:
-                return at
-            continue
-        if topics is None or any(bloom & bloom_mask(t) == bloom_mask(t) for t in topics):
+        if bloom is None:
+            return at
+        if bloom & address == address and (
+                topics is None or any(bloom & bloom_mask(t) == bloom_mask(t) for t in topics)):
             return at
     return first
 
