@@ -3,12 +3,13 @@ nothing.
 
     python scripts/bench_verify_http.py              # 10 s per load phase
     python scripts/bench_verify_http.py --seconds 3  # shorter
-    python scripts/bench_verify_http.py --workers 2  # `anchor-service serve` with 2 workers
+    python scripts/bench_verify_http.py --workers 1  # one service process, no supervisor
 
-The service runs as its own process (`anchor-service serve`, SQLite) against a real anvil
-node, with the public rate limit off and its default chain-reading settings (each
-verification judged at a chain head seen after its request arrived); wrk (Debian package
-`wrk`, installed by `scripts/setup.sh --tests`) is the client. Figures, each measured in this
+The service runs as its own processes (`anchor-service serve`, SQLite, one worker per CPU
+unless ``--workers`` says otherwise, as the stack runs) against a real anvil node, with the
+public rate limit off and its default chain-reading settings (each verification judged at a
+chain head seen after its request arrived); wrk (Debian package `wrk`, installed by
+`scripts/setup.sh --tests`) is the client. Figures, each measured in this
 one run:
   1. verifications per second of one valid bundle with 16 connections, p50 and p99 latency
      (target >= 1,500/s with 2 workers), beside the figure before the shared reorg-aware
@@ -50,12 +51,11 @@ BEFORE_RATE, BEFORE_P50 = 712.0, 21.0
 
 
 def start_service(data: Path, chain: AnvilChain,
-                  workers: int | None = None) -> tuple[subprocess.Popen[bytes], str, str]:
-    """The service for a fresh deployment on ``chain`` (with ``workers`` worker processes,
-    else the service's default): its process, base URL and an issuer token."""
+                  workers: int = 0) -> tuple[subprocess.Popen[bytes], str, str]:
+    """The service for a fresh deployment on ``chain`` with ``workers`` worker processes
+    (0: one per CPU): its process, base URL and an issuer token."""
     env, port, _, _, token = prepare(build_world(chain), data)
-    if workers is not None:
-        env["MICROCRED_WORKERS"] = str(workers)
+    env["MICROCRED_WORKERS"] = str(workers)
     # The load comes from one address: without these, 50 requests/s is the ceiling and 4 of
     # the connections' verifications at a time are let in.
     env.update({"MICROCRED_LOG_JSON": "true", "MICROCRED_PUBLIC_RATE_LIMIT": "0",
@@ -141,9 +141,9 @@ def send_declared(url: str, size: int) -> bytes:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="worker processes of the service (default: the service's own "
-                        "default, MICROCRED_WORKERS)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="worker processes of the service (default 0: one per CPU, as "
+                        "the stack runs; the target is for 2 workers)")
     args = parser.parse_args(argv)
     if wrk_missing("bench_verify_http"):
         return 2
@@ -158,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
             if not check.json().get("valid"):
                 print(f"the bundle does not verify: {check.text}", file=sys.stderr)
                 return 1
-            workers = "default" if args.workers is None else args.workers
-            print(f"service {url} (SQLite, anvil, workers: {workers}), wrk with "
+            workers = len(serving_pids(process.pid))
+            print(f"service {url} (SQLite, anvil, {workers} worker "
+                  f"process{'es' if workers > 1 else ''}), wrk with "
                   f"{CONNECTIONS} connections, {os.cpu_count()} cpus; {args.seconds:g} s per "
                   "phase")
             script = post_script(data, bundle)

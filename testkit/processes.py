@@ -103,14 +103,25 @@ class Submitters:
 
 
 def serving_pids(pid: int) -> list[int]:
-    """The processes that serve for the service whose process is ``pid`` (Linux /proc): its
-    child processes (its workers, under a supervisor), or the service itself when it has
-    none."""
+    """The processes that serve for the service whose process is ``pid`` (Linux /proc): the
+    workers its supervisor forked (children with its command line), or the service itself
+    when it has none. Other children (a process's signing helper, a fresh interpreter with
+    its own command line) serve no request."""
+    own = _command_line(pid)
     children: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
         with suppress(OSError):
             children += [int(child) for child in task.read_text().split()]
-    return children or [pid]
+    workers = [child for child in children if _command_line(child) == own]
+    return workers or [pid]
+
+
+def _command_line(pid: int) -> bytes | None:
+    """The command line of process ``pid`` (None once it has ended)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
 
 
 def prepare(world: World, tmp_path: Path, location: str | None = None, *,
