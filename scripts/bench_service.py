@@ -19,7 +19,9 @@ SQLite; this process is the client. Figures, each measured in this one run:
      script makes each request's credential unique): a Python client would take the CPU the
      service needs on a 2-core machine. The service runs ``--workers`` processes (default:
      one per CPU, as the stack). A warm-up run of the 16-client load comes first
-     (``--warmup``, 5 s), printed and not counted.
+     (``--warmup``, 5 s), printed and not counted. Then GET /healthz with 16 connections, the
+     pace of this machine at the time (a shared VM's swings by a third from hour to hour):
+     compare figures of different runs beside it.
   3. time from submit to receipt for 100,000 credentials
   4. receipt latency p50 and p99 in a batch of 1,000,000 (target p99 < 10 ms)
 """
@@ -49,6 +51,7 @@ from anchor_service.store import Store
 from localchain import AnvilChain
 from testkit.net import free_port, wait_until_up
 from testkit.world import build_world
+from testkit.wrk import wrk
 from verifier.multikey import KeyType
 
 # RDF canonicalisation needs every term defined: the credentials' own terms (ects, grade) come
@@ -278,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"(wrk): {rate:,.0f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, {errors} "
                       f"failed; {rate / _SINGLES_BEFORE:.1f}x the 609/s of 4 clients before "
                       f"group commit{target}")
+            health = wrk(f"{ingest.url}/healthz", singles_seconds, None)
+            print(f"   GET /healthz, 16 connections (the machine's pace): {health['rate']:,.0f}/s, "
+                  f"p50 {health['p50']:.1f} ms, p99 {health['p99']:.1f} ms")
         finally:
             ingest.close()
         if args.only_ingest:
