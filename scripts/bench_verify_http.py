@@ -9,8 +9,7 @@ The service runs as its own processes (`anchor-service serve`, SQLite, one worke
 unless ``--workers`` says otherwise, as the stack runs) against a real anvil node, with the
 public rate limit off and its default chain-reading settings (each verification judged at a
 chain head seen after its request arrived); wrk (Debian package `wrk`, installed by
-`scripts/setup.sh --tests`) is the client. Figures, each measured in this
-one run:
+`scripts/setup.sh --tests`) is the client. Figures, each measured in this one run:
   1. verifications per second of one valid bundle with 16 connections (after ``--warmup``
      seconds of the same load, default 3, printed and not counted), p50 and p99 latency
      (target >= 1,500/s with 2 workers), beside the figure before the shared reorg-aware
@@ -205,8 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             after_many = memory_kib(process.pid)
             refused = send_declared(url, 64 * 2**20).split(b"\r\n")[0].decode()
             after_huge = memory_kib(process.pid)
-            serving = len(serving_pids(process.pid))
-            summed = f", summed over {serving} worker processes" if serving > 1 else ""
+            summed = f", summed over {workers} worker processes" if workers > 1 else ""
             print(f"2. memory of the service (RSS / peak RSS{summed}): before "
                   f"{before[0] / 1024:.0f} / {before[1] / 1024:.0f} MiB")
             print(f"   after one maximal request ({len(body):,} bytes, answered "

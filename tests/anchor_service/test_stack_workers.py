@@ -4,7 +4,6 @@ A real stack process."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -16,23 +15,7 @@ import pytest
 
 from anchor_service.workers import worker_count
 from testkit.net import free_port, wait_until_up
-
-
-def _workers(stack: int) -> set[int]:
-    """The children of ``stack`` that are forks of it (same command line): its workers, not
-    its anvil."""
-    command = Path(f"/proc/{stack}/cmdline").read_bytes()
-    found = set()
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if int(ppid) == stack and state != "Z" and cmdline == command:
-            found.add(int(entry))
-    return found
+from testkit.processes import serving_pids
 
 
 def _alive(pid: int) -> bool:
@@ -53,7 +36,7 @@ def test_the_stack_serves_with_one_worker_per_cpu(tmp_path: Path) -> None:
         wait_until_up(f"http://127.0.0.1:{port}/readyz", process, timeout=90)
         expected = worker_count(0)
         deadline = time.monotonic() + 30
-        while len(workers := _workers(process.pid)) != expected:
+        while len(workers := serving_pids(process.pid)) != expected:
             assert time.monotonic() < deadline, (workers, expected)
             time.sleep(0.1)
         process.send_signal(signal.SIGTERM)
