@@ -42,6 +42,7 @@ from typing import Any, Final
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from anchor_service import _affinity
 from anchor_service.errors import AnchorServiceError, SigningError
 from anchor_service.signing import IssuerSigner, SigningSession
 from anchor_service.status import StatusEntries
@@ -315,6 +316,8 @@ class SigningHelper:
         finally:
             theirs.close()
         self._process, self._conn, self._ready = process, Connection(mine.detach()), False
+        # It signs on another core than its worker's: not kept on the worker's CPU.
+        _affinity.release(process.pid)
         log.info("signing helper started (process %d)", process.pid)
 
     def _fail(self, why: str) -> None:

@@ -49,6 +49,10 @@ class ServiceSettings(BaseSettings):
                          "full replica with its own caches and pipeline, supervised by the "
                          "process that started them (restarted if one dies); 0: one per CPU "
                          "this process may run on; 1: the one process, no supervisor")
+    pin_workers: bool = Field(True, description="with 2 or more workers and no more of them "
+                              "than the CPUs this process may run on, keep each worker on a "
+                              "CPU of its own (its threads wake each other without waking "
+                              "another CPU)")
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(64 * 2**20, ge=1024, description="larger requests get 413")

@@ -8,7 +8,8 @@ it) and is a full replica: its own database connections, pipeline (the database 
 two workers from sending for one issuer, as they do for replicas), status-list watcher,
 verification cache and connection limits. Each worker listens on a socket of its own in one
 ``SO_REUSEPORT`` group (Linux; elsewhere they share one socket), and the kernel spreads new
-connections over them.
+connections over them. With no more workers than CPUs, each worker runs on a CPU of its own
+(:mod:`anchor_service._affinity`; ``settings.pin_workers``).
 
 - A worker that dies is started again: at once if it had lived :data:`STABLE_SECONDS`,
   else after :data:`FIRST_RESTART_DELAY`, doubled for each further worker that dies young,
@@ -43,6 +44,7 @@ from typing import Final
 
 from starlette.types import ASGIApp
 
+from anchor_service import _affinity
 from anchor_service._balance import WorkerBalance
 from anchor_service.api import create_app
 from anchor_service.api.limits import SharedBuckets
@@ -163,9 +165,12 @@ def run_workers(make_app: Callable[[], ASGIApp], settings: ServiceSettings, coun
     sockets = listening_sockets(settings.host, settings.port, count)
     balance = WorkerBalance(count)  # before the fork: every worker maps the same counts
     try:
-        log.info("serving http://%s:%d with %d worker processes", settings.host,
-                 sockets[0].getsockname()[1], count)
-        return _Supervisor(sockets, make_app, settings, at_worker_exit, balance).run()
+        cpus = _affinity.worker_cpus(count) if settings.pin_workers else None
+        log.info("serving http://%s:%d with %d worker processes%s", settings.host,
+                 sockets[0].getsockname()[1], count,
+                 "" if cpus is None else f", each on its own CPU ({', '.join(map(str, cpus))})")
+        return _Supervisor(sockets, make_app, settings, at_worker_exit, balance,
+                           cpus=cpus).run()
     finally:
         for sock in set(sockets):  # with the ones bound again by the supervisor
             sock.close()
@@ -187,8 +192,9 @@ class _Supervisor:
 
     def __init__(self, sockets: list[socket.socket], make_app: Callable[[], ASGIApp],
                  settings: ServiceSettings, at_worker_exit: Callable[[], None] | None,
-                 balance: WorkerBalance) -> None:
+                 balance: WorkerBalance, *, cpus: list[int] | None) -> None:
         self.balance = balance
+        self.cpus = cpus  # each slot's CPU (see anchor_service._affinity), or None: any
         # The caller's list, updated in place as slots get fresh sockets: it closes them all.
         self.sockets, self.make_app, self.settings = sockets, make_app, settings
         self.count = len(sockets)
@@ -266,6 +272,8 @@ class _Supervisor:
         mine = self.sockets[slot]
         for sock in set(self.sockets) - {mine}:
             sock.close()  # the other workers' (this process's copies)
+        if self.cpus is not None:
+            _affinity.pin_to(self.cpus[slot])  # before any thread: they all inherit it
         app = self.make_app()
         self.balance.join(slot)
         run_server(app, self.settings, sockets=[mine], balance=self.balance,

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from anchor_service._affinity import worker_cpus
 from anchor_service.api.limits import SharedBuckets
 from anchor_service.store import Store
 from anchor_service.workers import listening_sockets, worker_count
@@ -288,6 +289,67 @@ def test_workers_option_is_checked() -> None:
     assert "'many' is not a number of workers" in result.stderr
     assert worker_count(3) == 3
     assert worker_count(0) == len(os.sched_getaffinity(0))
+
+
+def _thread_cpus(pid: int) -> list[set[int]]:
+    """The CPUs each thread of process ``pid`` may run on."""
+    return [os.sched_getaffinity(int(tid)) for tid in os.listdir(f"/proc/{pid}/task")]
+
+
+def _helper_of(worker: int) -> int:
+    """The signing helper of ``worker``: its one child, started with it."""
+    _wait_for(lambda: len(_children(worker)) == 1, f"the signing helper of worker {worker}")
+    return _children(worker).pop()
+
+
+def test_each_worker_runs_on_a_cpu_of_its_own_and_its_signing_helper_on_any(
+        two_workers: ServiceProcess) -> None:
+    """Two workers on two CPUs or more: every thread of a worker on one CPU, a different one
+    for each worker, and a replacement on the CPU of the worker it replaces; the signing
+    helpers, which exist to sign on another core, may run on every CPU the service may."""
+    service = two_workers
+    assert service.process is not None
+    allowed = os.sched_getaffinity(service.process.pid)
+    assert len(allowed) >= 2, f"the service may run on {allowed}: this test needs 2 CPUs"
+    workers = _workers_of(service)
+    _get(service.port).raise_for_status()  # served: every worker's threads are running
+    cpus = {}
+    for worker in workers:
+        threads = _thread_cpus(worker)
+        assert len(threads) > 3  # the event loop, the pipeline, the status-list watcher...
+        assert all(len(cpu) == 1 and cpu == threads[0] for cpu in threads), threads
+        assert threads[0] <= allowed
+        cpus[worker] = threads[0]
+        assert os.sched_getaffinity(_helper_of(worker)) == allowed
+    assert cpus[workers[0]] != cpus[workers[1]]
+    os.kill(workers[0], signal.SIGKILL)
+    _wait_for(lambda: len(_children(service.process.pid) - {workers[0]}) == 2, "a new worker")
+    replacement = (_children(service.process.pid) - {workers[1]}).pop()
+    _wait_for(lambda: bool(_children(replacement)), "the replacement's signing helper")
+    assert _thread_cpus(replacement)[0] == cpus[workers[0]]
+
+
+def test_workers_run_on_any_cpu_when_pinning_is_off(anvil_world: World,
+                                                     tmp_path: Path) -> None:
+    env, port, *_ = prepare(anvil_world, tmp_path)
+    service = ServiceProcess({**env, "MICROCRED_WORKERS": "2", "MICROCRED_PIN_WORKERS": "false"},
+                             port, tmp_path / "serve.log")
+    service.start()
+    try:
+        assert service.process is not None
+        allowed = os.sched_getaffinity(service.process.pid)
+        for worker in _workers_of(service):
+            assert _thread_cpus(worker)[0] == allowed
+            assert os.sched_getaffinity(_helper_of(worker)) == allowed
+    finally:
+        service.kill()
+
+
+def test_workers_are_pinned_only_when_each_can_have_a_cpu() -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    assert worker_cpus(1) is None  # one process: nothing to hand over between workers
+    assert worker_cpus(len(cpus) + 1) is None  # some CPU would hold two workers
+    assert worker_cpus(len(cpus)) == (cpus if len(cpus) >= 2 else None)
 
 
 def test_shared_buckets_are_one_table_for_forked_processes() -> None:
