@@ -6,10 +6,10 @@ writer, the request threads, each waking the next. When the kernel lets those th
 the thread woken often lands on the other CPU, which has to be woken first; on a virtual
 machine that wake-up costs tens of microseconds (a pipe's round trip between two processes
 took 7 us on one CPU and 60 us across two, on the 2-core machine the benchmarks run on). With
-each worker kept on a CPU of its own the hand-overs stay on that CPU, and with 2 workers on 2
-CPUs single submissions, verifications and the mixed load test served 11-48 % more requests a
-second (CHANGELOG). The signing helper of a worker, which exists to sign on another core, is
-given back every CPU the service may use.
+each worker kept on a CPU of its own the hand-overs stay on that CPU: with 2 workers on 2
+CPUs, single submissions and the mixed load tests served 11-60 % more requests a second
+(CHANGELOG). The signing helper of a worker, which exists to sign on another core, is given
+back every CPU the service may use.
 
 A worker is pinned only when there are at least two and no more of them than the CPUs the
 service may run on: fewer CPUs than workers would leave some CPU with two workers while a
