@@ -30,7 +30,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, ContractPan
 from web3.types import TxParams, TxReceipt, Wei
 
 from anchor_service.errors import ChainError, ContractVersionError, RevertError
-from verifier.contract_types import Kind, Scope, signing_key_id
+from verifier.contract_types import ADDRESS_TEXT, Kind, Scope, signing_key_id
 from verifier.contracts_abi import Artifact, load_artifact
 from verifier.multikey import KeyType, Multikey
 
@@ -64,7 +64,7 @@ _PANIC_SELECTOR: Final = bytes.fromhex("4e487b71")  # Panic(uint256)
 _RECORD_KEYS: Final = {"chain_id": "chainId", "registry": "registry", "anchor": "anchor",
                        "block_number": "blockNumber", "deployer": "deployer",
                        "artifact_hash": "artifactHash"}
-_ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
+_ADDRESS: Final = re.compile(ADDRESS_TEXT)
 _HASH: Final = re.compile(r"0x[0-9a-fA-F]{64}")
 
 

@@ -58,6 +58,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from verifier._log_blooms import FULL_BLOOM, BloomWindow
 from verifier.contract_types import (
+    ADDRESS_TEXT,
     STATUS_LIST_SIZE,
     STATUS_LIST_WORDS,
     AnchorInfo,
@@ -1289,7 +1290,7 @@ def _address_bytes(address: str) -> bytes | None:
     return bytes.fromhex(address[2:])
 
 
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_ADDRESS = re.compile(ADDRESS_TEXT)
 
 
 def _get_block(w3: Any, number: int | str | bytes) -> Any:

@@ -49,6 +49,7 @@ from verifier.errors import ChainReadError, ContractTypeError, MultikeyError
 from verifier.multikey import Multikey, encode_multibase
 
 __all__ = [
+    "ADDRESS_TEXT",
     "ALL_SCOPES",
     "MODELS",
     "OPEN_UNTIL",
@@ -88,6 +89,9 @@ __all__ = [
     "scope_of",
     "signing_key_id",
 ]
+
+#: An address as text: ``0x`` and 40 hex digits, of either case (a regular expression).
+ADDRESS_TEXT: Final = r"0x[0-9a-fA-F]{40}"
 
 
 # ---------------------------------------------------------------------- status lists

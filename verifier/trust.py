@@ -9,12 +9,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from verifier.contract_types import ADDRESS_TEXT
 from verifier.credential import parse_json_object
 from verifier.errors import CredentialError, TrustConfigError
 
 __all__ = ["TrustConfig", "TrustedDeployment"]
 
-_ADDRESS = r"^0x[0-9a-fA-F]{40}$"
+_ADDRESS = f"^{ADDRESS_TEXT}$"
 
 
 class TrustedDeployment(BaseModel):

@@ -35,7 +35,7 @@ from anchor_service.errors import AnchorServiceError
 from anchor_service.service import Components
 from anchor_service.signing import DEFAULT_SUITE, SigningError, key_type_for_suite
 from anchor_service.store import Issuer
-from verifier.contract_types import Entity, Kind, read, signing_key_id
+from verifier.contract_types import ADDRESS_TEXT, Entity, Kind, read, signing_key_id
 from verifier.did import verification_method_id
 from verifier.errors import VerifierError
 from verifier.multikey import KeyType, Multikey
@@ -52,7 +52,7 @@ class IssuerIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
     entity_id: JsonInt = Field(alias="entityId", ge=1)
-    key_address: str = Field(alias="keyAddress", pattern=r"^0x[0-9a-fA-F]{40}$")
+    key_address: str = Field(alias="keyAddress", pattern=f"^{ADDRESS_TEXT}$")
 
 
 class TokenIn(BaseModel):
