@@ -312,11 +312,13 @@ def test_each_worker_runs_on_a_cpu_of_its_own_and_its_signing_helper_on_any(
     allowed = os.sched_getaffinity(service.process.pid)
     assert len(allowed) >= 2, f"the service may run on {allowed}: this test needs 2 CPUs"
     workers = _workers_of(service)
-    _get(service.port).raise_for_status()  # served: every worker's threads are running
     cpus = {}
     for worker in workers:
+        # Each worker's own threads, started once it is up (the event loop, the pipeline, the
+        # status-list watcher; request threads come with requests).
+        _wait_for(lambda worker=worker: len(_thread_cpus(worker)) >= 3,
+                  f"the threads of worker {worker}")
         threads = _thread_cpus(worker)
-        assert len(threads) > 3  # the event loop, the pipeline, the status-list watcher...
         assert all(len(cpu) == 1 and cpu == threads[0] for cpu in threads), threads
         assert threads[0] <= allowed
         cpus[worker] = threads[0]
