@@ -218,11 +218,12 @@ class Components:
         if self._chain_reader is None:
             provider = self.w3.provider
             max_age = self.settings.verify_head_max_age
+            blooms = self.settings.trust_log_blooms
             self._chain_reader = (
                 JsonRpcChainReader(str(provider.endpoint_uri), timeout=10, retries=False,
-                                   head_max_age=max_age)
+                                   head_max_age=max_age, trust_log_blooms=blooms)
                 if isinstance(provider, HTTPProvider)
-                else JsonRpcChainReader(self.w3, head_max_age=max_age))
+                else JsonRpcChainReader(self.w3, head_max_age=max_age, trust_log_blooms=blooms))
         return self._chain_reader
 
     def chain_head(self) -> ChainHead:

@@ -95,6 +95,11 @@ class ServiceSettings(BaseSettings):
                                        "begun: 0, every request sees the head as it was "
                                        "after it arrived (one head request, coalesced, "
                                        "serves every request that came before it began)")
+    trust_log_blooms: bool = Field(True, description="keep the answers about the chain "
+                                   "head's state (status, trust, anchors) from head to head "
+                                   "while the new blocks' log blooms show no change of the "
+                                   "contracts they read; false for a node whose blooms cannot "
+                                   "be relied on: every new head is read again")
     status_list_validity: int = Field(300, ge=2, le=7 * 86400, description="seconds between "
                                       "a published status list's validFrom and validUntil; "
                                       "a list is rendered again from the chain when less "

@@ -17,7 +17,9 @@ at once (the service shares one per process):
   answer is keyed by the block it was read at, so the answers of an older head of the
   lineage stay true of their block; an answer about the head's state is keyed by the block
   since which the contract it reads has logged no change (the blocks' log blooms say so;
-  :mod:`verifier._log_blooms`), so a new head that changed nothing it depends on keeps it.
+  :mod:`verifier._log_blooms`), so a new head that changed nothing it depends on keeps it
+  (unless the reader is told not to trust the node's blooms: then each new head reads the
+  head's state again).
   A head that does not extend the one before (a reorganisation) starts a new lineage, and
   every answer of the old one goes. A read the cache cannot answer is made at the head's
   block hash with ``requireCanonical`` (EIP-1898), or, on a node that does not take that, by
@@ -448,14 +450,17 @@ class JsonRpcChainReader(_ReadsAtHead):
     way. Given a ``Web3``, it uses that.
     ``head_max_age`` is how old (seconds) the head request whose head a reading uses may have
     begun before the reading asked for it: with 0, every :meth:`at_head` waits for a head
-    request that began after it was called (coalesced with every other caller's). ``clock``
-    is the monotonic clock (tests pass their own).
+    request that began after it was called (coalesced with every other caller's). With
+    ``trust_log_blooms`` false, the blocks' log blooms are not read: every new head counts as
+    a change of every contract, so the answers about the head's state are read again at each
+    new head (the answers about past blocks stay); for a node whose blooms cannot be relied
+    on. ``clock`` is the monotonic clock (tests pass their own).
 
     Its own read methods each read at the current head (a reorganisation meanwhile is met by
     reading once more at the new one); a verification reads through :meth:`at_head`."""
 
     def __init__(self, w3_or_url: Any, *, timeout: float = 30.0, retries: bool = True,
-                 head_max_age: float = 1.0,
+                 head_max_age: float = 1.0, trust_log_blooms: bool = True,
                  clock: Callable[[], float] = time.monotonic) -> None:
         try:
             from web3 import Web3  # noqa: PLC0415 - the chain extra is optional
@@ -491,6 +496,7 @@ class JsonRpcChainReader(_ReadsAtHead):
         self._minimal_blooms = any(kind.__name__ == "EthereumTesterProvider"
                                    for kind in type(self.w3.provider).__mro__)
         self._head_max_age = head_max_age
+        self.trusts_log_blooms: Final = trust_log_blooms
         self._clock = clock
         self._lock = threading.Lock()  # guards the caches and the current view
         self._refreshing = threading.Lock()  # one thread asks for the head at a time
@@ -651,7 +657,9 @@ class JsonRpcChainReader(_ReadsAtHead):
             for header in headers:
                 lineage.small.put(("block", header.number),
                                   BlockInfo(header.number, header.hash, header.timestamp))
-            lineage.blooms.add((header.number, header.bloom) for header in headers)
+            lineage.blooms.add((header.number,
+                                header.bloom if self.trusts_log_blooms else FULL_BLOOM)
+                               for header in headers)
             self._view = view
             self._dropped = False
             return view

@@ -100,6 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--trust", type=Path, required=True,
                         help="JSON trust file: trusted deployments and minimum confirmations")
     parser.add_argument("--rpc-url", default="http://127.0.0.1:8545", help="JSON-RPC endpoint")
+    parser.add_argument("--ignore-log-blooms", action="store_true",
+                        help="read the head's state again at each new chain head instead of "
+                        "keeping it while the blocks' log blooms show no change (for a node "
+                        "whose blooms cannot be relied on)")
     parser.add_argument("--offline", action="store_true",
                         help="do not read the chain: the checks that need it are not run")
     parser.add_argument("--as-of", type=_aware_time, default=None,
@@ -146,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             trust = trust.model_copy(update={"require_signature": False})
         files = _bundle_files(args.path)
         status_lists = [_status_list(path) for path in args.status_list]
-        reader: ChainReader | None = None if args.offline else JsonRpcChainReader(args.rpc_url)
+        reader = _reader(args)
     except (VerifierError, OSError) as exc:
         print(f"verify-credential: error: {visible(str(exc))}", file=sys.stderr)
         return 2
@@ -202,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse (exit 2, with argparse's usage line) options that do not go together."""
+    if args.offline and args.ignore_log_blooms:
+        parser.error("--ignore-log-blooms is about reading the chain, not --offline")
     if args.portfolio is None:
         if args.path is None:
             parser.error("give a bundle file or folder, or --portfolio PATH")
@@ -233,6 +239,13 @@ def _ects(text: str) -> Decimal:
     return value
 
 
+def _reader(args: argparse.Namespace) -> ChainReader | None:
+    """The chain reader the arguments ask for (None: ``--offline``)."""
+    if args.offline:
+        return None
+    return JsonRpcChainReader(args.rpc_url, trust_log_blooms=not args.ignore_log_blooms)
+
+
 def _portfolio(args: argparse.Namespace) -> int:
     """``--portfolio``: verify every credential of a portfolio and sum its ECTS."""
     try:
@@ -242,7 +255,7 @@ def _portfolio(args: argparse.Namespace) -> int:
         entries = _portfolio_entries(args.portfolio)
         requirement = None if args.require_ects is None else Requirement(
             args.require_ects, None if args.kind is None else kind_named(args.kind))
-        reader: ChainReader | None = None if args.offline else JsonRpcChainReader(args.rpc_url)
+        reader = _reader(args)
         report = verify_portfolio(entries, trust=trust, reader=reader,
                                   recognised_by=args.recognised_by, requirement=requirement,
                                   as_of=args.as_of)

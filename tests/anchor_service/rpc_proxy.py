@@ -1,7 +1,8 @@
 """A JSON-RPC proxy in front of a node, for tests: it counts the requests by method, answers
 on any path (so that a URL may carry a made-up API key), and can answer HTTP 429 instead of
 forwarding, answer chosen calls with a JSON-RPC error, hold requests without ever answering (a
-node that has hung), or stop listening altogether (the node is down)."""
+node that has hung), or stop listening altogether (the node is down); and a node whose
+blocks' log blooms are wrong."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Self
 
 import httpx
 
-__all__ = ["CountingRpcProxy", "RpcProxy"]
+__all__ = ["CountingRpcProxy", "RpcProxy", "ZeroBloomProxy"]
 
 
 class RpcProxy:
@@ -140,3 +141,18 @@ class CountingRpcProxy(RpcProxy):
             data = params[0].get("data") or params[0].get("input") or ""
             return self.errors.get(str(data)[:10])
         return None
+
+
+class ZeroBloomProxy(RpcProxy):
+    """A node whose blocks come with a well-formed but wrong log bloom: 256 zero bytes,
+    whatever logs the block holds (as some EVM-compatible chains' relayers send)."""
+
+    def answer(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        request = json.loads(body)
+        answer = self._http.post(self.upstream, content=body,
+                                 headers={"Content-Type": "application/json"}).json()
+        if isinstance(request, dict) and isinstance(answer, dict) \
+                and str(request.get("method")).startswith("eth_getBlockBy") \
+                and isinstance(answer.get("result"), dict):
+            answer["result"]["logsBloom"] = "0x" + "00" * 256
+        self.reply(handler, 200, json.dumps(answer).encode())

@@ -1,7 +1,8 @@
 """POST /v1/verify's own limits, over real HTTP (uvicorn) against anvil through a counting
 JSON-RPC proxy: a small body limit enforced while the body streams in, a bounded number of
 verifications in flight (503 with Retry-After without reading the body), and one chain reader
-shared by every request, which still follows the chain through a reorganisation."""
+shared by every request, which still follows the chain through a reorganisation, and reads
+each new head's state again when the node's log blooms are not to be trusted."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from anchor_service.api import create_app
 from anchor_service.settings import ServiceSettings
 from testkit.world import World
 from tests.anchor_service.harness import open_request, read_answer, served
-from tests.anchor_service.rpc_proxy import CountingRpcProxy
-from tests.verifier.test_bounded_chain_reads import HugeBatch, anchor_huge_batch
+from tests.anchor_service.rpc_proxy import CountingRpcProxy, ZeroBloomProxy
+from tests.verifier.test_bounded_chain_reads import HugeBatch, anchor_huge_batch, change_status
 
 DEFAULT_LIMIT = 2**20  # verify_max_body_bytes' default
 JSON = {"Content-Type": "application/json"}
@@ -208,3 +209,22 @@ def test_one_reader_serves_every_request_and_follows_a_reorganisation(
         report = http.post("/v1/verify", content=bundle, headers=JSON).json()
         failed = [c["name"] for c in report["checks"] if c["status"] == "failed"]
         assert failed == ["anchored_on_chain"], report
+
+
+def test_with_log_blooms_not_trusted_a_revocation_is_seen_whatever_the_blooms_say(
+        anvil_world: World, tmp_path: Path) -> None:
+    """``trust_log_blooms=false`` reaches the shared reader: through a node whose blooms are
+    all zeros (they would hide the revocation's block), the head after a revocation is read
+    again and the verification fails ``not_revoked``."""
+    world = anvil_world
+    position = (7, 4_243)  # this test's own entry of the module's chain
+    bundle = anchor_huge_batch(world, 1, tree_size=4, position=position).bundle.to_json()
+    with ZeroBloomProxy(str(world.chain.rpc_url)) as node, \
+            verify_service(world, tmp_path, node.url, verify_head_max_age=0,
+                           trust_log_blooms=False) as url, \
+            httpx.Client(base_url=url, timeout=60) as http:
+        assert http.post("/v1/verify", content=bundle, headers=JSON).json()["valid"] is True
+        change_status(world, "revoke", position)
+        report = http.post("/v1/verify", content=bundle, headers=JSON).json()
+        failed = [c["name"] for c in report["checks"] if c["status"] == "failed"]
+        assert failed == ["not_revoked"], report

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from testkit.world import World
+from tests.anchor_service.rpc_proxy import ZeroBloomProxy
 from tests.verifier.test_bounded_chain_reads import (
     POSITION,
     anchor_huge_batch,
@@ -23,7 +24,7 @@ from tests.verifier.test_bounded_chain_reads import (
     reader_for,
 )
 from verifier._log_blooms import _MAX_BLOOMS, FULL_BLOOM, BloomWindow, bloom_mask
-from verifier.chain import CacheMiss, _bloom_of
+from verifier.chain import CacheMiss, JsonRpcChainReader, _bloom_of
 from verifier.verify import CheckStatus, VerificationReport
 
 
@@ -229,3 +230,27 @@ def test_a_node_that_gives_no_bloom_gets_every_answer_read_again(
     finally:
         provider.make_request = original
         provider._request_func_cache = (None, None)
+
+
+def test_a_reader_that_does_not_trust_the_blooms_sees_what_wrong_blooms_hide(
+        anvil_world: World) -> None:
+    """Through a node whose blooms are all zeros: a reader that trusts them keeps the answer
+    from before a revocation (what trusting a node's blooms risks); one made with
+    ``trust_log_blooms=False`` reads the status again at the new head and sees it."""
+    world = anvil_world
+    position = (7, 4_242)  # this test's own entry of the module's chain
+    batch = anchor_huge_batch(world, 2, tree_size=4, position=position)
+    with ZeroBloomProxy(str(world.chain.rpc_url)) as node:
+        trusting = JsonRpcChainReader(node.url, retries=False, head_max_age=0)
+        distrusting = JsonRpcChainReader(node.url, retries=False, head_max_age=0,
+                                         trust_log_blooms=False)
+        assert (trusting.trusts_log_blooms, distrusting.trusts_log_blooms) == (True, False)
+        try:
+            assert batch.verify(trusting).valid
+            assert batch.verify(distrusting).valid
+            change_status(world, "revoke", position)
+            assert _failed(batch.verify(trusting)) == set()  # kept on the word of the blooms
+            assert _failed(batch.verify(distrusting)) == {"not_revoked"}
+        finally:
+            trusting.close()
+            distrusting.close()

@@ -11,6 +11,8 @@ import pytest
 
 from testkit.world import World
 from tests.verifier.wallet import make_wallet, verify_command
+from verifier import cli
+from verifier.chain import JsonRpcChainReader
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +131,23 @@ def test_a_version_1_bundle_exits_1_saying_what_reads_it(anvil_world: World, wal
     assert "[FAIL] receipt_well_formed: bundle.version: version 1 comes from a " \
         "CredentialAnchor 1.x deployment" in result.stdout
     assert "microcred-anchor<0.2" in result.stdout
+
+
+def test_ignore_log_blooms_makes_a_reader_that_reads_each_new_head(
+        anvil_world: World, wallet: Path) -> None:
+    """``--ignore-log-blooms``: the reader the CLI makes does not trust the node's blooms
+    (tests/verifier/test_chain_state_blooms.py shows what that changes), a bundle verifies as
+    before, and the option is refused with ``--offline``, which reads no chain."""
+    args = ["bundle.json", "--trust", "trust.json", "--rpc-url", str(anvil_world.chain.rpc_url)]
+    for extra, trusted in (([], True), (["--ignore-log-blooms"], False)):
+        reader = cli._reader(cli._parser().parse_args([*args, *extra]))
+        assert isinstance(reader, JsonRpcChainReader)
+        assert reader.trusts_log_blooms is trusted
+        reader.close()
+    result = _run(anvil_world, wallet, str(wallet / "bundle0.json"), "--ignore-log-blooms")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "VALID, issuer did:web:uni-a.example" in result.stdout
+    offline = _run(anvil_world, wallet, str(wallet / "bundle0.json"), "--offline",
+                   "--ignore-log-blooms")
+    assert offline.returncode == 2
+    assert "--ignore-log-blooms is about reading the chain, not --offline" in offline.stderr
